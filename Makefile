@@ -1,0 +1,17 @@
+# Thin entry points; the logic lives in tools/*.sh and the `zkai` command.
+.PHONY: setup demo test bench clean
+
+setup:
+	bash tools/setup.sh
+
+demo: setup
+	@echo 'Set-up and compilation done. The local-network demo (`zkai demo`) lands with issue 6.'
+
+test:
+	bash tools/test.sh
+
+bench: setup
+	.venv/bin/zkai bench
+
+clean:
+	rm -rf .build contracts/.cache .zkai-test

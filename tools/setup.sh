@@ -44,7 +44,7 @@ if up_to_date python "$py_fp" && "$VENV/bin/python" -c 'import zkai' 2>/dev/null
 else
   say "installing Python dependencies (locked by constraints.txt)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
   "$VENV/bin/python" -m pip check
   mark_done python "$py_fp"
 fi

@@ -18,3 +18,7 @@ class ConfigError(ZKAIError):
 
 class ToolchainError(ConfigError):
     """A required external tool (solc, anvil, redis-server, node) is missing or broken."""
+
+
+class KeystoreError(ZKAIError):
+    """A keystore is missing, malformed, already exists, or the passphrase is wrong."""

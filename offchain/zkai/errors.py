@@ -20,5 +20,64 @@ class ToolchainError(ConfigError):
     """A required external tool (solc, anvil, redis-server, node) is missing or broken."""
 
 
+class ChainError(ZKAIError):
+    """A chain interaction failed (transaction not mined, unexpected receipt)."""
+
+
+class RpcUnavailableError(ChainError):
+    """The Ethereum JSON-RPC endpoint does not answer (after retries)."""
+
+
+class DeploymentError(ChainError):
+    """Contracts are not compiled or not deployed where the settings point."""
+
+
+class ContractRevert(ChainError):
+    """A contract call reverted; `error` is the custom error's name, `args` its decoded values."""
+
+    def __init__(self, error: str, args: dict[str, object], data: bytes = b"") -> None:
+        self.error = error
+        self.args_by_name = args
+        self.data = data
+        rendered = ", ".join(f"{k}={v!r}" for k, v in args.items())
+        super().__init__(f"{error}({rendered})")
+
+
 class KeystoreError(ZKAIError):
     """A keystore is missing, malformed, already exists, or the passphrase is wrong."""
+
+
+class EncodingOverflowError(ZKAIError):
+    """A value does not fit the signed range of the BN254 scalar field (or is not finite)."""
+
+
+class InputRangeError(ZKAIError):
+    """An input feature lies outside the range the model declares for it."""
+
+
+class ShareError(ZKAIError):
+    """A secret share, mask, salt or share payload is malformed (wrong length, not in the field)."""
+
+
+class CommitmentMismatchError(ZKAIError):
+    """A share payload does not open the commitment it was posted with."""
+
+
+class DecryptionError(ZKAIError):
+    """A ciphertext failed authentication (tampered, truncated or sealed to another key)."""
+
+
+class ModelFormatError(ZKAIError):
+    """A model manifest or an imported model is malformed or unsupported."""
+
+
+class CircuitBuildError(ZKAIError):
+    """Generating, compiling or setting up a circuit (or its Solidity verifier) failed."""
+
+
+class ProofError(ZKAIError):
+    """A proof could not be produced, or a proof / its public inputs are malformed."""
+
+
+class BenchmarkError(ZKAIError):
+    """A benchmark or baseline run failed (a proving-system stage, its verifier, or its chain)."""

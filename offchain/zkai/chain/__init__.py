@@ -1,0 +1,1 @@
+"""Chain access for services and the CLI: one web3 client, deployments, contract errors."""

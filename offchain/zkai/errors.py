@@ -32,7 +32,7 @@ class DeploymentError(ChainError):
     """Contracts are not compiled or not deployed where the settings point."""
 
 
-class ContractRevert(ChainError):
+class ContractRevertError(ChainError):
     """A contract call reverted; `error` is the custom error's name, `args` its decoded values."""
 
     def __init__(self, error: str, args: dict[str, object], data: bytes = b"") -> None:
@@ -51,7 +51,11 @@ class EncodingOverflowError(ZKAIError):
     """A value does not fit the signed range of the BN254 scalar field (or is not finite)."""
 
 
-class InputRangeError(ZKAIError):
+class InvalidInputError(ZKAIError):
+    """An input vector does not fit the model (wrong number of features, out of range)."""
+
+
+class InputRangeError(InvalidInputError):
     """An input feature lies outside the range the model declares for it."""
 
 
@@ -81,3 +85,7 @@ class ProofError(ZKAIError):
 
 class BenchmarkError(ZKAIError):
     """A benchmark or baseline run failed (a proving-system stage, its verifier, or its chain)."""
+
+
+class WitnessUnavailableError(ProofError):
+    """The fast witness path (the circuit's wasm under Node) cannot be used here."""

@@ -29,7 +29,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 from web3.types import Nonce, TxParams, TxReceipt
 
-from zkai.errors import ChainError, ContractRevert, DeploymentError, RpcUnavailableError
+from zkai.errors import ChainError, ContractRevertError, DeploymentError, RpcUnavailableError
 from zkai.toolchain import REPO_ROOT
 
 T = TypeVar("T")
@@ -91,25 +91,25 @@ def _error_table() -> dict[bytes, tuple[str, dict[str, Any]]]:
     return table
 
 
-def decode_revert(data: str | bytes | None) -> ContractRevert:
-    """Turn revert data into a `ContractRevert` naming the custom error and its arguments."""
+def decode_revert(data: str | bytes | None) -> ContractRevertError:
+    """Turn revert data into a `ContractRevertError` naming the custom error and its arguments."""
     raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else (data or b"")
     if len(raw) < 4:
-        return ContractRevert("Revert", {}, raw)
+        return ContractRevertError("Revert", {}, raw)
     selector, payload = raw[:4], raw[4:]
     if selector == bytes.fromhex("08c379a0"):  # Error(string)
         (reason,) = abi_decode(["string"], payload)
-        return ContractRevert("Error", {"reason": reason}, raw)
+        return ContractRevertError("Error", {"reason": reason}, raw)
     known = _error_table().get(selector)
     if known is None:
-        return ContractRevert(f"UnknownError(0x{selector.hex()})", {}, raw)
+        return ContractRevertError(f"UnknownError(0x{selector.hex()})", {}, raw)
     _, entry = known
     values = abi_decode([_canonical_type(p) for p in entry["inputs"]], payload)
     args = {
         param["name"] or f"arg{i}": value
         for i, (param, value) in enumerate(zip(entry["inputs"], values, strict=True))
     }
-    return ContractRevert(entry["name"], args, raw)
+    return ContractRevertError(entry["name"], args, raw)
 
 
 def with_retries(
@@ -230,7 +230,7 @@ class ChainClient:
         gas: int | None = None,
         timeout: float = 120.0,
     ) -> TxReceipt:
-        """Sign and send a contract call, wait for its receipt; a revert raises `ContractRevert`.
+        """Sign and send a contract call, wait for its receipt; a revert raises `ContractRevertError`.
 
         Gas is estimated first, so a call that would revert fails here with its decoded error and
         costs nothing.

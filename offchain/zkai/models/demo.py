@@ -1,0 +1,175 @@
+"""The two demo models, trained by the project from data that ships with scikit-learn.
+
+- `breast-cancer`: diagnosis from the 30 raw features of the Wisconsin breast-cancer data set,
+  logistic regression (sigmoid; label 1 = benign, as in scikit-learn's target).
+- `digits`: the 8x8 handwritten digits, a 10-class multinomial logistic regression on the 64
+  raw pixel values 0..16 (argmax).
+
+Both are trained as `StandardScaler` + `LogisticRegression` (fixed random_state, stratified
+75/25 split) and the scaler is folded into the weights, so the models take raw features.
+Scales: breast-cancer features span 0.05 (smoothness) to 2500 (area), so inputs use 2**16 (a
+resolution of 1.5e-5, far below any feature's spread); digits pixels are integers, so inputs are
+exact at 2**0. Weights use 2**16 for both.
+
+`python -m zkai.models.demo --report` prints float and quantised held-out accuracy (JSON);
+`--write` retrains and rewrites the committed manifests in `models/demo/` and the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zkai.errors import ModelFormatError
+from zkai.models.importers import from_sklearn
+from zkai.models.manifest import Manifest
+
+__all__ = [
+    "DEMO_DIR",
+    "DEMO_MODELS",
+    "DemoSplit",
+    "evaluate",
+    "load_demo_manifest",
+    "load_split",
+    "main",
+    "report",
+    "train",
+]
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_MODELS = ("breast-cancer", "digits")
+RANDOM_STATE = 0
+_SETTINGS: dict[str, dict[str, Any]] = {
+    "breast-cancer": {
+        "input_scale_bits": 16,
+        "weight_scale_bits": 16,
+        "description": "Breast cancer diagnosis (Wisconsin), logistic regression on 30 raw "
+        "features; label 1 = benign",
+    },
+    "digits": {
+        "input_scale_bits": 0,
+        "weight_scale_bits": 16,
+        "description": "8x8 handwritten digits, multinomial logistic regression on 64 raw "
+        "pixel values 0..16",
+    },
+}
+
+
+@dataclass(frozen=True)
+class DemoSplit:
+    """A demo data set's held-out split and its label names."""
+
+    x_train: np.ndarray[Any, Any]
+    x_test: np.ndarray[Any, Any]
+    y_train: np.ndarray[Any, Any]
+    y_test: np.ndarray[Any, Any]
+    labels: list[str]
+
+
+def load_split(name: str) -> DemoSplit:
+    """The stratified 75/25 train/test split of a demo data set."""
+    from sklearn.datasets import load_breast_cancer, load_digits
+    from sklearn.model_selection import train_test_split
+
+    if name == "breast-cancer":
+        data = load_breast_cancer()
+    elif name == "digits":
+        data = load_digits()
+    else:
+        raise ModelFormatError(f"unknown demo model {name!r}; choose from {DEMO_MODELS}")
+    x, y = np.asarray(data.data, np.float64), np.asarray(data.target)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.25, random_state=RANDOM_STATE, stratify=y
+    )
+    return DemoSplit(x_train, x_test, y_train, y_test, [str(t) for t in data.target_names])
+
+
+def train(name: str) -> tuple[Manifest, float]:
+    """Train a demo model; returns its manifest and the float model's held-out accuracy."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    split = load_split(name)
+    pipeline = make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=5000, random_state=RANDOM_STATE)
+    )
+    pipeline.fit(split.x_train, split.y_train)
+    float_accuracy = float(np.mean(pipeline.predict(split.x_test) == split.y_test))
+    settings = _SETTINGS[name]
+    manifest = from_sklearn(
+        pipeline,
+        split.x_train,
+        name=name,
+        version=1,
+        input_scale_bits=settings["input_scale_bits"],
+        weight_scale_bits=settings["weight_scale_bits"],
+        labels=split.labels,
+        description=settings["description"],
+    )
+    return manifest, float_accuracy
+
+
+def evaluate(manifest: Manifest, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> float:
+    """Accuracy of the quantised model (exact integer arithmetic) on labelled inputs."""
+    hits = 0
+    for row, target in zip(x, y, strict=True):
+        prediction = manifest.predict(manifest.forward(manifest.quantise_input(row.tolist())))
+        hits += int(prediction.label == int(target))
+    return hits / len(y)
+
+
+def load_demo_manifest(name: str) -> Manifest:
+    """A committed demo manifest (`models/demo/<name>.json`)."""
+    if name not in DEMO_MODELS:
+        raise ModelFormatError(f"unknown demo model {name!r}; choose from {DEMO_MODELS}")
+    return Manifest.load(DEMO_DIR / f"{name}.json")
+
+
+def report(*, retrain: bool = False) -> dict[str, Any]:
+    """Held-out accuracy (float and quantised) and sizes for each demo model."""
+    result: dict[str, Any] = {}
+    for name in DEMO_MODELS:
+        fresh, float_accuracy = train(name)
+        manifest = fresh if retrain else load_demo_manifest(name)
+        split = load_split(name)
+        result[name] = {
+            "float_accuracy": round(float_accuracy, 6),
+            "quantised_accuracy": round(evaluate(manifest, split.x_test, split.y_test), 6),
+            "test_samples": len(split.y_test),
+            "input_size": manifest.input_size,
+            "output_size": manifest.output_size,
+            "input_scale_bits": manifest.input_scale_bits,
+            "weight_scale_bits": manifest.weight_scale_bits,
+            "manifest_bytes": len(manifest.to_json().encode()),
+            "content_hash": manifest.content_hash_hex,
+            "matches_fresh_training": fresh.content_hash == manifest.content_hash,
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zkai.models.demo", description=__doc__)
+    parser.add_argument("--report", action="store_true", help="print accuracies as JSON")
+    parser.add_argument("--write", action="store_true", help="retrain and rewrite the files")
+    args = parser.parse_args(argv)
+    if args.write:
+        DEMO_DIR.mkdir(parents=True, exist_ok=True)
+        for name in DEMO_MODELS:
+            manifest, _ = train(name)
+            manifest.save(DEMO_DIR / f"{name}.json")
+        (DEMO_DIR / "report.json").write_text(json.dumps(report(), indent=2) + "\n")
+    if args.report or not args.write:
+        json.dump(report(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,269 @@
+"""Importing trained linear models into a `Manifest`.
+
+Sources:
+- scikit-learn: any fitted estimator with `coef_` / `intercept_` (LogisticRegression,
+  LinearSVC, RidgeClassifier, LinearRegression, ...), or a `Pipeline` of `StandardScaler`
+  steps followed by one (the scaling is folded into W and b, so the manifest takes raw
+  features). Binary classifiers get `sigmoid`, multi-class ones `argmax`, regressors `none`.
+- ONNX: a graph whose core is one `Gemm`, or `MatMul` followed by `Add`, with the weights (and
+  bias) as initializers, optionally followed by `Sigmoid` (-> sigmoid) or `Softmax` / `ArgMax`
+  (-> argmax). This is what `torch.onnx.export` produces for `nn.Linear` (Gemm with
+  transB=1, or MatMul+Add), so PyTorch models are imported through their ONNX export; torch
+  itself is not a dependency.
+
+Quantisation: weights are rounded at 2**weight_scale_bits, the bias at
+2**(input_scale_bits + weight_scale_bits), the declared input range at 2**input_scale_bits
+(floor of the minimum, ceiling of the maximum, so the training data lies inside it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from zkai.crypto.field import quantise, quantise_vector
+from zkai.errors import EncodingOverflowError, ModelFormatError
+from zkai.models.manifest import Manifest, Postprocess
+
+__all__ = [
+    "from_linear",
+    "from_onnx",
+    "from_sklearn",
+    "input_range_of",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def input_range_of(data: npt.ArrayLike) -> tuple[list[float], list[float]]:
+    """Per-feature (min, max) of a sample of inputs (rows are samples)."""
+    array = np.asarray(data, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ModelFormatError("input sample must be a non-empty 2-D array (samples x features)")
+    return [float(v) for v in array.min(axis=0)], [float(v) for v in array.max(axis=0)]
+
+
+def from_linear(
+    weights: npt.ArrayLike,
+    bias: npt.ArrayLike,
+    *,
+    name: str,
+    version: int,
+    input_scale_bits: int,
+    weight_scale_bits: int,
+    postprocess: Postprocess,
+    input_min: Sequence[float],
+    input_max: Sequence[float],
+    labels: Sequence[str] | None = None,
+    description: str = "",
+) -> Manifest:
+    """Quantise a float linear layer y = W x + b (W: outputs x inputs) into a manifest."""
+    w = np.asarray(weights, dtype=np.float64)
+    b = np.asarray(bias, dtype=np.float64).reshape(-1)
+    if w.ndim != 2:
+        raise ModelFormatError(f"weights must be a 2-D matrix, got shape {w.shape}")
+    m, n = w.shape
+    if b.shape != (m,):
+        raise ModelFormatError(f"bias has shape {b.shape}, expected ({m},) for {m} outputs")
+    if len(input_min) != n or len(input_max) != n:
+        raise ModelFormatError(f"input range must have {n} entries per bound")
+    try:
+        weights_int = [quantise_vector(row, weight_scale_bits, what="weight") for row in w]
+        bias_int = quantise_vector(b, input_scale_bits + weight_scale_bits, what="bias")
+        scale = float(1 << input_scale_bits)
+        lows = [_bound(v, scale, math.floor, f"input_min[{j}]") for j, v in enumerate(input_min)]
+        highs = [_bound(v, scale, math.ceil, f"input_max[{j}]") for j, v in enumerate(input_max)]
+    except EncodingOverflowError as exc:
+        raise ModelFormatError(f"cannot quantise model {name!r}: {exc}") from exc
+    return Manifest(
+        name=name,
+        version=version,
+        input_size=n,
+        output_size=m,
+        input_scale_bits=input_scale_bits,
+        weight_scale_bits=weight_scale_bits,
+        weights=tuple(tuple(row) for row in weights_int),
+        bias=tuple(bias_int),
+        postprocess=postprocess,
+        input_min=tuple(lows),
+        input_max=tuple(highs),
+        labels=None if labels is None else tuple(labels),
+        description=description,
+    )
+
+
+def _bound(value: float, scale: float, rounding: Any, what: str) -> int:
+    if not math.isfinite(value):
+        raise EncodingOverflowError(f"{what} = {value!r} is not finite")
+    return quantise(float(rounding(value * scale)), 0, what=what)
+
+
+def from_sklearn(
+    estimator: Any,
+    training_inputs: npt.ArrayLike,
+    *,
+    name: str,
+    version: int,
+    input_scale_bits: int,
+    weight_scale_bits: int,
+    postprocess: Postprocess | None = None,
+    labels: Sequence[str] | None = None,
+    description: str = "",
+) -> Manifest:
+    """A fitted scikit-learn linear model; the input range comes from `training_inputs`."""
+    w, b, classes = _sklearn_linear(estimator)
+    if classes is not None:
+        labels = labels if labels is not None else [str(c) for c in classes]
+        default: Postprocess = "sigmoid" if w.shape[0] == 1 else "argmax"
+    else:
+        default = "none"
+    low, high = input_range_of(training_inputs)
+    return from_linear(
+        w,
+        b,
+        name=name,
+        version=version,
+        input_scale_bits=input_scale_bits,
+        weight_scale_bits=weight_scale_bits,
+        postprocess=postprocess or default,
+        input_min=low,
+        input_max=high,
+        labels=labels,
+        description=description,
+    )
+
+
+def _sklearn_linear(estimator: Any) -> tuple[FloatArray, FloatArray, Any]:
+    """(W, b, classes_) of a linear estimator, folding leading StandardScaler steps into it."""
+    steps = list(getattr(estimator, "steps", [("model", estimator)]))
+    final = steps[-1][1]
+    coef = getattr(final, "coef_", None)
+    intercept = getattr(final, "intercept_", None)
+    if coef is None or intercept is None:
+        raise ModelFormatError(
+            f"{type(final).__name__} has no coef_ / intercept_: not a fitted linear model"
+        )
+    w = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+    b = np.broadcast_to(np.asarray(intercept, dtype=np.float64), (w.shape[0],)).copy()
+    for step_name, step in reversed(steps[:-1]):
+        if type(step).__name__ != "StandardScaler":
+            raise ModelFormatError(
+                f"pipeline step {step_name!r} ({type(step).__name__}) cannot be folded into a "
+                "linear layer; only StandardScaler steps are supported"
+            )
+        # W ((x - mean) / scale) + b == (W / scale) x + (b - W (mean / scale))
+        scale = getattr(step, "scale_", None)
+        mean = getattr(step, "mean_", None)
+        scale_arr = np.ones(w.shape[1]) if scale is None else np.asarray(scale, np.float64)
+        mean_arr = np.zeros(w.shape[1]) if mean is None else np.asarray(mean, np.float64)
+        w = w / scale_arr
+        b = b - w @ mean_arr
+    return w, b, getattr(final, "classes_", None)
+
+
+def from_onnx(
+    model: Any,
+    *,
+    name: str,
+    version: int,
+    input_scale_bits: int,
+    weight_scale_bits: int,
+    input_min: Sequence[float],
+    input_max: Sequence[float],
+    labels: Sequence[str] | None = None,
+    postprocess: Postprocess | None = None,
+    description: str = "",
+) -> Manifest:
+    """An ONNX linear model (a `ModelProto`, a path or the serialized bytes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    if isinstance(model, str | Path):
+        try:
+            model = onnx.load(str(model))
+        except (OSError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:
+            raise ModelFormatError(f"cannot load ONNX model {model}: {exc}") from exc
+    elif isinstance(model, bytes | bytearray):
+        try:
+            model = onnx.load_from_string(bytes(model))
+        except Exception as exc:  # onnx raises DecodeError from protobuf
+            raise ModelFormatError(f"not a serialized ONNX model: {exc}") from exc
+    if not isinstance(model, onnx.ModelProto):
+        raise ModelFormatError(f"expected an ONNX ModelProto, got {type(model).__name__}")
+    graph = model.graph
+    initializers = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    constants = {
+        node.output[0]: numpy_helper.to_array(node.attribute[0].t)
+        for node in graph.node
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value"
+    }
+    initializers.update(constants)
+    nodes = [n for n in graph.node if n.op_type not in {"Constant", "Identity"}]
+    ops = [n.op_type for n in nodes]
+
+    def attr(node: Any, key: str, default: float | int) -> Any:
+        for a in node.attribute:
+            if a.name == key:
+                return onnx.helper.get_attribute_value(a)
+        return default
+
+    def weight_of(tensor_name: str) -> FloatArray:
+        if tensor_name not in initializers:
+            raise ModelFormatError(f"ONNX tensor {tensor_name!r} is not a constant initializer")
+        return np.asarray(initializers[tensor_name], dtype=np.float64)
+
+    if ops and ops[0] == "Gemm":
+        gemm = nodes[0]
+        if int(attr(gemm, "transA", 0)) != 0:
+            raise ModelFormatError("Gemm with transA=1 is not a linear layer on a row input")
+        b_matrix = weight_of(gemm.input[1])
+        w = b_matrix if int(attr(gemm, "transB", 0)) else b_matrix.T
+        w = w * float(attr(gemm, "alpha", 1.0))
+        bias = (
+            weight_of(gemm.input[2]) * float(attr(gemm, "beta", 1.0))
+            if len(gemm.input) > 2 and gemm.input[2]
+            else np.zeros(w.shape[0])
+        )
+        rest = nodes[1:]
+    elif ops[:2] == ["MatMul", "Add"]:
+        matmul, add = nodes[0], nodes[1]
+        w = weight_of(matmul.input[1]).T
+        other = [i for i in add.input if i != matmul.output[0]]
+        if len(other) != 1 or len(add.input) != 2:
+            raise ModelFormatError("the Add after MatMul must add one constant bias")
+        bias = weight_of(other[0])
+        rest = nodes[2:]
+    else:
+        raise ModelFormatError(
+            f"unsupported ONNX graph {ops}: expected Gemm or MatMul+Add, optionally followed "
+            "by Sigmoid, Softmax or ArgMax"
+        )
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.float64).reshape(-1), (w.shape[0],))
+    tail = [n.op_type for n in rest]
+    detected: Postprocess
+    if not tail:
+        detected = "none"
+    elif tail in (["Sigmoid"],):
+        detected = "sigmoid"
+    elif tail in (["Softmax"], ["ArgMax"], ["Softmax", "ArgMax"]):
+        detected = "argmax"
+    else:
+        raise ModelFormatError(f"unsupported ONNX post-processing {tail} after the linear layer")
+    return from_linear(
+        w,
+        bias,
+        name=name,
+        version=version,
+        input_scale_bits=input_scale_bits,
+        weight_scale_bits=weight_scale_bits,
+        postprocess=postprocess or detected,
+        input_min=input_min,
+        input_max=input_max,
+        labels=labels,
+        description=description,
+    )

@@ -230,7 +230,7 @@ class ChainClient:
         gas: int | None = None,
         timeout: float = 120.0,
     ) -> TxReceipt:
-        """Sign and send a contract call, wait for its receipt; a revert raises `ContractRevertError`.
+        """Sign and send a call and wait for its receipt; a revert raises `ContractRevertError`.
 
         Gas is estimated first, so a call that would revert fails here with its decoded error and
         costs nothing.

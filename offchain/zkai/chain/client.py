@@ -178,8 +178,20 @@ class Deployment:
 
 
 def deployment_path(network: str) -> Path:
-    """`deployments/<network>.json`, with ape's `ecosystem:network:provider` choice flattened."""
-    return DEPLOYMENTS_DIR / f"{network.replace(':', '-')}.json"
+    """`deployments/<network>.json`, where `network` is ape's network name (`local` for anvil)."""
+    return DEPLOYMENTS_DIR / f"{network}.json"
+
+
+def connect(rpc_url: str | None = None, network: str | None = None) -> ChainClient:
+    """A client for the configured network (ZKAI_RPC_URL, ZKAI_NETWORK), checked to be live."""
+    from zkai.config import get_settings
+
+    settings = get_settings()
+    client = ChainClient(
+        rpc_url or settings.rpc_url, Deployment.load(deployment_path(network or settings.network))
+    )
+    client.check_chain()
+    return client
 
 
 class ChainClient:

@@ -1,0 +1,92 @@
+"""scripts/deploy.py: deploys and wires everything, records it, and re-runs without redeploying."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.contracts.conftest import SLASH_AMOUNT
+
+
+def _load_deploy_script():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "deploy.py"
+    spec = importlib.util.spec_from_file_location("zkai_deploy_script", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+deploy_script = _load_deploy_script()
+NAMES = ["ContributorRewards", "ModelRegistry", "NodeRegistry", "QueryMarket", "ZKAIToken"]
+
+
+def _check_wiring(contracts, deployer):
+    market, registry = contracts["QueryMarket"], contracts["NodeRegistry"]
+    assert registry.isSlasher(market)
+    assert market.rewardsPool() == contracts["ContributorRewards"].address
+    assert market.token() == contracts["ZKAIToken"].address
+    assert registry.stakingToken() == contracts["ZKAIToken"].address
+    assert market.slashAmount() == SLASH_AMOUNT
+    assert market.owner() == deployer.address
+
+
+def _deploy_and_check(tmp_path, owner, chain):
+    path = tmp_path / "net.json"
+    contracts = deploy_script.deploy(owner, path, deploy_script.Parameters())
+    record = json.loads(path.read_text())
+    assert record["chain_id"] == chain.chain_id
+    assert sorted(record["contracts"]) == NAMES
+    for name, entry in record["contracts"].items():
+        assert entry["address"] == contracts[name].address
+        assert entry["block"] <= chain.blocks.head.number
+    _check_wiring(contracts, owner)
+    return path, record
+
+
+def test_deploy_rerun_reusesEverything(tmp_path, owner, chain, capsys):
+    path, record = _deploy_and_check(tmp_path, owner, chain)
+    capsys.readouterr()
+    again = deploy_script.deploy(owner, path, deploy_script.Parameters())
+    out = capsys.readouterr().out
+    assert out.count("reusing") == 5
+    assert "deployed" not in out
+    assert {name: c.address for name, c in again.items()} == {
+        name: entry["address"] for name, entry in record["contracts"].items()
+    }
+
+
+def test_deploy_missingCode_redeploysItAndDependents(tmp_path, owner, chain, capsys):
+    path, record = _deploy_and_check(tmp_path, owner, chain)
+    chain.provider.make_request(
+        "anvil_setCode", [record["contracts"]["NodeRegistry"]["address"], "0x"]
+    )
+    capsys.readouterr()
+    contracts = deploy_script.deploy(owner, path, deploy_script.Parameters())
+    out = capsys.readouterr().out
+    assert "replacing NodeRegistry" in out
+    assert "replacing QueryMarket" in out
+    assert "NodeRegistry redeployed" in out
+    assert "reusing   ZKAIToken" in out
+    updated = json.loads(path.read_text())["contracts"]
+    assert updated["ZKAIToken"] == record["contracts"]["ZKAIToken"]
+    assert updated["QueryMarket"]["address"] != record["contracts"]["QueryMarket"]["address"]
+    _check_wiring(contracts, owner)
+
+
+def test_deploy_recordOfAnotherChain_startsAnew(tmp_path, owner, chain):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"chain_id": 1, "contracts": {"ZKAIToken": {"address": "0x1"}}}))
+    _deploy_and_check(tmp_path, owner, chain)
+
+
+@pytest.mark.pyevm
+def test_deploy_onInProcessEvm(tmp_path, owner, chain):
+    assert chain.provider.name == "test"
+    _deploy_and_check(tmp_path, owner, chain)

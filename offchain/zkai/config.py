@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     artifacts_dir: Path | None = None
     """Circuit artifacts (keys, verifiers), cached by content hash; default <data_dir>/artifacts."""
 
+    network: str = "local"
+    """Deployment record to use: deployments/<network>.json (`local` for anvil)."""
+
     rpc_url: str = "http://127.0.0.1:8545"
     redis_url: str = "redis://127.0.0.1:6379/0"
 

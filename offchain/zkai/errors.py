@@ -89,3 +89,23 @@ class BenchmarkError(ZKAIError):
 
 class WitnessUnavailableError(ProofError):
     """The fast witness path (the circuit's wasm under Node) cannot be used here."""
+
+
+class QueryError(ZKAIError):
+    """A private query cannot be made as asked; nothing was paid or sent."""
+
+
+class UnknownModelError(QueryError):
+    """No model of that name or id is registered (or known to this client)."""
+
+
+class ModelInactiveError(QueryError):
+    """The model exists but its owner has deactivated it."""
+
+
+class NotEnoughNodesError(QueryError):
+    """Fewer eligible nodes serve the model than the shares it needs."""
+
+
+class InsufficientFundsError(QueryError):
+    """The wallet lacks the tokens for the fee or the ETH for gas."""

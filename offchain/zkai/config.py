@@ -33,12 +33,32 @@ class Settings(BaseSettings):
     network: str = "local"
     """Deployment record to use: deployments/<network>.json (`local` for anvil)."""
 
+    deployments_dir: Path | None = None
+    """Where deployment records live; default the repository's deployments/ folder."""
+
     rpc_url: str = "http://127.0.0.1:8545"
     redis_url: str = "redis://127.0.0.1:6379/0"
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the API's event index; default sqlite:///<data_dir>/index.db."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    index_poll_interval: float = Field(default=1.0, gt=0)
+    """Seconds between the API indexer's polls of the chain head."""
 
     @property
     def artifacts_path(self) -> Path:
         return self.artifacts_dir or self.data_dir / "artifacts"
+
+    @property
+    def index_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'index.db'}"
+
+    @property
+    def reward_distributions_dir(self) -> Path:
+        """Published reward epochs (`<root hex>.json`), read by the API to show unclaimed rewards."""
+        return self.data_dir / "rewards"
 
 
 @lru_cache(maxsize=1)

@@ -90,20 +90,35 @@ class RedisServer:
         _wait_for_redis(self.url, self.process)
 
 
+def redis_server_command(binary: str, port: int, workdir: Path) -> list[str]:
+    """A loopback-only redis-server that keeps nothing on disk."""
+    return [
+        binary,
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(workdir),
+        "--logfile", str(workdir / "redis.log"),
+    ]
+
+
 def _spawn_redis(binary: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            binary,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(workdir),
-            "--logfile", str(workdir / "redis.log"),
-        ],
+        redis_server_command(binary, port, workdir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def wait_for_redis(url: str, timeout: float = 15.0) -> None:
+    """Block until a Redis answers at `url`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if redis_reachable(url, timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise ToolchainError(f"no Redis answered at {url} within {timeout:.0f} s")
 
 
 def _wait_for_redis(url: str, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import requests
 from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.abi import event_abi_to_log_topic, function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -178,8 +178,13 @@ class Deployment:
 
 
 def deployment_path(network: str) -> Path:
-    """`deployments/<network>.json`, where `network` is ape's network name (`local` for anvil)."""
-    return DEPLOYMENTS_DIR / f"{network}.json"
+    """`<deployments>/<network>.json`, `network` being ape's network name (`local` for anvil).
+
+    The folder is ZKAI_DEPLOYMENTS_DIR when set, else the repository's deployments/.
+    """
+    from zkai.config import get_settings
+
+    return (get_settings().deployments_dir or DEPLOYMENTS_DIR) / f"{network}.json"
 
 
 def connect(rpc_url: str | None = None, network: str | None = None) -> ChainClient:
@@ -270,6 +275,42 @@ class ChainClient:
         if receipt["status"] != 1:
             raise ChainError(f"transaction {tx_hash.hex()} reverted after estimation succeeded")
         return receipt
+
+    def logs(self, contract_names: Iterable[str], from_block: int, to_block: int) -> list[Any]:
+        """Every decodable event of `contract_names` in a block range (inclusive), in chain order.
+
+        One `eth_getLogs` for all the contracts, retried on transient errors; each log is decoded
+        with its contract's ABI (the event name is `log["event"]`, the contract's name is
+        `log["contract"]`). Logs of events a contract's ABI does not declare are skipped.
+        """
+        decoders: dict[tuple[str, bytes], tuple[str, Any]] = {}
+        for name in contract_names:
+            contract = self.contract(name)
+            for entry in load_abi(name):
+                if entry.get("type") == "event" and not entry.get("anonymous", False):
+                    topic = event_abi_to_log_topic(entry)  # type: ignore[arg-type]
+                    event = getattr(contract.events, str(entry["name"]))()
+                    decoders[(contract.address.lower(), topic)] = (name, event)
+        addresses = sorted({address for address, _ in decoders})
+        raw = with_retries(
+            lambda: self.w3.eth.get_logs(
+                {
+                    "fromBlock": from_block,
+                    "toBlock": to_block,
+                    "address": [to_checksum_address(a) for a in addresses],
+                }
+            )
+        )
+        decoded: list[Any] = []
+        for log in sorted(raw, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
+            if not log["topics"]:
+                continue
+            found = decoders.get((str(log["address"]).lower(), bytes(log["topics"][0])))
+            if found is None:
+                continue
+            name, event = found
+            decoded.append({**event.process_log(log), "contract": name})
+        return decoded
 
     def events(
         self,

@@ -51,12 +51,17 @@ _SETTINGS: dict[str, dict[str, Any]] = {
         "weight_scale_bits": 16,
         "description": "Breast cancer diagnosis (Wisconsin), logistic regression on 30 raw "
         "features; label 1 = benign",
+        # Every feature is a non-negative measurement; allow up to twice the largest one seen in
+        # training, so that held-out cases are not refused for being slightly larger.
+        "input_range": lambda x: ([0.0] * x.shape[1], [2.0 * float(v) for v in x.max(axis=0)]),
     },
     "digits": {
         "input_scale_bits": 0,
         "weight_scale_bits": 16,
         "description": "8x8 handwritten digits, multinomial logistic regression on 64 raw "
         "pixel values 0..16",
+        # The pixel domain, not the training range (pixel 0 is blank in every training image).
+        "input_range": lambda x: ([0.0] * x.shape[1], [16.0] * x.shape[1]),
     },
 }
 
@@ -112,6 +117,7 @@ def train(name: str) -> tuple[Manifest, float]:
         weight_scale_bits=settings["weight_scale_bits"],
         labels=split.labels,
         description=settings["description"],
+        input_range=settings["input_range"](split.x_train),
     )
     return manifest, float_accuracy
 

@@ -114,15 +114,20 @@ def from_sklearn(
     postprocess: Postprocess | None = None,
     labels: Sequence[str] | None = None,
     description: str = "",
+    input_range: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Manifest:
-    """A fitted scikit-learn linear model; the input range comes from `training_inputs`."""
+    """A fitted scikit-learn linear model.
+
+    The declared input range is `input_range` (per-feature minima and maxima, from knowledge of
+    the domain) when given, else the range seen in `training_inputs`.
+    """
     w, b, classes = _sklearn_linear(estimator)
     if classes is not None:
         labels = labels if labels is not None else [str(c) for c in classes]
         default: Postprocess = "sigmoid" if w.shape[0] == 1 else "argmax"
     else:
         default = "none"
-    low, high = input_range_of(training_inputs)
+    low, high = input_range if input_range is not None else input_range_of(training_inputs)
     return from_linear(
         w,
         b,

@@ -39,6 +39,51 @@ class Settings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    # -- node service (`zkai node run`); see zkai.node ----------------------------------------
+    node_name: str | None = None
+    """The node identity a Celery worker process serves (set by `zkai node run` for its worker)."""
+
+    node_broker_url: str | None = None
+    """Celery broker of the node service; default `redis_url`."""
+
+    node_result_backend: str | None = None
+    """Celery result backend of the node service; default `redis_url`."""
+
+    node_concurrency: int = Field(default=2, ge=1)
+    """Celery worker processes per node (each proves one share at a time)."""
+
+    node_poll_interval_s: float = Field(default=1.0, gt=0)
+    """How often the listener asks for new blocks."""
+
+    node_max_block_range: int = Field(default=2_000, ge=1)
+    """Most blocks the listener reads logs for in one request."""
+
+    node_reconcile_interval_s: float = Field(default=15.0, gt=0)
+    """How often the listener re-checks open assignments on-chain and re-enqueues lost ones."""
+
+    node_claim_interval_s: float = Field(default=30.0, gt=0)
+    """How often the listener claims the payouts of proven shares in one transaction."""
+
+    node_requeue_after_s: float = Field(default=60.0, gt=0)
+    """An enqueued share not finished after this long may be enqueued again by reconciliation."""
+
+    node_lock_ttl_s: float = Field(default=120.0, gt=0)
+    """Lifetime of a share's processing lock; longer than a proof plus a submission."""
+
+    node_visibility_timeout_s: int = Field(default=600, ge=1)
+    """Redis broker: an unacknowledged task is redelivered after this many seconds."""
+
+    node_task_pause_s: float = Field(default=0.0, ge=0)
+    """FAULT TESTS ONLY: pause inside each task after taking its lock, to kill a worker there."""
+
+    @property
+    def node_broker(self) -> str:
+        return self.node_broker_url or self.redis_url
+
+    @property
+    def node_backend(self) -> str:
+        return self.node_result_backend or self.redis_url
+
     database_url: str | None = None
     """SQLAlchemy URL of the API's event index; default sqlite:///<data_dir>/index.db."""
 
@@ -57,7 +102,7 @@ class Settings(BaseSettings):
 
     @property
     def reward_distributions_dir(self) -> Path:
-        """Published reward epochs (`<root hex>.json`), read by the API to show unclaimed rewards."""
+        """Published reward epochs (`<root hex>.json`): the API shows their unclaimed rewards."""
         return self.data_dir / "rewards"
 
 

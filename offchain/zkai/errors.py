@@ -109,3 +109,27 @@ class NotEnoughNodesError(QueryError):
 
 class InsufficientFundsError(QueryError):
     """The wallet lacks the tokens for the fee or the ETH for gas."""
+
+
+class NotIndexedError(ZKAIError):
+    """The API's event index has no such model, node, query, epoch or account."""
+
+
+class NodeError(ZKAIError):
+    """The node service cannot do what was asked (not registered, model not served, ...)."""
+
+
+class NodeNotRegisteredError(NodeError):
+    """The node's account is not registered in the NodeRegistry."""
+
+
+class ModelMismatchError(NodeError):
+    """A node's local manifest or circuit keys do not match the model version on-chain."""
+
+
+class TransientNodeError(NodeError):
+    """A share could not be processed now but may be later (retried with backoff)."""
+
+
+class ShareBusyError(TransientNodeError):
+    """Another worker holds the share's lock."""

@@ -25,7 +25,7 @@ from eth_utils.abi import event_abi_to_log_topic, function_signature_to_4byte_se
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 from web3.types import Nonce, TxParams, TxReceipt
 
@@ -66,6 +66,13 @@ def load_abi(contract_name: str) -> list[dict[str, Any]]:
         )
     abi: list[dict[str, Any]] = types[contract_name]["abi"]
     return abi
+
+
+def load_bytecode(contract_name: str) -> str:
+    """The deployment (init) bytecode of a project contract, from ape's build manifest."""
+    load_abi(contract_name)  # the same "not compiled" error
+    bytecode: str = _manifest()["contractTypes"][contract_name]["deploymentBytecode"]["bytecode"]
+    return bytecode
 
 
 def _canonical_type(param: dict[str, Any]) -> str:
@@ -176,6 +183,22 @@ class Deployment:
                 blocks[name] = int(entry["block"])
         return cls(str(data.get("network", path.stem)), int(data["chain_id"]), contracts, blocks)
 
+    def save(self, path: Path) -> None:
+        """Write the record in the format `load` (and `ape run deploy`) use, atomically."""
+        record = {
+            "network": self.network,
+            "chain_id": self.chain_id,
+            "contracts": {
+                name: {"address": address}
+                | ({"block": self.blocks[name]} if name in self.blocks else {})
+                for name, address in self.contracts.items()
+            },
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+
 
 def deployment_path(network: str) -> Path:
     """`<deployments>/<network>.json`, `network` being ape's network name (`local` for anvil).
@@ -230,6 +253,36 @@ class ChainClient:
             )
         return self._contracts[name]
 
+    def deploy(
+        self,
+        account: LocalAccount,
+        contract: str | tuple[list[dict[str, Any]], str],
+        args: Iterable[Any] = (),
+        *,
+        timeout: float = 120.0,
+    ) -> tuple[str, TxReceipt]:
+        """Deploy a project contract by name, or any contract given as (abi, bytecode).
+
+        Returns the new contract's checksum address and the deployment receipt.
+        """
+        abi, bytecode = (
+            (load_abi(contract), load_bytecode(contract)) if isinstance(contract, str) else contract
+        )
+        factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
+        receipt = self.transact(account, factory.constructor(*args), timeout=timeout)
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError(f"deployment {receipt['transactionHash'].hex()} created no contract")
+        return to_checksum_address(address), receipt
+
+    def estimate_gas(self, account: LocalAccount, fn: ContractFunction, value: int = 0) -> int:
+        """Gas for a call from `account`; a call that would revert raises `ContractRevertError`."""
+        params: TxParams = {"from": account.address, "value": value}  # type: ignore[typeddict-item]
+        try:
+            return int(with_retries(lambda: fn.estimate_gas(params)))
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise decode_revert(getattr(exc, "data", None)) from exc
+
     def call(self, fn: ContractFunction) -> Any:
         """A read-only call, retried on transient failures, reverts decoded."""
         try:
@@ -240,17 +293,19 @@ class ChainClient:
     def transact(
         self,
         account: LocalAccount,
-        fn: ContractFunction,
+        fn: ContractFunction | ContractConstructor,
         *,
         nonce: int | None = None,
         value: int = 0,
         gas: int | None = None,
         timeout: float = 120.0,
+        on_signed: Callable[[bytes], None] | None = None,
     ) -> TxReceipt:
         """Sign and send a call and wait for its receipt; a revert raises `ContractRevertError`.
 
         Gas is estimated first, so a call that would revert fails here with its decoded error and
-        costs nothing.
+        costs nothing. `on_signed(tx_hash)` runs after signing and before sending, so a caller can
+        record the hash of a transaction that may reach the chain even if this process dies.
         """
         params: TxParams = {"from": account.address, "value": value}  # type: ignore[typeddict-item]
         try:
@@ -265,6 +320,8 @@ class ChainClient:
         params["chainId"] = self.deployment.chain_id
         tx = fn.build_transaction(params)
         signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+        if on_signed is not None:
+            on_signed(bytes(signed.hash))
         tx_hash = with_retries(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)

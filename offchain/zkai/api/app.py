@@ -1,0 +1,96 @@
+"""The API service: `create_app(settings)` builds the FastAPI app, its index database (migrated with
+Alembic at start-up) and, unless disabled, the indexer thread that follows the chain."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from zkai import __version__
+from zkai.api import migrate
+from zkai.api.db import make_engine, make_sessionmaker
+from zkai.api.deps import ApiState
+from zkai.api.indexer import Indexer
+from zkai.api.routers import contributors, models, network, nodes, queries
+from zkai.chain.client import ChainClient, Deployment, deployment_path
+from zkai.config import Settings
+from zkai.errors import ChainError, NotIndexedError, ZKAIError
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+DESCRIPTION = """Read-only view of the ZKAI network, indexed from the contracts' events:
+models, nodes, queries, contributor rewards, the token. Amounts are wei as decimal strings
+(with the token amount beside them). No endpoint moves funds or needs a key."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    deployment: Deployment | None = None,
+    run_indexer: bool = True,
+) -> FastAPI:
+    """The API for `settings` (database, RPC, network); `deployment` overrides the record file."""
+    deployment = deployment or Deployment.load(deployment_path(settings.network))
+    engine = make_engine(settings.index_database_url)
+    sessions = make_sessionmaker(engine)
+    client = ChainClient(settings.rpc_url, deployment, request_timeout=10.0)
+    indexer = Indexer(client, sessions, distributions_dir=settings.reward_distributions_dir)
+    state = ApiState(settings, deployment, engine, sessions, indexer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate.upgrade(engine)
+        indexer.cursor()  # resets the index if it belongs to another chain or deployment
+        if run_indexer:
+            state.thread = threading.Thread(
+                target=indexer.run,
+                args=(state.stop, settings.index_poll_interval),
+                name="zkai-indexer",
+                daemon=True,
+            )
+            state.thread.start()
+        try:
+            yield
+        finally:
+            state.stop.set()
+            if state.thread is not None:
+                state.thread.join(timeout=30)
+            engine.dispose()
+
+    app = FastAPI(
+        title="ZKAI network API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.zkai = state
+
+    @app.exception_handler(NotIndexedError)
+    async def not_found(request: Request, exc: NotIndexedError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(ChainError)
+    async def chain_unavailable(request: Request, exc: ChainError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.exception_handler(ZKAIError)
+    async def domain_error(request: Request, exc: ZKAIError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    for module in (models, nodes, queries, contributors, network):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,238 @@
+"""The API's event index: SQLAlchemy 2 models and the engine, from any SQLAlchemy URL.
+
+Token amounts are uint256 values: they are stored as decimal strings (`Wei`) and summed in Python,
+never as floats. Every table is written only by the indexer; the API reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+ADDRESS = String(42)
+HASH = String(66)
+
+
+class Wei(TypeDecorator[int]):
+    """A uint256 amount as a decimal string (exact on every database)."""
+
+    impl = String(78)
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(int(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class IndexerState(Base):
+    """Where the indexer is: the last block whose events are all applied (one row)."""
+
+    __tablename__ = "indexer_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    last_block: Mapped[int] = mapped_column(BigInteger)
+    last_block_time: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RawEvent(Base):
+    """Every applied log, keyed by (tx hash, log index): re-applying one is a no-op."""
+
+    __tablename__ = "raw_events"
+    tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_time: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(60))
+    args: Mapped[str] = mapped_column(Text)
+
+
+class ChainParameter(Base):
+    """Contract settings read from events (treasury, fees, rewards pool): key -> value."""
+
+    __tablename__ = "chain_parameters"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(100))
+
+
+class Total(Base):
+    """Network-wide running totals (supply, fees, payouts, rewards...): name -> wei."""
+
+    __tablename__ = "totals"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(Wei, default=0)
+
+
+class Account(Base):
+    """Token balance of every address that ever held ZKAI (from Transfer events)."""
+
+    __tablename__ = "accounts"
+    address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    balance: Mapped[int] = mapped_column(Wei, default=0)
+
+
+class Model(Base):
+    __tablename__ = "models"
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    owner: Mapped[str] = mapped_column(ADDRESS, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    registered_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.model_id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    verifier: Mapped[str] = mapped_column(ADDRESS)
+    weights_commitment: Mapped[str] = mapped_column(HASH)
+    input_size: Mapped[int] = mapped_column(Integer)
+    output_size: Mapped[int] = mapped_column(Integer)
+    shares: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(Wei)
+    published_at: Mapped[int] = mapped_column(BigInteger)
+    published_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    encryption_key: Mapped[str] = mapped_column(HASH)
+    metadata_uri: Mapped[str] = mapped_column(Text)
+    stake: Mapped[int] = mapped_column(Wei, default=0)
+    unlock_time: Mapped[int] = mapped_column(BigInteger, default=0)
+    withdrawn: Mapped[int] = mapped_column(Wei, default=0)
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    shares_assigned: Mapped[int] = mapped_column(Integer, default=0)
+    shares_proven: Mapped[int] = mapped_column(Integer, default=0)
+    shares_paid: Mapped[int] = mapped_column(Integer, default=0)
+    shares_missed: Mapped[int] = mapped_column(Integer, default=0)
+    earned: Mapped[int] = mapped_column(Wei, default=0)
+    """Payouts of every proven share (the node's credit), claimed or not."""
+    paid: Mapped[int] = mapped_column(Wei, default=0)
+    """Payouts the node claimed (PayoutsClaimed)."""
+    slashed: Mapped[int] = mapped_column(Wei, default=0)
+    slash_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Query(Base):
+    __tablename__ = "queries"
+    query_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    model_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    model_version: Mapped[int] = mapped_column(Integer)
+    user: Mapped[str] = mapped_column(ADDRESS, index=True)
+    fee: Mapped[int] = mapped_column(Wei)
+    deadline: Mapped[int] = mapped_column(BigInteger)
+    share_count: Mapped[int] = mapped_column(Integer, default=0)
+    payout_per_share: Mapped[int] = mapped_column(Wei, default=0)
+    protocol_cut_per_share: Mapped[int] = mapped_column(Wei, default=0)
+    contributor_cut_per_share: Mapped[int] = mapped_column(Wei, default=0)
+    requested_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    requested_block: Mapped[int] = mapped_column(BigInteger)
+    request_tx: Mapped[str] = mapped_column(HASH)
+    request_gas: Mapped[int] = mapped_column(BigInteger, default=0)
+    shares_submitted: Mapped[int] = mapped_column(Integer, default=0)
+    shares_missed: Mapped[int] = mapped_column(Integer, default=0)
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
+    refund: Mapped[int] = mapped_column(Wei, default=0)
+    last_result_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Share(Base):
+    __tablename__ = "shares"
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.query_id"), primary_key=True)
+    share_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node: Mapped[str] = mapped_column(ADDRESS, index=True)
+    commitment: Mapped[str] = mapped_column(String(78))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    submitted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    submit_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    paid_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    slashed: Mapped[int] = mapped_column(Wei, default=0)
+
+
+class Slash(Base):
+    __tablename__ = "slashes"
+    tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(ADDRESS, index=True)
+    slasher: Mapped[str] = mapped_column(ADDRESS)
+    reason: Mapped[str] = mapped_column(HASH)
+    requested: Mapped[int] = mapped_column(Wei)
+    slashed: Mapped[int] = mapped_column(Wei)
+    recipient: Mapped[str] = mapped_column(ADDRESS)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class Epoch(Base):
+    __tablename__ = "epochs"
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    aggregator: Mapped[str] = mapped_column(ADDRESS)
+    root: Mapped[str] = mapped_column(HASH)
+    total: Mapped[int] = mapped_column(Wei)
+    claimed: Mapped[int] = mapped_column(Wei, default=0)
+    claim_deadline: Mapped[int] = mapped_column(BigInteger)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    rolled_over: Mapped[int] = mapped_column(Wei, default=0)
+    posted_at: Mapped[int] = mapped_column(BigInteger)
+    distribution_known: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Whether the epoch's (contributor, amount) leaves were published and match its root."""
+
+
+class RewardAllocation(Base):
+    """A leaf of an epoch's reward tree (from its published distribution, or from a claim)."""
+
+    __tablename__ = "reward_allocations"
+    epoch: Mapped[int] = mapped_column(ForeignKey("epochs.epoch"), primary_key=True)
+    contributor: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    amount: Mapped[int] = mapped_column(Wei, primary_key=True)
+    claimed: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    claim_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL journaling so the API reads while the indexer writes."""
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {},
+        pool_pre_ping=not is_sqlite,
+    )
+    if is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
+    return sessionmaker(bind=engine, expire_on_commit=False)

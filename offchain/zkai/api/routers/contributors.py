@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from zkai.api import repository
+from zkai.api.deps import MAX_ID, PageDep, SessionDep
+from zkai.api.schemas import (
+    AddressPath,
+    ContributorDetail,
+    ContributorOut,
+    EpochOut,
+    Page,
+    not_found,
+)
+
+router = APIRouter(tags=["contributors"])
+
+
+@router.get("/api/contributors", summary="Contributors: rewards claimed and unclaimed")
+def list_contributors(session: SessionDep, page: PageDep) -> Page[ContributorOut]:
+    return repository.list_contributors(session, page.limit, page.offset)
+
+
+@router.get(
+    "/api/contributors/{address}",
+    responses=not_found("No rewards for this address."),
+    summary="A contributor's rewards per epoch with claim status",
+)
+def get_contributor(session: SessionDep, address: AddressPath) -> ContributorDetail:
+    return repository.get_contributor(session, address)
+
+
+@router.get("/api/epochs", summary="Reward epochs")
+def list_epochs(session: SessionDep, page: PageDep) -> Page[EpochOut]:
+    return repository.list_epochs(session, page.limit, page.offset)
+
+
+@router.get("/api/epochs/{epoch}", responses=not_found("No such epoch."))
+def get_epoch(session: SessionDep, epoch: Annotated[int, Path(ge=1, le=MAX_ID)]) -> EpochOut:
+    return repository.get_epoch(session, epoch)

@@ -1,0 +1,35 @@
+"""Running the API: in the foreground (`zkai api`) or as a background process (`zkai up`)."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from zkai.api.app import create_app
+from zkai.config import Settings, get_settings
+
+
+def serve(settings: Settings | None = None, *, run_indexer: bool = True) -> None:
+    """Run the API and its indexer until interrupted (blocking)."""
+    settings = settings or get_settings()
+    app = create_app(settings, run_indexer=run_indexer)
+    url = api_url(settings)
+    print(f"dashboard at {url}/  (API docs at {url}/docs)", flush=True)
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+    )
+
+
+def api_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host  # noqa: S104
+    return f"http://{host}:{settings.api_port}"
+
+
+def api_command(host: str, port: int) -> list[str]:
+    """The command line that runs the API with the current interpreter."""
+    return [sys.executable, "-m", "zkai.cli", "api", "--host", host, "--port", str(port)]

@@ -1,0 +1,256 @@
+"""The API's response models. Token amounts are `Amount`s: exact wei as a decimal string plus the
+amount in tokens (18 decimals) as a decimal string; never floats."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import Path
+from pydantic import BaseModel, Field
+
+TOKEN_DECIMALS = 18
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+
+AddressPath = Annotated[
+    str,
+    Path(
+        pattern=ADDRESS_PATTERN,
+        description="An Ethereum address: 0x and 40 hex digits (any letter case).",
+        examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"],
+    ),
+]
+
+T = TypeVar("T")
+
+
+class Amount(BaseModel):
+    wei: str = Field(description="Exact amount in the token's smallest unit, decimal.")
+    tokens: str = Field(description="The amount in ZKAI (18 decimals), decimal.")
+
+    @classmethod
+    def of(cls, wei: int) -> Amount:
+        tokens = Decimal(wei).scaleb(-TOKEN_DECIMALS)
+        text = format(tokens.normalize(), "f") if wei else "0"
+        return cls(wei=str(wei), tokens=text)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="Items matching, over all pages.")
+    limit: int
+    offset: int
+
+
+class ModelVersionOut(BaseModel):
+    model_id: int
+    version: int
+    verifier: str
+    weights_commitment: str
+    input_size: int
+    output_size: int
+    shares: int
+    price_per_query: Amount
+    published_at: int
+    published_block: int
+
+
+class ModelOut(BaseModel):
+    model_id: int
+    owner: str
+    active: bool
+    latest_version: int
+    registered_at: int
+    current: ModelVersionOut | None
+    queries: int
+
+
+NodeStatus = Literal["active", "under-staked", "unbonding", "exited"]
+
+
+class NodeOut(BaseModel):
+    address: str
+    status: NodeStatus
+    stake: Amount
+    unlock_time: int | None
+    metadata_uri: str
+    encryption_key: str
+    registered_at: int
+    shares_assigned: int
+    shares_proven: int
+    shares_paid: int
+    shares_missed: int
+    queries_served: int = Field(description="Shares proven (each is one query served).")
+    earned: Amount = Field(description="Payouts of every proven share, claimed or not.")
+    paid: Amount = Field(description="Payouts the node claimed.")
+    unclaimed: Amount
+    slashed: Amount
+    slash_count: int
+
+
+class SlashOut(BaseModel):
+    node: str
+    slasher: str
+    reason: str
+    requested: Amount
+    slashed: Amount
+    recipient: str
+    tx_hash: str
+    block_number: int
+    block_time: int
+
+
+QueryStatus = Literal["pending", "complete", "expired", "settled"]
+ShareStatus = Literal["pending", "submitted", "paid", "missed"]
+
+
+class ShareOut(BaseModel):
+    query_id: int
+    share_index: int
+    node: str
+    status: ShareStatus
+    commitment: str
+    submitted_at: int | None
+    gas_used: int | None = Field(description="Gas of the submitResult transaction.")
+    submit_tx: str | None
+    paid_tx: str | None
+    payout: Amount
+    slashed: Amount
+
+
+class QueryOut(BaseModel):
+    query_id: int
+    model_id: int
+    model_version: int
+    user: str
+    status: QueryStatus
+    fee: Amount
+    refund: Amount
+    deadline: int
+    requested_at: int
+    requested_block: int
+    request_tx: str
+    request_gas: int
+    share_count: int
+    shares_submitted: int
+    shares_missed: int
+    latency_seconds: int | None = Field(
+        description="From the request's block to the last result's block (complete queries)."
+    )
+    verification_gas: int | None = Field(description="Mean gas of the query's submitResult txs.")
+
+
+class QueryDetail(QueryOut):
+    shares: list[ShareOut]
+
+
+RewardStatus = Literal["claimed", "unclaimed", "expired"]
+
+
+class RewardOut(BaseModel):
+    epoch: int
+    contributor: str
+    amount: Amount
+    status: RewardStatus
+    claimed_at: int | None
+    claim_tx: str | None
+    claim_deadline: int
+
+
+class ContributorOut(BaseModel):
+    address: str
+    allocated: Amount = Field(description="Rewards of epochs whose distribution is published.")
+    claimed: Amount
+    unclaimed: Amount = Field(description="Allocated, not claimed, claim window still open.")
+    epochs: int
+
+
+class ContributorDetail(ContributorOut):
+    rewards: list[RewardOut]
+
+
+class EpochOut(BaseModel):
+    epoch: int
+    aggregator: str
+    root: str
+    total: Amount
+    claimed: Amount
+    claim_deadline: int
+    closed: bool
+    rolled_over: Amount
+    posted_at: int
+    distribution_known: bool
+
+
+class TokenOut(BaseModel):
+    address: str
+    total_supply: Amount
+    treasury: str | None
+    treasury_balance: Amount
+    rewards_pool: str | None
+    rewards_pool_balance: Amount
+    market_escrow: Amount = Field(description="Tokens held by the query market.")
+    staked: Amount = Field(description="Tokens held by the node registry.")
+    holders: int
+
+
+class NetworkStats(BaseModel):
+    indexed_block: int
+    indexed_block_time: int
+    nodes: int
+    active_nodes: int
+    models: int
+    queries: int
+    queries_complete: int
+    total_staked: Amount
+    fees_paid: Amount = Field(description="Query fees escrowed minus refunds.")
+    node_earnings: Amount = Field(description="Payouts of all proven shares, claimed or not.")
+    node_payouts: Amount = Field(description="Payouts nodes claimed.")
+    protocol_fees: Amount
+    contributor_cuts: Amount
+    rewards_posted: Amount
+    rewards_distributed: Amount = Field(description="Contributor rewards claimed.")
+    slashed: Amount
+    mean_verification_gas: int | None
+    mean_latency_seconds: float | None
+
+
+class TimeBucket(BaseModel):
+    start: int = Field(description="Bucket start, unix seconds (block time).")
+    queries: int
+    fees: Amount
+    verifications: int
+    mean_verification_gas: int | None
+
+
+class TimeSeries(BaseModel):
+    bucket_seconds: int
+    buckets: list[TimeBucket]
+
+
+class AccountOut(BaseModel):
+    address: str
+    balance: Amount
+    node: NodeOut | None
+    contributor: ContributorOut | None
+    queries_made: int
+    models_owned: list[int]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    chain_id: int
+    indexed_block: int | None
+    head: int | None
+    rpc_ok: bool
+    last_error: str | None
+    indexer_running: bool
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def not_found(description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` entry of a route that answers 404 for an unknown resource."""
+    return {404: {"model": ErrorOut, "description": description}}

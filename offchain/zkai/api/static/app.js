@@ -1,0 +1,206 @@
+"use strict";
+// The dashboard: reads the API, redraws on every `update` server-sent event (or every 5 s when
+// the event stream is unavailable). No framework, no build step, nothing fetched from elsewhere.
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const $ = (id) => document.getElementById(id);
+
+async function api(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = typeof body.detail === "string" ? body.detail : response.statusText;
+    throw Object.assign(new Error(detail), { status: response.status });
+  }
+  return body;
+}
+
+function tokens(amount) {
+  // Exact decimal string from the API, grouped for reading; never parsed as a float.
+  const [whole, frac = ""] = amount.tokens.split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${grouped}${frac ? "." + frac.slice(0, 6) : ""} ZKAI`;
+}
+
+function setAmount(id, amount) {
+  const el = $(id);
+  el.textContent = tokens(amount);
+  el.dataset.wei = amount.wei;
+}
+
+function short(address) {
+  return `${address.slice(0, 6)}…${address.slice(-4)}`;
+}
+
+function cell(row, text, opts = {}) {
+  const td = document.createElement("td");
+  if (opts.code) {
+    const code = document.createElement("code");
+    code.textContent = text;
+    code.title = opts.title || text;
+    td.append(code);
+  } else {
+    td.textContent = text;
+  }
+  if (opts.num) td.className = "num";
+  if (opts.wei !== undefined) td.dataset.wei = opts.wei;
+  row.append(td);
+  return td;
+}
+
+function fillTable(id, items, render) {
+  const body = $(id).querySelector("tbody");
+  const rows = items.map((item) => {
+    const tr = document.createElement("tr");
+    render(tr, item);
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    const td = cell(tr, "None yet");
+    td.colSpan = $(id).querySelectorAll("thead th").length;
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function barChart(id, buckets, value, label) {
+  const width = 320, height = 140, pad = 18;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  const values = buckets.map(value);
+  const max = Math.max(1, ...values.map((v) => v || 0));
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = buckets.length
+    ? `${label}: ` + buckets.map((b, i) => `${new Date(b.start * 1000).toLocaleTimeString()} ${values[i] ?? 0}`).join(", ")
+    : `${label}: no data yet`;
+  svg.append(title);
+  const step = buckets.length ? (width - 2 * pad) / buckets.length : 0;
+  values.forEach((v, i) => {
+    const h = ((v || 0) / max) * (height - 2 * pad);
+    const rect = document.createElementNS(SVG, "rect");
+    rect.setAttribute("class", "bar");
+    rect.setAttribute("x", String(pad + i * step + step * 0.1));
+    rect.setAttribute("y", String(height - pad - h));
+    rect.setAttribute("width", String(Math.max(1, step * 0.8)));
+    rect.setAttribute("height", String(h));
+    rect.dataset.value = String(v ?? 0);
+    svg.append(rect);
+  });
+  const top = document.createElementNS(SVG, "text");
+  top.setAttribute("x", "2");
+  top.setAttribute("y", "12");
+  top.textContent = `max ${max.toLocaleString()}`;
+  svg.append(top);
+  $(id).replaceChildren(svg);
+}
+
+async function refresh() {
+  const [stats, token, nodes, contributors, queries, series] = await Promise.all([
+    api("/api/stats"),
+    api("/api/token"),
+    api("/api/nodes?limit=200"),
+    api("/api/contributors?limit=200"),
+    api("/api/queries?limit=20"),
+    api("/api/stats/timeseries?buckets=24"),
+  ]);
+  setAmount("total-staked", stats.total_staked);
+  setAmount("fees-paid", stats.fees_paid);
+  setAmount("node-earnings", stats.node_earnings);
+  setAmount("rewards-distributed", stats.rewards_distributed);
+  setAmount("total-supply", token.total_supply);
+  setAmount("treasury-balance", token.treasury_balance);
+  $("query-count").textContent = String(stats.queries);
+  $("query-count").dataset.value = String(stats.queries);
+  $("mean-gas").textContent = stats.mean_verification_gas == null ? "–" : stats.mean_verification_gas.toLocaleString();
+
+  fillTable("nodes", nodes.items, (tr, n) => {
+    tr.dataset.address = n.address;
+    cell(tr, short(n.address), { code: true, title: n.address });
+    cell(tr, n.status);
+    cell(tr, tokens(n.stake), { num: true, wei: n.stake.wei }).classList.add("stake");
+    cell(tr, String(n.queries_served), { num: true });
+    cell(tr, tokens(n.earned), { num: true, wei: n.earned.wei }).classList.add("earned");
+    cell(tr, tokens(n.paid), { num: true, wei: n.paid.wei }).classList.add("paid");
+    cell(tr, tokens(n.slashed), { num: true, wei: n.slashed.wei });
+  });
+  fillTable("contributors", contributors.items, (tr, c) => {
+    tr.dataset.address = c.address;
+    cell(tr, short(c.address), { code: true, title: c.address });
+    cell(tr, tokens(c.allocated), { num: true, wei: c.allocated.wei });
+    cell(tr, tokens(c.claimed), { num: true, wei: c.claimed.wei }).classList.add("claimed");
+    cell(tr, tokens(c.unclaimed), { num: true, wei: c.unclaimed.wei }).classList.add("unclaimed");
+    cell(tr, c.unclaimed.wei !== "0" ? "unclaimed rewards" : "all claimed").classList.add("claim-status");
+  });
+  fillTable("queries", queries.items, (tr, q) => {
+    tr.dataset.queryId = String(q.query_id);
+    cell(tr, `#${q.query_id}`);
+    cell(tr, `${q.model_id} v${q.model_version}`);
+    cell(tr, q.status);
+    cell(tr, tokens(q.fee), { num: true, wei: q.fee.wei });
+    cell(tr, `${q.shares_submitted}/${q.share_count}`, { num: true });
+    cell(tr, q.latency_seconds == null ? "–" : `${q.latency_seconds} s`, { num: true });
+    cell(tr, q.verification_gas == null ? "–" : q.verification_gas.toLocaleString(), { num: true });
+  });
+  barChart("chart-queries", series.buckets, (b) => b.queries, "Queries per interval");
+  barChart("chart-gas", series.buckets, (b) => b.mean_verification_gas, "Mean gas per verification");
+
+  const status = $("status");
+  status.textContent = `Indexed up to block ${stats.indexed_block}`;
+  status.dataset.block = String(stats.indexed_block);
+}
+
+async function lookup(event) {
+  event.preventDefault();
+  const out = $("lookup-result");
+  const address = $("lookup-address").value.trim();
+  if (!ADDRESS.test(address)) {
+    out.innerHTML = '<p class="error">Enter 0x followed by 40 hexadecimal digits.</p>';
+    return;
+  }
+  try {
+    const a = await api(`/api/accounts/${address}`);
+    const lines = [`Balance: ${tokens(a.balance)}`];
+    if (a.node) lines.push(`Node (${a.node.status}): stake ${tokens(a.node.stake)}, earned ${tokens(a.node.earned)}, claimed ${tokens(a.node.paid)}, ${a.node.queries_served} queries served`);
+    if (a.contributor) lines.push(`Contributor: claimed ${tokens(a.contributor.claimed)}, unclaimed ${tokens(a.contributor.unclaimed)}`);
+    if (a.queries_made) lines.push(`Queries made: ${a.queries_made}`);
+    if (a.models_owned.length) lines.push(`Models owned: ${a.models_owned.join(", ")}`);
+    const list = document.createElement("ul");
+    for (const line of lines) {
+      const li = document.createElement("li");
+      li.textContent = line;
+      list.append(li);
+    }
+    out.replaceChildren(list);
+  } catch (error) {
+    const p = document.createElement("p");
+    p.className = "error";
+    p.textContent = error.status === 404 ? "No activity for this address." : error.message;
+    out.replaceChildren(p);
+  }
+}
+
+function safeRefresh() {
+  refresh().catch((error) => {
+    $("status").textContent = `Cannot reach the API: ${error.message}`;
+  });
+}
+
+function live() {
+  let timer = null;
+  const poll = () => { if (!timer) timer = setInterval(safeRefresh, 5000); };
+  if (!("EventSource" in window)) return poll();
+  const source = new EventSource("/api/stream");
+  source.addEventListener("update", safeRefresh);
+  source.addEventListener("error", poll);
+  source.addEventListener("open", () => { if (timer) { clearInterval(timer); timer = null; } });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("lookup-form").addEventListener("submit", lookup);
+  safeRefresh();
+  live();
+});

@@ -39,3 +39,8 @@ class NonceManager:
                 self._redis.set(self._key, nonce)
             else:
                 self._redis.delete(self._key)
+
+    def resync(self) -> None:
+        """Forget the stored nonce: the next reservation starts from the chain's pending count."""
+        with self._redis.lock(self._lock_name, timeout=30, blocking_timeout=30):
+            self._redis.delete(self._key)

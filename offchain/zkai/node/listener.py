@@ -1,0 +1,272 @@
+"""The chain listener: turns `ShareAssigned` events for this node into Celery tasks.
+
+Each `step()`:
+
+1. **Scan.** Read `ShareAssigned(node=<this node>)` logs from the block after the persisted cursor
+   up to the chain head, in ranges of at most `ZKAI_NODE_MAX_BLOCK_RANGE` blocks. For each range:
+   record the assignments in the book (a file), enqueue one `process_share(query_id, share_index)`
+   task per share, and only then move the cursor past the range. A crash or an unavailable RPC or
+   Redis before the cursor moves means the range is read again: an event is never skipped. Reading
+   it twice enqueues nothing twice (an "enqueued" marker in Redis, SET NX with a TTL), and even a
+   second task is harmless: tasks are idempotent and locked per share, and the chain accepts one
+   result per share. So an event is never *processed* twice.
+2. **Reconcile** (every `ZKAI_NODE_RECONCILE_INTERVAL_S`). The chain is the source of truth: for
+   each open assignment in the book, read the share's on-chain status. Paid and missed shares, and
+   pending ones past their deadline, leave the book. A pending share that is not rejected, not
+   locked by a worker and not enqueued within `ZKAI_NODE_REQUEUE_AFTER_S` is enqueued again. This
+   recovers tasks a Redis restart lost (Redis here keeps nothing on disk) and tasks of a worker
+   that was killed outright.
+3. **Claim** (every `ZKAI_NODE_CLAIM_INTERVAL_S`). Proven shares are the node's credit; they are
+   claimed in one `claimPayouts` transaction, with a nonce from the node's shared nonce manager.
+4. **Heartbeat.** Time, cursor, head, open assignments and worker liveness go to
+   `heartbeat.json` and to Redis (with a TTL), for `zkai node status`.
+
+Assignments are served regardless of the node's eligibility: a node that asked to unstake after a
+share was assigned must still submit it (the market accepts it; a miss is slashed from the
+unbonding stake).
+
+Failures of the RPC or Redis never stop the listener: `step` logs them and the caller backs off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import kombu.exceptions
+import redis
+from celery import Celery
+from eth_account.signers.local import LocalAccount
+
+from zkai.chain.client import ChainClient, with_retries
+from zkai.config import Settings
+from zkai.errors import ChainError
+from zkai.node.celery_app import PROCESS_SHARE_TASK
+from zkai.node.cursor import BlockCursor
+from zkai.node.logs import log_event
+from zkai.node.nonce import NonceManager
+from zkai.node.operator import SHARE_MISSED, SHARE_PAID, SHARE_SUBMITTED, claim_payouts
+from zkai.node.state import Assignment, NodeState, RedisKeys, queue_name, write_json_atomic
+
+log = logging.getLogger("zkai.node.listener")
+
+SERVICE_ERRORS: tuple[type[BaseException], ...] = (
+    ChainError,
+    redis.RedisError,
+    kombu.exceptions.OperationalError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class Listener:
+    def __init__(
+        self,
+        *,
+        chain: ChainClient,
+        account: LocalAccount,
+        state: NodeState,
+        settings: Settings,
+        app: Celery,
+        redis_client: redis.Redis,
+        worker_status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.chain = chain
+        self.account = account
+        self.address = str(account.address)
+        self.state = state
+        self.settings = settings
+        self.app = app
+        self.redis = redis_client
+        self.keys = RedisKeys(self.address)
+        self.queue = queue_name(self.address)
+        self.cursor = BlockCursor(state.cursor_path, chain.deployment.start_block)
+        self.book = state.book
+        self.nonces = NonceManager(
+            redis_client,
+            self.address,
+            lambda: with_retries(
+                lambda: self.chain.w3.eth.get_transaction_count(account.address, "pending")
+            ),
+        )
+        self.worker_status = worker_status or (lambda: {})
+        self._last_reconcile = 0.0
+        self._last_claim = 0.0
+        self._head = -1
+        self.healthy = True
+
+    def _log(self, event: str, **fields: Any) -> None:
+        level = fields.pop("level", logging.INFO)
+        log_event(log, event, level=level, node=self.address, **fields)
+
+    # -- one iteration ---------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Scan, reconcile, claim and beat once. False if the RPC or Redis failed (back off)."""
+        try:
+            self.scan()
+            now = time.monotonic()
+            if now - self._last_reconcile >= self.settings.node_reconcile_interval_s:
+                self.reconcile()
+                self._last_reconcile = now
+            if now - self._last_claim >= self.settings.node_claim_interval_s:
+                self.claim()
+                self._last_claim = now
+            ok = True
+        except SERVICE_ERRORS as exc:
+            self._log(
+                "listener.unavailable", level=logging.WARNING,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            ok = False
+        if ok != self.healthy:
+            self._log("listener.recovered" if ok else "listener.degraded")
+            self.healthy = ok
+        self.heartbeat()
+        return ok
+
+    def scan(self) -> int:
+        """Enqueue the shares assigned in new blocks; returns how many were new."""
+        head = int(with_retries(lambda: self.chain.w3.eth.block_number, attempts=2))
+        self._head = head
+        last = self.cursor.load()
+        if last > head:
+            self._log("listener.behind_cursor", cursor=last, head=head, level=logging.WARNING)
+            return 0
+        found = 0
+        while last < head:
+            start, end = last + 1, min(head, last + self.settings.node_max_block_range)
+            logs = list(
+                self.chain.events(
+                    "QueryMarket", "ShareAssigned", start, end, {"node": self.address}
+                )
+            )
+            book = self.book.load()
+            new = []
+            for event in logs:
+                args = event["args"]
+                query_id, index = int(args["queryId"]), int(args["shareIndex"])
+                query = self.chain.call(
+                    self.chain.contract("QueryMarket").functions.getQuery(query_id)
+                )
+                assignment = Assignment(query_id, index, int(event["blockNumber"]), int(query[1]))
+                if assignment.key not in book:
+                    book[assignment.key] = assignment
+                new.append(assignment)
+            if new:
+                self.book.save(book)
+            for assignment in new:
+                self.enqueue(assignment, why="assigned")
+            self.cursor.save(end)
+            found += len(new)
+            last = end
+        return found
+
+    def enqueue(self, assignment: Assignment, *, why: str) -> bool:
+        """Send the share's task unless one was sent recently; True if sent."""
+        marker = self.keys.queued(assignment.query_id, assignment.share_index)
+        ttl = max(1, int(self.settings.node_requeue_after_s))
+        if not self.redis.set(marker, str(time.time()), nx=True, ex=ttl):
+            return False
+        try:
+            self.app.send_task(
+                PROCESS_SHARE_TASK,
+                args=[assignment.query_id, assignment.share_index],
+                kwargs={"block_hint": assignment.block, "enqueued_at": time.time()},
+                queue=self.queue,
+            )
+        except BaseException:
+            with contextlib.suppress(redis.RedisError):
+                self.redis.delete(marker)
+            raise
+        self._log(
+            "share.enqueued", query_id=assignment.query_id, share_index=assignment.share_index,
+            block=assignment.block, why=why,
+        )
+        return True
+
+    def reconcile(self) -> None:
+        """Re-check open assignments on-chain; drop finished ones, re-enqueue lost ones."""
+        book = self.book.load()
+        if not book:
+            return
+        market = self.chain.contract("QueryMarket")
+        chain_time = int(with_retries(lambda: self.chain.w3.eth.get_block("latest"))["timestamp"])
+        changed = False
+        for key, assignment in list(book.items()):
+            _node, status, _c = self.chain.call(
+                market.functions.getShare(assignment.query_id, assignment.share_index)
+            )
+            status = int(status)
+            if status in (SHARE_PAID, SHARE_MISSED):
+                del book[key]
+                changed = True
+            elif status == SHARE_SUBMITTED:
+                continue
+            elif chain_time > assignment.deadline:
+                rejected = self.state.rejection(assignment.query_id, assignment.share_index)
+                self._log(
+                    "share.expired", query_id=assignment.query_id,
+                    share_index=assignment.share_index,
+                    reason=None if rejected is None else rejected["reason"],
+                    level=logging.INFO if rejected else logging.WARNING,
+                )
+                del book[key]
+                changed = True
+            elif self.state.rejection(
+                assignment.query_id, assignment.share_index
+            ) is None and not self.redis.exists(
+                self.keys.lock(assignment.query_id, assignment.share_index)
+            ):
+                self.enqueue(assignment, why="reconcile")
+        if changed:
+            self.book.save(book)
+
+    def claim(self) -> None:
+        """Claim the payouts of every proven, unpaid share in the book (one transaction)."""
+        book = self.book.load()
+        candidates = sorted((a.query_id, a.share_index) for a in book.values())
+        if not candidates:
+            return
+        reserved: list[int] = []
+
+        def nonce() -> int:
+            reserved.append(self.nonces.reserve())
+            return reserved[-1]
+
+        try:
+            payout, claimed, tx_hash = claim_payouts(
+                self.chain, self.account, candidates, nonce=nonce
+            )
+        except Exception:
+            if reserved:
+                self.nonces.release_failed(reserved[0])
+            raise
+        if claimed:
+            self._log(
+                "payouts.claimed", payout=payout, shares=len(claimed), tx_hash=tx_hash,
+                claimed=[list(s) for s in claimed],
+            )
+
+    def heartbeat(self) -> None:
+        beat = {
+            "ts": time.time(),
+            "interval_s": self.settings.node_poll_interval_s,
+            "cursor": self.cursor.load(),
+            "head": self._head,
+            "healthy": self.healthy,
+            "queue": self.queue,
+            **self.worker_status(),
+        }
+        try:
+            write_json_atomic(self.state.heartbeat_path, beat)
+        except OSError as exc:
+            self._log("listener.heartbeat_failed", error=str(exc), level=logging.WARNING)
+        try:
+            ttl = max(5, int(3 * self.settings.node_poll_interval_s))
+            self.redis.set(self.keys.heartbeat, str(beat["ts"]), ex=ttl)
+        except redis.RedisError:
+            pass

@@ -9,6 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from zkai import __version__
+from zkai.api.cli import api as api_command
+from zkai.client.cli import query, wallet_app
+from zkai.localnet import cli as localnet_cli
+from zkai.localnet.state import apply_local_network_env
+from zkai.node.cli import node_app
 from zkai.toolchain import check_tools
 
 app = typer.Typer(
@@ -18,6 +23,21 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+app.command(name="api")(api_command)
+
+app.add_typer(wallet_app, name="wallet")
+app.add_typer(node_app, name="node")
+app.command("query")(query)
+app.command("up")(localnet_cli.up)
+app.command("down")(localnet_cli.down)
+app.command("status")(localnet_cli.status)
+app.command("demo")(localnet_cli.demo)
+
+
+@app.callback()
+def main() -> None:
+    """Commands find a running `zkai up` network by themselves (unless ZKAI_* says otherwise)."""
+    apply_local_network_env()
 
 
 @app.command()

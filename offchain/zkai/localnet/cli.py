@@ -1,0 +1,132 @@
+"""`zkai up`, `zkai down`, `zkai status`, `zkai demo`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zkai.errors import ZKAIError
+from zkai.localnet.demo import DemoQuery, run_demo_queries
+from zkai.localnet.network import LocalNetwork, UpOptions
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _say(message: str) -> None:
+    console.print(f"[bold blue]•[/] {message}")
+
+
+NodesOpt = Annotated[int, typer.Option(help="Number of nodes to start (>= shares).")]
+SharesOpt = Annotated[int, typer.Option(help="Shares k per query for the demo models.")]
+RpcPortOpt = Annotated[int, typer.Option(help="Port for anvil.")]
+ApiPortOpt = Annotated[int, typer.Option(help="Port for the API and dashboard.")]
+
+
+def _options(nodes: int, shares: int, rpc_port: int, api_port: int) -> UpOptions:
+    if nodes < shares:
+        raise typer.BadParameter(f"--nodes ({nodes}) must be at least --shares ({shares})")
+    return UpOptions(nodes=nodes, shares=shares, rpc_port=rpc_port, api_port=api_port)
+
+
+def _print_up(status: dict[str, Any]) -> None:
+    endpoints = status.get("endpoints", {})
+    table = Table("service", "endpoint / pid", title="local ZKAI network")
+    for name, url in endpoints.items():
+        table.add_row(name, url)
+    for p in status.get("processes", []):
+        table.add_row(p["name"], f"pid {p['pid']} ({'running' if p['running'] else 'stopped'})")
+    out.print(table)
+    if status.get("demo_wallet"):
+        out.print(
+            f"demo wallet: {status['demo_wallet']} (anvil test account; `zkai query` uses it)"
+        )
+    if status.get("models"):
+        out.print("models: " + ", ".join(f"{n} (id {i})" for n, i in status["models"].items()))
+    out.print("stop everything with: zkai down")
+
+
+def up(
+    nodes: NodesOpt = 2,
+    shares: SharesOpt = 2,
+    rpc_port: RpcPortOpt = 8545,
+    api_port: ApiPortOpt = 8000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start a local network in the background: anvil, Redis, contracts, models, nodes, API."""
+    try:
+        status = LocalNetwork(say=_say).up(_options(nodes, shares, rpc_port, api_port))
+    except ZKAIError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(status))
+    else:
+        _print_up(status)
+
+
+def down() -> None:
+    """Stop exactly what `zkai up` started."""
+    stopped = LocalNetwork().down()
+    out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What the local network runs, and where."""
+    current = LocalNetwork().status()
+    if as_json:
+        typer.echo(json.dumps(current))
+    elif not current["processes"]:
+        out.print("no local network (start one with `zkai up`)")
+    else:
+        _print_up(current)
+
+
+def demo(
+    samples: Annotated[int, typer.Option(help="Private queries per demo model.")] = 3,
+    nodes: NodesOpt = 2,
+    shares: SharesOpt = 2,
+    rpc_port: RpcPortOpt = 8545,
+    api_port: ApiPortOpt = 8000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """`zkai up`, then private queries on each demo model checked against the plaintext model."""
+    network = LocalNetwork(say=_say)
+    try:
+        status_now = network.up(_options(nodes, shares, rpc_port, api_port))
+    except ZKAIError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    if not as_json:
+        _print_up(status_now)
+
+    def show(q: DemoQuery) -> None:
+        mark = "[green]ok[/]" if q.ok else f"[red]FAILED[/] {q.error or ''}"
+        _say(f"{q.model} #{q.sample}: answer {q.answer} (plaintext {q.expected}) "
+             f"{q.latency_s:.2f} s {mark}")
+
+    try:
+        report = run_demo_queries(samples, on_query=show)
+    except ZKAIError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+    else:
+        table = Table("model", "sample", "answer", "plaintext", "true label", "exact",
+                      "verified", "latency s", "gas/share", title="private queries")
+        for q in report.queries:
+            table.add_row(q.model, str(q.sample), str(q.answer), str(q.expected),
+                          str(q.true_label), str(q.exact), str(q.verified), f"{q.latency_s:.2f}",
+                          ", ".join(f"{g:,}" for g in q.gas_per_share) or (q.error or "-"))
+        out.print(table)
+        out.print(
+            f"{sum(q.ok for q in report.queries)}/{len(report.queries)} queries exact and "
+            f"verified in {report.seconds:.1f} s. The network keeps running: `zkai down` stops it."
+        )
+    if not report.ok:
+        raise typer.Exit(1)

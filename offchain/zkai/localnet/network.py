@@ -1,0 +1,305 @@
+"""A whole ZKAI network on this machine: `zkai up`, `zkai down`, `zkai status`.
+
+`up` starts anvil and (when none answers) a private redis-server, deploys and wires the contracts
+with `ape run deploy`, funds the demo accounts, builds the demo models' circuits and registers them
+(development-only single-party setup), registers and stakes k nodes, then starts each node's service
+and the API as background processes. Everything it starts is recorded in
+`<data_dir>/localnet/state.json`; `down` stops exactly those processes. The accounts are anvil's
+public test accounts: this is for local development only, and it refuses to run in production.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+
+from zkai.api.run import api_command
+from zkai.chain.client import ChainClient, Deployment, deployment_path
+from zkai.config import get_settings
+from zkai.devservices import (
+    free_port,
+    redis_reachable,
+    redis_server_binary,
+    redis_server_command,
+    wait_for_redis,
+)
+from zkai.errors import ConfigError, ZKAIError
+from zkai.localnet.processes import (
+    LocalnetState,
+    ProcessRecord,
+    start_background,
+    stop_process,
+    tail,
+)
+from zkai.localnet.state import (
+    DEMO_USER_INDEX,
+    DEPLOYER_INDEX,
+    FIRST_NODE_INDEX,
+    anvil_account,
+    load_state,
+    state_path,
+)
+from zkai.models.catalog import ModelCatalog
+from zkai.models.demo import DEMO_MODELS, load_demo_manifest
+from zkai.models.registration import register_model
+from zkai.node.operator import init_node, register_node
+from zkai.toolchain import REPO_ROOT, require_tool
+from zkai.wallet import Keystore
+
+ETHER = 10**18
+ANVIL_CHAIN_ID = 31337
+# A passphrase for the throw-away keystores of a local network's nodes (anvil test keys).
+LOCAL_PASSPHRASE = "zkai-local-development-only"  # noqa: S105 - anvil test keys, no value
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    nodes: int = 2
+    shares: int = 2
+    rpc_port: int = 8545
+    api_port: int = 8000
+    worker_concurrency: int = 1
+    demo_user_tokens: int = 10_000 * ETHER
+    node_stake: int = 2_000 * ETHER
+    price: dict[str, int] | None = None
+
+    def price_of(self, name: str) -> int:
+        default = {"digits": 2 * ETHER, "breast-cancer": 1 * ETHER}
+        return (self.price or default).get(name, ETHER)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait_until(
+    check: Callable[[], bool], what: str, record: ProcessRecord, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not record.running:
+            raise ZKAIError(f"{what} exited; its log {record.log} ends with:\n{tail(record.log)}")
+        if check():
+            return
+        time.sleep(0.2)
+    raise ZKAIError(f"{what} did not come up within {timeout:.0f} s; see {record.log}")
+
+
+def _zkai_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zkai.cli", *args]
+
+
+class LocalNetwork:
+    def __init__(self, data_dir: Path | None = None, say: Say | None = None) -> None:
+        self.data_dir = data_dir or get_settings().data_dir
+        self.root = self.data_dir / "localnet"
+        self.say: Say = say or (lambda _msg: None)
+
+    @property
+    def state(self) -> LocalnetState:
+        return load_state(self.data_dir)
+
+    def status(self) -> dict[str, Any]:
+        return self.state.as_status()
+
+    # -- up -----------------------------------------------------------------------------------
+
+    def up(self, options: UpOptions) -> dict[str, Any]:
+        if get_settings().environment == "production":
+            raise ConfigError("`zkai up` starts a development network; refusing in production")
+        state = self.state
+        if any(p.running for p in state.processes):
+            self.say("a local network is already running (`zkai down` stops it)")
+            return state.as_status()
+        state = LocalnetState(state_path(self.data_dir))
+        try:
+            self._up(state, options)
+        except BaseException:
+            self.say("start-up failed: stopping what was started")
+            self._stop_all(state)
+            raise
+        return state.as_status()
+
+    def _up(self, state: LocalnetState, options: UpOptions) -> None:
+        logs = self.root / "logs"
+        rpc = f"http://127.0.0.1:{options.rpc_port}"
+        if not _port_free(options.rpc_port):
+            raise ConfigError(
+                f"port {options.rpc_port} is in use; stop what listens there or pass --rpc-port"
+            )
+        self.say(f"starting anvil on {rpc}")
+        anvil = start_background(
+            "anvil",
+            [require_tool("anvil"), "--host", "127.0.0.1", "--port", str(options.rpc_port),
+             "--chain-id", str(ANVIL_CHAIN_ID)],
+            logs / "anvil.log",
+        )
+        state.add(anvil)
+        probe = ChainClient(rpc, Deployment("local", ANVIL_CHAIN_ID, {}))
+        _wait_until(lambda: probe.w3.is_connected(), "anvil", anvil, 30)
+
+        redis_url = self._redis(state, logs)
+        deployments_dir = self.root / "deployments"
+        env = {
+            "ZKAI_RPC_URL": rpc,
+            "ZKAI_REDIS_URL": redis_url,
+            "ZKAI_NETWORK": "local",
+            "ZKAI_DEPLOYMENTS_DIR": str(deployments_dir),
+            "ZKAI_DATA_DIR": str(self.data_dir),
+        }
+        state.info["env"] = env
+        state.endpoints.update({"rpc": rpc, "redis": redis_url})
+        state.save()
+        os.environ.update(env)
+        get_settings.cache_clear()
+
+        self.say("deploying contracts (ape run deploy)")
+        self._deploy(env, logs)
+        chain = ChainClient(rpc, Deployment.load(deployment_path("local")))
+        chain.check_chain()
+        deployer = anvil_account(DEPLOYER_INDEX)
+        token = chain.contract("ZKAIToken")
+        user = anvil_account(DEMO_USER_INDEX)
+        chain.transact(deployer, token.functions.transfer(user.address, options.demo_user_tokens))
+        self.say(f"demo wallet {user.address} funded with {options.demo_user_tokens // ETHER} ZKAI")
+
+        catalog = ModelCatalog(ANVIL_CHAIN_ID, self.data_dir)
+        model_ids: list[int] = []
+        for name in DEMO_MODELS:
+            self.say(f"building and registering model {name} (development-only trusted setup)")
+            manifest = load_demo_manifest(name)
+            model_id, _version = register_model(
+                chain, deployer, manifest, price=options.price_of(name), shares=options.shares
+            )
+            catalog.add(name, model_id, f"demo:{name}")
+            model_ids.append(model_id)
+        state.info["models"] = {e.name: e.model_id for e in catalog.entries()}
+        state.save()
+
+        self._start_nodes(state, chain, deployer, options, model_ids, env, logs)
+        self._start_api(state, options, env, logs)
+        state.info["demo_wallet"] = user.address
+        state.save()
+
+    def _redis(self, state: LocalnetState, logs: Path) -> str:
+        configured = get_settings().redis_url
+        if redis_reachable(configured):
+            self.say(f"using the Redis at {configured}")
+            return configured
+        port = free_port()
+        workdir = self.root / "redis"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.say(f"starting redis-server on 127.0.0.1:{port}")
+        record = start_background(
+            "redis", redis_server_command(redis_server_binary(), port, workdir), logs / "redis.log"
+        )
+        state.add(record)
+        url = f"redis://127.0.0.1:{port}/0"
+        wait_for_redis(url)
+        return url
+
+    def _deploy(self, env: dict[str, str], logs: Path) -> None:
+        ape = str(Path(sys.executable).parent / "ape")
+        record = start_background(
+            "deploy",
+            [ape, "run", "deploy", "--network", "ethereum:local:foundry"],
+            logs / "deploy.log",
+            env={**env, "APE_FOUNDRY_HOST": env["ZKAI_RPC_URL"]},
+            cwd=REPO_ROOT,
+        )
+        deadline = time.monotonic() + 300
+        while record.running and time.monotonic() < deadline:
+            time.sleep(0.2)
+        path = deployment_path("local")
+        if record.running or not path.exists():
+            stop_process(record)
+            raise ZKAIError(f"deployment failed; {record.log} ends with:\n{tail(record.log)}")
+
+    def _start_nodes(
+        self,
+        state: LocalnetState,
+        chain: ChainClient,
+        deployer: LocalAccount,
+        options: UpOptions,
+        model_ids: list[int],
+        env: dict[str, str],
+        logs: Path,
+    ) -> None:
+        keystore = Keystore(self.data_dir, scrypt_n=2**10)
+        token = chain.contract("ZKAIToken")
+        for i in range(options.nodes):
+            name = f"node-{i + 1}"
+            key = anvil_account(FIRST_NODE_INDEX + i).key
+            if not keystore.node_dir(name).exists():
+                init_node(keystore, name, LOCAL_PASSPHRASE, key)
+            identity = keystore.unlock_node(name, LOCAL_PASSPHRASE)
+            chain.transact(deployer, token.functions.transfer(identity.account.address,
+                                                              options.node_stake))
+            register_node(chain, identity, models=model_ids, stake=options.node_stake)
+            self.say(f"{name} {identity.account.address} registered, staked "
+                     f"{options.node_stake // ETHER} ZKAI; starting its service")
+            record = start_background(
+                name,
+                _zkai_command("node", "run", name, "--concurrency",
+                              str(options.worker_concurrency)),
+                logs / f"{name}.log",
+                env={**env, "ZKAI_PASSPHRASE": LOCAL_PASSPHRASE},
+            )
+            state.add(record)
+
+    def _start_api(
+        self, state: LocalnetState, options: UpOptions, env: dict[str, str], logs: Path
+    ) -> None:
+        url = f"http://127.0.0.1:{options.api_port}"
+        if not _port_free(options.api_port):
+            raise ConfigError(
+                f"port {options.api_port} is in use; stop what listens there or pass --api-port"
+            )
+        self.say(f"starting the API and dashboard on {url}")
+        record = start_background(
+            "api",
+            api_command("127.0.0.1", options.api_port),
+            logs / "api.log",
+            env=env,
+        )
+        state.add(record)
+
+        def answers() -> bool:
+            try:
+                return bool(requests.get(f"{url}/api/health", timeout=1).status_code < 500)
+            except requests.RequestException:
+                return False
+
+        _wait_until(answers, "the API", record, 60)
+        state.endpoints["api"] = url
+        state.endpoints["dashboard"] = f"{url}/"
+        state.save()
+
+    # -- down ---------------------------------------------------------------------------------
+
+    def _stop_all(self, state: LocalnetState) -> list[str]:
+        stopped = []
+        for record in reversed(state.processes):
+            if stop_process(record):
+                stopped.append(record.name)
+        state.processes = []
+        state.endpoints = {}
+        state.info = {}
+        state.save()
+        return stopped
+
+    def down(self) -> list[str]:
+        stopped = self._stop_all(self.state)
+        return stopped

@@ -5,7 +5,7 @@ setup:
 	bash tools/setup.sh
 
 demo: setup
-	@echo 'Set-up and compilation done. The local-network demo (`zkai demo`) lands with issue 6.'
+	.venv/bin/zkai demo
 
 test:
 	bash tools/test.sh

@@ -10,10 +10,8 @@ adapter call as transactions of their own.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -24,18 +22,15 @@ from ape import accounts, chain, project
 
 from scripts.deploy import Parameters, deploy
 from zkai.rewards import RewardTree
+from zkai.toolchain import load_module_from_path
 
 
 def _load_test_circuits() -> ModuleType:
     """The contract tests' circuit helpers (by path: another `tests` package may be installed)."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "contracts" / "zk.py"
-    spec = importlib.util.spec_from_file_location("zkai_contract_test_circuits", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module_from_path(
+        "zkai_contract_test_circuits",
+        Path(__file__).resolve().parents[1] / "tests" / "contracts" / "zk.py",
+    )
 
 
 _zk = _load_test_circuits()

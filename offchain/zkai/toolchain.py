@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from zkai.errors import ToolchainError
 
@@ -78,3 +80,18 @@ def require_tool(name: str) -> str:
                 raise ToolchainError(f"{name} is not available: {status.fix}")
             return status.path
     raise ToolchainError(f"unknown tool {name!r}")
+
+
+def load_module_from_path(name: str, path: Path) -> ModuleType:
+    """Import a repository file by path (ape scripts, test helpers).
+
+    Used where a package name would be ambiguous: an unrelated `tests` package installed in
+    site-packages can shadow the repository's own.
+    """
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ToolchainError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -10,20 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.contracts.conftest import SLASH_AMOUNT
+from zkai.toolchain import load_module_from_path
 
 
-def _load_deploy_script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "deploy.py"
-    spec = importlib.util.spec_from_file_location("zkai_deploy_script", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-deploy_script = _load_deploy_script()
+deploy_script = load_module_from_path(
+    "zkai_deploy_script", Path(__file__).resolve().parents[2] / "scripts" / "deploy.py"
+)
 NAMES = ["ContributorRewards", "ModelRegistry", "NodeRegistry", "QueryMarket", "ZKAIToken"]
 
 

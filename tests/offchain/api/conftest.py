@@ -6,15 +6,12 @@ app on a fresh SQLite index of that chain, and helpers to serve it over real HTT
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,6 +25,7 @@ from zkai.chain.client import Deployment
 from zkai.config import Settings
 from zkai.devservices import free_port
 from zkai.rewards import RewardTree
+from zkai.toolchain import load_module_from_path
 
 ROOT = Path(__file__).resolve().parents[3]
 ETHER = 10**18
@@ -35,19 +33,8 @@ PRICE = 3 * ETHER
 SHARES = 3
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    """By file path: an unrelated `tests` package in site-packages can shadow ours."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-deploy_script = _load("zkai_deploy_script", ROOT / "scripts" / "deploy.py")
-zk = _load("zkai_contract_test_circuits", ROOT / "tests" / "contracts" / "zk.py")
+deploy_script = load_module_from_path("zkai_deploy_script", ROOT / "scripts" / "deploy.py")
+zk = load_module_from_path("zkai_contract_test_circuits", ROOT / "tests" / "contracts" / "zk.py")
 
 
 @dataclass

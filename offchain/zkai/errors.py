@@ -133,3 +133,20 @@ class TransientNodeError(NodeError):
 
 class ShareBusyError(TransientNodeError):
     """Another worker holds the share's lock."""
+
+
+class TrainingError(ZKAIError):
+    """An encrypted-training round, update or key cannot be used as asked."""
+
+
+class UpdateRejectedError(TrainingError):
+    """A contributor's encrypted update was refused; `reason` is a short code, the sum unchanged.
+
+    Codes: malformed, wrong-context, wrong-size, full, duplicate, round-closed, unknown-round,
+    bad-signature, unknown-contributor, bad-weight.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"update rejected ({reason}): {detail}")

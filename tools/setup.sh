@@ -43,8 +43,11 @@ if up_to_date python "$py_fp" && "$VENV/bin/python" -c 'import zkai' 2>/dev/null
   say "Python dependencies up to date"
 else
   say "installing Python dependencies (locked by constraints.txt)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
+  # Some machines configure pip with local index folders that may not exist; its warnings about
+  # them would bury real errors.
+  pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "^WARNING: Location '.*' is ignored" >&2); }
+  pip_quiet install --quiet --disable-pip-version-check --upgrade pip
+  pip_quiet install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
   "$VENV/bin/python" -m pip check
   mark_done python "$py_fp"
 fi

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from zkai import __version__
 from zkai.api.cli import api as api_command
+from zkai.bench.cli import bench as bench_command
 from zkai.client.cli import query, wallet_app
 from zkai.localnet import cli as localnet_cli
 from zkai.localnet.state import apply_local_network_env
@@ -32,6 +33,7 @@ app.command("up")(localnet_cli.up)
 app.command("down")(localnet_cli.down)
 app.command("status")(localnet_cli.status)
 app.command("demo")(localnet_cli.demo)
+app.command("bench")(bench_command)
 
 
 @app.callback()

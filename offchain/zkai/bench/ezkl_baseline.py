@@ -7,12 +7,13 @@ ezkl through settings, calibration, compilation, an offline SRS, set-up, witness
 with web3 and called with the calldata ezkl encodes for the proof, to measure gas.
 
 Each ezkl stage runs in a child Python process (`python -m zkai.bench.ezkl_baseline --stage
-REQUEST`). The child's own peak RSS comes from `os.wait4` (per process; RUSAGE_CHILDREN would keep
-the maximum over every child so far), and ezkl's habit of crashing the interpreter at exit after
-its async calls cannot take the caller down: a child writes its result file and leaves with
-`os._exit`. Stage times are measured inside the child around the ezkl call (interpreter start-up
-and imports excluded). This module imports numpy, onnx, web3 and py-solc-x inside the functions
-that need them, so that a stage child holds only Python and ezkl.
+REQUEST`). The child reports its own peak RSS, `VmHWM` from /proc/self/status, which the kernel
+resets at exec (`ru_maxrss` from `wait4` would include the parent's size inherited at fork, so a
+large caller such as `zkai bench` would inflate it). ezkl's habit of crashing the interpreter at
+exit after its async calls cannot take the caller down: a child writes its result file and leaves
+with `os._exit`. Stage times are measured inside the child around the ezkl call (interpreter
+start-up and imports excluded). This module imports numpy, onnx, web3 and py-solc-x inside the
+functions that need them, so that a stage child holds only Python and ezkl.
 
 Offline operation:
 - SRS: `gen_srs` makes a local, insecure SRS (benchmarks and tests only), cached per logrows in
@@ -346,11 +347,24 @@ _STAGES: dict[str, Callable[[JSONDict], JSONDict]] = {
 }
 
 
+def _own_peak_rss_kib() -> int | None:
+    """This process's resident-set high-water mark since exec, in KiB (Linux), else None."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def _run_stage_request(request_path: Path) -> NoReturn:
     """Child side: run one stage, write its result file, and leave without interpreter exit."""
     request = json.loads(request_path.read_text())
     try:
         payload: JSONDict = {"ok": True, "result": _STAGES[request["stage"]](request["args"])}
+        payload["peak_rss_kib"] = _own_peak_rss_kib()
         code = 0
     except Exception as exc:  # the parent turns this into a BenchmarkError with the log
         payload, code = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, 1
@@ -430,8 +444,9 @@ def _run_child(
             f"log {log_path}:\n{_log_tail(log_path)}"
         )
     result: JSONDict = payload["result"]
-    # Linux reports ru_maxrss in KiB.
-    return _StageRun(result=result, peak_rss_mib=usage.ru_maxrss / 1024)
+    # KiB on Linux; ru_maxrss only without /proc (it may include the caller's size).
+    peak_kib = payload.get("peak_rss_kib") or usage.ru_maxrss
+    return _StageRun(result=result, peak_rss_mib=peak_kib / 1024)
 
 
 def _percentile(samples: Sequence[float], fraction: float) -> float:

@@ -12,6 +12,7 @@ from zkai import __version__
 from zkai.api.cli import api as api_command
 from zkai.bench.cli import bench as bench_command
 from zkai.client.cli import query, wallet_app
+from zkai.errors import ZKAIError
 from zkai.localnet import cli as localnet_cli
 from zkai.localnet.state import apply_local_network_env
 from zkai.node.cli import node_app
@@ -70,5 +71,14 @@ def doctor(
         raise typer.Exit(code=1)
 
 
+def run() -> None:
+    """The `zkai` entry point: a project error becomes one line on stderr and exit code 1."""
+    try:
+        app()
+    except ZKAIError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -101,4 +101,9 @@ say "solc $SOLC_VERSION ready at $target"
 # --- contracts -----------------------------------------------------------------------------------
 say "compiling contracts (ape compile)"
 PATH="$VENV/bin:$PATH" "$VENV/bin/ape" compile
+# ape-solidity may unpack OpenZeppelin (500+ files) into contracts/.cache while computing import
+# remappings; ape lists at most 500 files under contracts/, so with that copy present it never sees
+# contracts/interfaces/ or contracts/verifiers/ and `project.Groth16VerifierAdapter` is missing.
+# Compilation itself runs in an isolated copy and does not need it.
+rm -rf contracts/.cache
 say "done. Activate with: source $VENV/bin/activate"

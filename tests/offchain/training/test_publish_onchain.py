@@ -1,0 +1,89 @@
+"""An accepted training round on a real chain: new model version, reward epoch, a claim."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from zkai.chain.client import ChainClient
+from zkai.localnet.state import anvil_account
+from zkai.models.demo import DemoSplit
+from zkai.models.manifest import Manifest
+from zkai.models.registration import register_model
+from zkai.toolchain import REPO_ROOT, load_module_from_path
+from zkai.training.he import KeyHolder
+from zkai.training.rounds import close_round, finalise_round, make_submission, publish_round, submit
+from zkai.training.store import RoundInfo, RoundStore
+
+localchain: Any = load_module_from_path(
+    "zkai_node_test_localchain", REPO_ROOT / "tests" / "offchain" / "node" / "localchain.py"
+)
+ETHER = 10**18
+POOL = 300 * ETHER
+PRICE, SHARES = 2 * ETHER, 2
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[ChainClient]:
+    anvil = localchain.Anvil(tmp_path)
+    try:
+        deployment = localchain.deploy_system(anvil.url, tmp_path)
+        yield ChainClient(anvil.url, deployment)
+    finally:
+        anvil.stop()
+
+
+def test_publish_round_registers_the_new_version_and_pays_a_contributor(
+    chain: ChainClient,
+    store: RoundStore,
+    key_holder: KeyHolder,
+    new_round: Callable[..., RoundInfo],
+    contributors: list[LocalAccount],
+    digits: Manifest,
+    digits_split: DemoSplit,
+) -> None:
+    owner = anvil_account(0)
+    model_id, version = register_model(chain, owner, digits, price=PRICE, shares=SHARES)
+    assert version == 1
+
+    info = new_round()
+    public = store.public_context(info.round_id)
+    split = digits_split
+    parts = np.array_split(np.random.default_rng(1).permutation(len(split.y_train)), 3)
+    for account, part in zip(contributors, parts, strict=True):
+        submit(store, make_submission(
+            info, public, digits, split.x_train[part], split.y_train[part], account
+        ))
+    close_round(store, info.round_id)
+    result = finalise_round(store, key_holder, info.round_id, digits, split.x_test, split.y_test,
+                            reward_pool=POOL, tolerance=0.01)
+    assert result.accepted, result.reason
+    assert result.manifest is not None
+    assert result.tree is not None
+
+    rewards = chain.contract("ContributorRewards")
+    token = chain.contract("ZKAIToken")
+    chain.transact(owner, token.functions.transfer(rewards.address, POOL))
+    chain.transact(owner, rewards.functions.setAggregator(owner.address, True))
+
+    new_version, epoch = publish_round(chain, owner, owner, model_id, result,
+                                       price=PRICE, shares=SHARES)
+
+    assert new_version == 2
+    _model, current = chain.call(chain.contract("ModelRegistry").functions.getCurrent(model_id))
+    assert bytes(current[2]) == result.manifest.content_hash
+    assert epoch == 1
+    assert bytes(chain.call(rewards.functions.getEpoch(epoch))[0]) == result.tree.root
+
+    address, amount = result.rewards[0]
+    before = int(chain.call(token.functions.balanceOf(address)))
+    proof = result.tree.proof(address, amount)
+    chain.transact(owner, rewards.functions.claim(epoch, address, amount, proof))
+    assert int(chain.call(token.functions.balanceOf(address))) == before + amount
+    assert chain.call(rewards.functions.isClaimed(epoch, address, amount)) is True
+    assert int(chain.call(rewards.functions.reserved())) == POOL - amount

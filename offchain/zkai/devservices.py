@@ -87,7 +87,7 @@ class RedisServer:
         """Stop and start again on the same port (used by fault tests)."""
         self.stop()
         self.process = _spawn_redis(redis_server_binary(), self.port, self.workdir)
-        _wait_for_redis(self.url, self.process)
+        wait_for_redis(self.url, process=self.process)
 
 
 def redis_server_command(binary: str, port: int, workdir: Path) -> list[str]:
@@ -111,25 +111,18 @@ def _spawn_redis(binary: str, port: int, workdir: Path) -> subprocess.Popen[byte
     )
 
 
-def wait_for_redis(url: str, timeout: float = 15.0) -> None:
-    """Block until a Redis answers at `url`."""
+def wait_for_redis(
+    url: str, timeout: float = 15.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until a Redis answers at `url`; fail at once if `process` (its server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if redis_reachable(url, timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise ToolchainError(f"no Redis answered at {url} within {timeout:.0f} s")
-
-
-def _wait_for_redis(url: str, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise ToolchainError(f"redis-server exited with code {process.returncode}")
         if redis_reachable(url, timeout=0.5):
             return
         time.sleep(0.05)
-    raise ToolchainError(f"redis-server did not answer at {url} within {timeout:.0f} s")
+    raise ToolchainError(f"no Redis answered at {url} within {timeout:.0f} s")
 
 
 def start_redis(port: int | None = None, workdir: Path | None = None) -> RedisServer:
@@ -138,7 +131,7 @@ def start_redis(port: int | None = None, workdir: Path | None = None) -> RedisSe
     port = port or free_port()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="zkai-redis-"))
     process = _spawn_redis(binary, port, workdir)
-    _wait_for_redis(f"redis://127.0.0.1:{port}/0", process)
+    wait_for_redis(f"redis://127.0.0.1:{port}/0", process=process)
     return RedisServer(port=port, process=process, workdir=workdir)
 
 

@@ -1,8 +1,6 @@
-"""Running the API: in the foreground (`zkai api`) or as a background process (`zkai up`)."""
+"""Running the API in the foreground (`zkai api`); `zkai up` runs that command in the background."""
 
 from __future__ import annotations
-
-import sys
 
 import uvicorn
 
@@ -29,7 +27,3 @@ def api_url(settings: Settings) -> str:
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host  # noqa: S104
     return f"http://{host}:{settings.api_port}"
 
-
-def api_command(host: str, port: int) -> list[str]:
-    """The command line that runs the API with the current interpreter."""
-    return [sys.executable, "-m", "zkai.cli", "api", "--host", host, "--port", str(port)]

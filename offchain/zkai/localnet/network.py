@@ -22,7 +22,6 @@ from typing import Any
 import requests
 from eth_account.signers.local import LocalAccount
 
-from zkai.api.run import api_command
 from zkai.chain.client import ChainClient, Deployment, deployment_path
 from zkai.config import get_settings
 from zkai.devservices import (
@@ -270,7 +269,7 @@ class LocalNetwork:
         self.say(f"starting the API and dashboard on {url}")
         record = start_background(
             "api",
-            api_command("127.0.0.1", options.api_port),
+            _zkai_command("api", "--host", "127.0.0.1", "--port", str(options.api_port)),
             logs / "api.log",
             env=env,
         )

@@ -89,8 +89,20 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_url: str | None = None
+    """Where clients reach the API (manifests, training rounds, rewards); default
+    http://<api_host>:<api_port>."""
     index_poll_interval: float = Field(default=1.0, gt=0)
     """Seconds between the API indexer's polls of the chain head."""
+
+    @property
+    def api_base_url(self) -> str:
+        return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def manifests_path(self) -> Path:
+        """Model manifests by content hash (`zkai.models.store`)."""
+        return self.data_dir / "manifests"
 
     @property
     def artifacts_path(self) -> Path:

@@ -43,6 +43,10 @@ class ContractRevertError(ChainError):
         super().__init__(f"{error}({rendered})")
 
 
+class InvalidAmountError(ZKAIError):
+    """A token amount given on the command line is not a finite, non-negative ZKAI amount."""
+
+
 class KeystoreError(ZKAIError):
     """A keystore is missing, malformed, already exists, or the passphrase is wrong."""
 
@@ -97,6 +101,10 @@ class QueryError(ZKAIError):
 
 class UnknownModelError(QueryError):
     """No model of that name or id is registered (or known to this client)."""
+
+
+class ManifestUnavailableError(UnknownModelError):
+    """A manifest could not be fetched now (the API did not answer or failed): retry later."""
 
 
 class ModelInactiveError(QueryError):

@@ -19,7 +19,7 @@ from zkai.client.query import QueryClient, QueryOutcome
 from zkai.config import get_settings
 from zkai.errors import QueryError, ZKAIError
 from zkai.localnet.state import local_network_wallet
-from zkai.models.catalog import ModelCatalog
+from zkai.models.catalog import ModelCatalog, current_version
 from zkai.wallet import Keystore, load_ape_account, passphrase_from_env
 
 wallet_app = typer.Typer(
@@ -207,7 +207,7 @@ def query(
         account = unlock_account(wallet, ape_alias)
         chain = chain_client()
         entry = ModelCatalog(chain.deployment.chain_id).get(model)
-        manifest = entry.manifest()
+        manifest, _version = current_version(chain, entry)
         client = QueryClient(chain, account)
         pending = client.submit(
             entry.name, manifest, entry.model_id, x,

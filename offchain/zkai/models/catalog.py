@@ -13,13 +13,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zkai.config import get_settings
-from zkai.errors import UnknownModelError
+from zkai.errors import ModelFormatError, UnknownModelError
 from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
+from zkai.models.store import ManifestStore, resolve_manifest
 
-__all__ = ["CatalogEntry", "ModelCatalog"]
+if TYPE_CHECKING:
+    from zkai.chain.client import ChainClient
+
+__all__ = ["CatalogEntry", "ModelCatalog", "current_version"]
 
 DEMO_PREFIX = "demo:"
 
@@ -72,3 +77,24 @@ class ModelCatalog:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
         os.replace(tmp, self.path)
         return CatalogEntry(name, model_id, manifest_ref)
+
+
+def current_version(
+    chain: ChainClient, entry: CatalogEntry, store: ManifestStore | None = None
+) -> tuple[Manifest, int]:
+    """The manifest of the model's current on-chain version, and that version's number.
+
+    Found by the version's weights commitment (`zkai.models.store.resolve_manifest`): the entry's
+    own manifest if it still matches, else the manifest store, else the API. So a model whose
+    owner published a new version (a training round, say) is queried with the new weights.
+    """
+    registry = chain.contract("ModelRegistry")
+    model, version = chain.call(registry.functions.getCurrent(entry.model_id))
+    latest = int(model[1])
+    if latest == 0:
+        raise UnknownModelError(f"model {entry.name!r} (id {entry.model_id}) is not on this chain")
+    try:
+        candidates = [entry.manifest()]
+    except ModelFormatError:
+        candidates = []
+    return resolve_manifest(bytes(version[2]), candidates=candidates, store=store), latest

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import typer
@@ -17,11 +16,12 @@ from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect
 from zkai.config import get_settings
-from zkai.errors import ZKAIError
+from zkai.errors import InvalidAmountError, ZKAIError
 from zkai.models.catalog import ModelCatalog
 from zkai.node import operator
 from zkai.node.service import NodeService
 from zkai.node.state import NodeState
+from zkai.units import tokens_to_wei
 from zkai.wallet.keystore import Keystore, NodeIdentity, passphrase_from_env
 
 node_app = typer.Typer(
@@ -52,12 +52,9 @@ def _passphrase(confirm: bool = False) -> str:
 
 def _wei(amount: str) -> int:
     try:
-        value = Decimal(amount) * WEI
-    except InvalidOperation:
-        raise _fail(f"not an amount: {amount!r}") from None
-    if value < 0 or value != value.to_integral_value():
-        raise _fail(f"not a valid ZKAI amount: {amount!r}")
-    return int(value)
+        return tokens_to_wei(amount)
+    except InvalidAmountError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _keystore() -> Keystore:
@@ -222,7 +219,9 @@ def run(
     """Run the node: chain listener plus Celery workers, until SIGTERM or Ctrl-C.
 
     Logs are JSON lines on stderr. Needs ZKAI_PASSPHRASE (or a terminal), a reachable RPC and
-    Redis (ZKAI_RPC_URL, ZKAI_REDIS_URL), and the served models in the model catalogue.
+    Redis (ZKAI_RPC_URL, ZKAI_REDIS_URL), and the served models' manifests: in the model
+    catalogue, the manifest store, or from the API (ZKAI_API_URL). New model versions are picked
+    up while it runs.
     """
     service = NodeService(name, _passphrase(), get_settings(), concurrency=concurrency)
     code = _run(service.run)

@@ -10,15 +10,26 @@ Each `step()`:
    it twice enqueues nothing twice (an "enqueued" marker in Redis, SET NX with a TTL), and even a
    second task is harmless: tasks are idempotent and locked per share, and the chain accepts one
    result per share. So an event is never *processed* twice.
-2. **Reconcile** (every `ZKAI_NODE_RECONCILE_INTERVAL_S`). The chain is the source of truth: for
+2. **New model versions.** In the same ranges, `ModelVersionPublished` events of models in the
+   node's on-chain metadata are logged (`node.model_version_published`) and, if the version is
+   still the model's current one and was not loaded at start-up, its circuit is warmed: a
+   background process resolves its manifest, builds or loads its circuit keys and checks them
+   against the chain (`zkai.node.served.load_version`; `node.model_version_ready`, or
+   `node.model_version_warm_failed` with the reason). So the first share on a new version does
+   not pay for the setup. One warm-up runs at a time, in its own process (a circuit build
+   redirects its process's stdout/stderr, and must not stall the listener); a failure is only
+   logged: the worker loads any version on demand when its first share arrives
+   (`zkai.node.tasks`), so nothing depends on the warm-up. Superseded versions are not warmed.
+3. **Reconcile** (every `ZKAI_NODE_RECONCILE_INTERVAL_S`). The chain is the source of truth: for
    each open assignment in the book, read the share's on-chain status. Paid and missed shares, and
    pending ones past their deadline, leave the book. A pending share that is not rejected, not
    locked by a worker and not enqueued within `ZKAI_NODE_REQUEUE_AFTER_S` is enqueued again. This
-   recovers tasks a Redis restart lost (Redis here keeps nothing on disk) and tasks of a worker
-   that was killed outright.
-3. **Claim** (every `ZKAI_NODE_CLAIM_INTERVAL_S`). Proven shares are the node's credit; they are
+   recovers tasks a Redis restart lost (Redis here keeps nothing on disk), tasks of a worker
+   that was killed outright, and shares on a model version the node could not serve yet (its
+   manifest was missing, say): they are served once the cause is fixed, without a restart.
+4. **Claim** (every `ZKAI_NODE_CLAIM_INTERVAL_S`). Proven shares are the node's credit; they are
    claimed in one `claimPayouts` transaction, with a nonce from the node's shared nonce manager.
-4. **Heartbeat.** Time, cursor, head, open assignments and worker liveness go to
+5. **Heartbeat.** Time, cursor, head, open assignments and worker liveness go to
    `heartbeat.json` and to Redis (with a TTL), for `zkai node status`.
 
 Assignments are served regardless of the node's eligibility: a node that asked to unstake after a
@@ -32,8 +43,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import kombu.exceptions
@@ -41,14 +55,21 @@ import redis
 from celery import Celery
 from eth_account.signers.local import LocalAccount
 
-from zkai.chain.client import ChainClient, with_retries
+from zkai.chain.client import ChainClient, Deployment, with_retries
 from zkai.config import Settings
 from zkai.errors import ChainError
 from zkai.node.celery_app import PROCESS_SHARE_TASK
 from zkai.node.cursor import BlockCursor
-from zkai.node.logs import log_event
+from zkai.node.logs import configure_logging, log_event
 from zkai.node.nonce import NonceManager
-from zkai.node.operator import SHARE_MISSED, SHARE_PAID, SHARE_SUBMITTED, claim_payouts
+from zkai.node.operator import (
+    SHARE_MISSED,
+    SHARE_PAID,
+    SHARE_SUBMITTED,
+    claim_payouts,
+    node_record,
+)
+from zkai.node.served import ServedModel, load_version
 from zkai.node.state import Assignment, NodeState, RedisKeys, queue_name, write_json_atomic
 
 log = logging.getLogger("zkai.node.listener")
@@ -73,6 +94,7 @@ class Listener:
         app: Celery,
         redis_client: redis.Redis,
         worker_status: Callable[[], dict[str, Any]] | None = None,
+        served: Mapping[str, ServedModel] | None = None,
     ) -> None:
         self.chain = chain
         self.account = account
@@ -93,6 +115,11 @@ class Listener:
             ),
         )
         self.worker_status = worker_status or (lambda: {})
+        self.served = served if served is not None else {}
+        """Versions loaded at start-up, by verifier (lower case): not warmed again."""
+        self._warm_pending: deque[tuple[int, int]] = deque()
+        self._warm_seen: set[tuple[int, int]] = set()
+        self._warm_running: tuple[int, int, BaseProcess] | None = None
         self._last_reconcile = 0.0
         self._last_claim = 0.0
         self._head = -1
@@ -125,6 +152,7 @@ class Listener:
         if ok != self.healthy:
             self._log("listener.recovered" if ok else "listener.degraded")
             self.healthy = ok
+        self.pump_warmups()
         self.heartbeat()
         return ok
 
@@ -160,10 +188,106 @@ class Listener:
                 self.book.save(book)
             for assignment in new:
                 self.enqueue(assignment, why="assigned")
+            self.watch_versions(start, end)
             self.cursor.save(end)
             found += len(new)
             last = end
         return found
+
+    # -- new model versions ----------------------------------------------------------------
+
+    def watch_versions(self, start: int, end: int) -> None:
+        """Log the new versions of served models in blocks [start, end] and queue their warm-up.
+
+        Never raises: the warm-up is an optimisation (workers load versions on demand).
+        """
+        try:
+            events = list(self.chain.events("ModelRegistry", "ModelVersionPublished", start, end))
+            if not events:
+                return
+            served_models = set(node_record(self.chain, self.address).models)
+            registry = self.chain.contract("ModelRegistry")
+            for event in events:
+                args = event["args"]
+                model_id, version = int(args["modelId"]), int(args["version"])
+                verifier = str(args["verifier"])
+                if model_id not in served_models or verifier.lower() in self.served:
+                    continue  # not ours, or loaded at start-up
+                latest = int(self.chain.call(registry.functions.getModel(model_id))[1])
+                if version < latest:
+                    continue  # superseded: its in-flight queries load it on demand
+                self._log(
+                    "node.model_version_published",
+                    model_id=model_id,
+                    version=version,
+                    verifier=verifier,
+                    block=int(event["blockNumber"]),
+                    commitment="0x" + bytes(args["weightsCommitment"]).hex(),
+                )
+                if (model_id, version) not in self._warm_seen:
+                    self._warm_seen.add((model_id, version))
+                    self._warm_pending.append((model_id, version))
+        except Exception as exc:  # never let the warm-up break the scan
+            self._log(
+                "listener.version_watch_failed",
+                level=logging.WARNING,
+                error=f"{type(exc).__name__}: {exc}",
+                from_block=start,
+                to_block=end,
+            )
+        self.pump_warmups()
+
+    def pump_warmups(self) -> None:
+        """Reap a finished warm-up process and start the next one (never blocks)."""
+        try:
+            if self._warm_running is not None:
+                model_id, version, process = self._warm_running
+                if process.is_alive():
+                    return
+                process.join(0)
+                if process.exitcode != 0:
+                    self._log(
+                        "node.model_version_warm_exited",
+                        level=logging.WARNING,
+                        model_id=model_id,
+                        version=version,
+                        exitcode=process.exitcode,
+                    )
+                self._warm_running = None
+            if not self._warm_pending:
+                return
+            model_id, version = self._warm_pending.popleft()
+            process = multiprocessing.get_context("spawn").Process(
+                target=warm_version,
+                args=(
+                    self.settings,
+                    self.chain.rpc_url,
+                    self.chain.deployment,
+                    self.address,
+                    model_id,
+                    version,
+                ),
+                name=f"zkai-warm-{model_id}-{version}",
+                daemon=True,
+            )
+            process.start()
+            self._warm_running = (model_id, version, process)
+            self._log(
+                "node.model_version_warming", model_id=model_id, version=version, pid=process.pid
+            )
+        except Exception as exc:
+            self._log(
+                "listener.warm_failed", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}"
+            )
+
+    def stop_warmups(self) -> None:
+        """Stop a running warm-up (at shutdown)."""
+        if self._warm_running is not None:
+            process = self._warm_running[2]
+            if process.is_alive():
+                process.terminate()
+            process.join(5)
+            self._warm_running = None
 
     def enqueue(self, assignment: Assignment, *, why: str) -> bool:
         """Send the share's task unless one was sent recently; True if sent."""
@@ -270,3 +394,44 @@ class Listener:
             self.redis.set(self.keys.heartbeat, str(beat["ts"]), ex=ttl)
         except redis.RedisError:
             pass
+
+
+def warm_version(
+    settings: Settings,
+    rpc_url: str,
+    deployment: Deployment,
+    address: str,
+    model_id: int,
+    version: int,
+) -> None:
+    """In a child process: load (resolve, build, check) one model version, log the outcome."""
+    configure_logging()
+    fields: dict[str, Any] = {"node": address, "model_id": model_id, "version": version}
+    started = time.monotonic()
+    try:
+        model = load_version(
+            ChainClient(rpc_url, deployment),
+            model_id,
+            version,
+            settings,
+            node_models=[model_id],
+        )
+    except Exception as exc:
+        log_event(
+            log,
+            "node.model_version_warm_failed",
+            level=logging.WARNING,
+            **fields,
+            error=f"{type(exc).__name__}: {exc}",
+            hint="shares on this version are retried and loaded on demand once fixed",
+        )
+        return
+    log_event(
+        log,
+        "node.model_version_ready",
+        **fields,
+        verifier=model.verifier,
+        circuit=model.artifacts.key[:16],
+        constraints=model.artifacts.constraints,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )

@@ -3,8 +3,11 @@
 Start-up, in order, failing with a clear message at the first problem:
 1. unlock the node's identity (passphrase from ZKAI_PASSPHRASE or the CLI prompt);
 2. connect to the chain (ZKAI_RPC_URL, the deployment record) and check the node is registered;
-3. load or build the circuits of every model the node serves and check them against the chain
-   (`zkai.node.served`): artifacts are ready before the first query, never built per query;
+3. load or build the circuits of the current version of every model the node serves and check
+   them against the chain (`zkai.node.served`), so they are ready before the first query. Versions
+   published later are warmed by the listener when their `ModelVersionPublished` event appears,
+   and any version (an older one with queries in flight, too) is loaded by a worker when its
+   first share arrives: no restart is needed for a new version;
 4. spawn `celery -A zkai.node.celery_app:app worker -Q zkai.node.<address> -c <concurrency>` as a
    child process. The child gets the settings and the passphrase through its environment (it
    unlocks the identity once, before its pool forks, then drops the variable); nothing secret is
@@ -161,7 +164,7 @@ class NodeService:
         listener = Listener(
             chain=self.chain, account=self.identity.account, state=state,
             settings=self.settings, app=app, redis_client=client,
-            worker_status=self.worker_status,
+            worker_status=self.worker_status, served=self.served,
         )
         self.start_worker()
         self._log("service.started", state=str(state.root),
@@ -176,6 +179,7 @@ class NodeService:
                     backoff = min(backoff * 2, 10.0)
                 self.stop_event.wait(backoff)
         finally:
+            listener.stop_warmups()
             self.stop_worker()
             client.close()
             self._log("service.stopped")

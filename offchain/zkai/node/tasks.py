@@ -18,6 +18,17 @@ number of worker processes, for the same share:
 5. `ShareAlreadySubmitted` at submission means another process won: done. `DeadlinePassed`: done
    (the user is refunded at settlement).
 
+Model versions. A query snapshots its model version's verifier (the adapter), model id and
+version. The worker keeps the versions it has loaded by verifier; a share whose verifier is not
+among them (a version published after start-up, or an older one still in flight) makes it load
+that version first (`zkai.node.served.load_version`: manifest by commitment, circuit keys built
+if missing, verifier checked), once per worker process, under a lock. If the node cannot serve
+that version (the model is not in its metadata, the manifest is not found, the keys are not the
+chain's) the share ends as "not_served" with the reason and the fix logged
+(`share.version_unavailable`); it is not a rejection, so reconciliation tries it again later and
+it is served once the cause is fixed (say, the manifest copied into the node's manifest store).
+If the API or the RPC did not answer, it is a transient failure, retried like the ones below.
+
 A bad payload (fails to decrypt, does not open its commitment, malformed) is permanent: the node
 logs why (`share.rejected`), records it under the node's state (`rejected/`), never submits, and
 reconciliation does not retry it. The user is refunded for the share when the query is settled.
@@ -52,10 +63,12 @@ from zkai.circuits.prove import prove_share
 from zkai.config import Settings, get_settings
 from zkai.errors import (
     ChainError,
+    CircuitBuildError,
     CommitmentMismatchError,
     ConfigError,
     ContractRevertError,
     DecryptionError,
+    ModelMismatchError,
     RpcUnavailableError,
     ShareBusyError,
     ShareError,
@@ -65,8 +78,8 @@ from zkai.inference import open_request
 from zkai.node.celery_app import PROCESS_SHARE_TASK
 from zkai.node.logs import log_event
 from zkai.node.nonce import NonceManager
-from zkai.node.operator import SHARE_PENDING, require_registered
-from zkai.node.served import ServedModel, load_served_models
+from zkai.node.operator import SHARE_PENDING, node_record, require_registered
+from zkai.node.served import ServedModel, load_served_models, load_version
 from zkai.node.state import NodeState, RedisKeys
 from zkai.wallet.keystore import PASSPHRASE_ENV, Keystore, NodeIdentity, passphrase_from_env
 
@@ -149,7 +162,12 @@ class ShareProcessor:
             return self._finish(query_id, share_index, "expired", deadline=deadline)
         served = self.served.get(verifier.lower())
         if served is None:
-            # Not recorded as a rejection: a restart with that model version serves it.
+            served = self._load_version(
+                query_id, share_index, verifier, model_id=int(query[8]), version=int(query[9])
+            )
+        if served is None:
+            # Not recorded as a rejection: reconciliation tries again, and once the cause is
+            # fixed (see the share.version_unavailable log) the share is served.
             return self._finish(query_id, share_index, "not_served", verifier=verifier)
 
         lock = self.redis.lock(
@@ -191,6 +209,61 @@ class ShareProcessor:
         finally:
             with contextlib.suppress(LockError, redis.RedisError):
                 lock.release()
+
+    def _load_version(
+        self, query_id: int, share_index: int, verifier: str, *, model_id: int, version: int
+    ) -> ServedModel | None:
+        """Load the model version a query was made on and add it to `served`; None if this
+        node cannot serve it (logged). Transient failures (API, RPC) propagate."""
+        fields: dict[str, Any] = {"model_id": model_id, "version": version, "verifier": verifier}
+        with _served_lock:
+            found = self.served.get(verifier.lower())
+            if found is not None:  # another thread loaded it meanwhile
+                return found
+            started = time.monotonic()
+            try:
+                node_models = node_record(self.chain, self.address).models
+                model = load_version(
+                    self.chain, model_id, version, self.settings, node_models=node_models
+                )
+                if model.verifier.lower() != verifier.lower():
+                    raise ModelMismatchError(
+                        f"query {query_id} records verifier {verifier}, but model {model_id} "
+                        f"version {version} on-chain has {model.verifier}"
+                    )
+            except (ModelMismatchError, CircuitBuildError) as exc:
+                self._log(
+                    "share.version_unavailable",
+                    query_id,
+                    share_index,
+                    **fields,
+                    transient=False,
+                    why=str(exc),
+                    level=logging.WARNING,
+                )
+                return None
+            except TRANSIENT as exc:
+                self._log(
+                    "share.version_unavailable",
+                    query_id,
+                    share_index,
+                    **fields,
+                    transient=True,
+                    why=f"{type(exc).__name__}: {exc}",
+                    level=logging.WARNING,
+                )
+                raise
+            self.served[verifier.lower()] = model
+        self._log(
+            "share.version_loaded",
+            query_id,
+            share_index,
+            **fields,
+            circuit=model.artifacts.key[:16],
+            pid=os.getpid(),
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return model
 
     def _chain_time(self) -> int:
         return int(with_retries(lambda: self.chain.w3.eth.get_block("latest"))["timestamp"])
@@ -317,6 +390,9 @@ def _reason(exc: Exception) -> str:
 # -- the worker process's processor ---------------------------------------------------------
 
 _lock = threading.Lock()
+_served_lock = threading.Lock()
+"""Held while a worker process loads a model version into its `served` (one load at a time;
+across processes, the circuit build is locked and atomic in zkai.circuits.build)."""
 _identity: NodeIdentity | None = None
 _served: dict[str, ServedModel] | None = None
 _processor: tuple[int, ShareProcessor] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -12,11 +13,13 @@ from zkai import __version__
 from zkai.api.cli import api as api_command
 from zkai.bench.cli import bench as bench_command
 from zkai.client.cli import query, wallet_app
+from zkai.config import get_settings
 from zkai.errors import ZKAIError
 from zkai.localnet import cli as localnet_cli
 from zkai.localnet.state import apply_local_network_env
 from zkai.node.cli import node_app
 from zkai.toolchain import check_tools
+from zkai.training.cli import contribute_command, rewards_app, train_app
 
 app = typer.Typer(
     name="zkai",
@@ -29,6 +32,9 @@ app.command(name="api")(api_command)
 
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(node_app, name="node")
+app.add_typer(train_app, name="train")
+app.add_typer(rewards_app, name="rewards")
+app.command("contribute")(contribute_command)
 app.command("query")(query)
 app.command("up")(localnet_cli.up)
 app.command("down")(localnet_cli.down)
@@ -77,6 +83,13 @@ def run() -> None:
         app()
     except ZKAIError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(1) from None
+    except redis.RedisError as exc:
+        url = get_settings().redis_url
+        Console(stderr=True).print(
+            f"[bold red]error:[/] the Redis at {url} does not answer ({exc}); start it, or set "
+            "ZKAI_REDIS_URL (a running `zkai up` network is found by itself)"
+        )
         raise SystemExit(1) from None
 
 

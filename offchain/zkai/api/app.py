@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import kombu.exceptions
+import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,17 +20,19 @@ from zkai.api import migrate
 from zkai.api.db import make_engine, make_sessionmaker
 from zkai.api.deps import ApiState
 from zkai.api.indexer import Indexer
-from zkai.api.routers import contributors, models, network, nodes, queries
+from zkai.api.limits import BodySizeLimit
+from zkai.api.routers import contributors, manifests, models, network, nodes, queries, training
 from zkai.chain.client import ChainClient, Deployment, deployment_path
 from zkai.config import Settings
-from zkai.errors import ChainError, NotIndexedError, ZKAIError
+from zkai.errors import ChainError, NotIndexedError, UpdateRejectedError, ZKAIError
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
-DESCRIPTION = """Read-only view of the ZKAI network, indexed from the contracts' events:
-models, nodes, queries, contributor rewards, the token. Amounts are wei as decimal strings
-(with the token amount beside them). No endpoint moves funds or needs a key."""
+DESCRIPTION = """View of the ZKAI network, indexed from the contracts' events: models, nodes,
+queries, contributor rewards, the token; model manifests by hash; and the encrypted-training
+rounds, to which contributors upload signed CKKS-encrypted updates. Amounts are wei as decimal
+strings (with the token amount beside them). No endpoint moves funds or needs a key."""
 
 
 def create_app(
@@ -72,6 +76,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.zkai = state
+    app.add_middleware(BodySizeLimit)
 
     @app.exception_handler(NotIndexedError)
     async def not_found(request: Request, exc: NotIndexedError) -> JSONResponse:
@@ -81,11 +86,29 @@ def create_app(
     async def chain_unavailable(request: Request, exc: ChainError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
+    @app.exception_handler(UpdateRejectedError)
+    async def update_rejected(request: Request, exc: UpdateRejectedError) -> JSONResponse:
+        return training.rejection_response(exc)
+
+    @app.exception_handler(redis.RedisError)
+    async def round_store_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"the training round store (Redis) does not answer: {exc}"},
+        )
+
+    @app.exception_handler(kombu.exceptions.OperationalError)
+    async def queue_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"the aggregation queue does not answer: {exc}; retry later"},
+        )
+
     @app.exception_handler(ZKAIError)
     async def domain_error(request: Request, exc: ZKAIError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
-    for module in (models, nodes, queries, contributors, network):
+    for module in (models, manifests, nodes, queries, contributors, training, network):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
+import redis
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from zkai.api.indexer import Indexer, IndexerStatus
 from zkai.chain.client import Deployment
 from zkai.config import Settings
+from zkai.training.store import RoundStore
 
 MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
@@ -30,10 +32,32 @@ class ApiState:
     indexer: Indexer | None
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    _rounds: RoundStore | None = None
+    _training_celery: Any = None
 
     @property
     def status(self) -> IndexerStatus:
         return self.indexer.status if self.indexer is not None else IndexerStatus()
+
+    @property
+    def rounds(self) -> RoundStore:
+        """The training rounds (Redis at `redis_url`), connected on first use."""
+        if self._rounds is None:
+            self._rounds = RoundStore(
+                redis.Redis.from_url(
+                    self.settings.redis_url, socket_connect_timeout=2, socket_timeout=10
+                )
+            )
+        return self._rounds
+
+    @property
+    def training_celery(self) -> Any:
+        """The aggregation workers' Celery app, for handing them uploaded updates."""
+        if self._training_celery is None:
+            from zkai.training.aggregate import create_app
+
+            self._training_celery = create_app(self.settings)
+        return self._training_celery
 
 
 def get_state(request: Request) -> ApiState:
@@ -66,3 +90,10 @@ def get_pagination(
 
 
 PageDep = Annotated[Pagination, Depends(get_pagination)]
+
+
+def get_rounds(state: StateDep) -> RoundStore:
+    return state.rounds
+
+
+RoundsDep = Annotated[RoundStore, Depends(get_rounds)]

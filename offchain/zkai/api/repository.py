@@ -19,6 +19,8 @@ from zkai.api.schemas import (
     Amount,
     ContributorDetail,
     ContributorOut,
+    DistributionEntry,
+    DistributionOut,
     EpochOut,
     ModelOut,
     ModelVersionOut,
@@ -413,6 +415,27 @@ def get_epoch(session: Session, epoch: int) -> EpochOut:
     if row is None:
         raise NotIndexedError(f"reward epoch {epoch} was not posted")
     return _epoch_out(row)
+
+
+def get_distribution(session: Session, epoch: int) -> DistributionOut:
+    row = session.get(db.Epoch, epoch)
+    if row is None:
+        raise NotIndexedError(f"reward epoch {epoch} was not posted")
+    if not row.distribution_known:
+        raise NotIndexedError(
+            f"the leaves of reward epoch {epoch} are not published here (only its root is on-chain)"
+        )
+    leaves = session.scalars(
+        select(db.RewardAllocation)
+        .where(db.RewardAllocation.epoch == epoch)
+        .order_by(db.RewardAllocation.contributor, db.RewardAllocation.amount)
+    )
+    return DistributionOut(
+        epoch=epoch,
+        root=row.root,
+        entries=[DistributionEntry(contributor=a.contributor, amount=Amount.of(a.amount))
+                 for a in leaves],
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ token, stats, accounts

@@ -254,3 +254,125 @@ class ErrorOut(BaseModel):
 def not_found(description: str) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses` entry of a route that answers 404 for an unknown resource."""
     return {404: {"model": ErrorOut, "description": description}}
+
+
+# ------------------------------------------------------------------ reward distributions
+
+
+class DistributionEntry(BaseModel):
+    contributor: str
+    amount: Amount
+
+
+class DistributionOut(BaseModel):
+    """An epoch's published (contributor, amount) leaves; their Merkle root is the epoch's."""
+
+    epoch: int
+    root: str
+    entries: list[DistributionEntry]
+
+
+# ------------------------------------------------------------------ training rounds
+
+RoundState = Literal["open", "closed", "finalised"]
+SubmissionState = Literal["pending", "accepted", "rejected"]
+ROUND_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MAX_UPDATE_BASE64 = 12 * 1024 * 1024
+"""Largest base64 ciphertext an upload may carry (a 650-parameter update is ~88 KB)."""
+
+RoundIdPath = Annotated[str, Path(pattern=ROUND_ID_PATTERN, description="A training round's id.")]
+
+
+class RoundResultOut(BaseModel):
+    """The key holder's verdict and what was published on-chain."""
+
+    accepted: bool
+    reason: str
+    published: bool
+    version: int | None
+    epoch: int | None
+    old_accuracy: float | None
+    new_accuracy: float | None
+    total_weight: int
+    pool: Amount
+    manifest_hash: str | None
+    rewards: list[DistributionEntry]
+    finalised_at: int
+
+
+class RoundOut(BaseModel):
+    """A training round as contributors see it (everything here is public)."""
+
+    round_id: str
+    model_name: str
+    model_id: int | None
+    base_version: int
+    base_manifest_hash: str = Field(description="keccak256 of the manifest to train from.")
+    parameter_count: int
+    deadline: int = Field(description="Unix time after which no update is added.")
+    state: RoundState
+    contributors: list[str] = Field(description="The wallets allowed to contribute.")
+    context_fingerprint: str = Field(description="sha256 hex of the public CKKS context.")
+    clip_norm: float
+    max_weight: int
+    min_updates: int
+    accepted: int
+    rejected: int
+    pending: int
+    announcement: str | None = Field(
+        default=None,
+        description="The model owner's EIP-191 signature of the round's announcement text "
+        "(`RoundInfo.announcement`): contributors check it against the owner on-chain.",
+    )
+    result: RoundResultOut | None = Field(
+        default=None, description="The key holder's verdict, once the round is finalised."
+    )
+
+
+class UpdateOut(BaseModel):
+    address: str
+    weight: int
+
+
+class RejectionOut(BaseModel):
+    address: str
+    reason: str
+    detail: str
+
+
+class RoundDetail(RoundOut):
+    updates: list[UpdateOut]
+    rejections: list[RejectionOut]
+
+
+class UpdateIn(BaseModel):
+    """A contributor's signed, CKKS-encrypted update (`zkai.training.rounds.make_submission`)."""
+
+    address: str = Field(pattern=ADDRESS_PATTERN)
+    weight: int = Field(ge=1, le=2**31 - 1, description="Clipped sample count (signed).")
+    signature: str = Field(
+        pattern=r"^(0x)?[0-9a-fA-F]{130}$", description="EIP-191 signature of the submission text."
+    )
+    ciphertext: str = Field(
+        max_length=MAX_UPDATE_BASE64,
+        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+        description="The ZKHE update envelope, base64.",
+    )
+
+
+class SubmissionOut(BaseModel):
+    round_id: str
+    address: str
+    status: SubmissionState
+    ciphertext: str = Field(description="sha256 hex of the ciphertext.")
+    weight: int | None = None
+    reason: str | None = Field(default=None, description="Why it was rejected (a short code).")
+    detail: str | None = None
+
+
+class RejectedOut(BaseModel):
+    """A refused upload: `reason` is a short code (see `UpdateRejectedError`); it is absent only
+    when the request body could not be parsed at all."""
+
+    detail: str
+    reason: str | None = None

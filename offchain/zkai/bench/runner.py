@@ -81,7 +81,6 @@ FLOOR_PAIRINGS = 4
 ETHER = 10**18
 EZKL_MAX_ABS = 2**24  # ONNX float32 holds integers exactly below this
 EZKL_OUTPUT_MAX_ABS = 2**27  # 128^4 = 2^28 range check on (signed) outputs
-CKKS_N, CKKS_MODULI, CKKS_SCALE_BITS = 8192, (60, 40, 40, 60), 40
 FIRST_USER_INDEX = 5
 TARGET_PROVE_MS, TARGET_EZKL_SPEEDUP, TARGET_FLOOR_RATIO = 250.0, 15.0, 1.25
 TARGET_LATENCY_S, TARGET_QPS = 2.0, 2.0
@@ -441,55 +440,58 @@ def ezkl_section(
 
 
 def training_section(sizes: Sequence[int], updates: int, say: Progress) -> JSONDict:
-    """Time and memory of CKKS encryption of one update and of summing `updates` updates."""
-    import tenseal as ts
+    """The product's encrypted-training path (`zkai.training.he`, its default CKKS parameters):
+    encrypting one update into its wire envelope, adding `updates` of them to a running sum as
+    the aggregation worker does, and the key holder's decryption of the sum."""
+    from zkai.training.he import CkksParameters, EncryptedSum, KeyHolder, encrypt_update
 
+    parameters = CkksParameters.default()
+    holder = KeyHolder.generate(parameters)
+    public = holder.public_context()
     rows: list[JSONDict] = []
     rng = np.random.default_rng(7)
-    context = ts.context(
-        ts.SCHEME_TYPE.CKKS, poly_modulus_degree=CKKS_N, coeff_mod_bit_sizes=list(CKKS_MODULI)
-    )
-    context.global_scale = 2.0**CKKS_SCALE_BITS
-    slots = CKKS_N // 2
     for size in sizes:
-        say(f"encrypted training: {updates} updates of {size} parameters (CKKS N={CKKS_N})")
+        say(f"encrypted training: {updates} updates of {size} parameters "
+            f"(CKKS N={parameters.poly_modulus_degree})")  # fmt: skip
         vectors = [rng.normal(0.0, 0.01, size) for _ in range(updates)]
-        chunks = [(i, min(i + slots, size)) for i in range(0, size, slots)]
         _reset_peak_rss()
         rss0 = _rss_mib()
         encrypt_s: list[float] = []
-        encrypted: list[list[Any]] = []
+        encrypted: list[bytes] = []
         for vector in vectors:
             t0 = time.perf_counter()
-            encrypted.append([ts.ckks_vector(context, vector[a:z].tolist()) for a, z in chunks])
+            encrypted.append(encrypt_update(public, vector))
             encrypt_s.append(time.perf_counter() - t0)
-        bytes_per_update = sum(len(c.serialize()) for c in encrypted[0])
         t0 = time.perf_counter()
-        total = list(encrypted[0])
-        for update in encrypted[1:]:
-            total = [acc + c for acc, c in zip(total, update, strict=True)]
+        accumulator = EncryptedSum(public, size)
+        for update in encrypted:
+            accumulator.add(update)
+        total = accumulator.to_bytes()
         aggregate_s = time.perf_counter() - t0
-        decrypted = np.concatenate([np.asarray(c.decrypt()) for c in total])
+        t0 = time.perf_counter()
+        decrypted = holder.decrypt_sum(total, min_updates=updates)
+        decrypt_s = time.perf_counter() - t0
         error = float(np.max(np.abs(decrypted - np.sum(vectors, axis=0))))
         rows.append(
             {
                 "parameters": size,
-                "ciphertexts_per_update": len(chunks),
+                "ciphertexts_per_update": parameters.chunks(size),
                 "encrypt_ms_median": round(statistics.median(encrypt_s) * 1000.0, 3),
                 "aggregate_updates": updates,
                 "aggregate_ms": _ms(aggregate_s),
-                "ciphertext_bytes_per_update": bytes_per_update,
+                "decrypt_sum_ms": _ms(decrypt_s),
+                "ciphertext_bytes_per_update": len(encrypted[0]),
                 "rss_growth_mib": round(_rss_mib() - rss0, 1),
                 "peak_rss_mib": round(_rss_mib("VmHWM"), 1),
                 "max_abs_error_of_sum": error,
             }
         )
-        del encrypted, total
+        del encrypted, accumulator, total
     return {
         "scheme": "CKKS",
-        "poly_modulus_degree": CKKS_N,
-        "coeff_mod_bit_sizes": list(CKKS_MODULI),
-        "scale_bits": CKKS_SCALE_BITS,
+        "poly_modulus_degree": parameters.poly_modulus_degree,
+        "coeff_mod_bit_sizes": list(parameters.coeff_mod_bit_sizes),
+        "scale_bits": parameters.global_scale_bits,
         "tenseal": _version("tenseal"),
         "rows": rows,
     }

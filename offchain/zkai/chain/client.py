@@ -333,6 +333,28 @@ class ChainClient:
             raise ChainError(f"transaction {tx_hash.hex()} reverted after estimation succeeded")
         return receipt
 
+    def send_ether(
+        self, account: LocalAccount, to: str, value: int, timeout: float = 120.0
+    ) -> TxReceipt:
+        """A plain ETH transfer (legacy gas price), waited for."""
+        tx = {
+            "to": to_checksum_address(to), "value": value, "gas": 21_000,
+            "gasPrice": with_retries(lambda: self.w3.eth.gas_price),
+            "nonce": with_retries(
+                lambda: self.w3.eth.get_transaction_count(account.address, "pending")
+            ),
+            "chainId": self.deployment.chain_id,
+        }  # fmt: skip
+        signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+        tx_hash = with_retries(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+        except TimeExhausted as exc:
+            raise ChainError(f"transfer {tx_hash.hex()} not mined within {timeout:.0f} s") from exc
+        if receipt["status"] != 1:
+            raise ChainError(f"transfer {tx_hash.hex()} failed")
+        return receipt
+
     def logs(self, contract_names: Iterable[str], from_block: int, to_block: int) -> list[Any]:
         """Every decodable event of `contract_names` in a block range (inclusive), in chain order.
 

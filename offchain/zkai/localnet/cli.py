@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zkai.errors import ZKAIError
-from zkai.localnet.demo import DemoQuery, run_demo_queries
+from zkai.localnet.demo import DemoQuery, DemoTraining, run_demo_queries, run_demo_training
 from zkai.localnet.network import LocalNetwork, UpOptions
 
 console = Console(stderr=True)
@@ -92,9 +92,17 @@ def demo(
     shares: SharesOpt = 2,
     rpc_port: RpcPortOpt = 8545,
     api_port: ApiPortOpt = 8000,
+    training: Annotated[
+        bool, typer.Option(help="Run the encrypted training round after the queries.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """`zkai up`, then private queries on each demo model checked against the plaintext model."""
+    """`zkai up`, private queries checked against the plaintext models, then a training round.
+
+    The round: three contributors upload CKKS-encrypted updates, the key holder decrypts only
+    their sum and publishes version 2 of `digits`, which is queried, and the contributors
+    claim their rewards.
+    """
     network = LocalNetwork(say=_say)
     try:
         status_now = network.up(_options(nodes, shares, rpc_port, api_port))
@@ -111,6 +119,10 @@ def demo(
 
     try:
         report = run_demo_queries(samples, on_query=show)
+        if training:
+            _say("encrypted training round on digits with three contributors")
+            report.training = run_demo_training(samples=min(samples, 2), say=_say, on_query=show)
+            report.seconds += report.training.seconds
     except ZKAIError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
@@ -126,7 +138,34 @@ def demo(
         out.print(table)
         out.print(
             f"{sum(q.ok for q in report.queries)}/{len(report.queries)} queries exact and "
-            f"verified in {report.seconds:.1f} s. The network keeps running: `zkai down` stops it."
+            "verified."
+        )
+        if report.training is not None:
+            _print_training(report.training)
+        out.print(
+            f"Done in {report.seconds:.1f} s. The network keeps running: `zkai down` stops it."
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_training(t: DemoTraining) -> None:
+    if t.error:
+        out.print(f"[red]training round failed:[/] {t.error}")
+    accuracy = (
+        f"held-out accuracy {t.old_accuracy:.4f} -> {t.new_accuracy:.4f}; "
+        if t.old_accuracy is not None and t.new_accuracy is not None else ""
+    )  # fmt: skip
+    verdict = "[green]accepted[/]" if t.accepted else f"[red]not accepted[/] ({t.reason})"
+    out.print(f"training round {t.round_id}: {verdict}; {accuracy}{t.model} version "
+              f"{t.base_version} -> {t.version}; reward epoch {t.epoch}, pool "
+              f"{t.pool / 1e18:g} ZKAI")  # fmt: skip
+    table = Table("contributor", "samples", "update", "weight", "reward ZKAI", "claimed ZKAI",
+                  title="contributors")  # fmt: skip
+    for c in t.contributors:
+        table.add_row(c.address, str(c.samples), c.status, str(c.weight), f"{c.reward / 1e18:g}",
+                      f"{c.claimed / 1e18:g}")  # fmt: skip
+    out.print(table)
+    exact = sum(q.ok and q.version == t.version for q in t.queries)
+    out.print(f"{exact}/{len(t.queries)} queries on version {t.version} exact and verified, "
+              "served by nodes started before it existed")  # fmt: skip

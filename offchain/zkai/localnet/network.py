@@ -1,9 +1,10 @@
 """A whole ZKAI network on this machine: `zkai up`, `zkai down`, `zkai status`.
 
 `up` starts anvil and (when none answers) a private redis-server, deploys and wires the contracts
-with `ape run deploy`, funds the demo accounts, builds the demo models' circuits and registers them
-(development-only single-party setup), registers and stakes k nodes, then starts each node's service
-and the API as background processes. Everything it starts is recorded in
+with `ape run deploy` (the deployer owns the demo models and may post reward epochs), funds the demo
+accounts, builds the demo models' circuits and registers them (development-only single-party
+setup), registers and stakes k nodes, then starts each node's service, the training aggregation
+worker and the API as background processes. Everything it starts is recorded in
 `<data_dir>/localnet/state.json`; `down` stops exactly those processes. The accounts are anvil's
 public test accounts: this is for local development only, and it refuses to run in production.
 """
@@ -50,6 +51,7 @@ from zkai.localnet.state import (
 from zkai.models.catalog import ModelCatalog
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest
 from zkai.models.registration import register_model
+from zkai.models.store import ManifestStore
 from zkai.node.operator import init_node, register_node
 from zkai.toolchain import REPO_ROOT, require_tool
 from zkai.wallet import Keystore
@@ -157,6 +159,7 @@ class LocalNetwork:
             "ZKAI_NETWORK": "local",
             "ZKAI_DEPLOYMENTS_DIR": str(deployments_dir),
             "ZKAI_DATA_DIR": str(self.data_dir),
+            "ZKAI_API_URL": f"http://127.0.0.1:{options.api_port}",
         }
         state.info["env"] = env
         state.endpoints.update({"rpc": rpc, "redis": redis_url})
@@ -183,11 +186,18 @@ class LocalNetwork:
                 chain, deployer, manifest, price=options.price_of(name), shares=options.shares
             )
             catalog.add(name, model_id, f"demo:{name}")
+            # The API serves it to nodes and contributors.
+            ManifestStore(self.data_dir / "manifests").put(manifest)
             model_ids.append(model_id)
         state.info["models"] = {e.name: e.model_id for e in catalog.entries()}
         state.save()
 
         self._start_nodes(state, chain, deployer, options, model_ids, env, logs)
+        self.say("starting the training aggregation worker (public CKKS contexts only)")
+        state.add(start_background(
+            "aggregator", _zkai_command("train", "worker", "--concurrency", "1"),
+            logs / "aggregator.log", env=env,
+        ))
         self._start_api(state, options, env, logs)
         state.info["demo_wallet"] = user.address
         state.save()
@@ -215,7 +225,9 @@ class LocalNetwork:
             "deploy",
             [ape, "run", "deploy", "--network", "ethereum:local:foundry"],
             logs / "deploy.log",
-            env={**env, "APE_FOUNDRY_HOST": env["ZKAI_RPC_URL"]},
+            # The deployer is the demo models' owner and the reward pool's aggregator.
+            env={**env, "APE_FOUNDRY_HOST": env["ZKAI_RPC_URL"],
+                 "ZKAI_AGGREGATOR": anvil_account(DEPLOYER_INDEX).address},
             cwd=REPO_ROOT,
         )
         deadline = time.monotonic() + 300

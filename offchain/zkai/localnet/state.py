@@ -60,3 +60,11 @@ def local_network_wallet() -> LocalAccount | None:
     if not state.endpoints.get("rpc") or not any(p.running for p in state.processes):
         return None
     return anvil_account(DEMO_USER_INDEX)
+
+
+def local_network_deployer() -> LocalAccount | None:
+    """The deployer of a running local network: it owns the demo models and may post epochs."""
+    state = load_state()
+    if not state.endpoints.get("rpc") or not any(p.running for p in state.processes):
+        return None
+    return anvil_account(DEPLOYER_INDEX)

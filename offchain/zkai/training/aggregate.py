@@ -34,8 +34,8 @@ from eth_utils.exceptions import ValidationError
 
 from zkai.config import Settings, get_settings
 from zkai.errors import UpdateRejectedError
-from zkai.training.he import EncryptedSum
-from zkai.training.store import AcceptedUpdate, RoundStore
+from zkai.training.he import KIND_UPDATE, EncryptedSum, Envelope
+from zkai.training.store import AcceptedUpdate, RoundInfo, RoundStore
 
 __all__ = [
     "ADD_UPDATE_TASK",
@@ -43,6 +43,8 @@ __all__ = [
     "ROUND_STATUS_TASK",
     "add_submission",
     "app",
+    "check_envelope",
+    "check_submitter",
     "create_app",
     "submission_message",
     "verify_signature",
@@ -83,15 +85,20 @@ def verify_signature(
     return signer
 
 
-def add_submission(
+def check_submitter(
     store: RoundStore,
     round_id: str,
     address: str,
     ciphertext_sha256: str,
     weight: int,
     signature: str | bytes,
-) -> AcceptedUpdate:
-    """Check a staged submission and add it to the round's sum (see the module docstring)."""
+    received_at: float | None = None,
+) -> tuple[RoundInfo, str]:
+    """The checks that need no ciphertext: round, signature, allow-list, weight, open, once.
+
+    Returns the round and the checksummed contributor. The API runs them before it stages an
+    upload (so a refusal is immediate); the worker runs them again inside `add_submission`.
+    """
     info = store.info(round_id)
     if info is None:
         raise UpdateRejectedError("unknown-round", f"no training round {round_id!r}")
@@ -104,6 +111,50 @@ def add_submission(
         raise UpdateRejectedError(
             "bad-weight", f"weight {weight} is outside 1..{info.max_weight} (clipped sample count)"
         )
+    if not store.is_open(info, store.state(round_id), received_at):
+        raise UpdateRejectedError(
+            "round-closed", f"round {round_id!r} is closed (deadline {info.deadline})"
+        )
+    return info, contributor
+
+
+def check_envelope(info: RoundInfo, ciphertext: bytes) -> None:
+    """Header checks of an uploaded update (kind, round context, size), without TenSEAL."""
+    envelope = Envelope.from_bytes(ciphertext)
+    if envelope.kind != KIND_UPDATE:
+        raise UpdateRejectedError("malformed", "expected an encrypted update")
+    if envelope.fingerprint.hex() != info.context_fingerprint:
+        raise UpdateRejectedError(
+            "wrong-context",
+            f"the update was encrypted under context {envelope.fingerprint.hex()[:16]}..., round "
+            f"{info.round_id!r} publishes context {info.context_fingerprint[:16]}...; fetch the "
+            "round's context again",
+        )
+    if envelope.parameter_count != info.parameter_count:
+        raise UpdateRejectedError(
+            "wrong-size",
+            f"the update has {envelope.parameter_count} parameters, model {info.model_name!r} "
+            f"version {info.base_version} has {info.parameter_count}",
+        )
+
+
+def add_submission(
+    store: RoundStore,
+    round_id: str,
+    address: str,
+    ciphertext_sha256: str,
+    weight: int,
+    signature: str | bytes,
+    received_at: float | None = None,
+) -> AcceptedUpdate:
+    """Check a staged submission and add it to the round's sum (see the module docstring).
+
+    `received_at` is when the API took the upload: one received before the deadline is added
+    even if a worker gets to it later, as long as the key holder has not closed the round.
+    """
+    info, contributor = check_submitter(
+        store, round_id, address, ciphertext_sha256, weight, signature, received_at
+    )
     ciphertext = store.staged(round_id, ciphertext_sha256)
     if ciphertext is None:
         raise UpdateRejectedError(
@@ -117,7 +168,7 @@ def add_submission(
             try:
                 pipe.watch(*keys)  # type: ignore[no-untyped-call]
                 state = cast(bytes | None, pipe.get(keys[0]))
-                if not store.is_open(info, None if state is None else state.decode()):
+                if not store.is_open(info, None if state is None else state.decode(), received_at):
                     raise UpdateRejectedError(
                         "round-closed", f"round {round_id!r} is closed (deadline {info.deadline})"
                     )
@@ -134,6 +185,9 @@ def add_submission(
                 pipe.multi()
                 pipe.set(keys[1], accumulator.to_bytes())
                 pipe.hset(keys[2], contributor, _accepted_json(accepted))
+                pipe.hdel(store.key(round_id, "pending"), contributor)
+                # The individual ciphertext is no longer needed once it is in the sum.
+                pipe.delete(store.key(round_id, f"blob:{ciphertext_sha256}"))
                 pipe.execute()
                 return accepted
             except redis.WatchError:
@@ -177,14 +231,19 @@ def _store() -> RoundStore:
 
 
 def _add_update_task(
-    round_id: str, address: str, ciphertext_sha256: str, weight: int, signature: str
-) -> dict[str, Any]:
-    """Add one staged update; a refusal is recorded in the round and returned, not retried."""
+    round_id: str, address: str, ciphertext_sha256: str, weight: int, signature: str,
+    received_at: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Add one staged update; a refusal is recorded in the round and returned, not retried, and
+    the refused ciphertext is dropped."""
     store = _store()
     try:
-        entry = add_submission(store, round_id, address, ciphertext_sha256, weight, signature)
+        entry = add_submission(
+            store, round_id, address, ciphertext_sha256, weight, signature, received_at
+        )
     except UpdateRejectedError as exc:
-        store.record_rejection(round_id, address, exc.reason, exc.detail)
+        store.record_rejection(round_id, address, exc.reason, exc.detail, ciphertext_sha256)
+        store.drop_staged(round_id, [ciphertext_sha256])
         return {"accepted": False, "reason": exc.reason, "detail": exc.detail}
     return {"accepted": True, "address": entry.address, "weight": entry.weight}
 

@@ -225,6 +225,9 @@ class EncryptedSum:
             min(self._slots, parameter_count - start)
             for start in range(0, parameter_count, self._slots)
         ]
+        reference = ts.ckks_vector(self._context, [0.0]).ciphertext()[0]
+        self._shape = (float(self._context.global_scale), 2, reference.coeff_modulus_size())
+        """(scale, polynomials, moduli) of a fresh ciphertext under this round's context."""
         self._sum: list[Any] | None = None
         self.updates = 0
         if state is not None:
@@ -246,7 +249,14 @@ class EncryptedSum:
         if self._sum is None:
             self._sum = vectors
         else:
-            self._sum = [total + vector for total, vector in zip(self._sum, vectors, strict=True)]
+            try:
+                self._sum = [
+                    total + vector for total, vector in zip(self._sum, vectors, strict=True)
+                ]
+            except (ValueError, RuntimeError) as exc:  # SEAL refuses to add them
+                raise UpdateRejectedError(
+                    "wrong-context", f"the update cannot be added to the sum: {exc}"
+                ) from exc
         self.updates += 1
 
     def to_bytes(self) -> bytes:
@@ -295,6 +305,16 @@ class EncryptedSum:
             if vector.size() != size:
                 raise UpdateRejectedError(
                     "wrong-size", f"ciphertext {i} holds {vector.size()} values, {size} expected"
+                )
+            # A ciphertext encrypted at another scale or level (or not a fresh encryption at all)
+            # loads, but would make every later addition fail: the round would be blocked.
+            raw = vector.ciphertext()[0]
+            shape = (float(raw.scale), raw.size(), raw.coeff_modulus_size())
+            if shape != self._shape or raw.is_transparent():
+                raise UpdateRejectedError(
+                    "wrong-context",
+                    f"ciphertext {i} has (scale, size, moduli) {shape}, a fresh encryption under "
+                    f"this round's context has {self._shape}",
                 )
             vectors.append(vector)
         return vectors

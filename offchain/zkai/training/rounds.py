@@ -12,8 +12,12 @@
    not drop by more than `tolerance`; builds manifest version + 1 and the reward tree: the pool
    split in proportion to the accepted (clipped) weights, largest remainders rounded up so the
    amounts sum to the pool exactly.
-4. `publish_round` (on-chain): the new version through `zkai.models.registration.publish_version`
-   (new circuit and verifier) and the epoch root through `ContributorRewards.postEpoch`.
+4. `publish_round` (on-chain, idempotent): the new version through
+   `zkai.models.registration.publish_version` (new circuit and verifier) and the epoch root
+   through `ContributorRewards.postEpoch`.
+
+`zkai.training.keyholder` runs steps 1, 3 and 4 for the key holder (with the secret key sealed in
+the keystore); `zkai.training.client` runs step 2 for a contributor over the API.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ __all__ = [
     "close_round",
     "enqueue",
     "finalise_round",
+    "find_epoch",
     "make_submission",
     "open_round",
     "publish_round",
@@ -70,6 +75,8 @@ class Submission:
     ciphertext: bytes
     weight: int
     signature: str
+    delta_norm: float = 0.0
+    """The update's L2 norm before clipping (local information: not uploaded)."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,14 @@ def open_round(
     config: LocalTrainingConfig | None = None,
     min_updates: int = 2,
     model_id: int | None = None,
+    base_version: int | None = None,
+    owner: LocalAccount | None = None,
 ) -> RoundInfo:
-    """Announce a round on `manifest` (the model's current version) with the public context."""
+    """Announce a round on `manifest` (the model's current version) with the public context.
+
+    `base_version` is the version's on-chain number (default: the manifest's own); `owner`, the
+    model owner, signs the round's announcement so contributors can check it against the chain.
+    """
     config = config or LocalTrainingConfig()
     if deadline <= time.time():
         raise TrainingError(f"deadline {deadline} is in the past")
@@ -109,7 +122,7 @@ def open_round(
     info = RoundInfo(
         round_id=round_id,
         model_name=manifest.name,
-        base_version=manifest.version,
+        base_version=manifest.version if base_version is None else base_version,
         base_manifest_hash=manifest.content_hash_hex,
         parameter_count=parameter_count(manifest),
         deadline=int(deadline),
@@ -120,7 +133,11 @@ def open_round(
         min_updates=min_updates,
         model_id=model_id,
     )
-    store.create(info, public)
+    announcement = ""
+    if owner is not None:
+        signed = owner.sign_message(encode_defunct(text=info.announcement()))
+        announcement = signed.signature.to_0x_hex()
+    store.create(info, public, announcement)
     return info
 
 
@@ -147,7 +164,9 @@ def make_submission(
     digest = hashlib.sha256(ciphertext).hexdigest()
     message = submission_message(info.round_id, digest, update.weight)
     signature = account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
-    return Submission(info.round_id, account.address, ciphertext, update.weight, signature)
+    return Submission(
+        info.round_id, account.address, ciphertext, update.weight, signature, update.delta_norm
+    )
 
 
 def submit(store: RoundStore, submission: Submission) -> AcceptedUpdate:
@@ -194,6 +213,8 @@ def finalise_round(
     tolerance: float = 0.01,
 ) -> RoundResult:
     """Decrypt the closed round's sum, validate the new model, and split the reward pool."""
+    if not 0.0 <= tolerance <= 1.0:  # also refuses NaN, which would accept any model
+        raise TrainingError(f"the tolerance must be an accuracy drop in [0, 1], not {tolerance}")
     info = store.info(round_id)
     if info is None:
         raise TrainingError(f"no training round {round_id!r}")
@@ -229,8 +250,12 @@ def finalise_round(
         )  # fmt: skip
     rewards = split_rewards(reward_pool, [(c.address, c.weight) for c in contributions])
     tree = RewardTree.of(rewards) if reward_pool > 0 else None
+    reason = (
+        f"held-out accuracy {old_accuracy:.4f} -> {new_accuracy:.4f}, within the tolerance "
+        f"{tolerance}"
+    )
     return RoundResult(
-        info.round_id, True, "accepted", old_accuracy, new_accuracy, total_weight,
+        info.round_id, True, reason, old_accuracy, new_accuracy, total_weight,
         contributions, candidate, tuple(rewards), tree,
     )  # fmt: skip
 
@@ -257,27 +282,54 @@ def publish_round(
     owner: LocalAccount,
     aggregator: LocalAccount,
     model_id: int,
-    result: RoundResult,
+    manifest: Manifest,
+    tree: RewardTree | None,
     *,
     price: int,
     shares: int,
+    after_epoch: int,
 ) -> tuple[int, int | None]:
     """Publish an accepted round: the new model version, then the reward epoch's root.
 
-    Returns (new on-chain version, reward epoch or None when there is nothing to pay).
+    Idempotent, so an interrupted publication can simply be run again: a version whose
+    commitment is already the model's current one is not published twice, nor is an epoch with
+    this root posted after `after_epoch` (the epoch count when this round's publication began:
+    an earlier round that paid the same amounts to the same wallets has the same root, and must
+    not be mistaken for this one). Returns (on-chain version, reward epoch or None).
     """
     from zkai.models.registration import publish_version
 
-    if not result.accepted or result.manifest is None:
-        raise TrainingError(f"round {result.round_id!r} was not accepted: {result.reason}")
-    version = publish_version(chain, owner, model_id, result.manifest, price=price, shares=shares)
-    if result.tree is None:
+    registry = chain.contract("ModelRegistry")
+    model, current = chain.call(registry.functions.getCurrent(model_id))
+    if bytes(current[2]) == manifest.content_hash:
+        version = int(model[1])
+    else:
+        version = publish_version(chain, owner, model_id, manifest, price=price, shares=shares)
+    if tree is None:
         return version, None
     rewards = chain.contract("ContributorRewards")
-    receipt = chain.transact(
-        aggregator, rewards.functions.postEpoch(result.tree.root, result.tree.total)
-    )
+    posted_before = find_epoch(chain, tree.root, after=after_epoch)
+    if posted_before is not None:
+        return version, posted_before
+    available = int(chain.call(rewards.functions.available()))
+    if tree.total > available:
+        raise TrainingError(
+            f"the round's rewards ({tree.total / 1e18:g} ZKAI) exceed what ContributorRewards has "
+            f"free now ({available / 1e18:g} ZKAI; another epoch reserved it meanwhile?): send "
+            "tokens to it and run finalise again"
+        )
+    receipt = chain.transact(aggregator, rewards.functions.postEpoch(tree.root, tree.total))
     posted = rewards.events.EpochPosted().process_receipt(receipt, errors=DISCARD)
     if not posted:
         raise ChainError("ContributorRewards emitted no EpochPosted")
     return version, int(posted[0]["args"]["epoch"])
+
+
+def find_epoch(chain: ChainClient, root: bytes, *, after: int) -> int | None:
+    """The first reward epoch numbered above `after` that was posted with `root`, if any."""
+    rewards = chain.contract("ContributorRewards")
+    count = int(chain.call(rewards.functions.epochCount()))
+    for epoch in range(after + 1, count + 1):
+        if bytes(chain.call(rewards.functions.getEpoch(epoch))[0]) == root:
+            return epoch
+    return None

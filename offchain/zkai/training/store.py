@@ -2,12 +2,21 @@
 
 Keys, under ``zkai:training:<round id>:``:
 - ``info``: the round (`RoundInfo`) as JSON; ``context``: its public CKKS context (bytes);
+- ``announcement``: the model owner's EIP-191 signature of `RoundInfo.announcement()`, by which
+  contributors check, against the chain, that the owner opened this round with this context;
 - ``state``: ``open`` or ``closed``;
 - ``sum``: the running encrypted sum (`zkai.training.he` envelope), absent until the first update;
 - ``accepted``: hash address -> JSON {"ciphertext": sha256 hex, "weight": int};
-- ``rejected``: list of JSON {"address", "reason", "detail"} (what was refused and why);
+- ``rejected``: list of JSON {"address", "reason", "detail", "ciphertext"} (what was refused, why);
+- ``pending``: hash address -> sha256 hex of a ciphertext handed to the workers, not yet decided;
 - ``blob:<sha256 hex>``: a staged ciphertext waiting for its task (content-addressed, so a
-  second submission cannot overwrite the first; expires a day after the deadline).
+  second submission cannot overwrite the first; deleted once added to the sum, else expires a day
+  after the deadline);
+- ``result``: the key holder's verdict and what was published (JSON), once the round is finalised.
+
+``zkai:training:rounds`` is the set of round ids, for listing. A round's keys expire
+`ROUND_RETENTION_S` after its deadline, or after its finalisation (the chain keeps the durable
+record: the version and the reward epoch).
 
 Updates to ``sum`` and ``accepted`` happen in one WATCH/MULTI transaction that also watches
 ``state``, so concurrent workers never lose an update and nothing is added after the close.
@@ -27,9 +36,19 @@ from eth_utils.address import is_address, to_checksum_address
 
 from zkai.errors import TrainingError
 
-__all__ = ["ROUND_ID", "AcceptedUpdate", "RoundInfo", "RoundStore"]
+__all__ = ["ROUND_ID", "ROUND_RETENTION_S", "AcceptedUpdate", "RoundInfo", "RoundStore"]
 
-ROUND_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ROUNDS = "zkai:training:rounds"
+ROUND_RETENTION_S = 30 * 86_400
+"""How long a finalised round stays listed (its verdict, counts and encrypted sum)."""
+_PARTS = (
+    "info", "context", "announcement", "state", "sum", "accepted", "rejected", "pending", "result",
+)  # fmt: skip
+_MAX_REJECTIONS = 1000
+"""Refusals kept per round (anyone can sign a refused upload; the list must stay bounded)."""
+
+ROUND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""A round id: also the key holder's keystore file name, so the same rule as keystore names."""
 _BLOB_GRACE_S = 86_400
 
 
@@ -71,6 +90,24 @@ class RoundInfo:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
+    def announcement(self) -> str:
+        """The text the model owner signs (EIP-191) when opening the round: every field a
+        contributor relies on, so a relay (the API, Redis) cannot change one unnoticed."""
+        return (
+            "ZKAI training round\n"
+            f"round: {self.round_id}\n"
+            f"model id: {self.model_id}\n"
+            f"model: {self.model_name} version {self.base_version}\n"
+            f"manifest: {self.base_manifest_hash}\n"
+            f"parameters: {self.parameter_count}\n"
+            f"context sha256: {self.context_fingerprint}\n"
+            f"deadline: {self.deadline}\n"
+            f"contributors: {','.join(sorted(self.contributors))}\n"
+            f"clip norm: {self.clip_norm!r}\n"
+            f"max weight: {self.max_weight}\n"
+            f"min updates: {self.min_updates}"
+        )
+
     @classmethod
     def from_json(cls, text: str | bytes) -> RoundInfo:
         data = json.loads(text)
@@ -99,8 +136,9 @@ class RoundStore:
     def key(round_id: str, part: str) -> str:
         return f"zkai:training:{round_id}:{part}"
 
-    def create(self, info: RoundInfo, public_context: bytes) -> None:
-        """Record a new open round; refuses an id that is already used."""
+    def create(self, info: RoundInfo, public_context: bytes, announcement: str = "") -> None:
+        """Record a new open round (with the owner's signature of its announcement); refuses an
+        id that is already used. Its keys expire `ROUND_RETENTION_S` after the deadline."""
         if hashlib.sha256(public_context).hexdigest() != info.context_fingerprint:
             raise TrainingError("the round's context fingerprint does not match its context")
         with self.redis.pipeline() as pipe:
@@ -110,6 +148,37 @@ class RoundStore:
             created = pipe.execute()
         if not all(created):
             raise TrainingError(f"round {info.round_id!r} already exists")
+        if announcement:
+            self.redis.set(self.key(info.round_id, "announcement"), announcement)
+        self.redis.sadd(_ROUNDS, info.round_id)
+        self.retain(info.round_id, max(1, int(info.deadline - time.time())) + ROUND_RETENTION_S)
+
+    def announcement(self, round_id: str) -> str | None:
+        raw = self.redis.get(self.key(round_id, "announcement"))
+        return None if raw is None else cast(bytes, raw).decode()
+
+    def round_ids(self) -> list[str]:
+        """Every round id this store knows, sorted."""
+        members = cast(set[bytes], self.redis.smembers(_ROUNDS))
+        return sorted(member.decode() for member in members)
+
+    def rounds(self) -> list[RoundInfo]:
+        """Every round, latest deadline first (ids of expired rounds are dropped from the set)."""
+        found = []
+        for round_id in self.round_ids():
+            info = self.info(round_id)
+            if info is None:
+                self.redis.srem(_ROUNDS, round_id)
+            else:
+                found.append(info)
+        return sorted(found, key=lambda i: (i.deadline, i.round_id), reverse=True)
+
+    def retain(self, round_id: str, seconds: int = ROUND_RETENTION_S) -> None:
+        """Let a finished round's keys expire after `seconds`."""
+        with self.redis.pipeline() as pipe:
+            for part in _PARTS:
+                pipe.expire(self.key(round_id, part), seconds)
+            pipe.execute()
 
     def info(self, round_id: str) -> RoundInfo | None:
         raw = self.redis.get(self.key(round_id, "info"))
@@ -150,9 +219,76 @@ class RoundStore:
         raw = cast(list[bytes], self.redis.lrange(self.key(round_id, "rejected"), 0, -1))
         return [json.loads(item) for item in raw]
 
-    def record_rejection(self, round_id: str, address: str, reason: str, detail: str) -> None:
-        entry = json.dumps({"address": address, "reason": reason, "detail": detail})
-        self.redis.rpush(self.key(round_id, "rejected"), entry)
+    def record_rejection(
+        self, round_id: str, address: str, reason: str, detail: str, ciphertext_sha256: str = "",
+        *, clear_pending: bool = True,
+    ) -> None:  # fmt: skip
+        """List a refusal. Only the aggregation worker's verdict on a pending upload clears
+        `address`'s pending entry: a refusal at the API (a duplicate, say) must not, or anyone
+        could erase someone else's upload from view."""
+        entry = json.dumps(
+            {"address": address, "reason": reason, "detail": detail,
+             "ciphertext": ciphertext_sha256}
+        )  # fmt: skip
+        with self.redis.pipeline() as pipe:
+            pipe.rpush(self.key(round_id, "rejected"), entry)
+            pipe.ltrim(self.key(round_id, "rejected"), -_MAX_REJECTIONS, -1)
+            if clear_pending:
+                pipe.hdel(self.key(round_id, "pending"), address)
+            pipe.execute()
+
+    def mark_pending(self, round_id: str, address: str, ciphertext_sha256: str) -> bool:
+        """Record that `address`'s ciphertext goes to the workers; False if one already does
+        (atomic, so two concurrent uploads from one wallet cannot both be queued)."""
+        return bool(self.redis.hsetnx(self.key(round_id, "pending"), address, ciphertext_sha256))
+
+    def pending(self, round_id: str) -> dict[str, str]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key(round_id, "pending")))
+        return {address.decode(): digest.decode() for address, digest in raw.items()}
+
+    def submission_status(
+        self, round_id: str, address: str, ciphertext_sha256: str | None = None
+    ) -> dict[str, Any] | None:
+        """The verdict on `address`'s submission (of that ciphertext, if given), or None.
+
+        {"status": "accepted" | "rejected" | "pending", ...}; the latest rejection wins when a
+        wallet was refused more than once. One transaction reads all three, so an upload that a
+        worker moves from pending to decided meanwhile is never missed.
+        """
+        with self.redis.pipeline() as pipe:  # MULTI/EXEC: one consistent snapshot
+            pipe.hget(self.key(round_id, "accepted"), address)
+            pipe.hget(self.key(round_id, "pending"), address)
+            pipe.lrange(self.key(round_id, "rejected"), 0, -1)
+            accepted, pending, rejected = pipe.execute()
+        if accepted is not None:
+            data = json.loads(accepted)
+            if ciphertext_sha256 in (None, data["ciphertext"]):
+                return {"status": "accepted", "weight": data["weight"],
+                        "ciphertext": data["ciphertext"]}  # fmt: skip
+        if pending is not None and ciphertext_sha256 in (None, pending.decode()):
+            return {"status": "pending", "ciphertext": pending.decode()}
+        for item in reversed(cast(list[bytes], rejected)):
+            rejection = json.loads(item)
+            if rejection["address"] == address and ciphertext_sha256 in (
+                None, rejection.get("ciphertext"),
+            ):  # fmt: skip
+                return {"status": "rejected", **rejection}
+        return None
+
+    def set_result(self, round_id: str, result: dict[str, Any]) -> None:
+        self.redis.set(self.key(round_id, "result"), json.dumps(result, sort_keys=True))
+
+    def result(self, round_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(self.key(round_id, "result"))
+        return None if raw is None else cast(dict[str, Any], json.loads(cast(bytes, raw)))
+
+    def drop_staged(self, round_id: str, digests: list[str] | None = None) -> int:
+        """Delete staged ciphertexts (the given ones, or all of the round's); returns how many."""
+        if digests is None:
+            keys = list(self.redis.scan_iter(self.key(round_id, "blob:*")))
+        else:
+            keys = [self.key(round_id, f"blob:{digest}") for digest in digests]
+        return int(cast(int, self.redis.delete(*keys))) if keys else 0
 
     def stage(self, round_id: str, ciphertext: bytes) -> str:
         """Keep a submitted ciphertext for its aggregation task; returns its sha256 hex."""

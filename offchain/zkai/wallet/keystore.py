@@ -1,4 +1,4 @@
-"""Encrypted keystores for wallets and node identities.
+"""Encrypted keystores for wallets, node identities and training key holders.
 
 - An Ethereum account is stored as a Web3 Secret Storage (v3) keyfile written by eth-account
   (scrypt + AES-128-CTR + keccak MAC), the same format ape, geth and foundry use, so a keyfile from
@@ -6,6 +6,8 @@
 - A node's share-encryption key (an X25519 secret, see `zkai.crypto.encryption`) is stored beside
   its account, encrypted with PyNaCl: Argon2id derives a key from the passphrase and a SecretBox
   (XSalsa20-Poly1305) seals the secret. Only the public key is readable without the passphrase.
+- A training round's CKKS secret key (the key holder's TenSEAL context) is sealed the same way,
+  under `training-keys/<round id>.json`, and deleted once the round's sum is decrypted.
 
 Passphrases come from the `ZKAI_PASSPHRASE` environment variable for non-interactive use, or from a
 prompt at the CLI edge; they are never logged or written anywhere.
@@ -34,6 +36,7 @@ from zkai.errors import KeystoreError
 PASSPHRASE_ENV = "ZKAI_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENCRYPTION_KEY_FORMAT = "zkai-x25519-argon2id-secretbox-v1"
+_TRAINING_KEY_FORMAT = "zkai-ckks-secret-argon2id-secretbox-v1"
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -186,21 +189,38 @@ class Keystore:
         key = Account.from_key(private_key).key if private_key is not None else Account.create().key
         address = self._store_account(folder / "account.json", key, passphrase)
         secret = PrivateKey.generate()
-        salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-        box_key = self._derive_box_key(passphrase, salt)
-        sealed = nacl.secret.SecretBox(box_key).encrypt(bytes(secret))
         _write_private(
             folder / "encryption-key.json",
             {
                 "format": _ENCRYPTION_KEY_FORMAT,
                 "public_key": bytes(secret.public_key).hex(),
-                "salt": salt.hex(),
-                "opslimit": self._opslimit,
-                "memlimit": self._memlimit,
-                "ciphertext": sealed.hex(),
+                **self._seal(bytes(secret), passphrase),
             },
         )
         return WalletInfo(name, address, folder)
+
+    def _seal(self, secret: bytes, passphrase: str) -> dict[str, Any]:
+        """Argon2id(passphrase, fresh salt) -> SecretBox key; the sealed secret and KDF costs."""
+        salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+        box_key = self._derive_box_key(passphrase, salt)
+        return {
+            "salt": salt.hex(),
+            "opslimit": self._opslimit,
+            "memlimit": self._memlimit,
+            "ciphertext": nacl.secret.SecretBox(box_key).encrypt(secret).hex(),
+        }
+
+    def _unseal(self, data: Mapping[str, Any], passphrase: str, what: str) -> bytes:
+        box_key = self._derive_box_key(
+            passphrase, bytes.fromhex(data["salt"]), int(data["opslimit"]), int(data["memlimit"])
+        )
+        try:
+            secret: bytes = nacl.secret.SecretBox(box_key).decrypt(
+                bytes.fromhex(data["ciphertext"])
+            )
+        except nacl.exceptions.CryptoError:
+            raise KeystoreError(f"wrong passphrase for {what}") from None
+        return secret
 
     @property
     def _opslimit(self) -> int:
@@ -243,17 +263,50 @@ class Keystore:
     def unlock_node(self, name: str, passphrase: str) -> NodeIdentity:
         account = _decrypt_keyfile(self.node_dir(name) / "account.json", passphrase)
         data = self._read_encryption_file(name)
-        box_key = self._derive_box_key(
-            passphrase, bytes.fromhex(data["salt"]), int(data["opslimit"]), int(data["memlimit"])
-        )
-        try:
-            secret = nacl.secret.SecretBox(box_key).decrypt(bytes.fromhex(data["ciphertext"]))
-        except nacl.exceptions.CryptoError:
-            raise KeystoreError(f"wrong passphrase for node {name!r}") from None
-        key = PrivateKey(secret)
+        key = PrivateKey(self._unseal(data, passphrase, f"node {name!r}"))
         if bytes(key.public_key).hex() != data["public_key"]:
             raise KeystoreError(f"node {name!r}: encryption key does not match its public key")
         return NodeIdentity(name, account, key)
+
+    # -- training key holders ----------------------------------------------------------------
+
+    def training_key_path(self, round_id: str) -> Path:
+        return self.root / "training-keys" / f"{_check_name(round_id)}.json"
+
+    def save_training_key(
+        self, round_id: str, secret_context: bytes, passphrase: str, fingerprint: str
+    ) -> Path:
+        """Seal a round's CKKS secret context (TenSEAL bytes) under the passphrase."""
+        path = self.training_key_path(round_id)
+        _write_private(
+            path,
+            {"format": _TRAINING_KEY_FORMAT, "round": round_id, "context_fingerprint": fingerprint,
+             **self._seal(secret_context, passphrase)},
+        )  # fmt: skip
+        return path
+
+    def load_training_key(self, round_id: str, passphrase: str) -> bytes:
+        """The round's CKKS secret context (`KeystoreError`: missing, or a wrong passphrase)."""
+        path = self.training_key_path(round_id)
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise KeystoreError(
+                f"no key for training round {round_id!r} at {path}: only the key holder that "
+                "opened the round (`zkai train open`) can finalise it"
+            ) from None
+        if data.get("format") != _TRAINING_KEY_FORMAT:
+            raise KeystoreError(f"{path} has unknown format {data.get('format')!r}")
+        return self._unseal(data, passphrase, f"training round {round_id!r}'s key")
+
+    def destroy_training_key(self, round_id: str) -> bool:
+        """Delete a round's key once its sum is decrypted (no later decryption is possible)."""
+        path = self.training_key_path(round_id)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def list_nodes(self) -> list[WalletInfo]:
         folder = self.root / "nodes"

@@ -159,13 +159,17 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
     return network
 
 
-def api_settings(network: Network, rpc_url: str, database_dir: Path | None = None) -> Settings:
+def api_settings(
+    network: Network, rpc_url: str, database_dir: Path | None = None, redis_url: str | None = None
+) -> Settings:
     """The network's folder as data dir (its published reward distributions are there); the
-    index database in `database_dir` (a fresh index) or there too."""
+    index database in `database_dir` (a fresh index) or there too; the training rounds in the
+    tests' Redis when `redis_url` is given."""
     folder = network.deployment_path.parent
     return Settings(
         data_dir=folder,
         rpc_url=rpc_url,
+        **({"redis_url": redis_url} if redis_url else {}),
         database_url=f"sqlite:///{(database_dir or folder) / 'index.db'}",
         index_poll_interval=0.2,
     )
@@ -177,10 +181,10 @@ def network(accounts, project, chain, tmp_path_factory) -> Network:
 
 
 @pytest.fixture(scope="module")
-def indexed_app(network, chain) -> Iterator[tuple[FastAPI, TestClient]]:
+def indexed_app(network, chain, redis_url) -> Iterator[tuple[FastAPI, TestClient]]:
     """The app on a fresh index of `network`, synced once (its indexer thread is off)."""
     app = create_app(
-        api_settings(network, chain.provider.uri),
+        api_settings(network, chain.provider.uri, redis_url=redis_url),
         deployment=network.deployment(),
         run_indexer=False,
     )

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from zkai.api import db
 from zkai.api.indexer import Indexer
+from zkai.rewards import RewardTree
 
 from .conftest import LiveServer, api_settings, wait_for
 
@@ -100,6 +101,14 @@ def test_contributors_rewardsAndClaimStatus_matchChain(client, network):
     assert epoch["distribution_known"] is True
 
 
+def test_distribution_rebuildsTheEpochsOnChainRoot(client, network):
+    body = client.get("/api/epochs/1/distribution").json()
+    entries = [(e["contributor"], _wei(e["amount"])) for e in body["entries"]]
+    assert sorted(entries) == sorted(network.trees[0].entries)
+    assert RewardTree.of(entries).root == bytes(network.rewards.getEpoch(1).root)
+    assert body["root"] == "0x" + network.trees[0].root.hex()
+
+
 def test_models_andVersions(client, network):
     model = client.get(f"/api/models/{network.model_id}").json()
     assert model["current"]["shares"] == 3
@@ -128,6 +137,12 @@ def test_accountLookup_coversEveryRole(client, network):
         ("/api/queries/0", 422),
         ("/api/models/77", 404),
         ("/api/epochs/9", 404),
+        ("/api/epochs/9/distribution", 404),
+        ("/api/manifests/0x" + "ab" * 32, 404),
+        ("/api/manifests/0x1234", 422),
+        ("/api/training/rounds/no-such-round", 404),
+        ("/api/training/rounds/bad%20id", 422),
+        ("/api/training/rounds?state=lost", 422),
         ("/api/nodes?limit=0", 422),
         ("/api/nodes?limit=201", 422),
         ("/api/nodes?offset=-1", 422),
@@ -141,10 +156,11 @@ def test_badInput_clear4xx(client, path, status):
     assert response.json()["detail"]
 
 
-def test_openapi_onlyReads(client):
+def test_openapi_onlyReads_butTheTrainingUpload(client):
     schema = client.get("/openapi.json").json()
-    methods = {m for operations in schema["paths"].values() for m in operations}
-    assert methods == {"get"}
+    writes = {(path, m) for path, ops in schema["paths"].items() for m in ops if m != "get"}
+    # Uploading an encrypted training update moves no funds and needs no key but the signature.
+    assert writes == {("/api/training/rounds/{round_id}/updates", "post")}
     assert client.post("/api/stats").status_code == 405
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from celery import Celery
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from zkai.config import Settings
 from zkai.models.demo import DemoSplit, load_demo_manifest, load_split
 from zkai.models.manifest import Manifest
+from zkai.training.aggregate import QUEUE, create_app
 from zkai.training.he import KeyHolder
 from zkai.training.rounds import open_round
 from zkai.training.store import RoundInfo, RoundStore
@@ -58,3 +65,44 @@ def new_round(
         return open_round(store, key_holder, digits, **options)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
+    """A `celery worker` subprocess for the training queue, and a client app on the same Redis."""
+    log = (tmp_path_factory.mktemp("worker") / "worker.log").open("wb")
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "ZKAI_REDIS_URL": redis_url, "PYTHONPATH": str(repo / "offchain")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "zkai.training.aggregate:app",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            QUEUE,
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    app = create_app(Settings(redis_url=redis_url))
+    try:
+        yield app
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,15 +13,12 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from zkai.config import Settings
 from zkai.errors import UpdateRejectedError
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
 from zkai.training.aggregate import (
-    QUEUE,
     ROUND_STATUS_TASK,
     add_submission,
-    create_app,
     submission_message,
 )
 from zkai.training.he import ERROR_BOUND, KeyHolder, encrypt_update
@@ -200,6 +194,33 @@ def test_wrong_context_and_size_rejected_by_store(
     _assert_sum_unchanged(store, key_holder, two_accepted)
 
 
+def test_upload_received_before_the_deadline_counts_even_if_added_after_it(
+    store: RoundStore,
+    key_holder: KeyHolder,
+    new_round: Callable[..., RoundInfo],
+    contributors: list[LocalAccount],
+) -> None:
+    info = new_round(deadline=int(time.time()) + 2)
+    ciphertext, _ = _update(key_holder, 8)
+    late = _signed(info, contributors[0], ciphertext, 10)
+    digest = store.stage(info.round_id, late.ciphertext)
+    received = time.time()
+    time.sleep(max(0.0, info.deadline - time.time()) + 1.1)
+    with pytest.raises(UpdateRejectedError) as refused:  # received now: too late
+        add_submission(store, info.round_id, late.address, digest, 10, late.signature)
+    assert refused.value.reason == "round-closed"
+    entry = add_submission(store, info.round_id, late.address, digest, 10, late.signature,
+                           received_at=received)  # fmt: skip
+    assert entry.address == contributors[0].address
+    store.close(info.round_id)  # once the key holder closes it, nothing more is added
+    ciphertext, _ = _update(key_holder, 9)
+    other = _signed(info, contributors[1], ciphertext, 10)
+    digest = store.stage(info.round_id, other.ciphertext)
+    with pytest.raises(UpdateRejectedError, match="closed"):
+        add_submission(store, info.round_id, other.address, digest, 10, other.signature,
+                       received_at=received)  # fmt: skip
+
+
 def test_unknown_round_rejected(store: RoundStore) -> None:
     with pytest.raises(UpdateRejectedError) as info:
         add_submission(store, "no-such-round", Account.create().address, "00" * 32, 1, "0x")
@@ -207,45 +228,6 @@ def test_unknown_round_rejected(store: RoundStore) -> None:
 
 
 # -- through a real Celery worker -----------------------------------------------------------
-
-
-@pytest.fixture
-def worker(redis_url: str) -> Iterator[Celery]:
-    """A `celery worker` subprocess for the training queue, and a client app on the same Redis."""
-    repo = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "ZKAI_REDIS_URL": redis_url, "PYTHONPATH": str(repo / "offchain")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "zkai.training.aggregate:app",
-            "worker",
-            "--pool",
-            "solo",
-            "-Q",
-            QUEUE,
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    app = create_app(Settings(redis_url=redis_url))
-    try:
-        yield app
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_streaming_sum_through_a_real_worker(

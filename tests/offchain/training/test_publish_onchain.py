@@ -71,10 +71,19 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
     chain.transact(owner, token.functions.transfer(rewards.address, POOL))
     chain.transact(owner, rewards.functions.setAggregator(owner.address, True))
 
-    new_version, epoch = publish_round(chain, owner, owner, model_id, result,
-                                       price=PRICE, shares=SHARES)
+    new_version, epoch = publish_round(
+        chain, owner, owner, model_id, result.manifest, result.tree, price=PRICE, shares=SHARES,
+        after_epoch=0,
+    )  # fmt: skip
+    # Publishing again (an interrupted run resumed) changes nothing.
+    assert publish_round(
+        chain, owner, owner, model_id, result.manifest, result.tree, price=PRICE, shares=SHARES,
+        after_epoch=0,
+    ) == (new_version, epoch)  # fmt: skip
 
     assert new_version == 2
+    assert int(chain.call(rewards.functions.epochCount())) == 1
+    assert int(chain.call(chain.contract("ModelRegistry").functions.getModel(model_id))[1]) == 2
     _model, current = chain.call(chain.contract("ModelRegistry").functions.getCurrent(model_id))
     assert bytes(current[2]) == result.manifest.content_hash
     assert epoch == 1
@@ -87,3 +96,13 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
     assert int(chain.call(token.functions.balanceOf(address))) == before + amount
     assert chain.call(rewards.functions.isClaimed(epoch, address, amount)) is True
     assert int(chain.call(rewards.functions.reserved())) == POOL - amount
+
+    # A later round that pays the same amounts to the same wallets has the same Merkle root; its
+    # publication starts after epoch 1, so it posts an epoch of its own.
+    chain.transact(owner, token.functions.transfer(rewards.address, POOL))
+    _version, second = publish_round(
+        chain, owner, owner, model_id, result.manifest, result.tree, price=PRICE, shares=SHARES,
+        after_epoch=epoch,
+    )  # fmt: skip
+    assert second == epoch + 1
+    assert bytes(chain.call(rewards.functions.getEpoch(second))[0]) == result.tree.root

@@ -119,3 +119,19 @@ def test_passphrase_from_env() -> None:
     assert passphrase_from_env({"ZKAI_PASSPHRASE": "s3cret"}) == "s3cret"
     assert passphrase_from_env({"ZKAI_PASSPHRASE": ""}) is None
     assert passphrase_from_env({}) is None
+
+
+def test_training_key_is_sealed_private_and_destroyable(keystore: Keystore) -> None:
+    secret = bytes(range(256)) * 40
+    path = keystore.save_training_key("round-1", secret, "pw", "ab" * 32)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert secret.hex() not in path.read_text()
+    assert keystore.load_training_key("round-1", "pw") == secret
+    with pytest.raises(KeystoreError, match="wrong passphrase"):
+        keystore.load_training_key("round-1", "not pw")
+    with pytest.raises(KeystoreError, match="already exists"):
+        keystore.save_training_key("round-1", secret, "pw", "ab" * 32)
+    assert keystore.destroy_training_key("round-1") is True
+    with pytest.raises(KeystoreError, match="only the key holder"):
+        keystore.load_training_key("round-1", "pw")
+    assert keystore.destroy_training_key("round-1") is False

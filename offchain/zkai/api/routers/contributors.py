@@ -10,6 +10,7 @@ from zkai.api.schemas import (
     AddressPath,
     ContributorDetail,
     ContributorOut,
+    DistributionOut,
     EpochOut,
     Page,
     not_found,
@@ -40,3 +41,14 @@ def list_epochs(session: SessionDep, page: PageDep) -> Page[EpochOut]:
 @router.get("/api/epochs/{epoch}", responses=not_found("No such epoch."))
 def get_epoch(session: SessionDep, epoch: Annotated[int, Path(ge=1, le=MAX_ID)]) -> EpochOut:
     return repository.get_epoch(session, epoch)
+
+
+@router.get(
+    "/api/epochs/{epoch}/distribution",
+    responses=not_found("No such epoch, or its leaves are not published."),
+    summary="An epoch's (contributor, amount) leaves, to build a claim's Merkle proof",
+)
+def get_distribution(
+    session: SessionDep, epoch: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> DistributionOut:
+    return repository.get_distribution(session, epoch)

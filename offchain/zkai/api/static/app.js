@@ -99,13 +99,15 @@ function barChart(id, buckets, value, label) {
 }
 
 async function refresh() {
-  const [stats, token, nodes, contributors, queries, series] = await Promise.all([
+  const [stats, token, nodes, contributors, queries, series, rounds] = await Promise.all([
     api("/api/stats"),
     api("/api/token"),
     api("/api/nodes?limit=200"),
     api("/api/contributors?limit=200"),
     api("/api/queries?limit=20"),
     api("/api/stats/timeseries?buckets=24"),
+    // Training rounds live in the round store (Redis), not in the chain index: optional here.
+    api("/api/training/rounds?limit=20").catch(() => null),
   ]);
   setAmount("total-staked", stats.total_staked);
   setAmount("fees-paid", stats.fees_paid);
@@ -135,6 +137,22 @@ async function refresh() {
     cell(tr, tokens(c.unclaimed), { num: true, wei: c.unclaimed.wei }).classList.add("unclaimed");
     cell(tr, c.unclaimed.wei !== "0" ? "unclaimed rewards" : "all claimed").classList.add("claim-status");
   });
+  if (rounds === null) {
+    fillTable("training", [], () => {});
+    $("training").querySelector("tbody td").textContent = "Round store unavailable";
+  } else {
+    fillTable("training", rounds.items.slice().reverse(), (tr, r) => {
+      tr.dataset.roundId = r.round_id;
+      cell(tr, r.round_id, { code: true });
+      cell(tr, `${r.model_name} v${r.base_version}`);
+      cell(tr, r.state);
+      cell(tr, String(r.accepted), { num: true });
+      cell(tr, String(r.rejected), { num: true });
+      const v = r.result;
+      cell(tr, v == null ? "–" : v.accepted ? `new version v${v.version}, epoch ${v.epoch}` : `rejected: ${v.reason}`);
+      cell(tr, v == null ? "–" : tokens(v.pool), { num: true });
+    });
+  }
   fillTable("queries", queries.items, (tr, q) => {
     tr.dataset.queryId = String(q.query_id);
     cell(tr, `#${q.query_id}`);

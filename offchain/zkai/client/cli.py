@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,17 +49,24 @@ def ask_passphrase(confirm: bool = False) -> str:
     return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
 
 
-def unlock_account(wallet: str | None, ape_alias: str | None) -> LocalAccount:
-    """The paying account: an ape alias, a zkai wallet, or the local network's demo wallet."""
+def unlock_account(
+    wallet: str | None,
+    ape_alias: str | None,
+    *,
+    local: Callable[[], LocalAccount | None] = local_network_wallet,
+    local_role: str = "demo wallet",
+) -> LocalAccount:
+    """The signing account: an ape alias, a zkai wallet, or the running local network's account
+    for this role (its demo wallet unless said otherwise)."""
     if ape_alias:
         return load_ape_account(ape_alias, ask_passphrase())
     if wallet:
         return _keystore().unlock_wallet(wallet, ask_passphrase())
-    demo = local_network_wallet()
-    if demo is None:
+    account = local()
+    if account is None:
         raise fail("no wallet given: use --wallet NAME (see `zkai wallet list`) or --ape-alias")
-    console.print(f"[dim]using the local network's demo wallet {demo.address}[/]")
-    return demo
+    console.print(f"[dim]using the local network's {local_role} {account.address}[/]")
+    return account
 
 
 def chain_client() -> ChainClient:

@@ -26,6 +26,8 @@ __all__ = ["ManifestStore", "fetch_manifest", "parse_commitment", "resolve_manif
 
 _HASH = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 FETCH_TIMEOUT_S = 10.0
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+"""Largest manifest fetched (a 1,024 x 10 model's manifest is about 60 KB)."""
 
 
 def parse_commitment(value: str | bytes) -> bytes:
@@ -76,11 +78,14 @@ def fetch_manifest(api_url: str, commitment: bytes) -> Manifest:
     """
     url = f"{api_url.rstrip('/')}/api/manifests/0x{commitment.hex()}"
     try:
-        response = requests.get(url, timeout=FETCH_TIMEOUT_S)
+        with requests.get(url, timeout=FETCH_TIMEOUT_S, stream=True) as response:
+            body = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
     except requests.RequestException as exc:
         raise ManifestUnavailableError(
             f"cannot fetch manifest 0x{commitment.hex()} from {url}: {exc}"
         ) from exc
+    if len(body) > MAX_MANIFEST_BYTES:
+        raise UnknownModelError(f"{url} served more than {MAX_MANIFEST_BYTES:,} bytes: refused")
     if response.status_code >= 500:
         raise ManifestUnavailableError(
             f"the API at {api_url} failed to serve manifest 0x{commitment.hex()} (HTTP "
@@ -91,7 +96,7 @@ def fetch_manifest(api_url: str, commitment: bytes) -> Manifest:
             f"the API at {api_url} has no manifest 0x{commitment.hex()} (HTTP "
             f"{response.status_code})"
         )
-    manifest = Manifest.from_json(response.content)
+    manifest = Manifest.from_json(body)
     if manifest.content_hash != commitment:
         raise UnknownModelError(
             f"the API at {api_url} served a manifest hashing to {manifest.content_hash_hex}, "

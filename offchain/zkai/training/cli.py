@@ -35,7 +35,7 @@ from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.store import RoundStore
 from zkai.units import tokens_to_wei
-from zkai.wallet import Keystore, load_ape_account
+from zkai.wallet import Keystore
 
 train_app = typer.Typer(
     help="Encrypted training rounds: open, list, close, finalise; the aggregation worker.",
@@ -61,16 +61,10 @@ def _say(message: str) -> None:
 
 
 def _key_holder_account(wallet: str | None, ape_alias: str | None) -> LocalAccount:
-    """The model owner's wallet (it publishes the version and posts the reward epoch)."""
-    if ape_alias:
-        return load_ape_account(ape_alias, ask_passphrase())
-    if wallet:
-        return Keystore(get_settings().data_dir).unlock_wallet(wallet, ask_passphrase())
-    deployer = local_network_deployer()
-    if deployer is None:
-        raise _fail("no wallet given: use --wallet NAME or --ape-alias (the model owner's)")
-    err.print(f"[dim]using the local network's deployer {deployer.address} (model owner)[/]")
-    return deployer
+    """The model owner's wallet (it signs the round, publishes the version, posts the epoch)."""
+    return unlock_account(
+        wallet, ape_alias, local=local_network_deployer, local_role="deployer (model owner)"
+    )
 
 
 def _api() -> TrainingApi:

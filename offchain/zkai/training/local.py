@@ -17,6 +17,7 @@ the key holder's new parameters are theta + sum(w_i delta_i) / sum(w_i), a weigh
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -51,6 +52,16 @@ class LocalTrainingConfig:
     """L2 bound on one contributor's (unweighted) parameter delta."""
     max_weight: int = 500
     """A contributor's weight is its sample count, clipped to this."""
+
+    def __post_init__(self) -> None:
+        positive = {"learning rate": self.learning_rate, "clip norm": self.clip_norm}
+        for what, value in positive.items():
+            if not math.isfinite(value) or value <= 0:  # NaN fails both comparisons
+                raise TrainingError(f"the {what} must be a positive number, not {value}")
+        if not math.isfinite(self.l2) or self.l2 < 0:
+            raise TrainingError(f"the L2 penalty must be >= 0, not {self.l2}")
+        if self.epochs < 1 or self.max_weight < 1:
+            raise TrainingError("epochs and the weight cap must be at least 1")
 
 
 class LocalUpdate(NamedTuple):

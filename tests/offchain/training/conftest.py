@@ -9,19 +9,26 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import Celery
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from zkai.chain.client import ChainClient
 from zkai.config import Settings
 from zkai.models.demo import DemoSplit, load_demo_manifest, load_split
 from zkai.models.manifest import Manifest
+from zkai.toolchain import REPO_ROOT, load_module_from_path
 from zkai.training.aggregate import QUEUE, create_app
 from zkai.training.he import KeyHolder
 from zkai.training.rounds import open_round
 from zkai.training.store import RoundInfo, RoundStore
+
+localchain: Any = load_module_from_path(
+    "zkai_node_test_localchain", REPO_ROOT / "tests" / "offchain" / "node" / "localchain.py"
+)
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +113,14 @@ def worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[ChainClient]:
+    """A private anvil with the contracts deployed (see tests/offchain/node/localchain.py)."""
+    anvil = localchain.Anvil(tmp_path)
+    try:
+        deployment = localchain.deploy_system(anvil.url, tmp_path)
+        yield ChainClient(anvil.url, deployment)
+    finally:
+        anvil.stop()

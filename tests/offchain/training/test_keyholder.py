@@ -4,7 +4,6 @@ anything is decrypted, then an accepted round published once, its key destroyed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +21,14 @@ from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
 from zkai.models.registration import register_model
 from zkai.models.store import ManifestStore
-from zkai.toolchain import REPO_ROOT, load_module_from_path
 from zkai.training.client import read_training_csv, verify_round
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.rounds import make_submission, submit
 from zkai.training.store import ROUND_RETENTION_S, RoundInfo, RoundStore
 from zkai.wallet import Keystore
 
-localchain: Any = load_module_from_path(
-    "zkai_node_test_localchain", REPO_ROOT / "tests" / "offchain" / "node" / "localchain.py"
-)
 ETHER = 10**18
 POOL = 90 * ETHER
-
-
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[ChainClient]:
-    anvil = localchain.Anvil(tmp_path)
-    try:
-        deployment = localchain.deploy_system(anvil.url, tmp_path)
-        yield ChainClient(anvil.url, deployment)
-    finally:
-        anvil.stop()
 
 
 def test_key_holder_round_from_open_to_published(

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
-import pytest
 from eth_account.signers.local import LocalAccount
 
 from zkai.chain.client import ChainClient
@@ -15,27 +12,13 @@ from zkai.localnet.state import anvil_account
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
 from zkai.models.registration import register_model
-from zkai.toolchain import REPO_ROOT, load_module_from_path
 from zkai.training.he import KeyHolder
 from zkai.training.rounds import close_round, finalise_round, make_submission, publish_round, submit
 from zkai.training.store import RoundInfo, RoundStore
 
-localchain: Any = load_module_from_path(
-    "zkai_node_test_localchain", REPO_ROOT / "tests" / "offchain" / "node" / "localchain.py"
-)
 ETHER = 10**18
 POOL = 300 * ETHER
 PRICE, SHARES = 2 * ETHER, 2
-
-
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[ChainClient]:
-    anvil = localchain.Anvil(tmp_path)
-    try:
-        deployment = localchain.deploy_system(anvil.url, tmp_path)
-        yield ChainClient(anvil.url, deployment)
-    finally:
-        anvil.stop()
 
 
 def test_publish_round_registers_the_new_version_and_pays_a_contributor(

@@ -230,6 +230,16 @@ class ChainClient:
         self.deployment = deployment
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout}))
         self._contracts: dict[str, Contract] = {}
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """`<chain id>:<genesis block hash prefix>`: tells apart chains that share a chain id
+        (every local anvil is 31337), for state kept outside the chain, such as Redis keys."""
+        if self._identity is None:
+            genesis = with_retries(lambda: self.w3.eth.get_block(0))
+            self._identity = f"{self.deployment.chain_id}:{bytes(genesis['hash']).hex()[:16]}"
+        return self._identity
 
     def check_chain(self) -> None:
         """Fail clearly when the RPC is down or serves another chain than the deployment's."""

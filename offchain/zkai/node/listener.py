@@ -103,7 +103,7 @@ class Listener:
         self.settings = settings
         self.app = app
         self.redis = redis_client
-        self.keys = RedisKeys(self.address)
+        self.keys = RedisKeys(self.address, self.chain.identity)
         self.queue = queue_name(self.address)
         self.cursor = BlockCursor(state.cursor_path, chain.deployment.start_block)
         self.book = state.book
@@ -113,6 +113,7 @@ class Listener:
             lambda: with_retries(
                 lambda: self.chain.w3.eth.get_transaction_count(account.address, "pending")
             ),
+            chain.identity,
         )
         self.worker_status = worker_status or (lambda: {})
         self.served = served if served is not None else {}

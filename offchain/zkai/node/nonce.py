@@ -14,9 +14,18 @@ import redis
 
 
 class NonceManager:
-    def __init__(self, client: redis.Redis, address: str, chain_pending_nonce: Callable[[], int]):
+    def __init__(
+        self,
+        client: redis.Redis,
+        address: str,
+        chain_pending_nonce: Callable[[], int],
+        chain: str = "",
+    ):
+        """`chain` (`ChainClient.identity`) keeps the nonces of the same account on different
+        chains apart: a nonce left by another local network would be ahead of this chain's,
+        and every transaction would wait in the mempool for a gap that never fills."""
         self._redis = client
-        self._key = f"zkai:nonce:{address.lower()}"
+        self._key = f"zkai:nonce:{chain}:{address.lower()}"
         self._lock_name = f"{self._key}:lock"
         self._chain_pending_nonce = chain_pending_nonce
 

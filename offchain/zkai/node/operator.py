@@ -195,10 +195,10 @@ def claim_payouts(
     return int(logs[0]["args"]["payout"]), claimable, tx_hash
 
 
-def _redis_facts(redis_url: str, address: str, node_name: str) -> dict[str, Any]:
+def _redis_facts(redis_url: str, address: str, chain: str) -> dict[str, Any]:
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2)
     try:
-        heartbeat = client.get(RedisKeys(address).heartbeat)
+        heartbeat = client.get(RedisKeys(address, chain).heartbeat)
         return {
             "redis": "ok",
             "queue_length": int(client.llen(queue_name(address))),  # type: ignore[arg-type]
@@ -262,7 +262,7 @@ def node_status(
             status["listener_alive"] = False
             status["worker_alive"] = False
     if redis_url is not None:
-        status.update(_redis_facts(redis_url, record.address, node_name))
+        status.update(_redis_facts(redis_url, record.address, chain.identity))
     status["running"] = bool(status.get("listener_alive") and status.get("worker_alive"))
     if not record.registered:
         status["hint"] = f"not registered: run `zkai node register {node_name}`"

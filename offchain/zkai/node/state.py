@@ -38,10 +38,12 @@ def worker_name(node_name: str) -> str:
 
 
 class RedisKeys:
-    """Redis key names of one node (a prefix per address, so nodes can share a database)."""
+    """Redis key names of one node on one chain (`ChainClient.identity`): nodes, and networks
+    reusing the same accounts (local anvils do), can share a database without reading each
+    other's share records."""
 
-    def __init__(self, address: str) -> None:
-        self.prefix = f"zkai:node:{address.lower()}"
+    def __init__(self, address: str, chain: str) -> None:
+        self.prefix = f"zkai:node:{chain}:{address.lower()}"
 
     def queued(self, query_id: int, share_index: int) -> str:
         return f"{self.prefix}:queued:{query_id}:{share_index}"

@@ -117,7 +117,7 @@ class ShareProcessor:
     keys: RedisKeys = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keys = RedisKeys(self.address)
+        self.keys = RedisKeys(self.address, self.chain.identity)
         self.nonces = NonceManager(
             self.redis,
             self.address,
@@ -126,6 +126,7 @@ class ShareProcessor:
                     to_checksum_address(self.address), "pending"
                 )
             ),
+            self.chain.identity,
         )
 
     @property

@@ -56,3 +56,14 @@ def test_cursor_starts_before_the_deployment_block_and_persists(tmp_path: Path) 
     cursor.save(42)
     assert BlockCursor(tmp_path / "node" / "cursor.json", start_block=17).load() == 42
     assert [p.name for p in (tmp_path / "node").iterdir()] == ["cursor.json"]
+
+
+def test_the_same_account_on_another_chain_starts_from_that_chains_nonce(
+    redis_client: redis.Redis,
+) -> None:
+    """Local anvils reuse accounts and chain id: a nonce left by one must not hold up another."""
+    address = f"0x{uuid.uuid4().hex[:40]}"
+    earlier = NonceManager(redis_client, address, lambda: 0, "31337:aaaaaaaaaaaaaaaa")
+    assert [earlier.reserve() for _ in range(5)] == [0, 1, 2, 3, 4]
+    fresh = NonceManager(redis_client, address, lambda: 0, "31337:bbbbbbbbbbbbbbbb")
+    assert fresh.reserve() == 0

@@ -40,6 +40,14 @@ class CatalogEntry:
             return load_demo_manifest(self.manifest_ref.removeprefix(DEMO_PREFIX))
         return Manifest.load(self.manifest_ref)
 
+    def manifest_candidates(self) -> list[Manifest]:
+        """The entry's manifest if it loads, as a candidate for `resolve_manifest` (it may be
+        another version's: the commitment decides)."""
+        try:
+            return [self.manifest()]
+        except ModelFormatError:
+            return []
+
 
 class ModelCatalog:
     def __init__(self, chain_id: int, root: Path | None = None) -> None:
@@ -93,8 +101,5 @@ def current_version(
     latest = int(model[1])
     if latest == 0:
         raise UnknownModelError(f"model {entry.name!r} (id {entry.model_id}) is not on this chain")
-    try:
-        candidates = [entry.manifest()]
-    except ModelFormatError:
-        candidates = []
-    return resolve_manifest(bytes(version[2]), candidates=candidates, store=store), latest
+    commitment = bytes(version[2])
+    return resolve_manifest(commitment, candidates=entry.manifest_candidates(), store=store), latest

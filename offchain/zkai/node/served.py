@@ -200,11 +200,12 @@ def _artifacts(manifest: Manifest, settings: Settings, build: bool) -> CircuitAr
 
 
 def _catalog_candidates(catalog: ModelCatalog, model_id: int) -> list[Manifest]:
-    """The catalogue entry's manifest, if there is one and it loads (it may be another version)."""
+    """The catalogue entry's manifest, if the model has an entry (see `manifest_candidates`)."""
     try:
-        return [catalog.get(str(model_id)).manifest()]
-    except (UnknownModelError, ModelFormatError, OSError):
+        entry = catalog.get(str(model_id))
+    except UnknownModelError:
         return []
+    return entry.manifest_candidates()
 
 
 def _manifest(on_chain: OnChainVersion, settings: Settings, catalog: ModelCatalog) -> Manifest:

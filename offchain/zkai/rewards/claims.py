@@ -18,12 +18,12 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
 from zkai.chain.client import ChainClient
+from zkai.client.http import api_request
 from zkai.errors import ContractRevertError, ZKAIError
 from zkai.rewards.merkle import RewardTree, RewardTreeError
 
 __all__ = ["Claim", "RewardsError", "claim_rewards", "rewards_of"]
 
-TIMEOUT_S = 30.0
 
 
 class RewardsError(ZKAIError):
@@ -43,14 +43,7 @@ class Claim:
 
 
 def _get(api_url: str, path: str) -> requests.Response:
-    url = f"{api_url.rstrip('/')}{path}"
-    try:
-        return requests.get(url, timeout=TIMEOUT_S)
-    except requests.RequestException as exc:
-        raise RewardsError(
-            f"the API at {api_url} does not answer ({type(exc).__name__}); start it with "
-            "`zkai api` (or `zkai up`), or point ZKAI_API_URL at a running one"
-        ) from None
+    return api_request(api_url, "GET", path, error=RewardsError)
 
 
 def rewards_of(api_url: str, address: str) -> dict[str, Any]:

@@ -111,11 +111,17 @@ def check_submitter(
         raise UpdateRejectedError(
             "bad-weight", f"weight {weight} is outside 1..{info.max_weight} (clipped sample count)"
         )
-    if not store.is_open(info, store.state(round_id), received_at):
-        raise UpdateRejectedError(
-            "round-closed", f"round {round_id!r} is closed (deadline {info.deadline})"
-        )
+    _require_open(store, info, store.state(round_id), received_at)
     return info, contributor
+
+
+def _require_open(
+    store: RoundStore, info: RoundInfo, state: str | None, received_at: float | None
+) -> None:
+    if not store.is_open(info, state, received_at):
+        raise UpdateRejectedError(
+            "round-closed", f"round {info.round_id!r} is closed (deadline {info.deadline})"
+        )
 
 
 def check_envelope(info: RoundInfo, ciphertext: bytes) -> None:
@@ -168,10 +174,7 @@ def add_submission(
             try:
                 pipe.watch(*keys)  # type: ignore[no-untyped-call]
                 state = cast(bytes | None, pipe.get(keys[0]))
-                if not store.is_open(info, None if state is None else state.decode(), received_at):
-                    raise UpdateRejectedError(
-                        "round-closed", f"round {round_id!r} is closed (deadline {info.deadline})"
-                    )
+                _require_open(store, info, None if state is None else state.decode(), received_at)
                 previous = cast(bytes | None, pipe.hget(keys[2], contributor))
                 if previous is not None:
                     if _same(previous, accepted):

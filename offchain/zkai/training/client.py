@@ -35,6 +35,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 
 from zkai.chain.client import ChainClient
+from zkai.client.http import api_request
 from zkai.errors import TrainingError, UpdateRejectedError
 from zkai.models.store import parse_commitment, resolve_manifest
 from zkai.training.local import LocalTrainingConfig
@@ -60,14 +61,10 @@ class TrainingApi:
         self.http = requests.Session()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        url = f"{self.base_url}{path}"
-        try:
-            response = self.http.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise TrainingError(
-                f"the API at {self.base_url} does not answer ({type(exc).__name__}); start it "
-                "with `zkai api` (or `zkai up`), or point ZKAI_API_URL at a running one"
-            ) from None
+        response = api_request(
+            self.base_url, method, path, error=TrainingError, session=self.http,
+            timeout=self.timeout, **kwargs,
+        )  # fmt: skip
         if response.status_code >= 400:
             try:
                 body = response.json()

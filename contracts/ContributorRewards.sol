@@ -51,10 +51,7 @@ contract ContributorRewards is IContributorRewards, Ownable2Step, ReentrancyGuar
     }
 
     /// @inheritdoc IContributorRewards
-    function claim(uint256 epoch, address contributor, uint256 amount, bytes32[] calldata proof)
-        external
-        nonReentrant
-    {
+    function claim(uint256 epoch, address contributor, uint256 amount, bytes32[] calldata proof) external nonReentrant {
         Epoch storage record = _existing(epoch);
         if (record.closed || block.timestamp > record.claimDeadline) {
             revert ClaimWindowClosed(epoch, record.claimDeadline);

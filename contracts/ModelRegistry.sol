@@ -115,7 +115,14 @@ contract ModelRegistry is IModelRegistry {
             publishedAt: uint64(block.timestamp)
         });
         emit ModelVersionPublished(
-            modelId, version, verifier, weightsCommitment, inputSize, outputSize, shares, pricePerQuery
+            modelId,
+            version,
+            verifier,
+            weightsCommitment,
+            inputSize,
+            outputSize,
+            shares,
+            pricePerQuery
         );
     }
 }

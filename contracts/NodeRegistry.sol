@@ -38,9 +38,13 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @param unbondingPeriod_ Lock of unbonding stake, in [MIN_UNBONDING_PERIOD,
     ///        MAX_UNBONDING_PERIOD]; must be at least the market's maximum deadline window.
     /// @param slashRecipient_ Receives slashed stake (treasury or a reward pool).
-    constructor(address owner_, IERC20 token, uint256 minStake_, uint64 unbondingPeriod_, address slashRecipient_)
-        Ownable(owner_)
-    {
+    constructor(
+        address owner_,
+        IERC20 token,
+        uint256 minStake_,
+        uint64 unbondingPeriod_,
+        address slashRecipient_
+    ) Ownable(owner_) {
         if (address(token).code.length == 0) revert InvalidToken(address(token));
         if (unbondingPeriod_ < MIN_UNBONDING_PERIOD || unbondingPeriod_ > MAX_UNBONDING_PERIOD) {
             revert UnbondingPeriodOutOfBounds(unbondingPeriod_, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD);

@@ -103,19 +103,29 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     ) external nonReentrant returns (uint256 queryId) {
         // A front-run permit must not block the query: if the permit fails, the transferFrom
         // below still succeeds when the allowance suffices, and fails with the token's error if not.
-        try IERC20Permit(address(_token)).permit(
-            msg.sender, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
-        ) {} catch {}
+        try
+            IERC20Permit(address(_token)).permit(
+                msg.sender,
+                address(this),
+                permit.value,
+                permit.deadline,
+                permit.v,
+                permit.r,
+                permit.s
+            )
+        {} catch {}
         return _requestQuery(modelId, nodes, commitments, encryptedPayloads, deadline);
     }
 
     // ---------------------------------------------------------------- nodes
 
     /// @inheritdoc IQueryMarket
-    function submitResult(uint256 queryId, uint256 shareIndex, uint256[] calldata outputs, bytes calldata proof)
-        external
-        nonReentrant
-    {
+    function submitResult(
+        uint256 queryId,
+        uint256 shareIndex,
+        uint256[] calldata outputs,
+        bytes calldata proof
+    ) external nonReentrant {
         Query storage query = _queries[queryId];
         uint256 deadline = query.deadline;
         if (deadline == 0) revert QueryNotFound(queryId);
@@ -137,11 +147,10 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IQueryMarket
-    function claimPayouts(uint256[] calldata queryIds, uint256[] calldata shareIndexes)
-        external
-        nonReentrant
-        returns (uint256 payout)
-    {
+    function claimPayouts(
+        uint256[] calldata queryIds,
+        uint256[] calldata shareIndexes
+    ) external nonReentrant returns (uint256 payout) {
         if (queryIds.length != shareIndexes.length) revert ClaimLengthMismatch(queryIds.length, shareIndexes.length);
         uint256 protocolCuts;
         uint256 contributorCuts;
@@ -245,11 +254,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IQueryMarket
-    function shareSplit(uint256 queryId)
-        external
-        view
-        returns (uint256 payout, uint256 protocolCut, uint256 contributorCut)
-    {
+    function shareSplit(
+        uint256 queryId
+    ) external view returns (uint256 payout, uint256 protocolCut, uint256 contributorCut) {
         return _split(_queries[queryId]);
     }
 
@@ -336,8 +343,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
         uint256 payloadCount,
         uint256 deadline
     ) private returns (uint256 queryId, uint256 fee) {
-        (IModelRegistry.Model memory model, IModelRegistry.ModelVersion memory version) =
-            _modelRegistry.getCurrent(modelId);
+        (IModelRegistry.Model memory model, IModelRegistry.ModelVersion memory version) = _modelRegistry.getCurrent(
+            modelId
+        );
         if (!model.active) revert ModelNotActive(modelId);
         uint256 shareCount = version.shares;
         if (nodeCount != shareCount || commitmentCount != shareCount || payloadCount != shareCount) {
@@ -365,14 +373,12 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
         emit QueryRequested(queryId, modelId, msg.sender, model.latestVersion, fee, uint64(deadline));
     }
 
-    function _split(Query storage query)
-        private
-        view
-        returns (uint256 payout, uint256 protocolCut, uint256 contributorCut)
-    {
+    function _split(
+        Query storage query
+    ) private view returns (uint256 payout, uint256 protocolCut, uint256 contributorCut) {
         uint256 feePerShare = query.feePerShare;
-        protocolCut = feePerShare * query.protocolFeeBps / BPS;
-        contributorCut = feePerShare * query.contributorFeeBps / BPS;
+        protocolCut = (feePerShare * query.protocolFeeBps) / BPS;
+        contributorCut = (feePerShare * query.contributorFeeBps) / BPS;
         payout = feePerShare - protocolCut - contributorCut;
     }
 

@@ -20,11 +20,12 @@ contract ZKAIToken is ERC20, ERC20Permit, ERC20Capped, AccessControl {
     /// @param cap_ Maximum total supply, in wei units of the token.
     /// @param initialHolder Receives `initialSupply` at deployment.
     /// @param initialSupply Minted to `initialHolder` at deployment; must not exceed `cap_`.
-    constructor(address admin, uint256 cap_, address initialHolder, uint256 initialSupply)
-        ERC20("ZKAI Token", "ZKAI")
-        ERC20Permit("ZKAI Token")
-        ERC20Capped(cap_)
-    {
+    constructor(
+        address admin,
+        uint256 cap_,
+        address initialHolder,
+        uint256 initialSupply
+    ) ERC20("ZKAI Token", "ZKAI") ERC20Permit("ZKAI Token") ERC20Capped(cap_) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         if (initialSupply > 0) {
             _mint(initialHolder, initialSupply);

@@ -15,8 +15,11 @@ export APE_FOUNDRY_HOST="${APE_FOUNDRY_HOST:-auto}"
 
 say() { printf '\033[1;34m[test]\033[0m %s\n' "$*"; }
 
-say "ruff"
+say "ruff (lint and format)"
 ruff check offchain tests scripts
+ruff format --check offchain tests scripts
+say "prettier (Solidity formatting)"
+npx --no-install prettier --check "contracts/**/*.sol"
 say "mypy --strict (offchain/zkai)"
 mypy
 say "pytest on anvil (ethereum:local:foundry)"

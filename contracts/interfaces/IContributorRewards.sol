@@ -49,7 +49,11 @@ interface IContributorRewardsEvents {
     /// @notice `aggregator` posted epoch `epoch`: `root` commits to (contributor, amount) leaves
     ///         summing to at most `total`, claimable until `claimDeadline`.
     event EpochPosted(
-        uint256 indexed epoch, address indexed aggregator, bytes32 root, uint256 total, uint64 claimDeadline
+        uint256 indexed epoch,
+        address indexed aggregator,
+        bytes32 root,
+        uint256 total,
+        uint64 claimDeadline
     );
 
     /// @notice `contributor` claimed `amount` from epoch `epoch`.

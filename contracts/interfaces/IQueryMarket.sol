@@ -96,7 +96,11 @@ interface IQueryMarketEvents {
     /// @notice Share `shareIndex` of query `queryId` goes to `node`: its commitment and the share
     ///         (s_j, m_j, salt_j) encrypted to the node's key. The payload lives only here.
     event ShareAssigned(
-        uint256 indexed queryId, uint256 shareIndex, address indexed node, uint256 commitment, bytes encryptedPayload
+        uint256 indexed queryId,
+        uint256 shareIndex,
+        address indexed node,
+        uint256 commitment,
+        bytes encryptedPayload
     );
 
     /// @notice `node` proved share `shareIndex` of query `queryId`; its masked `outputs`. The share
@@ -112,11 +116,20 @@ interface IQueryMarketEvents {
     /// @notice `node` was paid `payout` for `shares` proven shares; their `protocolCut` and
     ///         `contributorCut` were booked for sweeping.
     event PayoutsClaimed(
-        address indexed node, uint256 shares, uint256 payout, uint256 protocolCut, uint256 contributorCut
+        address indexed node,
+        uint256 shares,
+        uint256 payout,
+        uint256 protocolCut,
+        uint256 contributorCut
     );
 
     /// @notice Accrued protocol fees went to `treasury` and contributor cuts to `rewardsPool`.
-    event FeesSwept(address indexed treasury, uint256 protocolFees, address indexed rewardsPool, uint256 contributorFees);
+    event FeesSwept(
+        address indexed treasury,
+        uint256 protocolFees,
+        address indexed rewardsPool,
+        uint256 contributorFees
+    );
 
     /// @notice New queries pay these cuts (basis points of each share's fee).
     event FeesSet(uint16 protocolFeeBps, uint16 contributorFeeBps);
@@ -224,8 +237,12 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     ///         claimable with `claimPayouts` at any time.
     /// @param outputs out_j = W s_j + m_j (mod r), the model's output size many.
     /// @param proof The 256-byte Groth16 proof.
-    function submitResult(uint256 queryId, uint256 shareIndex, uint256[] calldata outputs, bytes calldata proof)
-        external;
+    function submitResult(
+        uint256 queryId,
+        uint256 shareIndex,
+        uint256[] calldata outputs,
+        bytes calldata proof
+    ) external;
 
     /// @notice After the deadline: refund the user for shares without a result and slash their
     ///         nodes. Anyone may call, once per query.
@@ -234,9 +251,10 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     /// @notice Pay the caller for its proven shares (queryIds[i], shareIndexes[i]), in one
     ///         transfer, and book their protocol and contributor cuts.
     /// @return payout The amount paid.
-    function claimPayouts(uint256[] calldata queryIds, uint256[] calldata shareIndexes)
-        external
-        returns (uint256 payout);
+    function claimPayouts(
+        uint256[] calldata queryIds,
+        uint256[] calldata shareIndexes
+    ) external returns (uint256 payout);
 
     /// @notice Send accrued protocol fees to the treasury and contributor cuts to the rewards
     ///         pool. Anyone may call.
@@ -265,10 +283,9 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     function getShare(uint256 queryId, uint256 shareIndex) external view returns (Share memory);
 
     /// @notice How a share's fee splits: node payout, protocol cut, contributor cut.
-    function shareSplit(uint256 queryId)
-        external
-        view
-        returns (uint256 payout, uint256 protocolCut, uint256 contributorCut);
+    function shareSplit(
+        uint256 queryId
+    ) external view returns (uint256 payout, uint256 protocolCut, uint256 contributorCut);
 
     /// @notice The number of queries made (the highest id).
     function queryCount() external view returns (uint256);

@@ -43,7 +43,9 @@ contract Groth16VerifierAdapter is IInferenceVerifier {
         verifyProofSelector = bytes4(
             keccak256(
                 abi.encodePacked(
-                    "verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[", Strings.toString(publicInputs), "])"
+                    "verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[",
+                    Strings.toString(publicInputs),
+                    "])"
                 )
             )
         );
@@ -58,8 +60,9 @@ contract Groth16VerifierAdapter is IInferenceVerifier {
         if (!_isOnG1(proof, 0) || !_isOnG1(proof, 192)) return false;
         // The static arguments are laid out inline, so the calldata is the selector, the proof
         // words and the inputs, back to back (encodePacked pads array elements to 32 bytes).
-        (bool ok, bytes memory result) =
-            groth16Verifier.staticcall(abi.encodePacked(verifyProofSelector, proof, publicInputs));
+        (bool ok, bytes memory result) = groth16Verifier.staticcall(
+            abi.encodePacked(verifyProofSelector, proof, publicInputs)
+        );
         return ok && result.length == 32 && abi.decode(result, (bool));
     }
 

@@ -94,12 +94,18 @@ def redis_server_command(binary: str, port: int, workdir: Path) -> list[str]:
     """A loopback-only redis-server that keeps nothing on disk."""
     return [
         binary,
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(workdir),
-        "--logfile", str(workdir / "redis.log"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--logfile",
+        str(workdir / "redis.log"),
     ]
 
 

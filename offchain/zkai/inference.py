@@ -124,8 +124,7 @@ def open_request(
     opening = payload.opening()
     if opening.commitment != commitment:
         raise CommitmentMismatchError(
-            f"the payload opens commitment {opening.commitment:#x}, "
-            f"but {commitment:#x} was posted"
+            f"the payload opens commitment {opening.commitment:#x}, but {commitment:#x} was posted"
         )
     return opening
 

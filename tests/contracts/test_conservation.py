@@ -52,7 +52,7 @@ operations = st.lists(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=operations)
-def test_conservation_randomSequences(
+def test_conservation_random_sequences(
     ops, chain, market, token, funded_user, nodes, model3, proven_pool, treasury, rewards, owner
 ):
     snapshot = chain.snapshot()

@@ -31,7 +31,7 @@ def epoch(funded, tree, aggregator):
     return receipt.events.filter(funded.EpochPosted)[0].epoch
 
 
-def test_postEpoch_reservesTotal(funded, tree, aggregator, chain):
+def test_postEpoch_reserves_total(funded, tree, aggregator, chain):
     receipt = funded.postEpoch(tree.root, tree.total, sender=aggregator)
     [event] = receipt.events.filter(funded.EpochPosted)
     block_time = chain.blocks[receipt.block_number].timestamp
@@ -42,22 +42,22 @@ def test_postEpoch_reservesTotal(funded, tree, aggregator, chain):
     assert funded.epochCount() == 1
 
 
-def test_postEpoch_notAggregator_reverts(funded, tree, stranger):
+def test_postEpoch_not_aggregator_reverts(funded, tree, stranger):
     with ape.reverts(funded.NotAggregator, caller=stranger.address):
         funded.postEpoch(tree.root, 1, sender=stranger)
 
 
-def test_postEpoch_zeroRoot_reverts(funded, aggregator):
+def test_postEpoch_zero_root_reverts(funded, aggregator):
     with ape.reverts(funded.RootZero, total=1):
         funded.postEpoch(b"\x00" * 32, 1, sender=aggregator)
 
 
-def test_postEpoch_moreThanAvailable_reverts(funded, tree, aggregator):
+def test_postEpoch_more_than_available_reverts(funded, tree, aggregator):
     with ape.reverts(funded.InsufficientRewards, total=101 * ETHER, available=100 * ETHER):
         funded.postEpoch(tree.root, 101 * ETHER, sender=aggregator)
 
 
-def test_claim_paysLeafOnce(funded, token, tree, epoch, contributor, stranger):
+def test_claim_pays_leaf_once(funded, token, tree, epoch, contributor, stranger):
     proof = tree.proof(contributor.address, 5 * ETHER)
     receipt = funded.claim(epoch, contributor, 5 * ETHER, proof, sender=stranger)
     [event] = receipt.events.filter(funded.Claimed)
@@ -72,7 +72,7 @@ def test_claim_paysLeafOnce(funded, token, tree, epoch, contributor, stranger):
         funded.claim(epoch, contributor, 5 * ETHER, proof, sender=contributor)
 
 
-def test_claim_wrongAmount_reverts(funded, tree, epoch, contributor):
+def test_claim_wrong_amount_reverts(funded, tree, epoch, contributor):
     proof = tree.proof(contributor.address, 5 * ETHER)
     with ape.reverts(
         funded.InvalidMerkleProof, epoch=epoch, account=contributor.address, amount=6 * ETHER
@@ -80,12 +80,12 @@ def test_claim_wrongAmount_reverts(funded, tree, epoch, contributor):
         funded.claim(epoch, contributor, 6 * ETHER, proof, sender=contributor)
 
 
-def test_claim_unknownEpoch_reverts(funded, tree, contributor):
+def test_claim_unknown_epoch_reverts(funded, tree, contributor):
     with ape.reverts(funded.EpochNotFound, epoch=9):
         funded.claim(9, contributor, 5 * ETHER, [], sender=contributor)
 
 
-def test_claim_afterWindow_reverts(funded, tree, epoch, contributor, chain):
+def test_claim_after_window_reverts(funded, tree, epoch, contributor, chain):
     deadline = funded.getEpoch(epoch).claimDeadline
     warp_to(chain, deadline + 1)
     with ape.reverts(funded.ClaimWindowClosed, epoch=epoch, claimDeadline=deadline):
@@ -98,7 +98,7 @@ def test_claim_afterWindow_reverts(funded, tree, epoch, contributor, chain):
         )
 
 
-def test_claim_beyondEpochTotal_reverts(funded, tree, aggregator, contributor):
+def test_claim_beyond_epoch_total_reverts(funded, tree, aggregator, contributor):
     receipt = funded.postEpoch(tree.root, 4 * ETHER, sender=aggregator)
     epoch = receipt.events.filter(funded.EpochPosted)[0].epoch
     with ape.reverts(
@@ -113,7 +113,7 @@ def test_claim_beyondEpochTotal_reverts(funded, tree, aggregator, contributor):
         )
 
 
-def test_closeEpoch_rollsUnclaimedOver(funded, tree, epoch, contributor, chain, stranger):
+def test_closeEpoch_rolls_unclaimed_over(funded, tree, epoch, contributor, chain, stranger):
     funded.claim(
         epoch,
         contributor,
@@ -129,7 +129,7 @@ def test_closeEpoch_rollsUnclaimedOver(funded, tree, epoch, contributor, chain, 
     assert funded.getEpoch(epoch).closed
 
 
-def test_closeEpoch_stillOpen_reverts(funded, epoch, stranger):
+def test_closeEpoch_still_open_reverts(funded, epoch, stranger):
     deadline = funded.getEpoch(epoch).claimDeadline
     with ape.reverts(funded.EpochStillOpen, epoch=epoch, claimDeadline=deadline):
         funded.closeEpoch(epoch, sender=stranger)
@@ -147,7 +147,7 @@ def test_closeEpoch_unknown_reverts(funded, stranger):
         funded.closeEpoch(3, sender=stranger)
 
 
-def test_setAggregator_allowsAndDisallows(rewards, owner, stranger):
+def test_setAggregator_allows_and_disallows(rewards, owner, stranger):
     receipt = rewards.setAggregator(stranger, True, sender=owner)
     assert receipt.events.filter(rewards.AggregatorSet)[0].aggregator == stranger.address
     assert rewards.isAggregator(stranger)
@@ -160,7 +160,7 @@ def test_setAggregator_zero_reverts(rewards, owner):
         rewards.setAggregator(ape.utils.ZERO_ADDRESS, True, sender=owner)
 
 
-def test_setAggregator_notOwner_reverts(rewards, stranger):
+def test_setAggregator_not_owner_reverts(rewards, stranger):
     with ape.reverts(rewards.OwnableUnauthorizedAccount, account=stranger.address):
         rewards.setAggregator(stranger, True, sender=stranger)
 
@@ -172,15 +172,15 @@ def test_setClaimWindow_updates(rewards, owner):
 
 
 @pytest.mark.parametrize("window", [3600, 366 * 86400])
-def test_setClaimWindow_outOfBounds_reverts(rewards, owner, window):
+def test_setClaimWindow_out_of_bounds_reverts(rewards, owner, window):
     with ape.reverts(rewards.ClaimWindowOutOfBounds, window=window, min=86400, max=365 * 86400):
         rewards.setClaimWindow(window, sender=owner)
 
 
-def test_constructor_tokenWithoutCode_reverts(project, owner, stranger):
+def test_constructor_token_without_code_reverts(project, owner, stranger):
     with ape.reverts(project.ContributorRewards.InvalidToken, token=stranger.address):
         project.ContributorRewards.deploy(owner, stranger, CLAIM_WINDOW, sender=owner)
 
 
-def test_rewardToken_isTheToken(rewards, token):
+def test_rewardToken_is_the_token(rewards, token):
     assert rewards.rewardToken() == token.address

@@ -42,7 +42,7 @@ def _deploy_and_check(tmp_path, owner, chain):
     return path, record
 
 
-def test_deploy_rerun_reusesEverything(tmp_path, owner, chain, capsys):
+def test_deploy_rerun_reuses_everything(tmp_path, owner, chain, capsys):
     path, record = _deploy_and_check(tmp_path, owner, chain)
     capsys.readouterr()
     again = deploy_script.deploy(owner, path, deploy_script.Parameters())
@@ -54,7 +54,7 @@ def test_deploy_rerun_reusesEverything(tmp_path, owner, chain, capsys):
     }
 
 
-def test_deploy_missingCode_redeploysItAndDependents(tmp_path, owner, chain, capsys):
+def test_deploy_missing_code_redeploys_it_and_dependents(tmp_path, owner, chain, capsys):
     path, record = _deploy_and_check(tmp_path, owner, chain)
     chain.provider.make_request(
         "anvil_setCode", [record["contracts"]["NodeRegistry"]["address"], "0x"]
@@ -72,13 +72,13 @@ def test_deploy_missingCode_redeploysItAndDependents(tmp_path, owner, chain, cap
     _check_wiring(contracts, owner)
 
 
-def test_deploy_recordOfAnotherChain_startsAnew(tmp_path, owner, chain):
+def test_deploy_record_of_another_chain_starts_anew(tmp_path, owner, chain):
     path = tmp_path / "net.json"
     path.write_text(json.dumps({"chain_id": 1, "contracts": {"ZKAIToken": {"address": "0x1"}}}))
     _deploy_and_check(tmp_path, owner, chain)
 
 
 @pytest.mark.pyevm
-def test_deploy_onInProcessEvm(tmp_path, owner, chain):
+def test_deploy_on_in_process_evm(tmp_path, owner, chain):
     assert chain.provider.name == "test"
     _deploy_and_check(tmp_path, owner, chain)

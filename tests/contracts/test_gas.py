@@ -8,7 +8,7 @@ from __future__ import annotations
 SUBMIT_RESULT_TARGET = 360_000
 
 
-def test_submitResult_tenOutputs_underGasTarget(market, place_query, circuit10):
+def test_submitResult_ten_outputs_under_gas_target(market, place_query, circuit10):
     placed = place_query()
     gas = []
     for index in range(3):

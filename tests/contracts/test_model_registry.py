@@ -10,7 +10,7 @@ from tests.contracts.conftest import PRICE, SHARES
 WEIGHTS = b"\x42" * 32
 
 
-def test_registerModel_recordsVersionOne(model_registry, model10, verifier10, model_owner):
+def test_registerModel_records_version_one(model_registry, model10, verifier10, model_owner):
     _, adapter = verifier10
     model = model_registry.getModel(model10)
     assert (model.owner, model.latestVersion, model.active) == (model_owner.address, 1, True)
@@ -22,7 +22,7 @@ def test_registerModel_recordsVersionOne(model_registry, model10, verifier10, mo
     assert model_registry.modelCount() == model10
 
 
-def test_registerModel_emitsEvents(model_registry, verifier10, stranger):
+def test_registerModel_emits_events(model_registry, verifier10, stranger):
     _, adapter = verifier10
     receipt = model_registry.registerModel(adapter, WEIGHTS, 4, 10, 2, 10, sender=stranger)
     [registered] = receipt.events.filter(model_registry.ModelRegistered)
@@ -36,36 +36,36 @@ def test_registerModel_emitsEvents(model_registry, verifier10, stranger):
 
 
 @pytest.mark.parametrize("shares", [1, 17])
-def test_registerModel_shareCountOutOfBounds_reverts(model_registry, verifier10, stranger, shares):
+def test_registerModel_share_count_out_of_bounds_reverts(model_registry, verifier10, stranger, shares):
     _, adapter = verifier10
     with ape.reverts(model_registry.ShareCountOutOfBounds, shares=shares, min=2, max=16):
         model_registry.registerModel(adapter, WEIGHTS, 2, 10, shares, 0, sender=stranger)
 
 
-def test_registerModel_zeroSize_reverts(model_registry, verifier10, stranger):
+def test_registerModel_zero_size_reverts(model_registry, verifier10, stranger):
     _, adapter = verifier10
     with ape.reverts(model_registry.SizeZero, inputSize=0, outputSize=10):
         model_registry.registerModel(adapter, WEIGHTS, 0, 10, 2, 0, sender=stranger)
 
 
-def test_registerModel_zeroWeights_reverts(model_registry, verifier10, stranger):
+def test_registerModel_zero_weights_reverts(model_registry, verifier10, stranger):
     _, adapter = verifier10
     with ape.reverts(model_registry.WeightsCommitmentZero):
         model_registry.registerModel(adapter, b"\x00" * 32, 2, 10, 2, 0, sender=stranger)
 
 
-def test_registerModel_indivisiblePrice_reverts(model_registry, verifier10, stranger):
+def test_registerModel_indivisible_price_reverts(model_registry, verifier10, stranger):
     _, adapter = verifier10
     with ape.reverts(model_registry.PriceNotDivisible, pricePerQuery=10, shares=3):
         model_registry.registerModel(adapter, WEIGHTS, 2, 10, 3, 10, sender=stranger)
 
 
-def test_registerModel_verifierWithoutCode_reverts(model_registry, stranger):
+def test_registerModel_verifier_without_code_reverts(model_registry, stranger):
     with ape.reverts(model_registry.VerifierNotContract, verifier=stranger.address):
         model_registry.registerModel(stranger, WEIGHTS, 2, 10, 2, 0, sender=stranger)
 
 
-def test_registerModel_verifierShapeMismatch_reverts(model_registry, verifier10, stranger):
+def test_registerModel_verifier_shape_mismatch_reverts(model_registry, verifier10, stranger):
     _, adapter = verifier10
     with ape.reverts(
         model_registry.VerifierShapeMismatch,
@@ -76,7 +76,7 @@ def test_registerModel_verifierShapeMismatch_reverts(model_registry, verifier10,
         model_registry.registerModel(adapter, WEIGHTS, 2, 3, 2, 0, sender=stranger)
 
 
-def test_publishVersion_keepsHistory(
+def test_publishVersion_keeps_history(
     model_registry, model10, model_owner, circuit3, deploy_verifier
 ):
     _, adapter3 = deploy_verifier(circuit3)
@@ -92,7 +92,7 @@ def test_publishVersion_keepsHistory(
     assert current[4] == 3  # outputSize
 
 
-def test_publishVersion_notOwner_reverts(
+def test_publishVersion_not_owner_reverts(
     model_registry, model10, verifier10, stranger, model_owner
 ):
     _, adapter = verifier10
@@ -105,13 +105,13 @@ def test_publishVersion_notOwner_reverts(
         model_registry.publishVersion(model10, adapter, WEIGHTS, 2, 10, 3, 3, sender=stranger)
 
 
-def test_publishVersion_unknownModel_reverts(model_registry, verifier10, stranger):
+def test_publishVersion_unknown_model_reverts(model_registry, verifier10, stranger):
     _, adapter = verifier10
     with ape.reverts(model_registry.ModelNotFound, modelId=99):
         model_registry.publishVersion(99, adapter, WEIGHTS, 2, 10, 3, 3, sender=stranger)
 
 
-def test_setActive_deactivatesAndReactivates(model_registry, model10, model_owner):
+def test_setActive_deactivates_and_reactivates(model_registry, model10, model_owner):
     receipt = model_registry.setActive(model10, False, sender=model_owner)
     assert not receipt.events.filter(model_registry.ModelActiveSet)[0].active
     assert not model_registry.getModel(model10).active
@@ -120,21 +120,21 @@ def test_setActive_deactivatesAndReactivates(model_registry, model10, model_owne
     assert model_registry.getModel(model10).active
 
 
-def test_setActive_notOwner_reverts(model_registry, model10, stranger):
+def test_setActive_not_owner_reverts(model_registry, model10, stranger):
     with ape.reverts(model_registry.NotModelOwner, caller=stranger.address):
         model_registry.setActive(model10, False, sender=stranger)
 
 
-def test_getVersion_unknownVersion_reverts(model_registry, model10):
+def test_getVersion_unknown_version_reverts(model_registry, model10):
     with ape.reverts(model_registry.VersionNotFound, modelId=model10, version=2):
         model_registry.getVersion(model10, 2)
 
 
-def test_getVersion_unknownModel_reverts(model_registry):
+def test_getVersion_unknown_model_reverts(model_registry):
     with ape.reverts(model_registry.ModelNotFound, modelId=12345):
         model_registry.getVersion(12345, 1)
 
 
-def test_getModel_unknownModel_isInactiveZero(model_registry):
+def test_getModel_unknown_model_is_inactive_zero(model_registry):
     model = model_registry.getModel(12345)
     assert (model.owner, model.latestVersion, model.active) == (ape.utils.ZERO_ADDRESS, 0, False)

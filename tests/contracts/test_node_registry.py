@@ -25,7 +25,7 @@ def slasher(node_registry, owner, accounts):
     return account
 
 
-def test_register_recordsKeyUriAndStake(node_registry, token, newcomer):
+def test_register_records_key_uri_and_stake(node_registry, token, newcomer):
     receipt = node_registry.register(KEY, "ipfs://meta", MIN_STAKE, sender=newcomer)
     [registered] = receipt.events.filter(node_registry.NodeRegistered)
     assert (registered.node, bytes(registered.encryptionKey), registered.metadataURI) == (
@@ -48,7 +48,7 @@ def test_register_recordsKeyUriAndStake(node_registry, token, newcomer):
     assert node_registry.nodeAt(node_registry.nodeCount() - 1) == newcomer.address
 
 
-def test_register_withoutStake_isNotEligible(node_registry, newcomer):
+def test_register_without_stake_is_not_eligible(node_registry, newcomer):
     receipt = node_registry.register(KEY, "", 0, sender=newcomer)
     assert not receipt.events.filter(node_registry.Staked)
     assert not node_registry.isEligible(newcomer)
@@ -60,12 +60,12 @@ def test_register_twice_reverts(node_registry, newcomer):
         node_registry.register(KEY, "", 0, sender=newcomer)
 
 
-def test_register_zeroKey_reverts(node_registry, newcomer):
+def test_register_zero_key_reverts(node_registry, newcomer):
     with ape.reverts(node_registry.EncryptionKeyZero, node=newcomer.address):
         node_registry.register(b"\x00" * 32, "", 0, sender=newcomer)
 
 
-def test_updateNode_changesKeyAndUri(node_registry, nodes):
+def test_updateNode_changes_key_and_uri(node_registry, nodes):
     receipt = node_registry.updateNode(KEY, "https://new", sender=nodes[0])
     assert receipt.events.filter(node_registry.NodeUpdated)[0].metadataURI == "https://new"
     assert bytes(node_registry.getNode(nodes[0]).encryptionKey) == KEY
@@ -76,17 +76,17 @@ def test_updateNode_unregistered_reverts(node_registry, stranger):
         node_registry.updateNode(KEY, "", sender=stranger)
 
 
-def test_updateNode_zeroKey_reverts(node_registry, nodes):
+def test_updateNode_zero_key_reverts(node_registry, nodes):
     with ape.reverts(node_registry.EncryptionKeyZero, node=nodes[0].address):
         node_registry.updateNode(b"\x00" * 32, "", sender=nodes[0])
 
 
-def test_stake_topsUp(node_registry, nodes):
+def test_stake_tops_up(node_registry, nodes):
     receipt = node_registry.stake(5, sender=nodes[0])
     assert receipt.events.filter(node_registry.Staked)[0].totalStake == 2 * MIN_STAKE + 5
 
 
-def test_stake_belowMinimumThenTopUp_becomesEligible(node_registry, newcomer):
+def test_stake_below_minimum_then_top_up_becomes_eligible(node_registry, newcomer):
     node_registry.register(KEY, "", MIN_STAKE - 1, sender=newcomer)
     assert not node_registry.isEligible(newcomer)
     node_registry.stake(1, sender=newcomer)
@@ -103,14 +103,14 @@ def test_stake_unregistered_reverts(node_registry, stranger):
         node_registry.stake(1, sender=stranger)
 
 
-def test_stake_whileUnbonding_reverts(node_registry, nodes):
+def test_stake_while_unbonding_reverts(node_registry, nodes):
     node_registry.requestUnstake(sender=nodes[0])
     unlock = node_registry.getNode(nodes[0]).unlockTime
     with ape.reverts(node_registry.NodeUnbonding, node=nodes[0].address, unlockTime=unlock):
         node_registry.stake(1, sender=nodes[0])
 
 
-def test_requestUnstake_startsUnbondingAndEndsEligibility(node_registry, nodes, chain):
+def test_requestUnstake_starts_unbonding_and_ends_eligibility(node_registry, nodes, chain):
     receipt = node_registry.requestUnstake(sender=nodes[0])
     [event] = receipt.events.filter(node_registry.UnstakeRequested)
     block_time = chain.blocks[receipt.block_number].timestamp
@@ -124,7 +124,7 @@ def test_requestUnstake_twice_reverts(node_registry, nodes):
         node_registry.requestUnstake(sender=nodes[0])
 
 
-def test_requestUnstake_nothingStaked_reverts(node_registry, newcomer):
+def test_requestUnstake_nothing_staked_reverts(node_registry, newcomer):
     node_registry.register(KEY, "", 0, sender=newcomer)
     with ape.reverts(node_registry.NothingStaked, node=newcomer.address):
         node_registry.requestUnstake(sender=newcomer)
@@ -135,7 +135,7 @@ def test_requestUnstake_unregistered_reverts(node_registry, stranger):
         node_registry.requestUnstake(sender=stranger)
 
 
-def test_withdraw_afterUnbonding_returnsStake(node_registry, token, nodes, chain):
+def test_withdraw_after_unbonding_returns_stake(node_registry, token, nodes, chain):
     node_registry.requestUnstake(sender=nodes[0])
     unlock = node_registry.getNode(nodes[0]).unlockTime
     warp_to(chain, unlock)
@@ -149,14 +149,14 @@ def test_withdraw_afterUnbonding_returnsStake(node_registry, token, nodes, chain
     assert node_registry.isEligible(nodes[0])
 
 
-def test_withdraw_beforeUnlock_reverts(node_registry, nodes):
+def test_withdraw_before_unlock_reverts(node_registry, nodes):
     node_registry.requestUnstake(sender=nodes[0])
     unlock = node_registry.getNode(nodes[0]).unlockTime
     with ape.reverts(node_registry.UnbondingNotFinished, node=nodes[0].address, unlockTime=unlock):
         node_registry.withdraw(sender=nodes[0])
 
 
-def test_withdraw_notUnbonding_reverts(node_registry, nodes):
+def test_withdraw_not_unbonding_reverts(node_registry, nodes):
     with ape.reverts(node_registry.NodeNotUnbonding, node=nodes[0].address):
         node_registry.withdraw(sender=nodes[0])
 
@@ -166,7 +166,7 @@ def test_withdraw_unregistered_reverts(node_registry, stranger):
         node_registry.withdraw(sender=stranger)
 
 
-def test_slash_takesStakeToRecipient(node_registry, token, nodes, slasher, treasury):
+def test_slash_takes_stake_to_recipient(node_registry, token, nodes, slasher, treasury):
     before = token.balanceOf(treasury)
     receipt = node_registry.slash(nodes[0], 300, b"\x01" * 32, sender=slasher)
     [event] = receipt.events.filter(node_registry.Slashed)
@@ -180,24 +180,24 @@ def test_slash_takesStakeToRecipient(node_registry, token, nodes, slasher, treas
     assert node_registry.getNode(nodes[0]).stake == 2 * MIN_STAKE - 300
 
 
-def test_slash_moreThanStake_takesAll(node_registry, nodes, slasher):
+def test_slash_more_than_stake_takes_all(node_registry, nodes, slasher):
     receipt = node_registry.slash(nodes[0], 10 * MIN_STAKE, b"\x00" * 32, sender=slasher)
     assert receipt.events.filter(node_registry.Slashed)[0].slashed == 2 * MIN_STAKE
     assert not node_registry.isEligible(nodes[0])
 
 
-def test_slash_belowMinimum_endsEligibility(node_registry, nodes, slasher):
+def test_slash_below_minimum_ends_eligibility(node_registry, nodes, slasher):
     node_registry.slash(nodes[0], MIN_STAKE + 1, b"\x00" * 32, sender=slasher)
     assert not node_registry.isEligible(nodes[0])
 
 
-def test_slash_unbondingStake(node_registry, nodes, slasher):
+def test_slash_unbonding_stake(node_registry, nodes, slasher):
     node_registry.requestUnstake(sender=nodes[0])
     node_registry.slash(nodes[0], 10, b"\x00" * 32, sender=slasher)
     assert node_registry.getNode(nodes[0]).stake == 2 * MIN_STAKE - 10
 
 
-def test_slash_notSlasher_reverts(node_registry, nodes, stranger):
+def test_slash_not_slasher_reverts(node_registry, nodes, stranger):
     with ape.reverts(node_registry.NotSlasher, caller=stranger.address):
         node_registry.slash(nodes[0], 1, b"\x00" * 32, sender=stranger)
 
@@ -207,7 +207,7 @@ def test_slash_unregistered_reverts(node_registry, slasher, stranger):
         node_registry.slash(stranger, 1, b"\x00" * 32, sender=slasher)
 
 
-def test_setSlasher_allowsAndDisallows(node_registry, owner, stranger):
+def test_setSlasher_allows_and_disallows(node_registry, owner, stranger):
     receipt = node_registry.setSlasher(stranger, True, sender=owner)
     assert receipt.events.filter(node_registry.SlasherSet)[0].allowed
     assert node_registry.isSlasher(stranger)
@@ -220,7 +220,7 @@ def test_setSlasher_zero_reverts(node_registry, owner):
         node_registry.setSlasher(ape.utils.ZERO_ADDRESS, True, sender=owner)
 
 
-def test_setSlasher_notOwner_reverts(node_registry, stranger):
+def test_setSlasher_not_owner_reverts(node_registry, stranger):
     with ape.reverts(node_registry.OwnableUnauthorizedAccount, account=stranger.address):
         node_registry.setSlasher(stranger, True, sender=stranger)
 
@@ -236,19 +236,19 @@ def test_setSlashRecipient_zero_reverts(node_registry, owner):
         node_registry.setSlashRecipient(ape.utils.ZERO_ADDRESS, sender=owner)
 
 
-def test_setMinStake_changesEligibility(node_registry, owner, nodes):
+def test_setMinStake_changes_eligibility(node_registry, owner, nodes):
     receipt = node_registry.setMinStake(3 * MIN_STAKE, sender=owner)
     assert receipt.events.filter(node_registry.MinStakeSet)[0].minStake == 3 * MIN_STAKE
     assert not node_registry.isEligible(nodes[0])
 
 
 @pytest.mark.parametrize("value", [0, 10**25 + 1])
-def test_setMinStake_outOfBounds_reverts(node_registry, owner, value):
+def test_setMinStake_out_of_bounds_reverts(node_registry, owner, value):
     with ape.reverts(node_registry.MinStakeOutOfBounds, minStake=value, maxAllowed=10**25):
         node_registry.setMinStake(value, sender=owner)
 
 
-def test_getEligibleNodes_pagesAndFilters(node_registry, nodes):
+def test_getEligibleNodes_pages_and_filters(node_registry, nodes):
     node_registry.requestUnstake(sender=nodes[1])
     assert node_registry.getEligibleNodes(0, 10) == [nodes[0].address, nodes[2].address]
     assert node_registry.getEligibleNodes(1, 1) == []
@@ -264,12 +264,12 @@ def test_constructor_parameters(node_registry, token, treasury):
     assert node_registry.slashRecipient() == treasury.address
 
 
-def test_constructor_unbondingOutOfBounds_reverts(project, owner, token, treasury):
+def test_constructor_unbonding_out_of_bounds_reverts(project, owner, token, treasury):
     with ape.reverts(project.NodeRegistry.UnbondingPeriodOutOfBounds, period=60):
         project.NodeRegistry.deploy(owner, token, MIN_STAKE, 60, treasury, sender=owner)
 
 
-def test_constructor_tokenWithoutCode_reverts(project, owner, stranger, treasury):
+def test_constructor_token_without_code_reverts(project, owner, stranger, treasury):
     with ape.reverts(project.NodeRegistry.InvalidToken, token=stranger.address):
         project.NodeRegistry.deploy(
             owner, stranger, MIN_STAKE, UNBONDING_PERIOD, treasury, sender=owner

@@ -13,7 +13,7 @@ from tests.contracts.zk import FIELD
 pytestmark = pytest.mark.pyevm
 
 
-def test_submitResult_validProof_acceptedOnInProcessEvm(market, place_query, circuit10, chain):
+def test_submitResult_valid_proof_accepted_on_in_process_evm(market, place_query, circuit10, chain):
     assert chain.provider.name == "test"
     placed = place_query()
     share = placed.shares[0]
@@ -24,7 +24,7 @@ def test_submitResult_validProof_acceptedOnInProcessEvm(market, place_query, cir
     assert market.getShare(placed.query_id, 0).status == 2
 
 
-def test_submitResult_changedOutput_rejectedOnInProcessEvm(market, place_query, circuit10, chain):
+def test_submitResult_changed_output_rejected_on_in_process_evm(market, place_query, circuit10, chain):
     assert chain.provider.name == "test"
     placed = place_query()
     share = placed.shares[1]

@@ -40,7 +40,7 @@ def submit(market, circuit10, placed, index, sender=None):
 # ------------------------------------------------------------------ requestQuery
 
 
-def test_requestQuery_escrowsFeeAndAssignsShares(market, token, place_query, funded_user, model10):
+def test_requestQuery_escrows_fee_and_assigns_shares(market, token, place_query, funded_user, model10):
     before = token.balanceOf(funded_user)
     placed = place_query()
     assert token.balanceOf(funded_user) == before - PRICE
@@ -78,7 +78,7 @@ def test_requestQuery_escrowsFeeAndAssignsShares(market, token, place_query, fun
     assert share.commitment == placed.shares[1].commitment
 
 
-def test_requestQuery_inactiveModel_reverts(
+def test_requestQuery_inactive_model_reverts(
     market, model_registry, model10, model_owner, place_query
 ):
     model_registry.setActive(model10, False, sender=model_owner)
@@ -86,43 +86,43 @@ def test_requestQuery_inactiveModel_reverts(
         place_query()
 
 
-def test_requestQuery_unknownModel_reverts(market, place_query):
+def test_requestQuery_unknown_model_reverts(market, place_query):
     with ape.reverts(market.ModelNotActive, modelId=999):
         place_query(model_id=999)
 
 
-def test_requestQuery_wrongShareCount_reverts(market, place_query, nodes):
+def test_requestQuery_wrong_share_count_reverts(market, place_query, nodes):
     with ape.reverts(market.ShareCountMismatch, expected=3, nodes=2, commitments=2, payloads=2):
         place_query(node_list=nodes[:2])
 
 
-def test_requestQuery_deadlineInPast_reverts(market, place_query, chain):
+def test_requestQuery_deadline_in_past_reverts(market, place_query, chain):
     with ape.reverts(market.DeadlineOutOfRange):
         place_query(window=-100)
 
 
-def test_requestQuery_deadlineBeyondWindow_reverts(market, place_query, chain):
+def test_requestQuery_deadline_beyond_window_reverts(market, place_query, chain):
     with ape.reverts(market.DeadlineOutOfRange):
         place_query(window=MAX_DEADLINE_WINDOW + 100)
 
 
-def test_requestQuery_ineligibleNode_reverts(market, place_query, nodes, stranger):
+def test_requestQuery_ineligible_node_reverts(market, place_query, nodes, stranger):
     with ape.reverts(market.NodeNotEligible, node=stranger.address):
         place_query(node_list=[nodes[0], nodes[1], stranger])
 
 
-def test_requestQuery_unbondingNode_reverts(market, node_registry, place_query, nodes):
+def test_requestQuery_unbonding_node_reverts(market, node_registry, place_query, nodes):
     node_registry.requestUnstake(sender=nodes[2])
     with ape.reverts(market.NodeNotEligible, node=nodes[2].address):
         place_query()
 
 
-def test_requestQuery_duplicateNode_reverts(market, place_query, nodes):
+def test_requestQuery_duplicate_node_reverts(market, place_query, nodes):
     with ape.reverts(market.DuplicateNode, node=nodes[0].address):
         place_query(node_list=[nodes[0], nodes[1], nodes[0]])
 
 
-def test_requestQuery_commitmentOutsideField_reverts(market, funded_user, nodes, model10, chain):
+def test_requestQuery_commitment_outside_field_reverts(market, funded_user, nodes, model10, chain):
     with ape.reverts(market.CommitmentNotInField, shareIndex=1, commitment=FIELD):
         market.requestQuery(
             model10,
@@ -134,7 +134,7 @@ def test_requestQuery_commitmentOutsideField_reverts(market, funded_user, nodes,
         )
 
 
-def test_requestQuery_withoutAllowance_reverts(
+def test_requestQuery_without_allowance_reverts(
     market, token, owner, stranger, nodes, model10, chain
 ):
     token.transfer(stranger, PRICE, sender=owner)
@@ -202,7 +202,7 @@ def request_with_permit(market, model10, nodes, payer, permit, chain):
     )
 
 
-def test_requestQueryWithPermit_paysInOneTransaction(
+def test_requestQueryWithPermit_pays_in_one_transaction(
     market, token, model10, nodes, permit_payer, chain
 ):
     permit = sign_permit(token, permit_payer, market, PRICE, chain.pending_timestamp + 600, chain)
@@ -212,7 +212,7 @@ def test_requestQueryWithPermit_paysInOneTransaction(
     assert token.allowance(permit_payer, market) == 0
 
 
-def test_requestQueryWithPermit_frontRunPermit_stillSucceeds(
+def test_requestQueryWithPermit_front_run_permit_still_succeeds(
     market, token, model10, nodes, permit_payer, stranger, chain, accounts
 ):
     value, deadline, v, r, s = sign_permit(
@@ -225,7 +225,7 @@ def test_requestQueryWithPermit_frontRunPermit_stillSucceeds(
     assert receipt.events.filter(market.QueryRequested)[0].fee == PRICE
 
 
-def test_requestQueryWithPermit_badPermitNoAllowance_reverts(
+def test_requestQueryWithPermit_bad_permit_no_allowance_reverts(
     market, token, model10, nodes, permit_payer, chain
 ):
     value, deadline, v, r, s = sign_permit(
@@ -240,7 +240,7 @@ def test_requestQueryWithPermit_badPermitNoAllowance_reverts(
 # ------------------------------------------------------------------ submitResult
 
 
-def test_submitResult_validProof_creditsNodeAndRecordsReceipt(market, place_query, circuit10):
+def test_submitResult_valid_proof_credits_node_and_records_receipt(market, place_query, circuit10):
     placed = place_query()
     receipt = submit(market, circuit10, placed, 0)
     [event] = receipt.events.filter(market.ResultSubmitted)
@@ -259,7 +259,7 @@ def test_submitResult_replay_reverts(market, place_query, circuit10):
         submit(market, circuit10, placed, 1)
 
 
-def test_submitResult_byAnotherAssignedNode_reverts(market, place_query, circuit10):
+def test_submitResult_by_another_assigned_node_reverts(market, place_query, circuit10):
     placed = place_query()
     with ape.reverts(
         market.NotAssignedNode,
@@ -271,20 +271,20 @@ def test_submitResult_byAnotherAssignedNode_reverts(market, place_query, circuit
         submit(market, circuit10, placed, 0, sender=placed.nodes[1])
 
 
-def test_submitResult_byStranger_reverts(market, place_query, circuit10, stranger):
+def test_submitResult_by_stranger_reverts(market, place_query, circuit10, stranger):
     placed = place_query()
     with ape.reverts(market.NotAssignedNode, caller=stranger.address):
         submit(market, circuit10, placed, 2, sender=stranger)
 
 
-def test_submitResult_afterDeadline_reverts(market, place_query, circuit10, chain):
+def test_submitResult_after_deadline_reverts(market, place_query, circuit10, chain):
     placed = place_query()
     warp_to(chain, placed.deadline + 10)
     with ape.reverts(market.DeadlinePassed, queryId=placed.query_id, deadline=placed.deadline):
         submit(market, circuit10, placed, 0)
 
 
-def test_submitResult_changedOutput_reverts(market, place_query, circuit10):
+def test_submitResult_changed_output_reverts(market, place_query, circuit10):
     placed = place_query()
     share = placed.shares[0]
     outputs = list(share.outputs)
@@ -296,7 +296,7 @@ def test_submitResult_changedOutput_reverts(market, place_query, circuit10):
 
 
 @pytest.mark.parametrize("byte_index", [0, 100, 224])
-def test_submitResult_changedProofByte_reverts(market, place_query, circuit10, byte_index):
+def test_submitResult_changed_proof_byte_reverts(market, place_query, circuit10, byte_index):
     placed = place_query()
     share = placed.shares[0]
     proof = bytearray(circuit10.prove(share))
@@ -305,7 +305,7 @@ def test_submitResult_changedProofByte_reverts(market, place_query, circuit10, b
         market.submitResult(placed.query_id, 0, share.outputs, bytes(proof), sender=placed.nodes[0])
 
 
-def test_submitResult_proofOfAnotherQuery_reverts(market, place_query, circuit10):
+def test_submitResult_proof_of_another_query_reverts(market, place_query, circuit10):
     first, second = place_query(), place_query()
     share = first.shares[0]
     with ape.reverts(market.InvalidProof, queryId=second.query_id, shareIndex=0):
@@ -314,12 +314,12 @@ def test_submitResult_proofOfAnotherQuery_reverts(market, place_query, circuit10
         )
 
 
-def test_submitResult_unknownQuery_reverts(market, nodes):
+def test_submitResult_unknown_query_reverts(market, nodes):
     with ape.reverts(market.QueryNotFound, queryId=77):
         market.submitResult(77, 0, [0] * 10, b"\x00" * 256, sender=nodes[0])
 
 
-def test_submitResult_shareIndexOutOfRange_reverts(market, place_query, nodes):
+def test_submitResult_share_index_out_of_range_reverts(market, place_query, nodes):
     placed = place_query()
     with ape.reverts(
         market.ShareIndexOutOfRange, queryId=placed.query_id, shareIndex=3, shareCount=3
@@ -327,7 +327,7 @@ def test_submitResult_shareIndexOutOfRange_reverts(market, place_query, nodes):
         market.submitResult(placed.query_id, 3, [0] * 10, b"\x00" * 256, sender=nodes[0])
 
 
-def test_submitResult_wrongOutputCount_reverts(market, place_query, circuit10):
+def test_submitResult_wrong_output_count_reverts(market, place_query, circuit10):
     placed = place_query()
     share = placed.shares[0]
     with ape.reverts(market.PublicInputCountMismatch, expected=11, actual=10):
@@ -336,7 +336,7 @@ def test_submitResult_wrongOutputCount_reverts(market, place_query, circuit10):
         )
 
 
-def test_submitResult_shortProof_reverts(market, place_query, circuit10):
+def test_submitResult_short_proof_reverts(market, place_query, circuit10):
     placed = place_query()
     share = placed.shares[0]
     with ape.reverts(market.ProofLengthInvalid, expected=256, actual=192):
@@ -345,14 +345,14 @@ def test_submitResult_shortProof_reverts(market, place_query, circuit10):
         )
 
 
-def test_submitResult_unbondingNode_stillSubmits(market, node_registry, place_query, circuit10):
+def test_submitResult_unbonding_node_still_submits(market, node_registry, place_query, circuit10):
     placed = place_query()
     node_registry.requestUnstake(sender=placed.nodes[0])
     submit(market, circuit10, placed, 0)
     assert market.getShare(placed.query_id, 0).status == SUBMITTED
 
 
-def test_submitResult_newModelVersion_keepsQueryVersion(
+def test_submitResult_new_model_version_keeps_query_version(
     market, model_registry, model10, model_owner, place_query, circuit10, circuit3, deploy_verifier
 ):
     placed = place_query()
@@ -364,7 +364,7 @@ def test_submitResult_newModelVersion_keepsQueryVersion(
     assert market.getQuery(placed.query_id).modelVersion == 1
 
 
-def test_submitResult_threeOutputModel_worksThroughSameMarket(
+def test_submitResult_three_output_model_works_through_same_market(
     market, model_registry, model_owner, place_query, circuit3, deploy_verifier, nodes
 ):
     _, adapter3 = deploy_verifier(circuit3)
@@ -383,7 +383,7 @@ def test_submitResult_threeOutputModel_worksThroughSameMarket(
 # ------------------------------------------------------------------ settle
 
 
-def test_settle_refundsMissingSharesAndSlashesTheirNodes(
+def test_settle_refunds_missing_shares_and_slashes_their_nodes(
     market, token, node_registry, place_query, circuit10, chain, funded_user, treasury
 ):
     placed = place_query()
@@ -419,7 +419,7 @@ def test_settle_refundsMissingSharesAndSlashesTheirNodes(
     assert market.getQuery(placed.query_id).settled
 
 
-def test_settle_allSubmitted_refundsNothing(market, place_query, circuit10, chain):
+def test_settle_all_submitted_refunds_nothing(market, place_query, circuit10, chain):
     placed = place_query()
     for index in range(3):
         submit(market, circuit10, placed, index)
@@ -429,7 +429,7 @@ def test_settle_allSubmitted_refundsNothing(market, place_query, circuit10, chai
     assert not receipt.events.filter(market.ShareMissed)
 
 
-def test_settle_unbondingNode_isSlashedFromUnbondingStake(
+def test_settle_unbonding_node_is_slashed_from_unbonding_stake(
     market, node_registry, place_query, chain
 ):
     placed = place_query()
@@ -441,7 +441,7 @@ def test_settle_unbondingNode_isSlashedFromUnbondingStake(
     assert record.unlockTime > 0
 
 
-def test_settle_slashAmountZero_refundsWithoutSlashing(
+def test_settle_slash_amount_zero_refunds_without_slashing(
     market, node_registry, place_query, chain, owner
 ):
     market.setSlashAmount(0, sender=owner)
@@ -452,7 +452,7 @@ def test_settle_slashAmountZero_refundsWithoutSlashing(
     assert node_registry.getNode(placed.nodes[0]).stake == 2 * MIN_STAKE
 
 
-def test_settle_beforeDeadline_reverts(market, place_query):
+def test_settle_before_deadline_reverts(market, place_query):
     placed = place_query()
     with ape.reverts(market.DeadlineNotPassed, queryId=placed.query_id, deadline=placed.deadline):
         market.settle(placed.query_id, sender=placed.nodes[0])
@@ -466,7 +466,7 @@ def test_settle_twice_reverts(market, place_query, chain):
         market.settle(placed.query_id, sender=placed.nodes[0])
 
 
-def test_settle_unknownQuery_reverts(market, stranger):
+def test_settle_unknown_query_reverts(market, stranger):
     with ape.reverts(market.QueryNotFound, queryId=5):
         market.settle(5, sender=stranger)
 
@@ -474,7 +474,7 @@ def test_settle_unknownQuery_reverts(market, stranger):
 # ------------------------------------------------------------------ payouts and fees
 
 
-def test_claimPayouts_paysProvenSharesAndBooksCuts(market, token, place_query, circuit10):
+def test_claimPayouts_pays_proven_shares_and_books_cuts(market, token, place_query, circuit10):
     first, second = place_query(), place_query()
     submit(market, circuit10, first, 0)
     submit(market, circuit10, second, 0)
@@ -489,7 +489,7 @@ def test_claimPayouts_paysProvenSharesAndBooksCuts(market, token, place_query, c
     assert market.getShare(first.query_id, 0).status == PAID
 
 
-def test_claimPayouts_afterSettle_stillPays(market, token, place_query, circuit10, chain):
+def test_claimPayouts_after_settle_still_pays(market, token, place_query, circuit10, chain):
     placed = place_query()
     submit(market, circuit10, placed, 1)
     warp_to(chain, placed.deadline + 1)
@@ -507,7 +507,7 @@ def test_claimPayouts_twice_reverts(market, place_query, circuit10):
         market.claimPayouts([placed.query_id], [0], sender=placed.nodes[0])
 
 
-def test_claimPayouts_pendingShare_reverts(market, place_query):
+def test_claimPayouts_pending_share_reverts(market, place_query):
     placed = place_query()
     with ape.reverts(
         market.ShareNotClaimable, queryId=placed.query_id, shareIndex=2, status=PENDING
@@ -515,7 +515,7 @@ def test_claimPayouts_pendingShare_reverts(market, place_query):
         market.claimPayouts([placed.query_id], [2], sender=placed.nodes[2])
 
 
-def test_claimPayouts_otherNodesShare_reverts(market, place_query, circuit10):
+def test_claimPayouts_other_nodes_share_reverts(market, place_query, circuit10):
     placed = place_query()
     submit(market, circuit10, placed, 0)
     with ape.reverts(
@@ -528,12 +528,12 @@ def test_claimPayouts_otherNodesShare_reverts(market, place_query, circuit10):
         market.claimPayouts([placed.query_id], [0], sender=placed.nodes[1])
 
 
-def test_claimPayouts_lengthMismatch_reverts(market, nodes):
+def test_claimPayouts_length_mismatch_reverts(market, nodes):
     with ape.reverts(market.ClaimLengthMismatch, queryIds=2, shareIndexes=1):
         market.claimPayouts([1, 2], [0], sender=nodes[0])
 
 
-def test_sweepFees_sendsCutsToTreasuryAndRewardsPool(
+def test_sweepFees_sends_cuts_to_treasury_and_rewards_pool(
     market, token, place_query, circuit10, treasury, rewards, stranger
 ):
     placed = place_query()
@@ -551,7 +551,7 @@ def test_sweepFees_sendsCutsToTreasuryAndRewardsPool(
     assert market.accruedFees() == (0, 0)
 
 
-def test_sweepFees_nothingAccrued_emitsZeroes(market, stranger):
+def test_sweepFees_nothing_accrued_emits_zeroes(market, stranger):
     receipt = market.sweepFees(sender=stranger)
     assert receipt.events.filter(market.FeesSwept)[0].protocolFees == 0
 
@@ -559,7 +559,7 @@ def test_sweepFees_nothingAccrued_emitsZeroes(market, stranger):
 # ------------------------------------------------------------------ owner parameters
 
 
-def test_setFees_appliesToNewQueriesOnly(market, owner, place_query, circuit10):
+def test_setFees_applies_to_new_queries_only(market, owner, place_query, circuit10):
     old = place_query()
     receipt = market.setFees(1_000, 2_000, sender=owner)
     assert receipt.events.filter(market.FeesSet)[0].contributorFeeBps == 2_000
@@ -569,19 +569,19 @@ def test_setFees_appliesToNewQueriesOnly(market, owner, place_query, circuit10):
     assert market.shareSplit(new.query_id)[0] == FEE_PER_SHARE * 7_000 // 10_000
 
 
-def test_setFees_aboveBounds_reverts(market, owner):
+def test_setFees_above_bounds_reverts(market, owner):
     with ape.reverts(market.FeesOutOfBounds, protocolFeeBps=1_001, contributorFeeBps=0):
         market.setFees(1_001, 0, sender=owner)
     with ape.reverts(market.FeesOutOfBounds, protocolFeeBps=0, contributorFeeBps=2_001):
         market.setFees(0, 2_001, sender=owner)
 
 
-def test_setFees_notOwner_reverts(market, stranger):
+def test_setFees_not_owner_reverts(market, stranger):
     with ape.reverts(market.OwnableUnauthorizedAccount, account=stranger.address):
         market.setFees(0, 0, sender=stranger)
 
 
-def test_setTreasury_updatesAndEmits(market, owner, stranger):
+def test_setTreasury_updates_and_emits(market, owner, stranger):
     receipt = market.setTreasury(stranger, sender=owner)
     assert receipt.events.filter(market.TreasurySet)[0].treasury == stranger.address
     assert market.treasury() == stranger.address
@@ -592,7 +592,7 @@ def test_setTreasury_zero_reverts(market, owner):
         market.setTreasury(ape.utils.ZERO_ADDRESS, sender=owner)
 
 
-def test_setRewardsPool_updatesAndEmits(market, owner, stranger):
+def test_setRewardsPool_updates_and_emits(market, owner, stranger):
     receipt = market.setRewardsPool(stranger, sender=owner)
     assert receipt.events.filter(market.RewardsPoolSet)[0].rewardsPool == stranger.address
     assert market.rewardsPool() == stranger.address
@@ -603,32 +603,32 @@ def test_setRewardsPool_zero_reverts(market, owner):
         market.setRewardsPool(ape.utils.ZERO_ADDRESS, sender=owner)
 
 
-def test_setSlashAmount_updatesAndEmits(market, owner):
+def test_setSlashAmount_updates_and_emits(market, owner):
     receipt = market.setSlashAmount(5, sender=owner)
     assert receipt.events.filter(market.SlashAmountSet)[0].slashAmount == 5
     assert market.slashAmount() == 5
 
 
-def test_setSlashAmount_aboveBound_reverts(market, owner):
+def test_setSlashAmount_above_bound_reverts(market, owner):
     too_much = market.MAX_SLASH_AMOUNT() + 1
     with ape.reverts(market.SlashAmountOutOfBounds, slashAmount=too_much):
         market.setSlashAmount(too_much, sender=owner)
 
 
-def test_setMaxDeadlineWindow_updatesAndEmits(market, owner):
+def test_setMaxDeadlineWindow_updates_and_emits(market, owner):
     receipt = market.setMaxDeadlineWindow(UNBONDING_PERIOD, sender=owner)
     assert receipt.events.filter(market.MaxDeadlineWindowSet)[0].window == UNBONDING_PERIOD
     assert market.maxDeadlineWindow() == UNBONDING_PERIOD
 
 
-def test_setMaxDeadlineWindow_beyondUnbonding_reverts(market, owner):
+def test_setMaxDeadlineWindow_beyond_unbonding_reverts(market, owner):
     with ape.reverts(
         market.DeadlineWindowOutOfBounds, window=UNBONDING_PERIOD + 1, min=60, max=UNBONDING_PERIOD
     ):
         market.setMaxDeadlineWindow(UNBONDING_PERIOD + 1, sender=owner)
 
 
-def test_setMaxDeadlineWindow_belowMinimum_reverts(market, owner):
+def test_setMaxDeadlineWindow_below_minimum_reverts(market, owner):
     with ape.reverts(market.DeadlineWindowOutOfBounds, window=59):
         market.setMaxDeadlineWindow(59, sender=owner)
 
@@ -636,7 +636,7 @@ def test_setMaxDeadlineWindow_belowMinimum_reverts(market, owner):
 # ------------------------------------------------------------------ constructor
 
 
-def test_constructor_wiresEverything(
+def test_constructor_wires_everything(
     market, token, node_registry, model_registry, treasury, rewards
 ):
     assert market.token() == token.address
@@ -649,7 +649,7 @@ def test_constructor_wiresEverything(
     assert market.maxDeadlineWindow() == MAX_DEADLINE_WINDOW
 
 
-def test_constructor_tokenWithoutCode_reverts(deploy_market, project, stranger):
+def test_constructor_token_without_code_reverts(deploy_market, project, stranger):
     with ape.reverts(project.QueryMarket.InvalidContract, account=stranger.address):
         deploy_market(token=stranger.address)
 
@@ -664,6 +664,6 @@ def test_constructor_tokenWithoutCode_reverts(deploy_market, project, stranger):
         ({"maxDeadlineWindow": 10}, "DeadlineWindowOutOfBounds", {"window": 10}),
     ],
 )
-def test_constructor_badParameter_reverts(deploy_market, project, overrides, error, args):
+def test_constructor_bad_parameter_reverts(deploy_market, project, overrides, error, args):
     with ape.reverts(getattr(project.QueryMarket, error), **args):
         deploy_market(**overrides)

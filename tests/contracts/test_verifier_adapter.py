@@ -52,14 +52,14 @@ def test_verify_returns_false_for_input_outside_field(verifier10, proven):
     assert not adapter.verify([share.commitment + FIELD, *share.outputs], proof)
 
 
-def test_verify_wrongInputCount_reverts(verifier10, proven):
+def test_verify_wrong_input_count_reverts(verifier10, proven):
     _, adapter = verifier10
     share, proof = proven
     with ape.reverts(adapter.PublicInputCountMismatch, expected=11, actual=10):
         adapter.verify(share.public_inputs[:-1], proof)
 
 
-def test_verify_wrongProofLength_reverts(verifier10, proven):
+def test_verify_wrong_proof_length_reverts(verifier10, proven):
     _, adapter = verifier10
     share, proof = proven
     with ape.reverts(adapter.ProofLengthInvalid, expected=256, actual=255):
@@ -75,12 +75,12 @@ def test_constructor_records_shape_and_selector(verifier10):
     assert adapter.verifyProofSelector() == function_signature_to_4byte_selector(signature)
 
 
-def test_constructor_verifierWithoutCode_reverts(project, owner, stranger):
+def test_constructor_verifier_without_code_reverts(project, owner, stranger):
     with ape.reverts(project.Groth16VerifierAdapter.VerifierHasNoCode, verifier=stranger.address):
         project.Groth16VerifierAdapter.deploy(stranger, 11, sender=owner)
 
 
-def test_constructor_zeroInputs_reverts(project, owner, verifier10):
+def test_constructor_zero_inputs_reverts(project, owner, verifier10):
     verifier, _ = verifier10
     with ape.reverts(project.Groth16VerifierAdapter.PublicInputCountInvalid, publicInputCount=0):
         project.Groth16VerifierAdapter.deploy(verifier, 0, sender=owner)

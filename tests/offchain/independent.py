@@ -97,18 +97,14 @@ class EvmVerifier:
     def verify(self, artifacts: CircuitArtifacts, proof: bytes, public: Sequence[int]) -> bool:
         """verifyProof's answer; a revert (the verifier reverts on points off the curve and
         values outside the field) counts as a rejection."""
-        function = self.contract(artifacts).functions.verifyProof(
-            *self.arguments(proof, public)
-        )
+        function = self.contract(artifacts).functions.verifyProof(*self.arguments(proof, public))
         try:
             return bool(function.call())
         except (ContractLogicError, Web3RPCError):
             return False
 
     def gas(self, artifacts: CircuitArtifacts, proof: bytes, public: Sequence[int]) -> int:
-        function = self.contract(artifacts).functions.verifyProof(
-            *self.arguments(proof, public)
-        )
+        function = self.contract(artifacts).functions.verifyProof(*self.arguments(proof, public))
         return int(function.estimate_gas())
 
 

@@ -69,11 +69,17 @@ def test_shared_computation_equals_the_quantised_model(
 
 
 @pytest.mark.parametrize(("name", "k"), [("breast-cancer", 2), ("digits", 3)])
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-          HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_proven_round_equals_the_quantised_model(
-    demo_artifacts: Build, independent: IndependentChecks, name: str, k: int,
+    demo_artifacts: Build,
+    independent: IndependentChecks,
+    name: str,
+    k: int,
     data: st.DataObject,
 ) -> None:
     artifacts = demo_artifacts(name)
@@ -93,8 +99,10 @@ def proven(
 ) -> tuple[CircuitArtifacts, object, list[ShareProof]]:
     artifacts = demo_artifacts("breast-cancer")
     manifest = artifacts.manifest
-    x = [(lo + hi) / 2 / (1 << manifest.input_scale_bits)
-         for lo, hi in zip(manifest.input_min, manifest.input_max, strict=True)]
+    x = [
+        (lo + hi) / 2 / (1 << manifest.input_scale_bits)
+        for lo, hi in zip(manifest.input_min, manifest.input_max, strict=True)
+    ]
     query = prepare_query(manifest, x, [KEYS[0].public_key, KEYS[1].public_key])
     proofs = [
         node_respond(artifacts, key.private_key, req.ciphertext, req.commitment)
@@ -107,8 +115,9 @@ def proven(
 
 def test_finish_query_rejects_a_wrong_output(proven: tuple) -> None:  # type: ignore[type-arg]
     artifacts, query, proofs = proven
-    bad = replace(proofs[0], public_inputs=(proofs[0].commitment, (proofs[0].outputs[0] + 1)
-                                              % BN254_R))
+    bad = replace(
+        proofs[0], public_inputs=(proofs[0].commitment, (proofs[0].outputs[0] + 1) % BN254_R)
+    )
     with pytest.raises(ProofError, match="node 0 does not verify"):
         finish_query(artifacts, query.secrets, [bad, proofs[1]])
 

@@ -433,9 +433,10 @@ def get_distribution(session: Session, epoch: int) -> DistributionOut:
     return DistributionOut(
         epoch=epoch,
         root=row.root,
-        entries=[DistributionEntry(contributor=a.contributor, amount=Amount.of(a.amount))
-                 for a in leaves],
-    )  # fmt: skip
+        entries=[
+            DistributionEntry(contributor=a.contributor, amount=Amount.of(a.amount)) for a in leaves
+        ],
+    )
 
 
 # ------------------------------------------------------------------ token, stats, accounts

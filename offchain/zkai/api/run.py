@@ -26,4 +26,3 @@ def serve(settings: Settings | None = None, *, run_indexer: bool = True) -> None
 def api_url(settings: Settings) -> str:
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host  # noqa: S104
     return f"http://{host}:{settings.api_port}"
-

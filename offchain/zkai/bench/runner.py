@@ -451,8 +451,10 @@ def training_section(sizes: Sequence[int], updates: int, say: Progress) -> JSOND
     rows: list[JSONDict] = []
     rng = np.random.default_rng(7)
     for size in sizes:
-        say(f"encrypted training: {updates} updates of {size} parameters "
-            f"(CKKS N={parameters.poly_modulus_degree})")  # fmt: skip
+        say(
+            f"encrypted training: {updates} updates of {size} parameters "
+            f"(CKKS N={parameters.poly_modulus_degree})"
+        )
         vectors = [rng.normal(0.0, 0.01, size) for _ in range(updates)]
         _reset_peak_rss()
         rss0 = _rss_mib()

@@ -322,8 +322,10 @@ class ChainClient:
             estimated = gas or with_retries(lambda: fn.estimate_gas(params))
         except (ContractCustomError, ContractLogicError) as exc:
             raise decode_revert(getattr(exc, "data", None)) from exc
-        tx_nonce = nonce if nonce is not None else with_retries(
-            lambda: self.w3.eth.get_transaction_count(account.address, "pending")
+        tx_nonce = (
+            nonce
+            if nonce is not None
+            else with_retries(lambda: self.w3.eth.get_transaction_count(account.address, "pending"))
         )
         params["gas"] = int(estimated * 1.2) + 10_000
         params["nonce"] = Nonce(tx_nonce)
@@ -348,13 +350,15 @@ class ChainClient:
     ) -> TxReceipt:
         """A plain ETH transfer (legacy gas price), waited for."""
         tx = {
-            "to": to_checksum_address(to), "value": value, "gas": 21_000,
+            "to": to_checksum_address(to),
+            "value": value,
+            "gas": 21_000,
             "gasPrice": with_retries(lambda: self.w3.eth.gas_price),
             "nonce": with_retries(
                 lambda: self.w3.eth.get_transaction_count(account.address, "pending")
             ),
             "chainId": self.deployment.chain_id,
-        }  # fmt: skip
+        }
         signed = account.sign_transaction(tx)  # type: ignore[arg-type]
         tx_hash = with_retries(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
         try:

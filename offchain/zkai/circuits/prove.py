@@ -146,9 +146,7 @@ def verify_share_proof(
 ) -> bool:
     """Off-chain Groth16 verification: True iff the proof is valid for these public inputs."""
     verifier = artifacts.verifier if isinstance(artifacts, CircuitArtifacts) else artifacts
-    n_public = (
-        artifacts.n_public if isinstance(artifacts, CircuitArtifacts) else len(public_inputs)
-    )
+    n_public = artifacts.n_public if isinstance(artifacts, CircuitArtifacts) else len(public_inputs)
     _require_call(proof, public_inputs, n_public)
     try:
         return bool(verifier.verify(bytes(proof), list(public_inputs)))

@@ -218,13 +218,22 @@ def query(
         manifest, _version = current_version(chain, entry)
         client = QueryClient(chain, account)
         pending = client.submit(
-            entry.name, manifest, entry.model_id, x,
-            nodes=nodes.split(",") if nodes else None, deadline_s=deadline,
+            entry.name,
+            manifest,
+            entry.model_id,
+            x,
+            nodes=nodes.split(",") if nodes else None,
+            deadline_s=deadline,
         )
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            TextColumn("{task.completed}/{task.total} shares proven"), TimeElapsedColumn(),
-            console=console, transient=True, disable=as_json,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} shares proven"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
         ) as progress:
             task = progress.add_task(
                 f"query {pending.query_id}: nodes proving", total=len(pending.nodes)

@@ -155,8 +155,14 @@ class QueryClient:
             raise ModelInactiveError(f"model {model_id} has been deactivated by its owner {owner}")
         verifier, price, commitment, n_in, n_out, shares, _ = version
         return ModelOnChain(
-            model_id, int(latest), verifier, bytes(commitment), int(n_in), int(n_out),
-            int(shares), int(price),
+            model_id,
+            int(latest),
+            verifier,
+            bytes(commitment),
+            int(n_in),
+            int(n_out),
+            int(shares),
+            int(price),
         )
 
     def eligible_nodes(self, model_id: int) -> list[NodeChoice]:
@@ -238,15 +244,17 @@ class QueryClient:
             )
         chosen = self.choose_nodes(model, nodes)
         self.check_funds(model.price)
-        prepared = prepare_query(
-            manifest, x, [n.encryption_key for n in chosen], check_range=True
-        )
+        prepared = prepare_query(manifest, x, [n.encryption_key for n in chosen], check_range=True)
         started = time.monotonic()
         # The latest block can be old on a chain that mines on demand; the next one is not.
         chain_now = int(with_retries(lambda: self.chain.w3.eth.get_block("latest"))["timestamp"])
         deadline = max(chain_now, int(time.time())) + deadline_s
         permit = sign_permit(
-            self.account, self.token, self.market.address, model.price, deadline,
+            self.account,
+            self.token,
+            self.market.address,
+            model.price,
+            deadline,
             self.chain.deployment.chain_id,
         )
         call = self.market.functions.requestQueryWithPermit(
@@ -282,7 +290,10 @@ class QueryClient:
         latest = with_retries(lambda: self.chain.w3.eth.block_number)
         found: dict[int, ShareReceipt] = {}
         for log in self.chain.events(
-            "QueryMarket", "ResultSubmitted", from_block, latest,
+            "QueryMarket",
+            "ResultSubmitted",
+            from_block,
+            latest,
             {"queryId": pending.query_id},
         ):
             args = log["args"]
@@ -368,7 +379,10 @@ class QueryClient:
         else:
             latest = with_retries(lambda: self.chain.w3.eth.block_number)
             for log in self.chain.events(
-                "QueryMarket", "QuerySettled", self.chain.deployment.start_block, latest,
+                "QueryMarket",
+                "QuerySettled",
+                self.chain.deployment.start_block,
+                latest,
                 {"queryId": pending.query_id},
             ):
                 outcome.refund = int(log["args"]["refund"])

@@ -46,9 +46,7 @@ MAX_SCALE_BITS = 64
 
 def _check_scale(scale_bits: int) -> None:
     if not 0 <= scale_bits <= MAX_SCALE_BITS:
-        raise EncodingOverflowError(
-            f"scale exponent {scale_bits} is outside [0, {MAX_SCALE_BITS}]"
-        )
+        raise EncodingOverflowError(f"scale exponent {scale_bits} is outside [0, {MAX_SCALE_BITS}]")
 
 
 def quantise(value: float, scale_bits: int, *, what: str = "value") -> int:

@@ -86,9 +86,7 @@ def split(secret: Sequence[int], k: int) -> list[list[int]]:
         raise ShareError(f"cannot split into {k} shares; k must be at least 1")
     _require_vector(secret, "secret")
     shares = [random_vector(len(secret)) for _ in range(k - 1)]
-    last = [
-        (x - sum(share[i] for share in shares)) % BN254_R for i, x in enumerate(secret)
-    ]
+    last = [(x - sum(share[i] for share in shares)) % BN254_R for i, x in enumerate(secret)]
     return [*shares, last]
 
 
@@ -107,9 +105,7 @@ def expand_seed(seed: bytes, label: str, count: int) -> list[int]:
     if len(seed) != SEED_BYTES:
         raise ShareError(f"a seed is {SEED_BYTES} bytes, got {len(seed)}")
     stream = hashlib.shake_256(_DOMAIN + label.encode() + b"/" + seed).digest(64 * count)
-    return [
-        int.from_bytes(stream[64 * i : 64 * (i + 1)], "big") % BN254_R for i in range(count)
-    ]
+    return [int.from_bytes(stream[64 * i : 64 * (i + 1)], "big") % BN254_R for i in range(count)]
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,10 @@ def demo(
 
     def show(q: DemoQuery) -> None:
         mark = "[green]ok[/]" if q.ok else f"[red]FAILED[/] {q.error or ''}"
-        _say(f"{q.model} #{q.sample}: answer {q.answer} (plaintext {q.expected}) "
-             f"{q.latency_s:.2f} s {mark}")
+        _say(
+            f"{q.model} #{q.sample}: answer {q.answer} (plaintext {q.expected}) "
+            f"{q.latency_s:.2f} s {mark}"
+        )
 
     try:
         report = run_demo_queries(samples, on_query=show)
@@ -129,16 +131,33 @@ def demo(
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     else:
-        table = Table("model", "sample", "answer", "plaintext", "true label", "exact",
-                      "verified", "latency s", "gas/share", title="private queries")
+        table = Table(
+            "model",
+            "sample",
+            "answer",
+            "plaintext",
+            "true label",
+            "exact",
+            "verified",
+            "latency s",
+            "gas/share",
+            title="private queries",
+        )
         for q in report.queries:
-            table.add_row(q.model, str(q.sample), str(q.answer), str(q.expected),
-                          str(q.true_label), str(q.exact), str(q.verified), f"{q.latency_s:.2f}",
-                          ", ".join(f"{g:,}" for g in q.gas_per_share) or (q.error or "-"))
+            table.add_row(
+                q.model,
+                str(q.sample),
+                str(q.answer),
+                str(q.expected),
+                str(q.true_label),
+                str(q.exact),
+                str(q.verified),
+                f"{q.latency_s:.2f}",
+                ", ".join(f"{g:,}" for g in q.gas_per_share) or (q.error or "-"),
+            )
         out.print(table)
         out.print(
-            f"{sum(q.ok for q in report.queries)}/{len(report.queries)} queries exact and "
-            "verified."
+            f"{sum(q.ok for q in report.queries)}/{len(report.queries)} queries exact and verified."
         )
         if report.training is not None:
             _print_training(report.training)
@@ -154,18 +173,36 @@ def _print_training(t: DemoTraining) -> None:
         out.print(f"[red]training round failed:[/] {t.error}")
     accuracy = (
         f"held-out accuracy {t.old_accuracy:.4f} -> {t.new_accuracy:.4f}; "
-        if t.old_accuracy is not None and t.new_accuracy is not None else ""
-    )  # fmt: skip
+        if t.old_accuracy is not None and t.new_accuracy is not None
+        else ""
+    )
     verdict = "[green]accepted[/]" if t.accepted else f"[red]not accepted[/] ({t.reason})"
-    out.print(f"training round {t.round_id}: {verdict}; {accuracy}{t.model} version "
-              f"{t.base_version} -> {t.version}; reward epoch {t.epoch}, pool "
-              f"{t.pool / 1e18:g} ZKAI")  # fmt: skip
-    table = Table("contributor", "samples", "update", "weight", "reward ZKAI", "claimed ZKAI",
-                  title="contributors")  # fmt: skip
+    out.print(
+        f"training round {t.round_id}: {verdict}; {accuracy}{t.model} version "
+        f"{t.base_version} -> {t.version}; reward epoch {t.epoch}, pool "
+        f"{t.pool / 1e18:g} ZKAI"
+    )
+    table = Table(
+        "contributor",
+        "samples",
+        "update",
+        "weight",
+        "reward ZKAI",
+        "claimed ZKAI",
+        title="contributors",
+    )
     for c in t.contributors:
-        table.add_row(c.address, str(c.samples), c.status, str(c.weight), f"{c.reward / 1e18:g}",
-                      f"{c.claimed / 1e18:g}")  # fmt: skip
+        table.add_row(
+            c.address,
+            str(c.samples),
+            c.status,
+            str(c.weight),
+            f"{c.reward / 1e18:g}",
+            f"{c.claimed / 1e18:g}",
+        )
     out.print(table)
     exact = sum(q.ok and q.version == t.version for q in t.queries)
-    out.print(f"{exact}/{len(t.queries)} queries on version {t.version} exact and verified, "
-              "served by nodes started before it existed")  # fmt: skip
+    out.print(
+        f"{exact}/{len(t.queries)} queries on version {t.version} exact and verified, "
+        "served by nodes started before it existed"
+    )

@@ -113,12 +113,14 @@ class DemoTraining:
     @property
     def ok(self) -> bool:
         return (
-            self.error is None and self.accepted and self.version == self.base_version + 1
+            self.error is None
+            and self.accepted
+            and self.version == self.base_version + 1
             and len(self.contributors) == len(CONTRIBUTOR_INDEXES)
             and all(c.ok for c in self.contributors)
             and bool(self.queries)
             and all(q.ok and q.version == self.version for q in self.queries)
-        )  # fmt: skip
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -154,9 +156,13 @@ class DemoReport:
 
 
 def _query(
-    client: QueryClient, catalog: ModelCatalog, chain: ChainClient, name: str, sample: int,
+    client: QueryClient,
+    catalog: ModelCatalog,
+    chain: ChainClient,
+    name: str,
+    sample: int,
     deadline_s: int,
-) -> DemoQuery:  # fmt: skip
+) -> DemoQuery:
     """One private query on `name`'s current version, compared with its plaintext model."""
     entry = catalog.get(name)
     manifest, _version = current_version(chain, entry)
@@ -164,8 +170,9 @@ def _query(
     x = [float(v) for v in split.x_test[sample]]
     expected_raw = manifest.forward(manifest.quantise_input(x))
     expected = manifest.predict(expected_raw).label
-    result = DemoQuery(name, sample, expected, None, int(split.y_test[sample]), False, False, 0.0,
-                       0, [])  # fmt: skip
+    result = DemoQuery(
+        name, sample, expected, None, int(split.y_test[sample]), False, False, 0.0, 0, []
+    )
     try:
         pending = client.submit(name, manifest, entry.model_id, x, deadline_s=deadline_s)
         result.query_id = pending.query_id
@@ -242,9 +249,12 @@ def run_demo_training(
 
 
 def _training(
-    report: DemoTraining, samples: int, say: Say,
-    on_query: Callable[[DemoQuery], None] | None, deadline_s: int,
-) -> None:  # fmt: skip
+    report: DemoTraining,
+    samples: int,
+    say: Say,
+    on_query: Callable[[DemoQuery], None] | None,
+    deadline_s: int,
+) -> None:
     settings = get_settings()
     chain = connect()
     deployer = anvil_account(DEPLOYER_INDEX)
@@ -264,32 +274,46 @@ def _training(
             chain.send_ether(deployer, account.address, ETHER)
 
     opened = open_training_round(
-        chain, deployer, model=TRAINING_MODEL, contributors=[a.address for a in accounts],
-        duration_s=600, passphrase=KEY_HOLDER_PASSPHRASE,
+        chain,
+        deployer,
+        model=TRAINING_MODEL,
+        contributors=[a.address for a in accounts],
+        duration_s=600,
+        passphrase=KEY_HOLDER_PASSPHRASE,
         round_id=f"demo-{TRAINING_MODEL}-v{report.base_version}-{int(time.time())}",
-    )  # fmt: skip
+    )
     report.round_id = opened.info.round_id
-    say(f"training round {report.round_id} open for 3 contributors "
-        f"(public CKKS context published by the API)")  # fmt: skip
+    say(
+        f"training round {report.round_id} open for 3 contributors "
+        f"(public CKKS context published by the API)"
+    )
 
     api = TrainingApi(settings.api_base_url)
     for account, path, part in zip(accounts, files, parts, strict=True):
         contributor = DemoContributor(account.address, len(part))
         report.contributors.append(contributor)
-        result = contribute(api, chain, account, model=TRAINING_MODEL, data=path,
-                            round_id=report.round_id)  # fmt: skip
+        result = contribute(
+            api, chain, account, model=TRAINING_MODEL, data=path, round_id=report.round_id
+        )
         contributor.status, contributor.weight = result.status, result.weight
-        say(f"contributor {account.address} ({len(part)} private samples in {path.name}): "
-            f"update {result.status}, {result.ciphertext_bytes:,} bytes of ciphertext")  # fmt: skip
+        say(
+            f"contributor {account.address} ({len(part)} private samples in {path.name}): "
+            f"update {result.status}, {result.ciphertext_bytes:,} bytes of ciphertext"
+        )
 
     token = chain.contract("ZKAIToken")
     rewards = chain.contract("ContributorRewards")
     chain.transact(deployer, token.functions.transfer(rewards.address, TRAINING_EMISSION))
     say(f"deployer added a training emission of {TRAINING_EMISSION // ETHER} ZKAI to the pool")
     record = finalise_training_round(
-        chain, round_id=report.round_id, passphrase=KEY_HOLDER_PASSPHRASE,
-        held_out_x=split.x_test, held_out_y=split.y_test, signer=deployer, say=say,
-    )  # fmt: skip
+        chain,
+        round_id=report.round_id,
+        passphrase=KEY_HOLDER_PASSPHRASE,
+        held_out_x=split.x_test,
+        held_out_y=split.y_test,
+        signer=deployer,
+        say=say,
+    )
     report.accepted, report.reason = bool(record["accepted"]), str(record["reason"])
     report.old_accuracy, report.new_accuracy = record["old_accuracy"], record["new_accuracy"]
     report.version, report.epoch = record["version"], record["epoch"]
@@ -313,17 +337,21 @@ def _training(
         claims = claim_rewards(chain, account, settings.api_base_url)
         contributor.claimed = _token_balance(chain, account.address) - before
         contributor.claim_tx = next((c.tx_hash for c in claims if c.tx_hash), None)
-        say(f"contributor {account.address} claimed {contributor.claimed / ETHER:g} ZKAI "
-            f"(weight {contributor.weight})")  # fmt: skip
+        say(
+            f"contributor {account.address} claimed {contributor.claimed / ETHER:g} ZKAI "
+            f"(weight {contributor.weight})"
+        )
 
 
 def _wait_for_rewards(api_url: str, addresses: list[str], timeout_s: float = 60.0) -> None:
     """Until the API's indexer shows every contributor's unclaimed reward."""
     deadline = time.monotonic() + timeout_s
     while True:
-        pending = [a for a in addresses if not any(
-            r["status"] == "unclaimed" for r in rewards_of(api_url, a)["rewards"]
-        )]  # fmt: skip
+        pending = [
+            a
+            for a in addresses
+            if not any(r["status"] == "unclaimed" for r in rewards_of(api_url, a)["rewards"])
+        ]
         if not pending:
             return
         if time.monotonic() > deadline:

@@ -143,8 +143,15 @@ class LocalNetwork:
         self.say(f"starting anvil on {rpc}")
         anvil = start_background(
             "anvil",
-            [require_tool("anvil"), "--host", "127.0.0.1", "--port", str(options.rpc_port),
-             "--chain-id", str(ANVIL_CHAIN_ID)],
+            [
+                require_tool("anvil"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(options.rpc_port),
+                "--chain-id",
+                str(ANVIL_CHAIN_ID),
+            ],
             logs / "anvil.log",
         )
         state.add(anvil)
@@ -194,10 +201,14 @@ class LocalNetwork:
 
         self._start_nodes(state, chain, deployer, options, model_ids, env, logs)
         self.say("starting the training aggregation worker (public CKKS contexts only)")
-        state.add(start_background(
-            "aggregator", _zkai_command("train", "worker", "--concurrency", "1"),
-            logs / "aggregator.log", env=env,
-        ))
+        state.add(
+            start_background(
+                "aggregator",
+                _zkai_command("train", "worker", "--concurrency", "1"),
+                logs / "aggregator.log",
+                env=env,
+            )
+        )
         self._start_api(state, options, env, logs)
         state.info["demo_wallet"] = user.address
         state.save()
@@ -226,8 +237,11 @@ class LocalNetwork:
             [ape, "run", "deploy", "--network", "ethereum:local:foundry"],
             logs / "deploy.log",
             # The deployer is the demo models' owner and the reward pool's aggregator.
-            env={**env, "APE_FOUNDRY_HOST": env["ZKAI_RPC_URL"],
-                 "ZKAI_AGGREGATOR": anvil_account(DEPLOYER_INDEX).address},
+            env={
+                **env,
+                "APE_FOUNDRY_HOST": env["ZKAI_RPC_URL"],
+                "ZKAI_AGGREGATOR": anvil_account(DEPLOYER_INDEX).address,
+            },
             cwd=REPO_ROOT,
         )
         deadline = time.monotonic() + 300
@@ -256,15 +270,19 @@ class LocalNetwork:
             if not keystore.node_dir(name).exists():
                 init_node(keystore, name, LOCAL_PASSPHRASE, key)
             identity = keystore.unlock_node(name, LOCAL_PASSPHRASE)
-            chain.transact(deployer, token.functions.transfer(identity.account.address,
-                                                              options.node_stake))
+            chain.transact(
+                deployer, token.functions.transfer(identity.account.address, options.node_stake)
+            )
             register_node(chain, identity, models=model_ids, stake=options.node_stake)
-            self.say(f"{name} {identity.account.address} registered, staked "
-                     f"{options.node_stake // ETHER} ZKAI; starting its service")
+            self.say(
+                f"{name} {identity.account.address} registered, staked "
+                f"{options.node_stake // ETHER} ZKAI; starting its service"
+            )
             record = start_background(
                 name,
-                _zkai_command("node", "run", name, "--concurrency",
-                              str(options.worker_concurrency)),
+                _zkai_command(
+                    "node", "run", name, "--concurrency", str(options.worker_concurrency)
+                ),
                 logs / f"{name}.log",
                 env={**env, "ZKAI_PASSPHRASE": LOCAL_PASSPHRASE},
             )

@@ -47,7 +47,10 @@ def pid_alive(pid: int) -> bool:
 
 
 def start_background(
-    name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None,
+    name: str,
+    command: list[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ProcessRecord:
     """Start `command` detached in a new session, stdout and stderr appended to `log_path`."""

@@ -141,8 +141,7 @@ class Manifest:
             if lo > hi:
                 raise ModelFormatError(f"input_min[{j}] = {lo} exceeds input_max[{j}] = {hi}")
         magnitude = [
-            max(abs(lo), abs(hi))
-            for lo, hi in zip(self.input_min, self.input_max, strict=True)
+            max(abs(lo), abs(hi)) for lo, hi in zip(self.input_min, self.input_max, strict=True)
         ]
         bounds = tuple(self._output_bound(magnitude))
         object.__setattr__(self, "_bounds", bounds)
@@ -228,10 +227,20 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise ModelFormatError(f"manifest format {data.get('format')!r} is not {FORMAT!r}")
         fields = {
-            "name", "version", "description", "input_size", "output_size", "input_scale_bits",
-            "weight_scale_bits", "weights", "bias", "postprocess", "input_min", "input_max",
+            "name",
+            "version",
+            "description",
+            "input_size",
+            "output_size",
+            "input_scale_bits",
+            "weight_scale_bits",
+            "weights",
+            "bias",
+            "postprocess",
+            "input_min",
+            "input_max",
             "labels",
-        }  # fmt: skip
+        }
         unknown = set(data) - fields - {"format"}
         missing = fields - set(data)
         if unknown or missing:

@@ -93,11 +93,20 @@ def init(
     info = _run(lambda: operator.init_node(_keystore(), name, _passphrase(True), private_key))
     public_key = _keystore().node_public_key(name).hex()
     if as_json:
-        typer.echo(json.dumps({"name": name, "address": info.address, "path": str(info.path),
-                               "encryption_key": "0x" + public_key}))
+        typer.echo(
+            json.dumps(
+                {
+                    "name": name,
+                    "address": info.address,
+                    "path": str(info.path),
+                    "encryption_key": "0x" + public_key,
+                }
+            )
+        )
         return
-    out.print(f"node [bold]{name}[/] {info.address}\nkeystore {info.path}\n"
-              f"encryption key 0x{public_key}")
+    out.print(
+        f"node [bold]{name}[/] {info.address}\nkeystore {info.path}\nencryption key 0x{public_key}"
+    )
     err.print("Fund the address with ETH (gas) and ZKAI (stake), then `zkai node register`.")
 
 
@@ -115,8 +124,10 @@ def register(
     chain = _run(_chain)
 
     def go() -> operator.NodeRecord:
-        amount = _wei(stake) if stake else int(
-            chain.call(chain.contract("NodeRegistry").functions.minStake())
+        amount = (
+            _wei(stake)
+            if stake
+            else int(chain.call(chain.contract("NodeRegistry").functions.minStake()))
         )
         return operator.register_node(
             chain, identity, models=_model_ids(chain, model), stake=amount
@@ -124,11 +135,20 @@ def register(
 
     record = _run(go)
     if as_json:
-        typer.echo(json.dumps({"address": record.address, "stake": record.stake,
-                               "models": record.models, "metadata": record.metadata}))
+        typer.echo(
+            json.dumps(
+                {
+                    "address": record.address,
+                    "stake": record.stake,
+                    "models": record.models,
+                    "metadata": record.metadata,
+                }
+            )
+        )
         return
-    out.print(f"registered {record.address}: stake {record.stake / WEI:g} ZKAI, "
-              f"models {record.models}")
+    out.print(
+        f"registered {record.address}: stake {record.stake / WEI:g} ZKAI, models {record.models}"
+    )
 
 
 @node_app.command("stake")
@@ -147,8 +167,10 @@ def unstake(name: NameArg) -> None:
     identity = _unlock(name)
     chain = _run(_chain)
     unlock = _run(lambda: operator.request_unstake(chain, identity.account))
-    out.print(f"unbonding; withdrawable after unix time {unlock}. Keep `zkai node run` going "
-              "until the shares already assigned are proven, or they are slashed.")
+    out.print(
+        f"unbonding; withdrawable after unix time {unlock}. Keep `zkai node run` going "
+        "until the shares already assigned are proven, or they are slashed."
+    )
 
 
 @node_app.command("withdraw")
@@ -169,8 +191,10 @@ def claim(name: NameArg, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps({"payout": payout, "shares": shares, "tx_hash": tx_hash}))
         return
-    out.print(f"claimed {payout / WEI:g} ZKAI for {len(shares)} shares"
-              + (f" ({tx_hash})" if tx_hash else ""))
+    out.print(
+        f"claimed {payout / WEI:g} ZKAI for {len(shares)} shares"
+        + (f" ({tx_hash})" if tx_hash else "")
+    )
 
 
 @node_app.command("status")
@@ -189,7 +213,10 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
     def collect() -> dict[str, Any]:
         state = NodeState.for_chain(keystore.node_dir(name), chain)
         return operator.node_status(
-            chain, nodes[name].address, node_name=name, state=state,
+            chain,
+            nodes[name].address,
+            node_name=name,
+            state=state,
             redis_url=settings.node_broker,
         )
 
@@ -201,8 +228,11 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
         for key, value in facts.items():
             if key == "listener":
                 continue
-            shown = f"{value / WEI:g} ZKAI" if key in ("stake", "claimable", "min_stake",
-                                                      "token_balance") else value
+            shown = (
+                f"{value / WEI:g} ZKAI"
+                if key in ("stake", "claimable", "min_stake", "token_balance")
+                else value
+            )
             table.add_row(key, str(shown))
         out.print(table)
     if not (facts["registered"] and facts["running"]):

@@ -146,7 +146,8 @@ class Listener:
             ok = True
         except SERVICE_ERRORS as exc:
             self._log(
-                "listener.unavailable", level=logging.WARNING,
+                "listener.unavailable",
+                level=logging.WARNING,
                 error=f"{type(exc).__name__}: {exc}",
             )
             ok = False
@@ -308,8 +309,11 @@ class Listener:
                 self.redis.delete(marker)
             raise
         self._log(
-            "share.enqueued", query_id=assignment.query_id, share_index=assignment.share_index,
-            block=assignment.block, why=why,
+            "share.enqueued",
+            query_id=assignment.query_id,
+            share_index=assignment.share_index,
+            block=assignment.block,
+            why=why,
         )
         return True
 
@@ -334,7 +338,8 @@ class Listener:
             elif chain_time > assignment.deadline:
                 rejected = self.state.rejection(assignment.query_id, assignment.share_index)
                 self._log(
-                    "share.expired", query_id=assignment.query_id,
+                    "share.expired",
+                    query_id=assignment.query_id,
                     share_index=assignment.share_index,
                     reason=None if rejected is None else rejected["reason"],
                     level=logging.INFO if rejected else logging.WARNING,
@@ -372,7 +377,10 @@ class Listener:
             raise
         if claimed:
             self._log(
-                "payouts.claimed", payout=payout, shares=len(claimed), tx_hash=tx_hash,
+                "payouts.claimed",
+                payout=payout,
+                shares=len(claimed),
+                tx_hash=tx_hash,
                 claimed=[list(s) for s in claimed],
             )
 

@@ -86,7 +86,11 @@ def node_record(chain: ChainClient, address: str) -> NodeRecord:
         registry.functions.getNode(to_checksum_address(address))
     )
     return NodeRecord(
-        to_checksum_address(address), bytes(key), int(stake), int(unlock), bool(registered),
+        to_checksum_address(address),
+        bytes(key),
+        int(stake),
+        int(unlock),
+        bool(registered),
         str(metadata),
     )
 
@@ -159,15 +163,16 @@ def claimable_shares(
         while start <= latest:
             end = min(latest, start + LOG_CHUNK - 1)
             for log in chain.events(
-                "QueryMarket", "ResultSubmitted", start, end,
+                "QueryMarket",
+                "ResultSubmitted",
+                start,
+                end,
                 {"node": to_checksum_address(address)},
             ):
                 found.add((int(log["args"]["queryId"]), int(log["args"]["shareIndex"])))
             start = end + 1
         candidates = sorted(found)
-    return [
-        (q, i) for q, i in candidates if share_status(chain, q, i)[1] == SHARE_SUBMITTED
-    ]
+    return [(q, i) for q, i in candidates if share_status(chain, q, i)[1] == SHARE_SUBMITTED]
 
 
 def claim_payouts(
@@ -255,9 +260,9 @@ def node_status(
             age = time.time() - float(heartbeat["ts"])
             status["listener"] = {**heartbeat, "age_s": round(age, 1)}
             status["listener_alive"] = age < max(10.0, 3 * float(heartbeat.get("interval_s", 1)))
-            status["worker_alive"] = bool(heartbeat.get("worker_alive")) and status[
-                "listener_alive"
-            ]
+            status["worker_alive"] = (
+                bool(heartbeat.get("worker_alive")) and status["listener_alive"]
+            )
         else:
             status["listener_alive"] = False
             status["worker_alive"] = False

@@ -101,8 +101,13 @@ class NodeService:
         self._log(
             "service.models_ready",
             models=[
-                {"model_id": m.model_id, "version": m.version, "verifier": m.verifier,
-                 "circuit": m.artifacts.key[:16], "constraints": m.artifacts.constraints}
+                {
+                    "model_id": m.model_id,
+                    "version": m.version,
+                    "verifier": m.verifier,
+                    "circuit": m.artifacts.key[:16],
+                    "constraints": m.artifacts.constraints,
+                }
                 for m in self.served.values()
             ],
             duration_ms=round((time.monotonic() - started) * 1000, 1),
@@ -112,13 +117,24 @@ class NodeService:
     def worker_command(self) -> list[str]:
         assert self.identity is not None
         return [
-            sys.executable, "-m", "celery", "-A", "zkai.node.celery_app:app", "worker",
-            "-Q", queue_name(self.identity.account.address),
-            "-c", str(self.concurrency),
-            "-n", f"{worker_name(self.name)}@%h",
-            "-P", "prefork",
-            "--without-gossip", "--without-mingle",
-            "-l", "INFO",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "zkai.node.celery_app:app",
+            "worker",
+            "-Q",
+            queue_name(self.identity.account.address),
+            "-c",
+            str(self.concurrency),
+            "-n",
+            f"{worker_name(self.name)}@%h",
+            "-P",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
         ]
 
     def start_worker(self) -> None:
@@ -129,8 +145,9 @@ class NodeService:
             PASSPHRASE_ENV: self._passphrase,
         }
         self.worker = subprocess.Popen(self.worker_command(), env=env, stdin=subprocess.DEVNULL)
-        self._log("service.worker_started", worker_pid=self.worker.pid,
-                  concurrency=self.concurrency)
+        self._log(
+            "service.worker_started", worker_pid=self.worker.pid, concurrency=self.concurrency
+        )
 
     def worker_status(self) -> dict[str, Any]:
         alive = self.worker is not None and self.worker.poll() is None
@@ -155,20 +172,29 @@ class NodeService:
         self.prepare()
         assert self.identity is not None
         assert self.chain is not None
-        state = NodeState.for_chain(Keystore(self.settings.data_dir).node_dir(self.name),
-                                    self.chain)
+        state = NodeState.for_chain(
+            Keystore(self.settings.data_dir).node_dir(self.name), self.chain
+        )
         app = create_app(self.settings)
         client = redis.Redis.from_url(
             self.settings.node_broker, socket_connect_timeout=2, socket_timeout=5
         )
         listener = Listener(
-            chain=self.chain, account=self.identity.account, state=state,
-            settings=self.settings, app=app, redis_client=client,
-            worker_status=self.worker_status, served=self.served,
+            chain=self.chain,
+            account=self.identity.account,
+            state=state,
+            settings=self.settings,
+            app=app,
+            redis_client=client,
+            worker_status=self.worker_status,
+            served=self.served,
         )
         self.start_worker()
-        self._log("service.started", state=str(state.root),
-                  queue=queue_name(self.identity.account.address))
+        self._log(
+            "service.started",
+            state=str(state.root),
+            queue=queue_name(self.identity.account.address),
+        )
         backoff = self.settings.node_poll_interval_s
         try:
             while not self.stop_event.is_set():
@@ -187,8 +213,12 @@ class NodeService:
 
     def _supervise(self) -> None:
         if self.worker is not None and self.worker.poll() is not None:
-            self._log("service.worker_exited", level=logging.WARNING,
-                      returncode=self.worker.returncode, worker_pid=self.worker.pid)
+            self._log(
+                "service.worker_exited",
+                level=logging.WARNING,
+                returncode=self.worker.returncode,
+                worker_pid=self.worker.pid,
+            )
             time.sleep(RESTART_BACKOFF_S)
             if not self.stop_event.is_set():
                 self.start_worker()

@@ -128,8 +128,13 @@ class NodeState:
     def record_rejection(self, query_id: int, share_index: int, reason: str, detail: str) -> None:
         write_json_atomic(
             self.rejection_path(query_id, share_index),
-            {"query_id": query_id, "share_index": share_index, "reason": reason,
-             "detail": detail, "ts": time.time()},
+            {
+                "query_id": query_id,
+                "share_index": share_index,
+                "reason": reason,
+                "detail": detail,
+                "ts": time.time(),
+            },
         )
 
     def rejection(self, query_id: int, share_index: int) -> dict[str, Any] | None:

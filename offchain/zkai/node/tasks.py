@@ -85,9 +85,7 @@ from zkai.wallet.keystore import PASSPHRASE_ENV, Keystore, NodeIdentity, passphr
 
 log = logging.getLogger("zkai.node.worker")
 
-Outcome = Literal[
-    "submitted", "already_done", "expired", "rejected", "not_assigned", "not_served"
-]
+Outcome = Literal["submitted", "already_done", "expired", "rejected", "not_assigned", "not_served"]
 TX_RECORD_TTL_S = 7 * 24 * 3600
 RECORDED_TX_WAIT_S = 10.0
 RECEIPT_TIMEOUT_S = 60.0
@@ -136,23 +134,31 @@ class ShareProcessor:
     def _log(self, event: str, query_id: int, share_index: int, **fields: Any) -> None:
         level = fields.pop("level", logging.INFO)
         log_event(
-            log, event, level=level, node=self.address, query_id=query_id,
-            share_index=share_index, **fields,
+            log,
+            event,
+            level=level,
+            node=self.address,
+            query_id=query_id,
+            share_index=share_index,
+            **fields,
         )
 
     # -- the steps ------------------------------------------------------------------------
 
     def process(
-        self, query_id: int, share_index: int, *, block_hint: int | None = None,
-        enqueued_at: float | None = None, attempt: int = 0,
+        self,
+        query_id: int,
+        share_index: int,
+        *,
+        block_hint: int | None = None,
+        enqueued_at: float | None = None,
+        attempt: int = 0,
     ) -> Outcome:
         started = time.monotonic()
         market = self.chain.contract("QueryMarket")
         if self.state.rejection(query_id, share_index) is not None:
             return self._finish(query_id, share_index, "rejected", why="rejected before")
-        node, status, commitment = self.chain.call(
-            market.functions.getShare(query_id, share_index)
-        )
+        node, status, commitment = self.chain.call(market.functions.getShare(query_id, share_index))
         if to_checksum_address(node) != self.address:
             return self._finish(query_id, share_index, "not_assigned", assigned=node)
         if int(status) != SHARE_PENDING:
@@ -191,8 +197,10 @@ class ShareProcessor:
             payload, block = self._payload(query_id, share_index, block_hint)
             try:
                 opening = open_request(
-                    served.artifacts.manifest, bytes(self.identity.encryption_key),
-                    payload, int(commitment),
+                    served.artifacts.manifest,
+                    bytes(self.identity.encryption_key),
+                    payload,
+                    int(commitment),
                 )
             except (DecryptionError, CommitmentMismatchError, ShareError) as exc:
                 return self._reject(query_id, share_index, _reason(exc), str(exc))
@@ -204,8 +212,14 @@ class ShareProcessor:
             except LockError as exc:
                 raise ShareBusyError(f"lost the lock of share {query_id}/{share_index}") from exc
             return self._submit(
-                query_id, share_index, proof.outputs, proof.proof,
-                started=started, prove_ms=prove_ms, enqueued_at=enqueued_at, block=block,
+                query_id,
+                share_index,
+                proof.outputs,
+                proof.proof,
+                started=started,
+                prove_ms=prove_ms,
+                enqueued_at=enqueued_at,
+                block=block,
             )
         finally:
             with contextlib.suppress(LockError, redis.RedisError):
@@ -276,7 +290,10 @@ class ShareProcessor:
         ranges.append((self.chain.deployment.start_block, latest))
         for start, end in ranges:
             for event in self.chain.events(
-                "QueryMarket", "ShareAssigned", start, end,
+                "QueryMarket",
+                "ShareAssigned",
+                start,
+                end,
                 {"queryId": query_id, "node": self.address},
             ):
                 if int(event["args"]["shareIndex"]) == share_index:
@@ -307,8 +324,16 @@ class ShareProcessor:
         return None
 
     def _submit(
-        self, query_id: int, share_index: int, outputs: tuple[int, ...], proof: bytes, *,
-        started: float, prove_ms: float, enqueued_at: float | None, block: int,
+        self,
+        query_id: int,
+        share_index: int,
+        outputs: tuple[int, ...],
+        proof: bytes,
+        *,
+        started: float,
+        prove_ms: float,
+        enqueued_at: float | None,
+        block: int,
     ) -> Outcome:
         market = self.chain.contract("QueryMarket")
         account = self.identity.account
@@ -343,10 +368,15 @@ class ShareProcessor:
             raise TransientNodeError(f"submission not confirmed: {exc}") from exc
         now = time.time()
         self._log(
-            "share.submitted", query_id, share_index,
+            "share.submitted",
+            query_id,
+            share_index,
             tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-            gas_used=int(receipt["gasUsed"]), nonce=nonce, block=int(receipt["blockNumber"]),
-            assigned_block=block, prove_ms=round(prove_ms, 1),
+            gas_used=int(receipt["gasUsed"]),
+            nonce=nonce,
+            block=int(receipt["blockNumber"]),
+            assigned_block=block,
+            prove_ms=round(prove_ms, 1),
             duration_ms=round((time.monotonic() - started) * 1000, 1),
             since_enqueue_ms=None if enqueued_at is None else round((now - enqueued_at) * 1000, 1),
         )
@@ -364,13 +394,22 @@ class ShareProcessor:
     def _reject(self, query_id: int, share_index: int, reason: str, detail: str) -> Outcome:
         self.state.record_rejection(query_id, share_index, reason, detail)
         self._log(
-            "share.rejected", query_id, share_index, reason=reason, detail=detail,
+            "share.rejected",
+            query_id,
+            share_index,
+            reason=reason,
+            detail=detail,
             level=logging.WARNING,
         )
         return self._finish(query_id, share_index, "rejected", quiet=True)
 
     def _finish(
-        self, query_id: int, share_index: int, outcome: Outcome, *, quiet: bool = False,
+        self,
+        query_id: int,
+        share_index: int,
+        outcome: Outcome,
+        *,
+        quiet: bool = False,
         **fields: Any,
     ) -> Outcome:
         with contextlib.suppress(redis.RedisError):
@@ -452,26 +491,36 @@ worker_process_init.connect(_prepare_pool_process, weak=False)
 
 
 def _backoff(retries: int) -> float:
-    return float(min(2 ** retries, 30) * (0.5 + random.random()))
+    return float(min(2**retries, 30) * (0.5 + random.random()))
 
 
 @shared_task(  # type: ignore[untyped-decorator]
     bind=True, name=PROCESS_SHARE_TASK, acks_late=True, max_retries=12
 )
 def process_share(
-    self: Task[Any, Any], query_id: int, share_index: int, block_hint: int | None = None,
+    self: Task[Any, Any],
+    query_id: int,
+    share_index: int,
+    block_hint: int | None = None,
     enqueued_at: float | None = None,
 ) -> str:
     """Prove and submit share `share_index` of query `query_id` for this worker's node."""
     try:
         return processor().process(
-            query_id, share_index, block_hint=block_hint, enqueued_at=enqueued_at,
+            query_id,
+            share_index,
+            block_hint=block_hint,
+            enqueued_at=enqueued_at,
             attempt=self.request.retries,
         )
     except TRANSIENT as exc:
         log_event(
-            log, "share.retry", level=logging.WARNING, query_id=query_id,
-            share_index=share_index, error=f"{type(exc).__name__}: {exc}",
+            log,
+            "share.retry",
+            level=logging.WARNING,
+            query_id=query_id,
+            share_index=share_index,
+            error=f"{type(exc).__name__}: {exc}",
             retries=self.request.retries,
         )
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc

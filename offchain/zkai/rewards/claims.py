@@ -25,7 +25,6 @@ from zkai.rewards.merkle import RewardTree, RewardTreeError
 __all__ = ["Claim", "RewardsError", "claim_rewards", "rewards_of"]
 
 
-
 class RewardsError(ZKAIError):
     """Rewards cannot be shown or claimed as asked."""
 
@@ -54,8 +53,14 @@ def rewards_of(api_url: str, address: str) -> dict[str, Any]:
     response = _get(api_url, f"/api/contributors/{contributor}")
     if response.status_code == 404:
         zero = {"wei": "0", "tokens": "0"}
-        return {"address": contributor, "allocated": zero, "claimed": zero, "unclaimed": zero,
-                "epochs": 0, "rewards": []}  # fmt: skip
+        return {
+            "address": contributor,
+            "allocated": zero,
+            "claimed": zero,
+            "unclaimed": zero,
+            "epochs": 0,
+            "rewards": [],
+        }
     if response.status_code != 200:
         raise RewardsError(f"the API answered HTTP {response.status_code}: {response.text[:300]}")
     data: dict[str, Any] = response.json()
@@ -103,16 +108,19 @@ def claim_rewards(
             continue
         try:
             proof = epoch_tree(chain, api_url, epoch).proof(address, amount)
-            receipt = chain.transact(
-                sender, rewards.functions.claim(epoch, address, amount, proof)
-            )
+            receipt = chain.transact(sender, rewards.functions.claim(epoch, address, amount, proof))
         except (ContractRevertError, RewardsError, RewardTreeError) as exc:
             claims.append(Claim(epoch, address, amount, None, 0, str(exc)))
             continue
         claims.append(
-            Claim(epoch, address, amount, "0x" + bytes(receipt["transactionHash"]).hex(),
-                  int(receipt["gasUsed"]))
-        )  # fmt: skip
+            Claim(
+                epoch,
+                address,
+                amount,
+                "0x" + bytes(receipt["transactionHash"]).hex(),
+                int(receipt["gasUsed"]),
+            )
+        )
     if epochs is not None and not claims:
         raise RewardsError(f"{address} has no unclaimed reward in epoch(s) {sorted(epochs)}")
     return claims

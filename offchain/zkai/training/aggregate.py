@@ -234,9 +234,13 @@ def _store() -> RoundStore:
 
 
 def _add_update_task(
-    round_id: str, address: str, ciphertext_sha256: str, weight: int, signature: str,
+    round_id: str,
+    address: str,
+    ciphertext_sha256: str,
+    weight: int,
+    signature: str,
     received_at: float | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Add one staged update; a refusal is recorded in the round and returned, not retried, and
     the refused ciphertext is dropped."""
     store = _store()

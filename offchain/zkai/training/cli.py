@@ -107,13 +107,23 @@ def train_open(
     addresses = [a.strip() for a in contributors.split(",") if a.strip()]
     config = LocalTrainingConfig(clip_norm=clip_norm, max_weight=max_weight)
     opened = open_training_round(
-        connect(), owner, model=model, contributors=addresses, duration_s=duration,
-        passphrase=passphrase, round_id=round_id, config=config, min_updates=min_updates,
-    )  # fmt: skip
+        connect(),
+        owner,
+        model=model,
+        contributors=addresses,
+        duration_s=duration,
+        passphrase=passphrase,
+        round_id=round_id,
+        config=config,
+        min_updates=min_updates,
+    )
     info = opened.info
     if as_json:
-        typer.echo(json.dumps({"round_id": info.round_id, "deadline": info.deadline,
-                               "key": str(opened.key_path)}))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {"round_id": info.round_id, "deadline": info.deadline, "key": str(opened.key_path)}
+            )
+        )
         return
     out.print(
         f"round [bold]{info.round_id}[/]: {info.model_name} version {info.base_version} "
@@ -137,14 +147,29 @@ def train_rounds(
     if not rounds:
         out.print("no open training rounds" if not all_rounds else "no training rounds")
         return
-    table = Table("round", "model", "version", "state", "deadline", "accepted", "rejected",
-                  "pending", "contributors")  # fmt: skip
+    table = Table(
+        "round",
+        "model",
+        "version",
+        "state",
+        "deadline",
+        "accepted",
+        "rejected",
+        "pending",
+        "contributors",
+    )
     for r in rounds:
         table.add_row(
-            r["round_id"], r["model_name"], str(r["base_version"]), r["state"],
+            r["round_id"],
+            r["model_name"],
+            str(r["base_version"]),
+            r["state"],
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["deadline"])),
-            str(r["accepted"]), str(r["rejected"]), str(r["pending"]), str(len(r["contributors"])),
-        )  # fmt: skip
+            str(r["accepted"]),
+            str(r["rejected"]),
+            str(r["pending"]),
+            str(len(r["contributors"])),
+        )
     out.print(table)
 
 
@@ -157,8 +182,10 @@ def train_show(
     if as_json:
         typer.echo(json.dumps(data))
         return
-    out.print(f"round [bold]{data['round_id']}[/] ({data['state']}): {data['model_name']} "
-              f"version {data['base_version']}, deadline {time.ctime(data['deadline'])}")
+    out.print(
+        f"round [bold]{data['round_id']}[/] ({data['state']}): {data['model_name']} "
+        f"version {data['base_version']}, deadline {time.ctime(data['deadline'])}"
+    )
     for u in data["updates"]:
         out.print(f"  [green]accepted[/] {u['address']} weight {u['weight']}")
     for r in data["rejections"]:
@@ -166,8 +193,10 @@ def train_show(
     result = data.get("result")
     if result:
         verdict = "[green]accepted[/]" if result["accepted"] else "[red]rejected[/]"
-        out.print(f"verdict: {verdict} ({result['reason']}); version {result['version']}, "
-                  f"epoch {result['epoch']}, pool {result['pool']['tokens']} ZKAI")  # fmt: skip
+        out.print(
+            f"verdict: {verdict} ({result['reason']}); version {result['version']}, "
+            f"epoch {result['epoch']}, pool {result['pool']['tokens']} ZKAI"
+        )
 
 
 @train_app.command("close")
@@ -210,10 +239,16 @@ def train_finalise(
     base = resolve_manifest(parse_commitment(info.base_manifest_hash))
     x, y = read_training_csv(held_out, base.input_size)
     record = finalise_training_round(
-        chain, round_id=round_id, passphrase=passphrase, held_out_x=x, held_out_y=y,
-        signer=account, pool=None if pool is None else tokens_to_wei(pool), tolerance=tolerance,
+        chain,
+        round_id=round_id,
+        passphrase=passphrase,
+        held_out_x=x,
+        held_out_y=y,
+        signer=account,
+        pool=None if pool is None else tokens_to_wei(pool),
+        tolerance=tolerance,
         say=_say,
-    )  # fmt: skip
+    )
     if as_json:
         typer.echo(json.dumps(record))
     else:
@@ -228,8 +263,10 @@ def _print_record(record: dict[str, Any]) -> None:
     if record.get("old_accuracy") is not None:
         out.print(f"held-out accuracy {record['old_accuracy']:.4f} -> {record['new_accuracy']:.4f}")
     if record["accepted"]:
-        out.print(f"model {record['model_id']} version {record['version']} published; reward "
-                  f"epoch {record['epoch']}")  # fmt: skip
+        out.print(
+            f"model {record['model_id']} version {record['version']} published; reward "
+            f"epoch {record['epoch']}"
+        )
         table = Table("contributor", "weight", "reward ZKAI")
         weights = {c["address"]: c["weight"] for c in record["contributions"]}
         for address, amount in record["rewards"]:
@@ -246,10 +283,23 @@ def train_worker(
     Celery on ZKAI_REDIS_URL. It holds public contexts only and never decrypts anything.
     """
     command = [
-        sys.executable, "-m", "celery", "-A", "zkai.training.aggregate:app", "worker",
-        "-Q", QUEUE, "-c", str(concurrency), "-n", "zkai-aggregator@%h",
-        "--without-gossip", "--without-mingle", "-l", "INFO",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "zkai.training.aggregate:app",
+        "worker",
+        "-Q",
+        QUEUE,
+        "-c",
+        str(concurrency),
+        "-n",
+        "zkai-aggregator@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "INFO",
+    ]
     os.execv(sys.executable, command)  # noqa: S606 - becomes the worker; fixed arguments
 
 
@@ -276,20 +326,30 @@ def contribute_command(
     account = unlock_account(wallet, ape_alias)
     try:
         result = contribute(
-            _api(), connect(), account, model=model, data=data, round_id=round_id, wait_s=wait,
+            _api(),
+            connect(),
+            account,
+            model=model,
+            data=data,
+            round_id=round_id,
+            wait_s=wait,
             say=(lambda _m: None) if as_json else _say,
-        )  # fmt: skip
+        )
     except UpdateRejectedError as exc:
         raise _fail(f"the API refused the update ({exc.reason}): {exc.detail}") from None
     if as_json:
         typer.echo(json.dumps(result.as_json()))
     elif result.status == "accepted":
-        out.print(f"[green]accepted[/] into round {result.round_id} with weight {result.weight} "
-                  f"({result.samples} samples, update norm {result.delta_norm:.3f} before "
-                  "clipping)")  # fmt: skip
+        out.print(
+            f"[green]accepted[/] into round {result.round_id} with weight {result.weight} "
+            f"({result.samples} samples, update norm {result.delta_norm:.3f} before "
+            "clipping)"
+        )
     elif result.status == "pending":
-        out.print(f"uploaded to round {result.round_id}; the workers have not decided yet "
-                  f"(`zkai train show {result.round_id}`)")  # fmt: skip
+        out.print(
+            f"uploaded to round {result.round_id}; the workers have not decided yet "
+            f"(`zkai train show {result.round_id}`)"
+        )
     else:
         out.print(f"[red]rejected[/] ({result.reason}): {result.detail}")
     if result.status == "rejected":
@@ -326,13 +386,16 @@ def rewards_show(
     if as_json:
         typer.echo(json.dumps(data))
         return
-    out.print(f"{data['address']}: allocated {data['allocated']['tokens']} ZKAI, claimed "
-              f"{data['claimed']['tokens']}, unclaimed {data['unclaimed']['tokens']}")  # fmt: skip
+    out.print(
+        f"{data['address']}: allocated {data['allocated']['tokens']} ZKAI, claimed "
+        f"{data['claimed']['tokens']}, unclaimed {data['unclaimed']['tokens']}"
+    )
     if data["rewards"]:
         table = Table("epoch", "amount ZKAI", "status", "claim deadline")
         for r in data["rewards"]:
-            table.add_row(str(r["epoch"]), r["amount"]["tokens"], r["status"],
-                          time.ctime(r["claim_deadline"]))  # fmt: skip
+            table.add_row(
+                str(r["epoch"]), r["amount"]["tokens"], r["status"], time.ctime(r["claim_deadline"])
+            )
         out.print(table)
 
 

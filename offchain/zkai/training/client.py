@@ -62,9 +62,14 @@ class TrainingApi:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         response = api_request(
-            self.base_url, method, path, error=TrainingError, session=self.http,
-            timeout=self.timeout, **kwargs,
-        )  # fmt: skip
+            self.base_url,
+            method,
+            path,
+            error=TrainingError,
+            session=self.http,
+            timeout=self.timeout,
+            **kwargs,
+        )
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -254,8 +259,10 @@ def contribute(
     """
     info, announcement = choose_round(api, model, account.address, round_id)
     verify_round(chain, info, announcement)
-    say(f"round {info.round_id}: model {info.model_name} version {info.base_version}, "
-        f"{info.parameter_count} parameters, open until {time.ctime(info.deadline)}")  # fmt: skip
+    say(
+        f"round {info.round_id}: model {info.model_name} version {info.base_version}, "
+        f"{info.parameter_count} parameters, open until {time.ctime(info.deadline)}"
+    )
     context = api.context(info.round_id)
     if hashlib.sha256(context).hexdigest() != info.context_fingerprint:
         raise TrainingError(

@@ -150,9 +150,14 @@ class Envelope:
 
     def to_bytes(self) -> bytes:
         header = _HEADER.pack(
-            _MAGIC, _FORMAT_VERSION, self.kind, self.fingerprint, self.parameter_count,
-            self.updates, len(self.chunks),
-        )  # fmt: skip
+            _MAGIC,
+            _FORMAT_VERSION,
+            self.kind,
+            self.fingerprint,
+            self.parameter_count,
+            self.updates,
+            len(self.chunks),
+        )
         body = b"".join(_CHUNK_LENGTH.pack(len(chunk)) + chunk for chunk in self.chunks)
         return header + body
 
@@ -328,9 +333,11 @@ class KeyHolder:
             raise TrainingError("a key holder needs a context with its secret key")
         self._context = context
         self._public = context.serialize(
-            save_public_key=True, save_secret_key=False, save_galois_keys=False,
+            save_public_key=True,
+            save_secret_key=False,
+            save_galois_keys=False,
             save_relin_keys=False,
-        )  # fmt: skip
+        )
         self.fingerprint = context_fingerprint(self._public)
 
     @classmethod
@@ -353,9 +360,11 @@ class KeyHolder:
     def secret_bytes(self) -> bytes:
         """The context with its secret key: store it encrypted, never hand it to an aggregator."""
         data = self._context.serialize(
-            save_public_key=True, save_secret_key=True, save_galois_keys=False,
+            save_public_key=True,
+            save_secret_key=True,
+            save_galois_keys=False,
             save_relin_keys=False,
-        )  # fmt: skip
+        )
         return bytes(data)
 
     def public_context(self) -> bytes:
@@ -414,13 +423,15 @@ def measure_error(
         total = sum_updates(public, parameter_count, encrypted)
         add_s = (time.perf_counter() - start) / m
         decrypted = holder.decrypt_sum(total)
-        rows.append({
-            "updates": m,
-            "max_abs_error": float(np.max(np.abs(decrypted - updates.sum(axis=0)))),
-            "encrypt_ms": 1e3 * encrypt_s,
-            "add_ms": 1e3 * add_s,
-            "update_bytes": len(encrypted[0]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "updates": m,
+                "max_abs_error": float(np.max(np.abs(decrypted - updates.sum(axis=0)))),
+                "encrypt_ms": 1e3 * encrypt_s,
+                "add_ms": 1e3 * add_s,
+                "update_bytes": len(encrypted[0]),
+            }
+        )
     return rows
 
 

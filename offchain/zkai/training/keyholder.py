@@ -102,12 +102,18 @@ def open_training_round(
     ManifestStore(settings.manifests_path).put(manifest)
     try:
         info = open_round(
-            store, holder, manifest,
-            round_id=round_id, deadline=int(time.time()) + duration_s,
+            store,
+            holder,
+            manifest,
+            round_id=round_id,
+            deadline=int(time.time()) + duration_s,
             contributors=[to_checksum_address(c) for c in contributors],
-            config=config, min_updates=min_updates, model_id=entry.model_id,
-            base_version=version, owner=owner,
-        )  # fmt: skip
+            config=config,
+            min_updates=min_updates,
+            model_id=entry.model_id,
+            base_version=version,
+            owner=owner,
+        )
     except BaseException:
         keystore.destroy_training_key(round_id)
         raise
@@ -147,9 +153,19 @@ def finalise_training_round(
     record = store.result(round_id)
     if record is None:
         record = _decrypt_and_validate(
-            chain, store, info, passphrase, held_out_x, held_out_y, signer, pool, tolerance,
-            settings, drain_s, say,
-        )  # fmt: skip
+            chain,
+            store,
+            info,
+            passphrase,
+            held_out_x,
+            held_out_y,
+            signer,
+            pool,
+            tolerance,
+            settings,
+            drain_s,
+            say,
+        )
     # Once a verdict exists nothing needs the key or an individual ciphertext any more; done
     # here too, so a run interrupted right after the verdict leaves nothing behind either.
     if Keystore(settings.data_dir).destroy_training_key(round_id):
@@ -220,24 +236,38 @@ def _decrypt_and_validate(
     if accepted < info.min_updates:
         # Never decrypted: a sum of fewer updates could reveal one of them.
         record = _record(
-            info, accepted=False, published=True,
+            info,
+            accepted=False,
+            published=True,
             reason=f"{accepted} accepted updates, fewer than the {info.min_updates} required",
-        )  # fmt: skip
+        )
     else:
         say(f"decrypting the sum of {accepted} encrypted updates (never a single update)")
         result = finalise_round(
-            store, KeyHolder.from_secret_bytes(secret), info.round_id, base, held_out_x,
-            held_out_y, reward_pool=amount, tolerance=tolerance,
-        )  # fmt: skip
+            store,
+            KeyHolder.from_secret_bytes(secret),
+            info.round_id,
+            base,
+            held_out_x,
+            held_out_y,
+            reward_pool=amount,
+            tolerance=tolerance,
+        )
         record = _record(
-            info, accepted=result.accepted, reason=result.reason, published=not result.accepted,
-            old_accuracy=result.old_accuracy, new_accuracy=result.new_accuracy,
-            total_weight=result.total_weight, pool=str(amount if result.accepted else 0),
-            contributions=[{"address": c.address, "weight": c.weight}
-                           for c in result.contributions],
+            info,
+            accepted=result.accepted,
+            reason=result.reason,
+            published=not result.accepted,
+            old_accuracy=result.old_accuracy,
+            new_accuracy=result.new_accuracy,
+            total_weight=result.total_weight,
+            pool=str(amount if result.accepted else 0),
+            contributions=[
+                {"address": c.address, "weight": c.weight} for c in result.contributions
+            ],
             rewards=[[a, str(v)] for a, v in result.rewards],
             manifest_hash=None if result.manifest is None else result.manifest.content_hash_hex,
-        )  # fmt: skip
+        )
         if result.manifest is not None:
             ManifestStore(settings.manifests_path).put(result.manifest)
     store.set_result(info.round_id, record)
@@ -256,20 +286,35 @@ def _drain(store: RoundStore, round_id: str, timeout_s: float, say: Say) -> None
         time.sleep(0.25)
         pending = store.pending(round_id)
     if pending:
-        say(f"closing with {len(pending)} upload(s) undecided after {timeout_s:g} s: they will "
-            "be refused as late (is `zkai train worker` running?)")  # fmt: skip
+        say(
+            f"closing with {len(pending)} upload(s) undecided after {timeout_s:g} s: they will "
+            "be refused as late (is `zkai train worker` running?)"
+        )
 
 
-def _record(info: RoundInfo, *, accepted: bool, reason: str, published: bool,
-            **fields: Any) -> dict[str, Any]:  # fmt: skip
+def _record(
+    info: RoundInfo, *, accepted: bool, reason: str, published: bool, **fields: Any
+) -> dict[str, Any]:
     return {
-        "round_id": info.round_id, "model_id": info.model_id, "base_version": info.base_version,
-        "accepted": accepted, "reason": reason, "published": published,
-        "finalised_at": int(time.time()), "version": None, "epoch": None,
-        "old_accuracy": None, "new_accuracy": None, "total_weight": 0, "pool": "0",
-        "contributions": [], "rewards": [], "manifest_hash": None, "epochs_before": None,
+        "round_id": info.round_id,
+        "model_id": info.model_id,
+        "base_version": info.base_version,
+        "accepted": accepted,
+        "reason": reason,
+        "published": published,
+        "finalised_at": int(time.time()),
+        "version": None,
+        "epoch": None,
+        "old_accuracy": None,
+        "new_accuracy": None,
+        "total_weight": 0,
+        "pool": "0",
+        "contributions": [],
+        "rewards": [],
+        "manifest_hash": None,
+        "epochs_before": None,
         **fields,
-    }  # fmt: skip
+    }
 
 
 def _reward_pool(chain: ChainClient, signer: LocalAccount, pool: int | None, say: Say) -> int:
@@ -320,16 +365,28 @@ def _publish(
         store.set_result(info.round_id, record)
     say(f"publishing {manifest.name} version {manifest.version} (circuit, verifier, registry)")
     version, epoch = publish_round(
-        chain, signer, signer, info.model_id, manifest, tree, price=price, shares=shares,
+        chain,
+        signer,
+        signer,
+        info.model_id,
+        manifest,
+        tree,
+        price=price,
+        shares=shares,
         after_epoch=int(record["epochs_before"]),
-    )  # fmt: skip
+    )
     if tree is not None:
         publish_distribution(settings.reward_distributions_dir, tree)
         say(f"reward epoch {epoch}: {tree.total / 1e18:g} ZKAI for {len(rewards)} contributors")
     catalog = ModelCatalog(chain.deployment.chain_id, settings.data_dir)
     entry = catalog.get(str(info.model_id))
     catalog.add(entry.name, info.model_id, str(manifests.path(manifest.content_hash)))
-    record = {**record, "published": True, "version": version, "epoch": epoch,
-              "root": None if tree is None else "0x" + tree.root.hex()}  # fmt: skip
+    record = {
+        **record,
+        "published": True,
+        "version": version,
+        "epoch": epoch,
+        "root": None if tree is None else "0x" + tree.root.hex(),
+    }
     store.set_result(info.round_id, record)
     return record

@@ -173,9 +173,13 @@ def submit(store: RoundStore, submission: Submission) -> AcceptedUpdate:
     """Stage and add a submission in this process (`UpdateRejectedError` if refused)."""
     digest = store.stage(submission.round_id, submission.ciphertext)
     return add_submission(
-        store, submission.round_id, submission.address, digest, submission.weight,
+        store,
+        submission.round_id,
+        submission.address,
+        digest,
+        submission.weight,
         submission.signature,
-    )  # fmt: skip
+    )
 
 
 def enqueue(store: RoundStore, celery: Any, submission: Submission) -> AsyncResult:
@@ -184,10 +188,13 @@ def enqueue(store: RoundStore, celery: Any, submission: Submission) -> AsyncResu
     return celery.send_task(
         ADD_UPDATE_TASK,
         args=[
-            submission.round_id, submission.address, digest, submission.weight,
+            submission.round_id,
+            submission.address,
+            digest,
+            submission.weight,
             submission.signature,
         ],
-    )  # fmt: skip
+    )
 
 
 def close_round(store: RoundStore, round_id: str) -> None:
@@ -243,11 +250,18 @@ def finalise_round(
     new_accuracy = accuracy(candidate, held_out_x, held_out_y)
     if new_accuracy < old_accuracy - tolerance:
         return RoundResult(
-            info.round_id, False,
+            info.round_id,
+            False,
             f"held-out accuracy would drop from {old_accuracy:.4f} to {new_accuracy:.4f}, more "
             f"than the tolerance {tolerance}",
-            old_accuracy, new_accuracy, total_weight, contributions, None, (), None,
-        )  # fmt: skip
+            old_accuracy,
+            new_accuracy,
+            total_weight,
+            contributions,
+            None,
+            (),
+            None,
+        )
     rewards = split_rewards(reward_pool, [(c.address, c.weight) for c in contributions])
     tree = RewardTree.of(rewards) if reward_pool > 0 else None
     reason = (
@@ -255,9 +269,17 @@ def finalise_round(
         f"{tolerance}"
     )
     return RoundResult(
-        info.round_id, True, reason, old_accuracy, new_accuracy, total_weight,
-        contributions, candidate, tuple(rewards), tree,
-    )  # fmt: skip
+        info.round_id,
+        True,
+        reason,
+        old_accuracy,
+        new_accuracy,
+        total_weight,
+        contributions,
+        candidate,
+        tuple(rewards),
+        tree,
+    )
 
 
 def split_rewards(pool: int, weights: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:

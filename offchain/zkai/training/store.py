@@ -42,8 +42,16 @@ _ROUNDS = "zkai:training:rounds"
 ROUND_RETENTION_S = 30 * 86_400
 """How long a finalised round stays listed (its verdict, counts and encrypted sum)."""
 _PARTS = (
-    "info", "context", "announcement", "state", "sum", "accepted", "rejected", "pending", "result",
-)  # fmt: skip
+    "info",
+    "context",
+    "announcement",
+    "state",
+    "sum",
+    "accepted",
+    "rejected",
+    "pending",
+    "result",
+)
 _MAX_REJECTIONS = 1000
 """Refusals kept per round (anyone can sign a refused upload; the list must stay bounded)."""
 
@@ -220,16 +228,26 @@ class RoundStore:
         return [json.loads(item) for item in raw]
 
     def record_rejection(
-        self, round_id: str, address: str, reason: str, detail: str, ciphertext_sha256: str = "",
-        *, clear_pending: bool = True,
-    ) -> None:  # fmt: skip
+        self,
+        round_id: str,
+        address: str,
+        reason: str,
+        detail: str,
+        ciphertext_sha256: str = "",
+        *,
+        clear_pending: bool = True,
+    ) -> None:
         """List a refusal. Only the aggregation worker's verdict on a pending upload clears
         `address`'s pending entry: a refusal at the API (a duplicate, say) must not, or anyone
         could erase someone else's upload from view."""
         entry = json.dumps(
-            {"address": address, "reason": reason, "detail": detail,
-             "ciphertext": ciphertext_sha256}
-        )  # fmt: skip
+            {
+                "address": address,
+                "reason": reason,
+                "detail": detail,
+                "ciphertext": ciphertext_sha256,
+            }
+        )
         with self.redis.pipeline() as pipe:
             pipe.rpush(self.key(round_id, "rejected"), entry)
             pipe.ltrim(self.key(round_id, "rejected"), -_MAX_REJECTIONS, -1)
@@ -263,15 +281,19 @@ class RoundStore:
         if accepted is not None:
             data = json.loads(accepted)
             if ciphertext_sha256 in (None, data["ciphertext"]):
-                return {"status": "accepted", "weight": data["weight"],
-                        "ciphertext": data["ciphertext"]}  # fmt: skip
+                return {
+                    "status": "accepted",
+                    "weight": data["weight"],
+                    "ciphertext": data["ciphertext"],
+                }
         if pending is not None and ciphertext_sha256 in (None, pending.decode()):
             return {"status": "pending", "ciphertext": pending.decode()}
         for item in reversed(cast(list[bytes], rejected)):
             rejection = json.loads(item)
             if rejection["address"] == address and ciphertext_sha256 in (
-                None, rejection.get("ciphertext"),
-            ):  # fmt: skip
+                None,
+                rejection.get("ciphertext"),
+            ):
                 return {"status": "rejected", **rejection}
         return None
 

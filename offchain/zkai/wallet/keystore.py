@@ -280,9 +280,13 @@ class Keystore:
         path = self.training_key_path(round_id)
         _write_private(
             path,
-            {"format": _TRAINING_KEY_FORMAT, "round": round_id, "context_fingerprint": fingerprint,
-             **self._seal(secret_context, passphrase)},
-        )  # fmt: skip
+            {
+                "format": _TRAINING_KEY_FORMAT,
+                "round": round_id,
+                "context_fingerprint": fingerprint,
+                **self._seal(secret_context, passphrase),
+            },
+        )
         return path
 
     def load_training_key(self, round_id: str, passphrase: str) -> bytes:

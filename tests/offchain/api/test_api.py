@@ -17,7 +17,7 @@ def _wei(amount: dict[str, str]) -> int:
     return int(amount["wei"])
 
 
-def test_stats_totals_matchChain(client, network):
+def test_stats_totals_match_chain(client, network):
     stats = client.get("/api/stats").json()
     stakes = [network.registry.getNode(n).stake for n in network.nodes]
     assert _wei(stats["total_staked"]) == sum(stakes)
@@ -32,7 +32,7 @@ def test_stats_totals_matchChain(client, network):
     assert stats["mean_verification_gas"] == sum(gases) // len(gases)
 
 
-def test_token_supplyAndTreasury_matchChain(client, network):
+def test_token_supply_and_treasury_match_chain(client, network):
     token = client.get("/api/token").json()
     assert _wei(token["total_supply"]) == network.token.totalSupply()
     treasury = network.market.treasury()
@@ -44,7 +44,7 @@ def test_token_supplyAndTreasury_matchChain(client, network):
     assert token["total_supply"]["tokens"] == str(network.token.totalSupply() // 10**18)
 
 
-def test_nodes_stakeEarningsAndClaims_matchChain(client, network):
+def test_nodes_stake_earnings_and_claims_match_chain(client, network):
     page = client.get("/api/nodes").json()
     assert page["total"] == 3
     payout = network.market.shareSplit(1)[0]
@@ -63,7 +63,7 @@ def test_nodes_stakeEarningsAndClaims_matchChain(client, network):
     assert client.get(f"/api/nodes/{network.nodes[0].address}/slashes").json()["total"] == 0
 
 
-def test_queries_statusSharesGasAndLatency(client, network, chain):
+def test_queries_status_shares_gas_and_latency(client, network, chain):
     complete = client.get("/api/queries/1").json()
     assert complete["status"] == "complete"
     assert complete["shares_submitted"] == 3
@@ -83,7 +83,7 @@ def test_queries_statusSharesGasAndLatency(client, network, chain):
     assert client.get(f"/api/queries?user={network.user.address}").json()["total"] == 2
 
 
-def test_contributors_rewardsAndClaimStatus_matchChain(client, network):
+def test_contributors_rewards_and_claim_status_match_chain(client, network):
     tree = network.trees[0]
     claimed_account, claimed_amount = tree.entries[0]
     open_account, open_amount = tree.entries[1]
@@ -101,7 +101,7 @@ def test_contributors_rewardsAndClaimStatus_matchChain(client, network):
     assert epoch["distribution_known"] is True
 
 
-def test_distribution_rebuildsTheEpochsOnChainRoot(client, network):
+def test_distribution_rebuilds_the_epochs_on_chain_root(client, network):
     body = client.get("/api/epochs/1/distribution").json()
     entries = [(e["contributor"], _wei(e["amount"])) for e in body["entries"]]
     assert sorted(entries) == sorted(network.trees[0].entries)
@@ -109,7 +109,7 @@ def test_distribution_rebuildsTheEpochsOnChainRoot(client, network):
     assert body["root"] == "0x" + network.trees[0].root.hex()
 
 
-def test_models_andVersions(client, network):
+def test_models_and_versions(client, network):
     model = client.get(f"/api/models/{network.model_id}").json()
     assert model["current"]["shares"] == 3
     assert _wei(model["current"]["price_per_query"]) == 3 * 10**18
@@ -117,7 +117,7 @@ def test_models_andVersions(client, network):
     assert len(client.get(f"/api/models/{network.model_id}/versions").json()) == 1
 
 
-def test_accountLookup_coversEveryRole(client, network):
+def test_accountLookup_covers_every_role(client, network):
     node = client.get(f"/api/accounts/{network.nodes[0].address}").json()
     assert node["node"]["queries_served"] == 2
     assert _wei(node["balance"]) == network.token.balanceOf(network.nodes[0])
@@ -156,7 +156,7 @@ def test_badInput_clear4xx(client, path, status):
     assert response.json()["detail"]
 
 
-def test_openapi_onlyReads_butTheTrainingUpload(client):
+def test_openapi_only_reads_but_the_training_upload(client):
     schema = client.get("/openapi.json").json()
     writes = {(path, m) for path, ops in schema["paths"].items() for m in ops if m != "get"}
     # Uploading an encrypted training update moves no funds and needs no key but the signature.
@@ -164,7 +164,7 @@ def test_openapi_onlyReads_butTheTrainingUpload(client):
     assert client.post("/api/stats").status_code == 405
 
 
-def test_pagination_pagesThroughEverything(client):
+def test_pagination_pages_through_everything(client):
     first = client.get("/api/nodes?limit=2").json()
     second = client.get("/api/nodes?limit=2&offset=2").json()
     assert (first["total"], len(first["items"]), len(second["items"])) == (3, 2, 1)
@@ -179,7 +179,7 @@ def _snapshot(app) -> dict[str, object]:
     return {"totals": totals, "events": events, "nodes": nodes}
 
 
-def test_indexer_replayFromStart_isIdempotent(indexed_app, network):
+def test_indexer_replay_from_start_is_idempotent(indexed_app, network):
     app, _ = indexed_app
     before = _snapshot(app)
     indexer: Indexer = app.state.zkai.indexer
@@ -190,7 +190,7 @@ def test_indexer_replayFromStart_isIdempotent(indexed_app, network):
     assert _snapshot(app) == before
 
 
-def test_indexer_newInstance_resumesFromStoredCursor(indexed_app, network, chain):
+def test_indexer_new_instance_resumes_from_stored_cursor(indexed_app, network, chain):
     app, _ = indexed_app
     state = app.state.zkai
     cursor = state.indexer.cursor()
@@ -202,7 +202,7 @@ def test_indexer_newInstance_resumesFromStoredCursor(indexed_app, network, chain
         assert session.scalar(select(func.count()).select_from(db.Query)) == 3
 
 
-def test_http_liveServer_followsChain(network, chain, tmp_path):
+def test_http_live_server_follows_chain(network, chain, tmp_path):
     """Over real HTTP (uvicorn), with the indexer thread of the app's lifespan."""
     from zkai.api.app import create_app
 

@@ -96,7 +96,7 @@ def _check_against_chain(page: Any, network: Any) -> None:
             )
 
 
-def test_dashboard_matchesChain_andUpdatesLive(browser, network, chain, tmp_path):
+def test_dashboard_matches_chain_and_updates_live(browser, network, chain, tmp_path):
     app = create_app(
         api_settings(network, chain.provider.uri, tmp_path), deployment=network.deployment()
     )

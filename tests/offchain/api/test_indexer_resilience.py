@@ -79,7 +79,7 @@ class Relay:
         self._sockets.clear()
 
 
-def test_indexer_rpcDownThenBack_catchesUp(network, chain, tmp_path):
+def test_indexer_rpc_down_then_back_catches_up(network, chain, tmp_path):
     relay = Relay(chain.provider.uri)
     relay.start()
     engine = db.make_engine(f"sqlite:///{tmp_path / 'index.db'}")
@@ -111,7 +111,7 @@ def test_indexer_rpcDownThenBack_catchesUp(network, chain, tmp_path):
         engine.dispose()
 
 
-def test_migrations_matchModels(tmp_path):
+def test_migrations_match_models(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'nested' / 'index.db'}")
     migrate.upgrade(engine)
     migrate.upgrade(engine)  # idempotent

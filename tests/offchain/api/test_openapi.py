@@ -15,7 +15,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_everyEndpoint_conformsToItsSchema(case, indexed_app):
+def test_everyEndpoint_conforms_to_its_schema(case, indexed_app):
     app, _ = indexed_app
     if case.path == "/api/stream":
         return  # an endless event stream; covered by the dashboard test

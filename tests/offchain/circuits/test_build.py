@@ -82,9 +82,10 @@ def test_concurrent_builders_produce_one_directory(tmp_path: Path) -> None:
     entries = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock"))
     assert entries == [Path(directories[0]).name]  # no leftover staging directories
     info = circuit_info(TINY, artifacts_root=tmp_path)
-    assert info["constraints"] == json.loads(
-        (Path(directories[0]) / "artifacts.json").read_text()
-    )["constraints"]
+    assert (
+        info["constraints"]
+        == json.loads((Path(directories[0]) / "artifacts.json").read_text())["constraints"]
+    )
     assert info["setup_seconds"] > 0
     assert info["verifier_runtime_bytes"] > 0
 

@@ -141,9 +141,18 @@ def _snarkjs_verify(vk: Path, public: list[str], proof: dict[str, object], tmp: 
     (tmp / "public.json").write_text(json.dumps(public))
     (tmp / "proof.json").write_text(json.dumps(proof))
     result = subprocess.run(
-        ["node", str(SNARKJS), "groth16", "verify", str(vk), str(tmp / "public.json"),
-         str(tmp / "proof.json")],
-        capture_output=True, text=True, timeout=120,
+        [
+            "node",
+            str(SNARKJS),
+            "groth16",
+            "verify",
+            str(vk),
+            str(tmp / "public.json"),
+            str(tmp / "proof.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return result.returncode == 0 and "OK" in result.stdout
 

@@ -28,7 +28,12 @@ from zkai.toolchain import REPO_ROOT
 def zkai(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 300) -> Any:
     return subprocess.run(
         [sys.executable, "-m", "zkai.cli", *args],
-        env=env, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
     )
 
 
@@ -37,15 +42,18 @@ def network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     data_dir = tmp_path_factory.mktemp("localnet")
     shared = Path(os.environ.get("ZKAI_DATA_DIR", REPO_ROOT / ".zkai-test"))
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith("ZKAI_") and not k.startswith("APE_")
     }
-    env.update({
-        "ZKAI_DATA_DIR": str(data_dir),
-        # Circuit keys are cached by content hash: share them with the rest of the run.
-        "ZKAI_ARTIFACTS_DIR": str(shared / "artifacts"),
-        "ZKAI_REDIS_URL": redis_url,
-    })
+    env.update(
+        {
+            "ZKAI_DATA_DIR": str(data_dir),
+            # Circuit keys are cached by content hash: share them with the rest of the run.
+            "ZKAI_ARTIFACTS_DIR": str(shared / "artifacts"),
+            "ZKAI_REDIS_URL": redis_url,
+        }
+    )
     rpc_port, api_port = free_port(), free_port()
     up = zkai(env, "up", "--rpc-port", str(rpc_port), "--api-port", str(api_port), "--json")
     state_file = data_dir / "localnet" / "state.json"
@@ -71,9 +79,15 @@ def _token_balance(network: dict[str, Any]) -> int:
     )
     token = w3.eth.contract(
         address=record["contracts"]["ZKAIToken"]["address"],
-        abi=[{"name": "balanceOf", "type": "function", "stateMutability": "view",
-              "inputs": [{"name": "a", "type": "address"}],
-              "outputs": [{"name": "", "type": "uint256"}]}],
+        abi=[
+            {
+                "name": "balanceOf",
+                "type": "function",
+                "stateMutability": "view",
+                "inputs": [{"name": "a", "type": "address"}],
+                "outputs": [{"name": "", "type": "uint256"}],
+            }
+        ],
     )
     return int(token.functions.balanceOf(anvil_account(DEMO_USER_INDEX).address).call())
 
@@ -92,8 +106,9 @@ def test_query_from_another_shell_matches_the_plaintext_model(network: dict[str,
     x = _digit(3)
     expected = manifest.forward(manifest.quantise_input(x))
     before = _token_balance(network)
-    result = zkai(network["env"], "query", "--model", "digits", "--input", "-", "--json",
-                  stdin=json.dumps(x))
+    result = zkai(
+        network["env"], "query", "--model", "digits", "--input", "-", "--json", stdin=json.dumps(x)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout)
     assert answer["outputs"] == expected
@@ -125,8 +140,9 @@ def test_bad_input_fails_clearly_before_paying(
 
 
 def test_unknown_model_is_refused(network: dict[str, Any]) -> None:
-    result = zkai(network["env"], "query", "-m", "no-such-model", "-i", "-",
-                  stdin=json.dumps(_digit(0)))
+    result = zkai(
+        network["env"], "query", "-m", "no-such-model", "-i", "-", stdin=json.dumps(_digit(0))
+    )
     assert result.returncode == 1
     assert "unknown model 'no-such-model'" in " ".join(result.stderr.split())
 
@@ -139,8 +155,19 @@ def test_query_expires_and_is_refunded_when_nodes_are_down(network: dict[str, An
             stop_process(record)
             assert not pid_alive(record.pid)
     before = _token_balance(network)
-    result = zkai(network["env"], "query", "-m", "digits", "-i", "-", "--json",
-                  "--deadline", "8", stdin=json.dumps(_digit(1)), timeout=180)
+    result = zkai(
+        network["env"],
+        "query",
+        "-m",
+        "digits",
+        "-i",
+        "-",
+        "--json",
+        "--deadline",
+        "8",
+        stdin=json.dumps(_digit(1)),
+        timeout=180,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     answer = json.loads(result.stdout)
     assert answer["expired"] is True

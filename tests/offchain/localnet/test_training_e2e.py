@@ -36,8 +36,13 @@ ETHER = 10**18
 def zkai(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 300) -> Any:
     return subprocess.run(
         [sys.executable, "-m", "zkai.cli", *args],
-        env=env, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
-    )  # fmt: skip
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +50,27 @@ def demo(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[d
     data_dir = tmp_path_factory.mktemp("training-net")
     shared = Path(os.environ.get("ZKAI_DATA_DIR", REPO_ROOT / ".zkai-test"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZKAI_", "APE_"))}
-    env.update({
-        "ZKAI_DATA_DIR": str(data_dir),
-        "ZKAI_ARTIFACTS_DIR": str(shared / "artifacts"),  # circuit keys, shared with the run
-        "ZKAI_REDIS_URL": redis_url,
-        "COLUMNS": "400",  # Rich would wrap the messages the tests look for
-    })  # fmt: skip
+    env.update(
+        {
+            "ZKAI_DATA_DIR": str(data_dir),
+            "ZKAI_ARTIFACTS_DIR": str(shared / "artifacts"),  # circuit keys, shared with the run
+            "ZKAI_REDIS_URL": redis_url,
+            "COLUMNS": "400",  # Rich would wrap the messages the tests look for
+        }
+    )
     rpc_port, api_port = free_port(), free_port()
-    run = zkai(env, "demo", "--samples", "1", "--rpc-port", str(rpc_port), "--api-port",
-               str(api_port), "--json", timeout=900)  # fmt: skip
+    run = zkai(
+        env,
+        "demo",
+        "--samples",
+        "1",
+        "--rpc-port",
+        str(rpc_port),
+        "--api-port",
+        str(api_port),
+        "--json",
+        timeout=900,
+    )
     state_file = data_dir / "localnet" / "state.json"
     try:
         assert run.returncode == 0, run.stderr[-4000:]
@@ -112,8 +129,9 @@ def test_demo_round_publishes_a_version_that_is_queried_and_pays_contributors(
         address=addresses["ContributorRewards"], abi=load_abi("ContributorRewards")
     )
     for c in contributors:
-        assert pool_contract.functions.isClaimed(training["epoch"], c["address"],
-                                                 int(c["reward"])).call()  # fmt: skip
+        assert pool_contract.functions.isClaimed(
+            training["epoch"], c["address"], int(c["reward"])
+        ).call()
 
 
 def test_nodes_served_the_new_version_without_a_restart(demo: dict[str, Any]) -> None:
@@ -127,9 +145,9 @@ def test_nodes_served_the_new_version_without_a_restart(demo: dict[str, Any]) ->
 
 def test_the_running_aggregator_holds_no_secret_key(demo: dict[str, Any]) -> None:
     celery = create_app(Settings(redis_url=demo["state"].endpoints["redis"]))
-    status = celery.send_task(
-        ROUND_STATUS_TASK, args=[demo["report"]["training"]["round_id"]]
-    ).get(timeout=60)
+    status = celery.send_task(ROUND_STATUS_TASK, args=[demo["report"]["training"]["round_id"]]).get(
+        timeout=60
+    )
     assert status["accepted"] == 3
     assert status["contexts_loaded"] >= 1
     assert status["secret_contexts"] == 0
@@ -157,8 +175,20 @@ def test_cli_round_refuses_bad_contributions_and_too_few_updates(
     env = {**demo["env"], "ZKAI_PASSPHRASE": "e2e-passphrase"}
     round_id = f"cli-{uuid.uuid4().hex[:12]}"  # the tests' Redis outlives this network
     first, second = _wallet(env, "c1", 110), _wallet(env, "c2", 111)
-    opened = zkai(env, "train", "open", "--model", "breast-cancer", "--contributors",
-                  f"{first},{second}", "--duration", "300", "--round-id", round_id, "--json")
+    opened = zkai(
+        env,
+        "train",
+        "open",
+        "--model",
+        "breast-cancer",
+        "--contributors",
+        f"{first},{second}",
+        "--duration",
+        "300",
+        "--round-id",
+        round_id,
+        "--json",
+    )
     assert opened.returncode == 0, opened.stderr
     # (The tests' Redis also holds other tests' rounds: filter by model.)
     listed = json.loads(zkai(env, "train", "rounds", "-m", "breast-cancer", "--json").stdout)
@@ -198,6 +228,8 @@ def test_cli_round_refuses_bad_contributions_and_too_few_updates(
     shown = json.loads(zkai(env, "train", "show", round_id, "--json").stdout)
     assert shown["state"] == "finalised"
     assert [r["reason"] for r in shown["rejections"]] == [
-        "duplicate", "unknown-contributor", "round-closed",
-    ]  # fmt: skip
+        "duplicate",
+        "unknown-contributor",
+        "round-closed",
+    ]
     assert not (demo["data_dir"] / "training-keys" / f"{round_id}.json").exists()

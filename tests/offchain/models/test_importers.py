@@ -58,19 +58,32 @@ def test_sklearn_pipeline_with_scaler_is_folded() -> None:
 
 def test_sklearn_regressor_and_unsupported_steps() -> None:
     regressor = LinearRegression().fit(X, X[:, 0] * 2)
-    manifest = from_sklearn(regressor, X, name="reg", version=1, input_scale_bits=8,
-                            weight_scale_bits=8)
+    manifest = from_sklearn(
+        regressor, X, name="reg", version=1, input_scale_bits=8, weight_scale_bits=8
+    )
     assert manifest.postprocess == "none"
     with pytest.raises(ModelFormatError, match="MinMaxScaler"):
-        from_sklearn(make_pipeline(MinMaxScaler(), LinearRegression()).fit(X, X[:, 0]), X,
-                     name="x", version=1, input_scale_bits=8, weight_scale_bits=8)
+        from_sklearn(
+            make_pipeline(MinMaxScaler(), LinearRegression()).fit(X, X[:, 0]),
+            X,
+            name="x",
+            version=1,
+            input_scale_bits=8,
+            weight_scale_bits=8,
+        )
     with pytest.raises(ModelFormatError, match="not a fitted linear model"):
         from_sklearn(object(), X, name="x", version=1, input_scale_bits=8, weight_scale_bits=8)
 
 
 def test_declared_range_covers_the_training_data() -> None:
-    manifest = from_sklearn(LinearRegression().fit(X, X[:, 0]), X, name="reg", version=1,
-                            input_scale_bits=8, weight_scale_bits=8)
+    manifest = from_sklearn(
+        LinearRegression().fit(X, X[:, 0]),
+        X,
+        name="reg",
+        version=1,
+        input_scale_bits=8,
+        weight_scale_bits=8,
+    )
     for row in X:
         manifest.quantise_input(row.tolist(), check_range=True)
 
@@ -80,14 +93,20 @@ def linear_graph(kind: str, w: np.ndarray, b: np.ndarray, tail: list[str]) -> on
     inits = []
     nodes = []
     if kind == "gemm":  # torch.onnx.export of nn.Linear: Gemm(x, W, b, transB=1)
-        inits = [numpy_helper.from_array(w.astype(np.float32), "W"),
-                 numpy_helper.from_array(b.astype(np.float32), "b")]
+        inits = [
+            numpy_helper.from_array(w.astype(np.float32), "W"),
+            numpy_helper.from_array(b.astype(np.float32), "b"),
+        ]
         nodes.append(helper.make_node("Gemm", ["x", "W", "b"], ["y0"], transB=1))
     else:  # MatMul(x, W^T) + b
-        inits = [numpy_helper.from_array(w.T.astype(np.float32), "Wt"),
-                 numpy_helper.from_array(b.astype(np.float32), "b")]
-        nodes += [helper.make_node("MatMul", ["x", "Wt"], ["mm"]),
-                  helper.make_node("Add", ["b", "mm"], ["y0"])]
+        inits = [
+            numpy_helper.from_array(w.T.astype(np.float32), "Wt"),
+            numpy_helper.from_array(b.astype(np.float32), "b"),
+        ]
+        nodes += [
+            helper.make_node("MatMul", ["x", "Wt"], ["mm"]),
+            helper.make_node("Add", ["b", "mm"], ["y0"]),
+        ]
     last = "y0"
     for i, op in enumerate(tail):
         out = f"t{i}"
@@ -96,7 +115,8 @@ def linear_graph(kind: str, w: np.ndarray, b: np.ndarray, tail: list[str]) -> on
         last = out
     out_type = TensorProto.INT64 if tail[-1:] == ["ArgMax"] else TensorProto.FLOAT
     graph = helper.make_graph(
-        nodes, "linear",
+        nodes,
+        "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in])],
         [helper.make_tensor_value_info(last, out_type, None)],
         initializer=inits,
@@ -116,9 +136,15 @@ def test_onnx_linear_layers_match_the_reference_runtime(
     b = RNG.normal(size=n_out)
     model = linear_graph(kind, w, b, tail)
     low, high = X.min(axis=0).tolist(), X.max(axis=0).tolist()
-    manifest = from_onnx(model.SerializeToString(), name="onnx-model", version=1,
-                         input_scale_bits=12, weight_scale_bits=20,
-                         input_min=low, input_max=high)
+    manifest = from_onnx(
+        model.SerializeToString(),
+        name="onnx-model",
+        version=1,
+        input_scale_bits=12,
+        weight_scale_bits=20,
+        input_min=low,
+        input_max=high,
+    )
     assert manifest.postprocess == postprocess
     reference = ReferenceEvaluator(linear_graph(kind, w, b, []))
     for row in X[:10]:
@@ -131,16 +157,38 @@ def test_onnx_unsupported_graphs_are_refused() -> None:
     w, b = RNG.normal(size=(2, 5)), RNG.normal(size=2)
     model = linear_graph("gemm", w, b, ["Relu"])
     with pytest.raises(ModelFormatError, match="post-processing"):
-        from_onnx(model, name="x", version=1, input_scale_bits=8, weight_scale_bits=8,
-                  input_min=[0.0] * 5, input_max=[1.0] * 5)
+        from_onnx(
+            model,
+            name="x",
+            version=1,
+            input_scale_bits=8,
+            weight_scale_bits=8,
+            input_min=[0.0] * 5,
+            input_max=[1.0] * 5,
+        )
     graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])], "relu",
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
     )
     with pytest.raises(ModelFormatError, match="expected Gemm or MatMul"):
-        from_onnx(helper.make_model(graph), name="x", version=1, input_scale_bits=8,
-                  weight_scale_bits=8, input_min=[0.0] * 5, input_max=[1.0] * 5)
+        from_onnx(
+            helper.make_model(graph),
+            name="x",
+            version=1,
+            input_scale_bits=8,
+            weight_scale_bits=8,
+            input_min=[0.0] * 5,
+            input_max=[1.0] * 5,
+        )
     with pytest.raises(ModelFormatError, match="not a serialized ONNX model"):
-        from_onnx(b"\xff\x00garbage", name="x", version=1, input_scale_bits=8,
-                  weight_scale_bits=8, input_min=[0.0] * 5, input_max=[1.0] * 5)
+        from_onnx(
+            b"\xff\x00garbage",
+            name="x",
+            version=1,
+            input_scale_bits=8,
+            weight_scale_bits=8,
+            input_min=[0.0] * 5,
+            input_max=[1.0] * 5,
+        )

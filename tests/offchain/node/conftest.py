@@ -38,9 +38,15 @@ PRICE = 2 * ETHER
 def small_manifest() -> Manifest:
     """A 3-input, 2-output linear model: its circuit builds in well under a second."""
     return from_linear(
-        [[0.5, -0.25, 1.0], [-1.0, 0.75, 0.125]], [0.1, -0.2],
-        name="tiny", version=1, input_scale_bits=8, weight_scale_bits=8,
-        postprocess="argmax", input_min=[-1, -1, -1], input_max=[1, 1, 1],
+        [[0.5, -0.25, 1.0], [-1.0, 0.75, 0.125]],
+        [0.1, -0.2],
+        name="tiny",
+        version=1,
+        input_scale_bits=8,
+        weight_scale_bits=8,
+        postprocess="argmax",
+        input_min=[-1, -1, -1],
+        input_max=[1, 1, 1],
     )
 
 
@@ -60,21 +66,23 @@ class Network:
     def env(self, **extra: str) -> dict[str, str]:
         """Environment of a `zkai node run` process on this network."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZKAI_")}
-        env.update({
-            "ZKAI_DATA_DIR": str(self.data_dir),
-            "ZKAI_ARTIFACTS_DIR": str(self.artifacts.directory.parent),
-            "ZKAI_DEPLOYMENTS_DIR": str(self.record_dir),
-            "ZKAI_NETWORK": "local",
-            "ZKAI_RPC_URL": self.anvil.url,
-            "ZKAI_REDIS_URL": self.redis_url,
-            "ZKAI_PASSPHRASE": PASSPHRASE,
-            "ZKAI_NODE_POLL_INTERVAL_S": "0.2",
-            "ZKAI_NODE_RECONCILE_INTERVAL_S": "1",
-            "ZKAI_NODE_CLAIM_INTERVAL_S": "1",
-            "ZKAI_NODE_REQUEUE_AFTER_S": "3",
-            "ZKAI_NODE_LOCK_TTL_S": "4",
-            "ZKAI_NODE_VISIBILITY_TIMEOUT_S": "20",
-        })
+        env.update(
+            {
+                "ZKAI_DATA_DIR": str(self.data_dir),
+                "ZKAI_ARTIFACTS_DIR": str(self.artifacts.directory.parent),
+                "ZKAI_DEPLOYMENTS_DIR": str(self.record_dir),
+                "ZKAI_NETWORK": "local",
+                "ZKAI_RPC_URL": self.anvil.url,
+                "ZKAI_REDIS_URL": self.redis_url,
+                "ZKAI_PASSPHRASE": PASSPHRASE,
+                "ZKAI_NODE_POLL_INTERVAL_S": "0.2",
+                "ZKAI_NODE_RECONCILE_INTERVAL_S": "1",
+                "ZKAI_NODE_CLAIM_INTERVAL_S": "1",
+                "ZKAI_NODE_REQUEUE_AFTER_S": "3",
+                "ZKAI_NODE_LOCK_TTL_S": "4",
+                "ZKAI_NODE_VISIBILITY_TIMEOUT_S": "20",
+            }
+        )
         env.update(extra)
         return env
 
@@ -88,10 +96,12 @@ class Network:
         register_node(self.chain, identity, models=[self.model_id], stake=stake)
         return identity
 
-    def node_process(self, identity: NodeIdentity, tmp: Path, concurrency: int = 1,
-                     **extra: str) -> NodeProcess:
-        return NodeProcess(identity.name, self.env(**extra), tmp / f"{identity.name}.log",
-                           concurrency=concurrency)
+    def node_process(
+        self, identity: NodeIdentity, tmp: Path, concurrency: int = 1, **extra: str
+    ) -> NodeProcess:
+        return NodeProcess(
+            identity.name, self.env(**extra), tmp / f"{identity.name}.log", concurrency=concurrency
+        )
 
     def increase_time(self, seconds: int) -> None:
         self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
@@ -111,8 +121,9 @@ def make_network(tmp: Path, artifacts: CircuitArtifacts, redis_url: str) -> Netw
     from zkai.localnet.state import anvil_account
 
     manifest = artifacts.manifest
-    model_id, _ = register_model(chain, anvil_account(0), manifest, price=PRICE, shares=SHARES,
-                                 artifacts=artifacts)
+    model_id, _ = register_model(
+        chain, anvil_account(0), manifest, price=PRICE, shares=SHARES, artifacts=artifacts
+    )
     data_dir = tmp / "data"
     manifest_path = data_dir / "models" / "tiny.json"
     manifest_path.parent.mkdir(parents=True)
@@ -138,8 +149,9 @@ def nodes_running(network: Network, tmp_path: Path) -> Iterator[Callable[..., No
     """Factory: start `zkai node run` for an identity; every process is stopped at the end."""
     started: list[NodeProcess] = []
 
-    def start(identity: NodeIdentity, concurrency: int = 1, net: Network | None = None,
-              **extra: str) -> NodeProcess:
+    def start(
+        identity: NodeIdentity, concurrency: int = 1, net: Network | None = None, **extra: str
+    ) -> NodeProcess:
         proc = (net or network).node_process(identity, tmp_path, concurrency, **extra).start()
         started.append(proc)
         return proc

@@ -56,9 +56,9 @@ class Anvil:
         assert binary, "anvil is not on PATH (export PATH=$PWD/.venv/bin:$PATH)"
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [binary, "--port", str(self.port), "--state", str(self.state_file),
-                 "--silent"],
-                stdout=log, stderr=subprocess.STDOUT,
+                [binary, "--port", str(self.port), "--state", str(self.state_file), "--silent"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         w3 = Web3(Web3.HTTPProvider(self.url))
         deadline = time.monotonic() + 20
@@ -94,16 +94,29 @@ def deploy_system(rpc_url: str, record_dir: Path) -> Deployment:
         return address
 
     token = deploy("ZKAIToken", owner.address, 10**9 * ETHER, owner.address, 10**8 * ETHER)
-    registry = deploy("NodeRegistry", owner.address, token, MIN_STAKE, 7 * 24 * 3600,
-                      owner.address)
+    registry = deploy("NodeRegistry", owner.address, token, MIN_STAKE, 7 * 24 * 3600, owner.address)
     models = deploy("ModelRegistry")
     rewards = deploy("ContributorRewards", owner.address, token, 30 * 24 * 3600)
-    deploy("QueryMarket", (owner.address, token, registry, models, owner.address, rewards,
-                           500, 1_000, SLASH_AMOUNT, 24 * 3600))
+    deploy(
+        "QueryMarket",
+        (
+            owner.address,
+            token,
+            registry,
+            models,
+            owner.address,
+            rewards,
+            500,
+            1_000,
+            SLASH_AMOUNT,
+            24 * 3600,
+        ),
+    )
     deployment = Deployment("local", w3.eth.chain_id, contracts, blocks)
     chain = ChainClient(rpc_url, deployment)
-    chain.transact(owner, chain.contract("NodeRegistry").functions.setSlasher(
-        contracts["QueryMarket"], True))
+    chain.transact(
+        owner, chain.contract("NodeRegistry").functions.setSlasher(contracts["QueryMarket"], True)
+    )
     deployment.save(record_dir / "local.json")
     return deployment
 
@@ -111,12 +124,19 @@ def deploy_system(rpc_url: str, record_dir: Path) -> Deployment:
 def fund(chain: ChainClient, address: str, *, eth: int = 10 * ETHER, tokens: int = 0) -> None:
     owner = anvil_account(0)
     if eth:
-        tx = {"to": Web3.to_checksum_address(address), "value": eth, "from": owner.address,
-              "nonce": chain.w3.eth.get_transaction_count(owner.address, "pending"),
-              "gas": 21_000, "gasPrice": chain.w3.eth.gas_price, "chainId": chain.w3.eth.chain_id}
+        tx = {
+            "to": Web3.to_checksum_address(address),
+            "value": eth,
+            "from": owner.address,
+            "nonce": chain.w3.eth.get_transaction_count(owner.address, "pending"),
+            "gas": 21_000,
+            "gasPrice": chain.w3.eth.gas_price,
+            "chainId": chain.w3.eth.chain_id,
+        }
         signed = owner.sign_transaction(tx)
         chain.w3.eth.wait_for_transaction_receipt(
-            chain.w3.eth.send_raw_transaction(signed.raw_transaction))
+            chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+        )
     if tokens:
         chain.transact(owner, chain.contract("ZKAIToken").functions.transfer(address, tokens))
 
@@ -124,8 +144,12 @@ def fund(chain: ChainClient, address: str, *, eth: int = 10 * ETHER, tokens: int
 def new_user(chain: ChainClient) -> LocalAccount:
     user: LocalAccount = Account.create()
     fund(chain, user.address, tokens=1_000 * ETHER)
-    chain.transact(user, chain.contract("ZKAIToken").functions.approve(
-        chain.deployment.address("QueryMarket"), 2**256 - 1))
+    chain.transact(
+        user,
+        chain.contract("ZKAIToken").functions.approve(
+            chain.deployment.address("QueryMarket"), 2**256 - 1
+        ),
+    )
     return user
 
 
@@ -160,12 +184,21 @@ def post_query(
     now = chain.w3.eth.get_block("latest")["timestamp"]
     market = chain.contract("QueryMarket")
     posted_at = time.time()
-    receipt = chain.transact(user, market.functions.requestQuery(
-        model_id, [a for a, _ in nodes], commitments, payloads, now + deadline_s))
+    receipt = chain.transact(
+        user,
+        market.functions.requestQuery(
+            model_id, [a for a, _ in nodes], commitments, payloads, now + deadline_s
+        ),
+    )
     (event,) = market.events.QueryRequested().process_receipt(receipt, errors=DISCARD)
-    return PostedQuery(int(event["args"]["queryId"]), int(receipt["blockNumber"]),
-                       int(event["args"]["deadline"]), int(event["args"]["fee"]),
-                       [a for a, _ in nodes], posted_at)
+    return PostedQuery(
+        int(event["args"]["queryId"]),
+        int(receipt["blockNumber"]),
+        int(event["args"]["deadline"]),
+        int(event["args"]["fee"]),
+        [a for a, _ in nodes],
+        posted_at,
+    )
 
 
 def share_status(chain: ChainClient, query_id: int, index: int) -> int:
@@ -173,8 +206,15 @@ def share_status(chain: ChainClient, query_id: int, index: int) -> int:
 
 
 def results_of(chain: ChainClient, query_id: int) -> list[Any]:
-    return list(chain.events("QueryMarket", "ResultSubmitted", chain.deployment.start_block,
-                             chain.w3.eth.block_number, {"queryId": query_id}))
+    return list(
+        chain.events(
+            "QueryMarket",
+            "ResultSubmitted",
+            chain.deployment.start_block,
+            chain.w3.eth.block_number,
+            {"queryId": query_id},
+        )
+    )
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
@@ -203,7 +243,10 @@ class NodeProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [str(zkai), "node", "run", self.name, "--concurrency", str(self.concurrency)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         return self
@@ -219,15 +262,19 @@ class NodeProcess:
                     continue
 
     def find(self, event: str, **match: Any) -> list[dict[str, Any]]:
-        return [e for e in self.events() if e.get("event") == event
-                and all(e.get(k) == v for k, v in match.items())]
+        return [
+            e
+            for e in self.events()
+            if e.get("event") == event and all(e.get(k) == v for k, v in match.items())
+        ]
 
     def wait_event(self, event: str, timeout: float = 60, **match: Any) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(
-                    f"node {self.name} exited ({self.process.returncode}):\n{self.tail()}")
+                    f"node {self.name} exited ({self.process.returncode}):\n{self.tail()}"
+                )
             found = self.find(event, **match)
             return found[0] if found else None
 

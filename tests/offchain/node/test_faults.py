@@ -50,9 +50,14 @@ def test_killed_worker_mid_task_share_is_proven_and_paid_once(
     token = chain.contract("ZKAIToken")
     before = int(chain.call(token.functions.balanceOf(victim.account.address)))
     posted = post_query(
-        chain, new_user(chain), network.manifest, network.model_id,
-        [(victim.account.address, victim.encryption_public_key),
-         (other.account.address, other.encryption_public_key)],
+        chain,
+        new_user(chain),
+        network.manifest,
+        network.model_id,
+        [
+            (victim.account.address, victim.encryption_public_key),
+            (other.account.address, other.encryption_public_key),
+        ],
     )
     started = proc.wait_event("share.started", query_id=posted.query_id, share_index=0)
     os.kill(started["pid"], signal.SIGKILL)  # the pool process running the task
@@ -85,8 +90,11 @@ def test_redis_restart_loses_no_task(
         procs[0].wait_event("share.started", query_id=first.query_id)
         procs[0].wait_event("share.enqueued", query_id=second.query_id)
         server.restart()
-        wait_for(lambda: _paid(network, first.query_id) and _paid(network, second.query_id),
-                 90, "all shares of both queries paid")
+        wait_for(
+            lambda: _paid(network, first.query_id) and _paid(network, second.query_id),
+            90,
+            "all shares of both queries paid",
+        )
         requeued = [e for p in procs for e in p.find("share.enqueued", why="reconcile")]
         assert requeued, "reconciliation re-enqueued what the restart lost"
         for proc in procs:
@@ -97,7 +105,9 @@ def test_redis_restart_loses_no_task(
 
 
 def test_rpc_restart_listener_catches_up(
-    tmp_path: Path, tiny_artifacts: CircuitArtifacts, redis_url: str,
+    tmp_path: Path,
+    tiny_artifacts: CircuitArtifacts,
+    redis_url: str,
     nodes_running: Callable[..., NodeProcess],
 ) -> None:
     (tmp_path / "chain").mkdir()
@@ -149,8 +159,12 @@ def test_bad_payloads_are_never_submitted_and_the_user_is_refunded(
         return commitment ^ 1, payload  # opens, but to another commitment
 
     posted = post_query(
-        chain, user, network.manifest, network.model_id,
-        [(n.account.address, n.encryption_public_key) for n in (a, b)], tamper=tamper,
+        chain,
+        user,
+        network.manifest,
+        network.model_id,
+        [(n.account.address, n.encryption_public_key) for n in (a, b)],
+        tamper=tamper,
     )
     reasons = [
         procs[j].wait_event("share.rejected", query_id=posted.query_id, share_index=j)["reason"]
@@ -167,8 +181,8 @@ def test_bad_payloads_are_never_submitted_and_the_user_is_refunded(
 
     network.increase_time(posted.deadline - int(chain.w3.eth.get_block("latest")["timestamp"]) + 1)
     receipt = chain.transact(user, chain.contract("QueryMarket").functions.settle(posted.query_id))
-    (settled,) = chain.contract("QueryMarket").events.QuerySettled().process_receipt(
-        receipt, errors=DISCARD
+    (settled,) = (
+        chain.contract("QueryMarket").events.QuerySettled().process_receipt(receipt, errors=DISCARD)
     )
     assert settled["args"]["refund"] == posted.fee
     assert int(chain.call(token.functions.balanceOf(user.address))) == balance
@@ -180,7 +194,10 @@ def test_node_that_unstaked_after_assignment_still_serves_and_is_paid(
     chain = network.chain
     a, b = network.new_node(), network.new_node()
     posted = post_query(
-        chain, new_user(chain), network.manifest, network.model_id,
+        chain,
+        new_user(chain),
+        network.manifest,
+        network.model_id,
         [(n.account.address, n.encryption_public_key) for n in (a, b)],
     )
     request_unstake(chain, a.account)

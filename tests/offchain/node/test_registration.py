@@ -32,16 +32,30 @@ def test_publish_version_and_nodes_refuse_a_stale_manifest_or_foreign_keys(
     network: Network,
 ) -> None:
     owner = anvil_account(0)
-    model_id, _ = register_model(network.chain, owner, network.manifest, price=PRICE,
-                                 shares=SHARES, artifacts=network.artifacts)
+    model_id, _ = register_model(
+        network.chain,
+        owner,
+        network.manifest,
+        price=PRICE,
+        shares=SHARES,
+        artifacts=network.artifacts,
+    )
     newer = dataclasses.replace(network.manifest, version=2)
     artifacts = build_circuit_dev(newer, artifacts_root=get_settings().artifacts_path)
-    assert publish_version(network.chain, owner, model_id, newer, price=PRICE, shares=SHARES,
-                           artifacts=artifacts) == 2
+    assert (
+        publish_version(
+            network.chain, owner, model_id, newer, price=PRICE, shares=SHARES, artifacts=artifacts
+        )
+        == 2
+    )
     with pytest.raises(ModelMismatchError, match="fetch the current manifest"):
         check_version(network.chain, model_id, network.manifest, network.artifacts)
     # Same manifest hash, but keys from another setup: the on-chain verifier is not theirs.
     with pytest.raises(ModelMismatchError, match="would be rejected"):
-        check_version(network.chain, model_id, newer,
-                      dataclasses.replace(artifacts, directory=network.artifacts.directory))
+        check_version(
+            network.chain,
+            model_id,
+            newer,
+            dataclasses.replace(artifacts, directory=network.artifacts.directory),
+        )
     assert check_version(network.chain, model_id, newer, artifacts).version == 2

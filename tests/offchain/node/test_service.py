@@ -28,7 +28,10 @@ def test_two_nodes_serve_a_query_and_are_paid_once(
     before = [int(chain.call(token.functions.balanceOf(i.account.address))) for i in identities]
     user = new_user(chain)
     posted = post_query(
-        chain, user, network.manifest, network.model_id,
+        chain,
+        user,
+        network.manifest,
+        network.model_id,
         [(i.account.address, i.encryption_public_key) for i in identities],
     )
     for index, proc in enumerate(procs):
@@ -36,26 +39,37 @@ def test_two_nodes_serve_a_query_and_are_paid_once(
             "share.submitted", timeout=60, query_id=posted.query_id, share_index=index
         )
         assert submitted["since_enqueue_ms"] is not None
-    wait_for(lambda: all(share_status(chain, posted.query_id, i) == SHARE_PAID for i in (0, 1)),
-             30, "both shares paid")
+    wait_for(
+        lambda: all(share_status(chain, posted.query_id, i) == SHARE_PAID for i in (0, 1)),
+        30,
+        "both shares paid",
+    )
 
     # With the workers warm: time from the request's receipt to both submission receipts.
     second = post_query(
-        chain, user, network.manifest, network.model_id,
+        chain,
+        user,
+        network.manifest,
+        network.model_id,
         [(i.account.address, i.encryption_public_key) for i in identities],
     )
     for index, proc in enumerate(procs):
-        proc.wait_event("share.submitted", timeout=30, query_id=second.query_id,
-                        share_index=index)
+        proc.wait_event("share.submitted", timeout=30, query_id=second.query_id, share_index=index)
     latencies = [
         e["ts"] - second.posted_at
-        for proc in procs for e in proc.find("share.submitted", query_id=second.query_id)
+        for proc in procs
+        for e in proc.find("share.submitted", query_id=second.query_id)
     ]
-    print(f"per-share latency, request sent -> submission mined: {latencies} s; "
-          f"task: {[e['duration_ms'] for p in procs for e in p.find('share.submitted')]} ms")
+    print(
+        f"per-share latency, request sent -> submission mined: {latencies} s; "
+        f"task: {[e['duration_ms'] for p in procs for e in p.find('share.submitted')]} ms"
+    )
     assert max(latencies) < 10
-    wait_for(lambda: all(share_status(chain, second.query_id, i) == SHARE_PAID for i in (0, 1)),
-             30, "both shares of the second query paid")
+    wait_for(
+        lambda: all(share_status(chain, second.query_id, i) == SHARE_PAID for i in (0, 1)),
+        30,
+        "both shares of the second query paid",
+    )
     assert len(results_of(chain, posted.query_id)) == 2
     payout = int(chain.call(chain.contract("QueryMarket").functions.shareSplit(posted.query_id))[0])
     after = [int(chain.call(token.functions.balanceOf(i.account.address))) for i in identities]
@@ -65,8 +79,13 @@ def test_two_nodes_serve_a_query_and_are_paid_once(
     # Health: the status command reads the heartbeat, the queue and the chain.
     identity = identities[0]
     state = NodeState.for_chain(Keystore(network.data_dir).node_dir(identity.name), chain)
-    facts = node_status(chain, identity.account.address, node_name=identity.name, state=state,
-                        redis_url=network.redis_url)
+    facts = node_status(
+        chain,
+        identity.account.address,
+        node_name=identity.name,
+        state=state,
+        redis_url=network.redis_url,
+    )
     assert facts["registered"]
     assert facts["eligible"]
     assert facts["running"]
@@ -75,7 +94,10 @@ def test_two_nodes_serve_a_query_and_are_paid_once(
     assert facts["cursor"] >= posted.block
     cli = subprocess.run(
         [str(Path(sys.executable).with_name("zkai")), "node", "status", identity.name, "--json"],
-        env=network.env(), capture_output=True, text=True, timeout=60,
+        env=network.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["worker_alive"] is True

@@ -209,16 +209,18 @@ def test_upload_received_before_the_deadline_counts_even_if_added_after_it(
     with pytest.raises(UpdateRejectedError) as refused:  # received now: too late
         add_submission(store, info.round_id, late.address, digest, 10, late.signature)
     assert refused.value.reason == "round-closed"
-    entry = add_submission(store, info.round_id, late.address, digest, 10, late.signature,
-                           received_at=received)  # fmt: skip
+    entry = add_submission(
+        store, info.round_id, late.address, digest, 10, late.signature, received_at=received
+    )
     assert entry.address == contributors[0].address
     store.close(info.round_id)  # once the key holder closes it, nothing more is added
     ciphertext, _ = _update(key_holder, 9)
     other = _signed(info, contributors[1], ciphertext, 10)
     digest = store.stage(info.round_id, other.ciphertext)
     with pytest.raises(UpdateRejectedError, match="closed"):
-        add_submission(store, info.round_id, other.address, digest, 10, other.signature,
-                       received_at=received)  # fmt: skip
+        add_submission(
+            store, info.round_id, other.address, digest, 10, other.signature, received_at=received
+        )
 
 
 def test_unknown_round_rejected(store: RoundStore) -> None:

@@ -46,12 +46,15 @@ from zkai.training.store import RoundInfo, RoundStore
 def api(tmp_path: Path, redis_url: str, worker: Celery) -> Iterator[TestClient]:
     """The API on the tests' Redis (no chain: the indexer is off), with the worker running."""
     settings = Settings(
-        data_dir=tmp_path, redis_url=redis_url, rpc_url="http://127.0.0.1:9",
+        data_dir=tmp_path,
+        redis_url=redis_url,
+        rpc_url="http://127.0.0.1:9",
         database_url=f"sqlite:///{tmp_path / 'index.db'}",
-    )  # fmt: skip
+    )
     contracts = ("ZKAIToken", "NodeRegistry", "ModelRegistry", "ContributorRewards", "QueryMarket")
-    deployment = Deployment("local", 31337, {name: f"0x{i + 1:040x}" for i, name in
-                                             enumerate(contracts)})  # fmt: skip
+    deployment = Deployment(
+        "local", 31337, {name: f"0x{i + 1:040x}" for i, name in enumerate(contracts)}
+    )
     app = create_app(settings, deployment=deployment, run_indexer=False)
     with TestClient(app) as client:
         yield client
@@ -160,8 +163,9 @@ def _signed_by_another(info, holder, accounts, public):  # type: ignore[no-untyp
 
 
 def _weight_over_cap(info, holder, accounts, public):  # type: ignore[no-untyped-def]
-    return info.round_id, _body(_signed(info, accounts[0], _update(info, public),
-                                        info.max_weight + 1))  # fmt: skip
+    return info.round_id, _body(
+        _signed(info, accounts[0], _update(info, public), info.max_weight + 1)
+    )
 
 
 def _other_context(info, holder, accounts, public):  # type: ignore[no-untyped-def]
@@ -242,13 +246,16 @@ def test_bad_upload_is_refused_and_loses_nothing(
 
 
 def test_upload_to_a_closed_round_is_refused(
-    api: TestClient, store: RoundStore, new_round: Callable[..., RoundInfo],
+    api: TestClient,
+    store: RoundStore,
+    new_round: Callable[..., RoundInfo],
     contributors: list[LocalAccount],
-) -> None:  # fmt: skip
+) -> None:
     info = new_round()
     store.close(info.round_id)
-    submission = _signed(info, contributors[0], _update(info, store.public_context(info.round_id)),
-                         5)  # fmt: skip
+    submission = _signed(
+        info, contributors[0], _update(info, store.public_context(info.round_id)), 5
+    )
     response = api.post(f"/api/training/rounds/{info.round_id}/updates", json=_body(submission))
     assert response.status_code == 409
     assert response.json()["reason"] == "round-closed"
@@ -268,9 +275,11 @@ def test_manifests_are_served_by_hash(api: TestClient, tmp_path: Path, digits: M
 
 
 def test_refusals_at_the_api_never_clear_a_pending_upload(
-    api: TestClient, store: RoundStore, new_round: Callable[..., RoundInfo],
+    api: TestClient,
+    store: RoundStore,
+    new_round: Callable[..., RoundInfo],
     contributors: list[LocalAccount],
-) -> None:  # fmt: skip
+) -> None:
     """A forged upload in someone's name, or their own second upload, is refused without
     touching the upload of theirs that the workers have not decided yet."""
     info = new_round()
@@ -279,8 +288,10 @@ def test_refusals_at_the_api_never_clear_a_pending_upload(
     assert store.mark_pending(info.round_id, owner_of_pending.address, "ab" * 32)
     assert not store.mark_pending(info.round_id, owner_of_pending.address, "cd" * 32)
     forged = _signed(info, contributors[1], _update(info, public), 5)
-    refused = api.post(f"/api/training/rounds/{info.round_id}/updates",
-                       json={**_body(forged), "address": owner_of_pending.address})  # fmt: skip
+    refused = api.post(
+        f"/api/training/rounds/{info.round_id}/updates",
+        json={**_body(forged), "address": owner_of_pending.address},
+    )
     assert refused.json()["reason"] == "bad-signature"
     second = _signed(info, owner_of_pending, _update(info, public), 5)
     again = api.post(f"/api/training/rounds/{info.round_id}/updates", json=_body(second))
@@ -293,9 +304,12 @@ def test_refusals_at_the_api_never_clear_a_pending_upload(
 
 
 def test_a_ciphertext_at_another_scale_is_refused_by_the_worker_and_blocks_nothing(
-    api: TestClient, store: RoundStore, key_holder: KeyHolder,
-    new_round: Callable[..., RoundInfo], contributors: list[LocalAccount],
-) -> None:  # fmt: skip
+    api: TestClient,
+    store: RoundStore,
+    key_holder: KeyHolder,
+    new_round: Callable[..., RoundInfo],
+    contributors: list[LocalAccount],
+) -> None:
     """It passes the API's header checks (same context fingerprint, right size) but would make
     every later addition fail: the worker refuses it, and the round goes on."""
     info = new_round()
@@ -304,12 +318,17 @@ def test_a_ciphertext_at_another_scale_is_refused_by_the_worker_and_blocks_nothi
     context.global_scale = 2.0**20
     values = np.random.default_rng(4).uniform(-1, 1, info.parameter_count)
     poisoned = Envelope(
-        KIND_UPDATE, context_fingerprint(public), info.parameter_count, 1,
+        KIND_UPDATE,
+        context_fingerprint(public),
+        info.parameter_count,
+        1,
         (ts.ckks_vector(context, values.tolist()).serialize(),),
-    ).to_bytes()  # fmt: skip
+    ).to_bytes()
     bad = _signed(info, contributors[0], poisoned, 5)
-    assert api.post(f"/api/training/rounds/{info.round_id}/updates",
-                    json=_body(bad)).status_code == 202  # fmt: skip
+    assert (
+        api.post(f"/api/training/rounds/{info.round_id}/updates", json=_body(bad)).status_code
+        == 202
+    )
     verdict = _verdict(api, info, bad)
     assert (verdict["status"], verdict["reason"]) == ("rejected", "wrong-context")
     assert store.pending(info.round_id) == {}
@@ -329,7 +348,10 @@ def test_an_oversized_request_is_refused_before_it_is_read(
 ) -> None:
     info = new_round()
     huge = b'{"ciphertext": "' + b"A" * (MAX_REQUEST_BYTES + 1) + b'"}'
-    response = api.post(f"/api/training/rounds/{info.round_id}/updates", content=huge,
-                        headers={"content-type": "application/json"})  # fmt: skip
+    response = api.post(
+        f"/api/training/rounds/{info.round_id}/updates",
+        content=huge,
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert "request body over" in response.json()["detail"]

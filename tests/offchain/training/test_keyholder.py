@@ -42,19 +42,39 @@ def test_key_holder_round_from_open_to_published(
     settings = Settings(data_dir=tmp_path / "keyholder", redis_url=redis_url, api_url="")
     owner, stranger = anvil_account(0), anvil_account(5)
     model_id, _ = register_model(chain, owner, digits, price=2 * ETHER, shares=2)
-    ModelCatalog(chain.deployment.chain_id, settings.data_dir).add("digits", model_id,
-                                                                   "demo:digits")  # fmt: skip
+    ModelCatalog(chain.deployment.chain_id, settings.data_dir).add(
+        "digits", model_id, "demo:digits"
+    )
     addresses = [c.address for c in contributors]
     with pytest.raises(TrainingError, match="does not own model"):
-        open_training_round(chain, stranger, model="digits", contributors=addresses,
-                            duration_s=600, passphrase="pw", settings=settings)  # fmt: skip
+        open_training_round(
+            chain,
+            stranger,
+            model="digits",
+            contributors=addresses,
+            duration_s=600,
+            passphrase="pw",
+            settings=settings,
+        )
     with pytest.raises(TrainingError, match="must be addresses"):
-        open_training_round(chain, owner, model="digits", contributors=["0xbad"],
-                            duration_s=600, passphrase="pw", settings=settings)  # fmt: skip
+        open_training_round(
+            chain,
+            owner,
+            model="digits",
+            contributors=["0xbad"],
+            duration_s=600,
+            passphrase="pw",
+            settings=settings,
+        )
     opened = open_training_round(
-        chain, owner, model="digits", contributors=addresses, duration_s=600,
-        passphrase="pw", settings=settings,
-    )  # fmt: skip
+        chain,
+        owner,
+        model="digits",
+        contributors=addresses,
+        duration_s=600,
+        passphrase="pw",
+        settings=settings,
+    )
     info = opened.info
     assert info.model_id == model_id
     assert info.base_manifest_hash == digits.content_hash_hex
@@ -82,14 +102,23 @@ def test_key_holder_round_from_open_to_published(
     split = digits_split
     parts = np.array_split(np.random.default_rng(2).permutation(len(split.y_train)), 3)
     for account, part in zip(contributors, parts, strict=True):
-        submit(store, make_submission(info, public, digits, split.x_train[part],
-                                      split.y_train[part], account))  # fmt: skip
+        submit(
+            store,
+            make_submission(
+                info, public, digits, split.x_train[part], split.y_train[part], account
+            ),
+        )
 
     def finalise(signer: LocalAccount, passphrase: str = "pw") -> dict[str, Any]:
         return finalise_training_round(
-            chain, round_id=info.round_id, passphrase=passphrase, held_out_x=split.x_test,
-            held_out_y=split.y_test, signer=signer, settings=settings,
-        )  # fmt: skip
+            chain,
+            round_id=info.round_id,
+            passphrase=passphrase,
+            held_out_x=split.x_test,
+            held_out_y=split.y_test,
+            signer=signer,
+            settings=settings,
+        )
 
     # Refusals happen before anything is decrypted or closed; the key survives them.
     with pytest.raises(TrainingError, match="does not own model"):

@@ -39,12 +39,23 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
     split = digits_split
     parts = np.array_split(np.random.default_rng(1).permutation(len(split.y_train)), 3)
     for account, part in zip(contributors, parts, strict=True):
-        submit(store, make_submission(
-            info, public, digits, split.x_train[part], split.y_train[part], account
-        ))
+        submit(
+            store,
+            make_submission(
+                info, public, digits, split.x_train[part], split.y_train[part], account
+            ),
+        )
     close_round(store, info.round_id)
-    result = finalise_round(store, key_holder, info.round_id, digits, split.x_test, split.y_test,
-                            reward_pool=POOL, tolerance=0.01)
+    result = finalise_round(
+        store,
+        key_holder,
+        info.round_id,
+        digits,
+        split.x_test,
+        split.y_test,
+        reward_pool=POOL,
+        tolerance=0.01,
+    )
     assert result.accepted, result.reason
     assert result.manifest is not None
     assert result.tree is not None
@@ -55,14 +66,28 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
     chain.transact(owner, rewards.functions.setAggregator(owner.address, True))
 
     new_version, epoch = publish_round(
-        chain, owner, owner, model_id, result.manifest, result.tree, price=PRICE, shares=SHARES,
+        chain,
+        owner,
+        owner,
+        model_id,
+        result.manifest,
+        result.tree,
+        price=PRICE,
+        shares=SHARES,
         after_epoch=0,
-    )  # fmt: skip
+    )
     # Publishing again (an interrupted run resumed) changes nothing.
     assert publish_round(
-        chain, owner, owner, model_id, result.manifest, result.tree, price=PRICE, shares=SHARES,
+        chain,
+        owner,
+        owner,
+        model_id,
+        result.manifest,
+        result.tree,
+        price=PRICE,
+        shares=SHARES,
         after_epoch=0,
-    ) == (new_version, epoch)  # fmt: skip
+    ) == (new_version, epoch)
 
     assert new_version == 2
     assert int(chain.call(rewards.functions.epochCount())) == 1
@@ -84,8 +109,15 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
     # publication starts after epoch 1, so it posts an epoch of its own.
     chain.transact(owner, token.functions.transfer(rewards.address, POOL))
     _version, second = publish_round(
-        chain, owner, owner, model_id, result.manifest, result.tree, price=PRICE, shares=SHARES,
+        chain,
+        owner,
+        owner,
+        model_id,
+        result.manifest,
+        result.tree,
+        price=PRICE,
+        shares=SHARES,
         after_epoch=epoch,
-    )  # fmt: skip
+    )
     assert second == epoch + 1
     assert bytes(chain.call(rewards.functions.getEpoch(second))[0]) == result.tree.root

@@ -136,9 +136,10 @@ def list_rounds(
 ) -> Page[RoundOut]:
     items = [_round_out(rounds, info) for info in rounds.rounds()]
     items = [
-        r for r in items
+        r
+        for r in items
         if (state is None or r.state == state) and (model is None or r.model_name == model)
-    ]  # fmt: skip
+    ]
     return Page(
         items=items[page.offset : page.offset + page.limit],
         total=len(items),
@@ -196,9 +197,12 @@ def post_update(state: StateDep, rounds: RoundsDep, round_id: RoundIdPath, updat
         # under someone else's name. Never clears a pending upload (only its verdict does).
         if exc.reason not in ("unknown-round", "bad-signature"):
             rounds.record_rejection(
-                round_id, to_checksum_address(update.address), exc.reason, exc.detail,
+                round_id,
+                to_checksum_address(update.address),
+                exc.reason,
+                exc.detail,
                 clear_pending=False,
-            )  # fmt: skip
+            )
         return rejection_response(exc)
 
 
@@ -237,8 +241,9 @@ def _accept_upload(celery: Any, rounds: RoundStore, round_id: str, update: Updat
     except kombu.exceptions.OperationalError:
         rounds.redis.hdel(rounds.key(round_id, "pending"), contributor)
         raise
-    return SubmissionOut(round_id=round_id, address=contributor, status="pending",
-                         ciphertext=digest)  # fmt: skip
+    return SubmissionOut(
+        round_id=round_id, address=contributor, status="pending", ciphertext=digest
+    )
 
 
 def _status_fields(known: dict[str, Any]) -> dict[str, Any]:

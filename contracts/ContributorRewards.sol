@@ -32,7 +32,7 @@ contract ContributorRewards is IContributorRewards, Ownable2Step, ReentrancyGuar
     /// @param token The reward token.
     /// @param claimWindow_ How long an epoch stays claimable, in [MIN_CLAIM_WINDOW, MAX_CLAIM_WINDOW].
     constructor(address owner_, IERC20 token, uint64 claimWindow_) Ownable(owner_) {
-        if (address(token).code.length == 0) revert InvalidToken(address(token));
+        if (address(token).code.length == 0) revert ContributorRewardsInvalidToken(address(token));
         _token = token;
         _setClaimWindow(claimWindow_);
     }

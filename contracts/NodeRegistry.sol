@@ -45,7 +45,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
         uint64 unbondingPeriod_,
         address slashRecipient_
     ) Ownable(owner_) {
-        if (address(token).code.length == 0) revert InvalidToken(address(token));
+        if (address(token).code.length == 0) revert NodeRegistryInvalidToken(address(token));
         if (unbondingPeriod_ < MIN_UNBONDING_PERIOD || unbondingPeriod_ > MAX_UNBONDING_PERIOD) {
             revert UnbondingPeriodOutOfBounds(unbondingPeriod_, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD);
         }

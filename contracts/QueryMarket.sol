@@ -7,6 +7,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IQueryMarket} from "./interfaces/IQueryMarket.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
@@ -20,6 +21,7 @@ import {IInferenceVerifier} from "./interfaces/IInferenceVerifier.sol";
 ///      only in events.
 contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using SafeCast for uint256;
 
     /// @notice The BN254 scalar field order r: commitments and outputs are below it.
     uint256 public constant SNARK_SCALAR_FIELD =
@@ -167,8 +169,8 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
             protocolCuts += protocolCut;
             contributorCuts += contributorCut;
         }
-        _accruedProtocolFees += uint128(protocolCuts);
-        _accruedContributorFees += uint128(contributorCuts);
+        _accruedProtocolFees += protocolCuts.toUint128();
+        _accruedContributorFees += contributorCuts.toUint128();
         emit PayoutsClaimed(msg.sender, queryIds.length, payout, protocolCuts, contributorCuts);
         if (payout > 0) _token.safeTransfer(msg.sender, payout);
     }
@@ -295,17 +297,17 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
         return _maxDeadlineWindow;
     }
 
-    /// @notice The payment token.
+    /// @inheritdoc IQueryMarket
     function token() external view returns (address) {
         return address(_token);
     }
 
-    /// @notice The node registry (eligibility, slashing).
+    /// @inheritdoc IQueryMarket
     function nodeRegistry() external view returns (address) {
         return address(_nodeRegistry);
     }
 
-    /// @notice The model registry.
+    /// @inheritdoc IQueryMarket
     function modelRegistry() external view returns (address) {
         return address(_modelRegistry);
     }
@@ -360,17 +362,19 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
         fee = feePerShare * shareCount;
         _queries[queryId] = Query({
             verifier: version.verifier,
+            // deadline <= block.timestamp + maxDeadlineWindow (checked above), far below 2^40 s
             deadline: uint40(deadline),
             protocolFeeBps: _protocolFeeBps,
             contributorFeeBps: _contributorFeeBps,
+            // ModelRegistry bounds a version's share count by MAX_SHARES (< 2^8)
             shareCount: uint8(shareCount),
             settled: false,
             user: msg.sender,
-            feePerShare: uint96(feePerShare),
-            modelId: uint64(modelId),
+            feePerShare: feePerShare.toUint96(),
+            modelId: modelId.toUint64(),
             modelVersion: model.latestVersion
         });
-        emit QueryRequested(queryId, modelId, msg.sender, model.latestVersion, fee, uint64(deadline));
+        emit QueryRequested(queryId, modelId, msg.sender, model.latestVersion, fee, uint64(deadline)); // bounded as above
     }
 
     function _split(

@@ -41,7 +41,7 @@ interface IContributorRewardsErrors {
     error InvalidAggregator(address aggregator);
 
     /// @notice Thrown by the constructor when the token has no code.
-    error InvalidToken(address token);
+    error ContributorRewardsInvalidToken(address token);
 }
 
 /// @title Events of the contributor reward pool

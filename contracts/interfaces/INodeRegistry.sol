@@ -45,7 +45,7 @@ interface INodeRegistryErrors {
     error UnbondingPeriodOutOfBounds(uint64 period, uint64 min, uint64 max);
 
     /// @notice Thrown by the constructor when the staking token has no code.
-    error InvalidToken(address token);
+    error NodeRegistryInvalidToken(address token);
 }
 
 /// @title Events of the node registry

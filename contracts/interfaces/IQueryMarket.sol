@@ -307,4 +307,13 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
 
     /// @notice How far ahead a new query's deadline may be, in seconds.
     function maxDeadlineWindow() external view returns (uint64);
+
+    /// @notice The payment token (immutable).
+    function token() external view returns (address);
+
+    /// @notice The node registry that decides eligibility and is called to slash (immutable).
+    function nodeRegistry() external view returns (address);
+
+    /// @notice The model registry that queries read their model version from (immutable).
+    function modelRegistry() external view returns (address);
 }

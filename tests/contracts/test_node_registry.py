@@ -270,7 +270,7 @@ def test_constructor_unbonding_out_of_bounds_reverts(project, owner, token, trea
 
 
 def test_constructor_token_without_code_reverts(project, owner, stranger, treasury):
-    with ape.reverts(project.NodeRegistry.InvalidToken, token=stranger.address):
+    with ape.reverts(project.NodeRegistry.NodeRegistryInvalidToken, token=stranger.address):
         project.NodeRegistry.deploy(
             owner, stranger, MIN_STAKE, UNBONDING_PERIOD, treasury, sender=owner
         )

@@ -12,14 +12,8 @@ import pytest
 
 from zkai.circuits.build import CircuitArtifacts, build_circuit_dev
 from zkai.models.demo import load_demo_manifest
-from zkai.models.manifest import Manifest
 
 from .independent import IndependentChecks
-
-
-@pytest.fixture(scope="session")
-def demo_manifest() -> Callable[[str], Manifest]:
-    return load_demo_manifest
 
 
 @pytest.fixture(scope="session")

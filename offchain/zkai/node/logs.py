@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 _FIELDS = "zkai_fields"
@@ -55,7 +54,3 @@ def log_event(
 ) -> None:
     """Log one structured event with its fields."""
     logger.log(level, event, extra={_FIELDS: {"event": event, **fields}})
-
-
-def now_ms() -> float:
-    return time.monotonic() * 1000.0

@@ -75,6 +75,10 @@ class DecryptionError(ZKAIError):
     """A ciphertext failed authentication (tampered, truncated or sealed to another key)."""
 
 
+class SignatureError(ZKAIError):
+    """A signature is malformed, malleable (high s) or from someone else than required."""
+
+
 class ModelFormatError(ZKAIError):
     """A model manifest or an imported model is malformed or unsupported."""
 

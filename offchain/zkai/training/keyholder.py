@@ -32,13 +32,12 @@ import numpy.typing as npt
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
-from zkai.api.indexer import publish_distribution
 from zkai.chain.client import ChainClient
 from zkai.config import Settings, get_settings
 from zkai.errors import TrainingError
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.store import ManifestStore, parse_commitment, resolve_manifest
-from zkai.rewards import RewardTree
+from zkai.rewards import RewardTree, publish_distribution
 from zkai.training.he import KeyHolder
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.rounds import finalise_round, open_round, publish_round

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from eth_account.signers.local import LocalAccount
@@ -33,7 +33,7 @@ from zkai.training.aggregate import QUEUE
 from zkai.training.client import TrainingApi, contribute, read_training_csv
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.local import LocalTrainingConfig
-from zkai.training.store import RoundStore
+from zkai.training.store import RoundResultRecord, RoundStore
 from zkai.units import tokens_to_wei
 from zkai.wallet import Keystore
 
@@ -257,7 +257,7 @@ def train_finalise(
         raise typer.Exit(2)
 
 
-def _print_record(record: dict[str, Any]) -> None:
+def _print_record(record: RoundResultRecord) -> None:
     verdict = "[green]accepted[/]" if record["accepted"] else "[red]rejected[/]"
     out.print(f"round {record['round_id']}: {verdict} ({record['reason']})")
     if record.get("old_accuracy") is not None:

@@ -26,23 +26,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy.typing as npt
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
-from zkai.api.indexer import publish_distribution
 from zkai.chain.client import ChainClient
 from zkai.config import Settings, get_settings
 from zkai.errors import TrainingError
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.store import ManifestStore, parse_commitment, resolve_manifest
-from zkai.rewards import RewardTree
+from zkai.rewards import RewardTree, publish_distribution
 from zkai.training.he import KeyHolder
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.rounds import finalise_round, open_round, publish_round
-from zkai.training.store import ROUND_ID, RoundInfo, RoundStore
+from zkai.training.store import (
+    ROUND_ID,
+    RoundContribution,
+    RoundInfo,
+    RoundResultRecord,
+    RoundStore,
+)
 from zkai.wallet import Keystore
 
 __all__ = ["finalise_training_round", "open_training_round"]
@@ -133,7 +137,7 @@ def finalise_training_round(
     settings: Settings | None = None,
     drain_s: float = 60.0,
     say: Say = _quiet,
-) -> dict[str, Any]:
+) -> RoundResultRecord:
     """Close, decrypt the sum, validate, publish; returns the round's result record.
 
     Uploads the API took but the workers have not decided yet are waited for, up to `drain_s`
@@ -211,7 +215,7 @@ def _decrypt_and_validate(
     settings: Settings,
     drain_s: float,
     say: Say,
-) -> dict[str, Any]:
+) -> RoundResultRecord:
     assert info.model_id is not None
     keystore = Keystore(settings.data_dir)
     secret = keystore.load_training_key(info.round_id, passphrase)  # wrong passphrase: stop here
@@ -293,8 +297,19 @@ def _drain(store: RoundStore, round_id: str, timeout_s: float, say: Say) -> None
 
 
 def _record(
-    info: RoundInfo, *, accepted: bool, reason: str, published: bool, **fields: Any
-) -> dict[str, Any]:
+    info: RoundInfo,
+    *,
+    accepted: bool,
+    reason: str,
+    published: bool,
+    old_accuracy: float | None = None,
+    new_accuracy: float | None = None,
+    total_weight: int = 0,
+    pool: str = "0",
+    contributions: Sequence[RoundContribution] = (),
+    rewards: Sequence[list[str]] = (),
+    manifest_hash: str | None = None,
+) -> RoundResultRecord:
     return {
         "round_id": info.round_id,
         "model_id": info.model_id,
@@ -305,15 +320,14 @@ def _record(
         "finalised_at": int(time.time()),
         "version": None,
         "epoch": None,
-        "old_accuracy": None,
-        "new_accuracy": None,
-        "total_weight": 0,
-        "pool": "0",
-        "contributions": [],
-        "rewards": [],
-        "manifest_hash": None,
+        "old_accuracy": old_accuracy,
+        "new_accuracy": new_accuracy,
+        "total_weight": total_weight,
+        "pool": pool,
+        "contributions": list(contributions),
+        "rewards": list(rewards),
+        "manifest_hash": manifest_hash,
         "epochs_before": None,
-        **fields,
     }
 
 
@@ -340,11 +354,11 @@ def _publish(
     chain: ChainClient,
     store: RoundStore,
     info: RoundInfo,
-    record: dict[str, Any],
+    record: RoundResultRecord,
     signer: LocalAccount,
     settings: Settings,
     say: Say,
-) -> dict[str, Any]:
+) -> RoundResultRecord:
     assert info.model_id is not None
     manifests = ManifestStore(settings.manifests_path)
     manifest = manifests.get(parse_commitment(str(record["manifest_hash"])))
@@ -359,9 +373,11 @@ def _publish(
         chain.contract("ModelRegistry").functions.getCurrent(info.model_id)
     )
     price, shares = int(current[1]), int(current[5])
-    if record.get("epochs_before") is None:  # recorded before anything is posted: see
-        count = chain.contract("ContributorRewards").functions.epochCount()  # publish_round
-        record = {**record, "epochs_before": int(chain.call(count))}
+    epochs_before = record.get("epochs_before")
+    if epochs_before is None:  # recorded before anything is posted: see publish_round
+        count = chain.contract("ContributorRewards").functions.epochCount()
+        epochs_before = int(chain.call(count))
+        record = {**record, "epochs_before": epochs_before}
         store.set_result(info.round_id, record)
     say(f"publishing {manifest.name} version {manifest.version} (circuit, verifier, registry)")
     version, epoch = publish_round(
@@ -373,7 +389,7 @@ def _publish(
         tree,
         price=price,
         shares=shares,
-        after_epoch=int(record["epochs_before"]),
+        after_epoch=int(epochs_before),
     )
     if tree is not None:
         publish_distribution(settings.reward_distributions_dir, tree)

@@ -12,7 +12,8 @@ Keys, under ``zkai:training:<round id>:``:
 - ``blob:<sha256 hex>``: a staged ciphertext waiting for its task (content-addressed, so a
   second submission cannot overwrite the first; deleted once added to the sum, else expires a day
   after the deadline);
-- ``result``: the key holder's verdict and what was published (JSON), once the round is finalised.
+- ``result``: the key holder's verdict and what was published (`RoundResultRecord` as JSON), once
+  the round is finalised.
 
 ``zkai:training:rounds`` is the set of round ids, for listing. A round's keys expire
 `ROUND_RETENTION_S` after its deadline, or after its finalisation (the chain keeps the durable
@@ -29,14 +30,22 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import redis
 from eth_utils.address import is_address, to_checksum_address
 
 from zkai.errors import TrainingError
 
-__all__ = ["ROUND_ID", "ROUND_RETENTION_S", "AcceptedUpdate", "RoundInfo", "RoundStore"]
+__all__ = [
+    "ROUND_ID",
+    "ROUND_RETENTION_S",
+    "AcceptedUpdate",
+    "RoundContribution",
+    "RoundInfo",
+    "RoundResultRecord",
+    "RoundStore",
+]
 
 _ROUNDS = "zkai:training:rounds"
 ROUND_RETENTION_S = 30 * 86_400
@@ -128,6 +137,42 @@ class AcceptedUpdate:
     address: str
     ciphertext_sha256: str
     weight: int
+
+
+class RoundContribution(TypedDict):
+    address: str
+    weight: int
+
+
+class RoundResultRecord(TypedDict):
+    """The key holder's verdict on a round and what it published: ``result`` in Redis, as JSON
+    (so a plain dict, read back as written), served by the API as its `RoundResultOut` and
+    printed by `zkai train finalise --json` as it is. Amounts are wei as decimal strings: JSON
+    readers lose digits past 2**53."""
+
+    round_id: str
+    model_id: int | None
+    base_version: int
+    accepted: bool
+    reason: str
+    # True once the new version and the reward epoch are on-chain; at once for a rejected round.
+    published: bool
+    finalised_at: int
+    version: int | None
+    epoch: int | None
+    old_accuracy: float | None
+    new_accuracy: float | None
+    total_weight: int
+    pool: str
+    contributions: list[RoundContribution]
+    # [contributor, amount] pairs (lists: JSON has no tuples).
+    rewards: list[list[str]]
+    manifest_hash: str | None
+    # `ContributorRewards.epochCount()` before the round posted anything (where its epoch is
+    # looked for when a publication is resumed); None until the publication starts.
+    epochs_before: int | None
+    # The reward epoch's Merkle root (None without rewards); present once the round is published.
+    root: NotRequired[str | None]
 
 
 class RoundStore:
@@ -297,12 +342,12 @@ class RoundStore:
                 return {"status": "rejected", **rejection}
         return None
 
-    def set_result(self, round_id: str, result: dict[str, Any]) -> None:
+    def set_result(self, round_id: str, result: RoundResultRecord) -> None:
         self.redis.set(self.key(round_id, "result"), json.dumps(result, sort_keys=True))
 
-    def result(self, round_id: str) -> dict[str, Any] | None:
+    def result(self, round_id: str) -> RoundResultRecord | None:
         raw = self.redis.get(self.key(round_id, "result"))
-        return None if raw is None else cast(dict[str, Any], json.loads(cast(bytes, raw)))
+        return None if raw is None else cast(RoundResultRecord, json.loads(cast(bytes, raw)))
 
     def drop_staged(self, round_id: str, digests: list[str] | None = None) -> int:
         """Delete staged ciphertexts (the given ones, or all of the round's); returns how many."""

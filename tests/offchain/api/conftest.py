@@ -20,11 +20,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from zkai.api.app import create_app
-from zkai.api.indexer import publish_distribution
 from zkai.chain.client import Deployment
 from zkai.config import Settings
 from zkai.devservices import free_port
-from zkai.rewards import RewardTree
+from zkai.rewards import RewardTree, publish_distribution
 from zkai.toolchain import load_module_from_path
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from zkai.models.store import ManifestStore
 from zkai.training.client import read_training_csv, verify_round
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.rounds import make_submission, submit
-from zkai.training.store import ROUND_RETENTION_S, RoundInfo, RoundStore
+from zkai.training.store import ROUND_RETENTION_S, RoundInfo, RoundResultRecord, RoundStore
 from zkai.wallet import Keystore
 
 ETHER = 10**18
@@ -109,7 +108,7 @@ def test_key_holder_round_from_open_to_published(
             ),
         )
 
-    def finalise(signer: LocalAccount, passphrase: str = "pw") -> dict[str, Any]:
+    def finalise(signer: LocalAccount, passphrase: str = "pw") -> RoundResultRecord:
         return finalise_training_round(
             chain,
             round_id=info.round_id,
@@ -139,6 +138,8 @@ def test_key_holder_round_from_open_to_published(
 
     assert record["accepted"], record["reason"]
     assert record["published"]
+    assert set(record) == RoundResultRecord.__required_keys__ | RoundResultRecord.__optional_keys__
+    assert store.result(info.round_id) == record
     assert (record["version"], record["epoch"]) == (2, 1)
     assert sum(int(v) for _, v in record["rewards"]) == POOL == int(record["pool"])
     assert store.state(info.round_id) == "closed"

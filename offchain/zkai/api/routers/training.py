@@ -40,7 +40,7 @@ from zkai.api.schemas import (
 )
 from zkai.errors import NotIndexedError, UpdateRejectedError
 from zkai.training.aggregate import ADD_UPDATE_TASK, QUEUE, check_envelope, check_submitter
-from zkai.training.store import RoundInfo, RoundStore
+from zkai.training.store import RoundInfo, RoundResultRecord, RoundStore
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 
@@ -104,7 +104,7 @@ def _info(store: RoundStore, round_id: str) -> RoundInfo:
     return info
 
 
-def _result_out(record: dict[str, Any] | None) -> RoundResultOut | None:
+def _result_out(record: RoundResultRecord | None) -> RoundResultOut | None:
     if record is None:
         return None
     return RoundResultOut(

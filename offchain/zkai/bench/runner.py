@@ -44,7 +44,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev, circuit_info
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev, circuit_info
 from zkai.circuits.prove import (
     PROOF_BYTES,
     WitnessPath,
@@ -934,7 +935,7 @@ class NetworkBench:
         from zkai.client.query import QueryClient
         from zkai.crypto.encryption import generate_keypair
         from zkai.localnet.state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
-        from zkai.models.registration import register_model
+        from zkai.registration import register_model
 
         chain = self.chain()
         deployer = anvil_account(DEPLOYER_INDEX)

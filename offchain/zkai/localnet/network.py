@@ -50,9 +50,9 @@ from zkai.localnet.state import (
 )
 from zkai.models.catalog import ModelCatalog
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest
-from zkai.models.registration import register_model
 from zkai.models.store import ManifestStore
 from zkai.node.operator import init_node, register_node
+from zkai.registration import register_model
 from zkai.toolchain import REPO_ROOT, require_tool
 from zkai.wallet import Keystore
 

@@ -13,7 +13,7 @@
    split in proportion to the accepted (clipped) weights, largest remainders rounded up so the
    amounts sum to the pool exactly.
 4. `publish_round` (on-chain, idempotent): the new version through
-   `zkai.models.registration.publish_version` (new circuit and verifier) and the epoch root
+   `zkai.registration.publish_version` (new circuit and verifier) and the epoch root
    through `ContributorRewards.postEpoch`.
 
 `zkai.training.keyholder` runs steps 1, 3 and 4 for the key holder (with the secret key sealed in
@@ -319,7 +319,7 @@ def publish_round(
     an earlier round that paid the same amounts to the same wallets has the same root, and must
     not be mistaken for this one). Returns (on-chain version, reward epoch or None).
     """
-    from zkai.models.registration import publish_version
+    from zkai.registration import publish_version
 
     registry = chain.contract("ModelRegistry")
     model, current = chain.call(registry.functions.getCurrent(model_id))

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from zkai.chain.client import ChainClient, Deployment
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev
 from zkai.config import get_settings
 from zkai.models.catalog import ModelCatalog
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest
-from zkai.models.registration import register_model
 from zkai.node.operator import register_node
+from zkai.registration import register_model
 from zkai.wallet.keystore import Keystore, NodeIdentity
 
 from .localchain import (

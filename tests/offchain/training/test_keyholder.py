@@ -19,8 +19,8 @@ from zkai.localnet.state import anvil_account
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
-from zkai.models.registration import register_model
 from zkai.models.store import ManifestStore
+from zkai.registration import register_model
 from zkai.training.client import read_training_csv, verify_round
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.rounds import make_submission, submit

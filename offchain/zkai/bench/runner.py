@@ -680,7 +680,7 @@ class NetworkBench:
 
     def gas_section(self, name: str, artifacts: CircuitArtifacts, queries: int) -> JSONDict:
         """submitResult gas of real queries (first and steady state) and the bare verifier."""
-        from zkai.localnet.state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
+        from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
 
         chain = self.chain()
         user = anvil_account(DEMO_USER_INDEX)
@@ -750,7 +750,7 @@ class NetworkBench:
         return int(receipt["gasUsed"]), int(estimate)
 
     def latency_section(self, name: str, queries: int) -> JSONDict:
-        from zkai.localnet.state import DEMO_USER_INDEX, anvil_account
+        from zkai.localnet_state import DEMO_USER_INDEX, anvil_account
 
         chain = self.chain()
         user = anvil_account(DEMO_USER_INDEX)
@@ -773,7 +773,7 @@ class NetworkBench:
         }
 
     def _fund_users(self, chain: Any, users: int) -> list[Any]:
-        from zkai.localnet.state import DEPLOYER_INDEX, anvil_account
+        from zkai.localnet_state import DEPLOYER_INDEX, anvil_account
 
         deployer = anvil_account(DEPLOYER_INDEX)
         token = chain.contract("ZKAIToken")
@@ -934,7 +934,7 @@ class NetworkBench:
 
         from zkai.client.query import QueryClient
         from zkai.crypto.encryption import generate_keypair
-        from zkai.localnet.state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
+        from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
         from zkai.registration import register_model
 
         chain = self.chain()
@@ -988,7 +988,7 @@ class NetworkBench:
         return rows
 
     def scaling_gas(self, rows: list[tuple[JSONDict, CircuitArtifacts]]) -> None:
-        from zkai.localnet.state import DEPLOYER_INDEX, anvil_account
+        from zkai.localnet_state import DEPLOYER_INDEX, anvil_account
 
         chain = self.chain()
         deployer = anvil_account(DEPLOYER_INDEX)

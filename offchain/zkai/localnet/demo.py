@@ -32,7 +32,7 @@ from zkai.chain.client import ChainClient, connect, with_retries
 from zkai.client.query import QueryClient
 from zkai.config import get_settings
 from zkai.errors import ZKAIError
-from zkai.localnet.state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
+from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.demo import DEMO_MODELS, load_split
 from zkai.rewards.claims import claim_rewards, rewards_of

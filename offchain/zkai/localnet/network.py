@@ -33,17 +33,13 @@ from zkai.devservices import (
     wait_for_redis,
 )
 from zkai.errors import ConfigError, ZKAIError
-from zkai.localnet.processes import (
-    LocalnetState,
-    ProcessRecord,
-    start_background,
-    stop_process,
-    tail,
-)
-from zkai.localnet.state import (
+from zkai.localnet.processes import start_background, stop_process, tail
+from zkai.localnet_state import (
     DEMO_USER_INDEX,
     DEPLOYER_INDEX,
     FIRST_NODE_INDEX,
+    LocalnetState,
+    ProcessRecord,
     anvil_account,
     load_state,
     state_path,

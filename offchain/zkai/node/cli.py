@@ -7,14 +7,13 @@ in ZKAI (decimals allowed); the library (`zkai.node.operator`) works in token we
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect
+from zkai.cliutil import ask_passphrase, err, fail, keystore, out
 from zkai.config import get_settings
 from zkai.errors import InvalidAmountError, ZKAIError
 from zkai.models.catalog import ModelCatalog
@@ -22,47 +21,31 @@ from zkai.node import operator
 from zkai.node.service import NodeService
 from zkai.node.state import NodeState
 from zkai.units import tokens_to_wei
-from zkai.wallet.keystore import Keystore, NodeIdentity, passphrase_from_env
+from zkai.wallet.keystore import NodeIdentity
 
 node_app = typer.Typer(
     help="Run and manage an inference node: identity, stake, claims, the service.",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
-out = Console()
 WEI = 10**18
 
 NameArg = Annotated[str, typer.Argument(help="The node's name (its keystore).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
 def _passphrase(confirm: bool = False) -> str:
-    value = passphrase_from_env()
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        raise _fail("no passphrase: set ZKAI_PASSPHRASE or run in a terminal to be prompted")
-    return str(typer.prompt("Node passphrase", hide_input=True, confirmation_prompt=confirm))
+    return ask_passphrase(confirm, prompt="Node passphrase")
 
 
 def _wei(amount: str) -> int:
     try:
         return tokens_to_wei(amount)
     except InvalidAmountError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _keystore() -> Keystore:
-    return Keystore(get_settings().data_dir)
+        raise fail(str(exc)) from None
 
 
 def _unlock(name: str) -> NodeIdentity:
-    return _keystore().unlock_node(name, _passphrase())
+    return keystore().unlock_node(name, _passphrase())
 
 
 def _chain() -> ChainClient:
@@ -73,7 +56,7 @@ def _run(action: Any) -> Any:
     try:
         return action()
     except ZKAIError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _model_ids(chain: ChainClient, models: list[str]) -> list[int]:
@@ -90,8 +73,8 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create the node's encrypted identity: an Ethereum account and a share-encryption key."""
-    info = _run(lambda: operator.init_node(_keystore(), name, _passphrase(True), private_key))
-    public_key = _keystore().node_public_key(name).hex()
+    info = _run(lambda: operator.init_node(keystore(), name, _passphrase(True), private_key))
+    public_key = keystore().node_public_key(name).hex()
     if as_json:
         typer.echo(
             json.dumps(
@@ -204,14 +187,14 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
     Exits with code 1 when the node is not registered or its service is not running.
     """
     settings = get_settings()
-    keystore = _keystore()
-    nodes = {n.name: n for n in keystore.list_nodes()}
+    store = keystore()
+    nodes = {n.name: n for n in store.list_nodes()}
     if name not in nodes:
-        raise _fail(f"no node {name!r} in {settings.data_dir}; run `zkai node init {name}`")
+        raise fail(f"no node {name!r} in {settings.data_dir}; run `zkai node init {name}`")
     chain = _run(_chain)
 
     def collect() -> dict[str, Any]:
-        state = NodeState.for_chain(keystore.node_dir(name), chain)
+        state = NodeState.for_chain(store.node_dir(name), chain)
         return operator.node_status(
             chain,
             nodes[name].address,

@@ -19,14 +19,13 @@ from typing import Annotated, Any
 import typer
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address
-from rich.console import Console
 from rich.table import Table
 
 from zkai.chain.client import connect
-from zkai.client.cli import ask_passphrase, unlock_account
+from zkai.cliutil import ask_passphrase, fail, keystore, out, say, unlock_account
 from zkai.config import get_settings
 from zkai.errors import UpdateRejectedError
-from zkai.localnet.state import local_network_deployer, local_network_wallet
+from zkai.localnet_state import local_network_deployer, local_network_wallet
 from zkai.models.store import parse_commitment, resolve_manifest
 from zkai.rewards.claims import claim_rewards, rewards_of
 from zkai.training.aggregate import QUEUE
@@ -35,29 +34,17 @@ from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.store import RoundStore
 from zkai.units import tokens_to_wei
-from zkai.wallet import Keystore
 
 train_app = typer.Typer(
     help="Encrypted training rounds: open, list, close, finalise; the aggregation worker.",
     no_args_is_help=True,
 )
 rewards_app = typer.Typer(help="Contributor rewards: show and claim.", no_args_is_help=True)
-err = Console(stderr=True)
-out = Console()
 WEI = 10**18
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 WalletOpt = Annotated[str | None, typer.Option(help="Wallet to sign with (zkai wallet list).")]
 ApeAliasOpt = Annotated[str | None, typer.Option(help="Sign with an ape account instead.")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _say(message: str) -> None:
-    err.print(f"[bold blue]•[/] {message}")
 
 
 def _key_holder_account(wallet: str | None, ape_alias: str | None) -> LocalAccount:
@@ -235,7 +222,7 @@ def train_finalise(
     store = RoundStore.from_url(get_settings().redis_url)
     info = store.info(round_id)
     if info is None:
-        raise _fail(f"no training round {round_id!r} (`zkai train rounds --all` lists them)")
+        raise fail(f"no training round {round_id!r} (`zkai train rounds --all` lists them)")
     base = resolve_manifest(parse_commitment(info.base_manifest_hash))
     x, y = read_training_csv(held_out, base.input_size)
     record = finalise_training_round(
@@ -247,7 +234,7 @@ def train_finalise(
         signer=account,
         pool=None if pool is None else tokens_to_wei(pool),
         tolerance=tolerance,
-        say=_say,
+        say=say,
     )
     if as_json:
         typer.echo(json.dumps(record))
@@ -333,10 +320,10 @@ def contribute_command(
             data=data,
             round_id=round_id,
             wait_s=wait,
-            say=(lambda _m: None) if as_json else _say,
+            say=(lambda _m: None) if as_json else say,
         )
     except UpdateRejectedError as exc:
-        raise _fail(f"the API refused the update ({exc.reason}): {exc.detail}") from None
+        raise fail(f"the API refused the update ({exc.reason}): {exc.detail}") from None
     if as_json:
         typer.echo(json.dumps(result.as_json()))
     elif result.status == "accepted":
@@ -362,16 +349,16 @@ def contribute_command(
 def _address_of(address: str | None, wallet: str | None) -> str:
     if address:
         if not is_address(address):
-            raise _fail(f"{address!r} is not an address (0x and 40 hex digits)")
+            raise fail(f"{address!r} is not an address (0x and 40 hex digits)")
         return address
     if wallet:
-        known = {w.name: w.address for w in Keystore(get_settings().data_dir).list_wallets()}
+        known = {w.name: w.address for w in keystore().list_wallets()}
         if wallet not in known:
-            raise _fail(f"no wallet {wallet!r}; `zkai wallet list` shows the wallets")
+            raise fail(f"no wallet {wallet!r}; `zkai wallet list` shows the wallets")
         return known[wallet]
     demo = local_network_wallet()
     if demo is None:
-        raise _fail("name a contributor: --address 0x... or --wallet NAME")
+        raise fail("name a contributor: --address 0x... or --wallet NAME")
     return str(demo.address)
 
 

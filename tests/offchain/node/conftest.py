@@ -119,7 +119,7 @@ def make_network(tmp: Path, artifacts: CircuitArtifacts, redis_url: str) -> Netw
     record_dir = tmp / "deployments"
     deployment = deploy_system(anvil.url, record_dir)
     chain = ChainClient(anvil.url, Deployment.load(record_dir / "local.json"))
-    from zkai.localnet.state import anvil_account
+    from zkai.localnet_state import anvil_account
 
     manifest = artifacts.manifest
     model_id, _ = register_model(

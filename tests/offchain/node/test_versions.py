@@ -30,7 +30,7 @@ from zkai.circuits.build import build_circuit_dev
 from zkai.client.query import ACCEPTED_STATUSES, PendingQuery, QueryClient
 from zkai.config import get_settings
 from zkai.errors import ModelMismatchError, TransientNodeError
-from zkai.localnet.state import anvil_account
+from zkai.localnet_state import anvil_account
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore

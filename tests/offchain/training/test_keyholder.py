@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from zkai.chain.client import ChainClient
 from zkai.config import Settings
 from zkai.errors import KeystoreError, TrainingError
-from zkai.localnet.state import anvil_account
+from zkai.localnet_state import anvil_account
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest

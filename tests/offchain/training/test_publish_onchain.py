@@ -8,7 +8,7 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 
 from zkai.chain.client import ChainClient
-from zkai.localnet.state import anvil_account
+from zkai.localnet_state import anvil_account
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
 from zkai.registration import register_model

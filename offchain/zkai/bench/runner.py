@@ -59,6 +59,7 @@ from zkai.errors import ZKAIError
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest, load_split
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest
+from zkai.units import ETHER
 
 __all__ = [
     "BenchOptions",
@@ -79,7 +80,6 @@ Progress = Callable[[str], None]
 FLOOR_INTRINSIC, FLOOR_PAIRING_BASE = 21_000, 45_000
 FLOOR_PER_PAIRING, FLOOR_PER_INPUT = 34_000, 6_150
 FLOOR_PAIRINGS = 4
-ETHER = 10**18
 EZKL_MAX_ABS = 2**24  # ONNX float32 holds integers exactly below this
 EZKL_OUTPUT_MAX_ABS = 2**27  # 128^4 = 2^28 range check on (signed) outputs
 FIRST_USER_INDEX = 5

@@ -18,6 +18,7 @@ from zkai.cliutil import ask_passphrase, err, fail, keystore, out, unlock_accoun
 from zkai.errors import QueryError, ZKAIError
 from zkai.localnet_state import local_network_wallet
 from zkai.models.catalog import ModelCatalog, current_version
+from zkai.units import format_amount
 
 wallet_app = typer.Typer(
     help="Encrypted wallets: create, import, list, balances.", no_args_is_help=True
@@ -105,7 +106,7 @@ def wallet_balance(
     if as_json:
         typer.echo(json.dumps({"address": address, "eth_wei": str(eth), "zkai_wei": str(zkai)}))
     else:
-        out.print(f"{address}\n  ETH  {eth / 1e18:,.6f}\n  ZKAI {zkai / 1e18:,.6f}")
+        out.print(f"{address}\n  ETH  {format_amount(eth)}\n  ZKAI {format_amount(zkai)}")
 
 
 def read_input_vector(source: str) -> list[float]:
@@ -132,7 +133,7 @@ def print_outcome(outcome: QueryOutcome) -> None:
     if outcome.expired:
         out.print(
             f"[yellow]query {outcome.query_id} expired[/] with {len(outcome.shares)} of its "
-            f"shares proven; refunded {outcome.refund / 1e18:g} ZKAI"
+            f"shares proven; refunded {format_amount(outcome.refund)} ZKAI"
         )
         return
     assert outcome.prediction is not None
@@ -146,7 +147,7 @@ def print_outcome(outcome: QueryOutcome) -> None:
         table.add_row(str(s.index), s.node, s.tx_hash, f"{s.gas_used:,}")
     out.print(table)
     out.print(
-        f"fee {outcome.fee / 1e18:g} ZKAI · request gas {outcome.request_gas:,} · "
+        f"fee {format_amount(outcome.fee)} ZKAI · request gas {outcome.request_gas:,} · "
         f"latency {outcome.latency_s:.2f} s · every share verified on-chain: {outcome.verified}"
     )
 

@@ -12,6 +12,7 @@ from zkai.cliutil import fail, out, say
 from zkai.errors import ZKAIError
 from zkai.localnet.demo import DemoQuery, DemoTraining, run_demo_queries, run_demo_training
 from zkai.localnet.network import LocalNetwork, UpOptions
+from zkai.units import format_amount
 
 NodesOpt = Annotated[int, typer.Option(help="Number of nodes to start (>= shares).")]
 SharesOpt = Annotated[int, typer.Option(help="Shares k per query for the demo models.")]
@@ -169,7 +170,7 @@ def _print_training(t: DemoTraining) -> None:
     out.print(
         f"training round {t.round_id}: {verdict}; {accuracy}{t.model} version "
         f"{t.base_version} -> {t.version}; reward epoch {t.epoch}, pool "
-        f"{t.pool / 1e18:g} ZKAI"
+        f"{format_amount(t.pool)} ZKAI"
     )
     table = Table(
         "contributor",
@@ -186,8 +187,8 @@ def _print_training(t: DemoTraining) -> None:
             str(c.samples),
             c.status,
             str(c.weight),
-            f"{c.reward / 1e18:g}",
-            f"{c.claimed / 1e18:g}",
+            f"{format_amount(c.reward)}",
+            f"{format_amount(c.claimed)}",
         )
     out.print(table)
     exact = sum(q.ok and q.version == t.version for q in t.queries)

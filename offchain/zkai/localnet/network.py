@@ -50,9 +50,9 @@ from zkai.models.store import ManifestStore
 from zkai.node.operator import init_node, register_node
 from zkai.registration import register_model
 from zkai.toolchain import REPO_ROOT, require_tool
+from zkai.units import ETHER, format_amount
 from zkai.wallet import Keystore
 
-ETHER = 10**18
 ANVIL_CHAIN_ID = 31337
 # A passphrase for the throw-away keystores of a local network's nodes (anvil test keys).
 LOCAL_PASSPHRASE = "zkai-local-development-only"  # noqa: S105 - anvil test keys, no value
@@ -178,7 +178,9 @@ class LocalNetwork:
         token = chain.contract("ZKAIToken")
         user = anvil_account(DEMO_USER_INDEX)
         chain.transact(deployer, token.functions.transfer(user.address, options.demo_user_tokens))
-        self.say(f"demo wallet {user.address} funded with {options.demo_user_tokens // ETHER} ZKAI")
+        self.say(
+            f"demo wallet {user.address} funded with {format_amount(options.demo_user_tokens)} ZKAI"
+        )
 
         catalog = ModelCatalog(ANVIL_CHAIN_ID, self.data_dir)
         model_ids: list[int] = []
@@ -272,7 +274,7 @@ class LocalNetwork:
             register_node(chain, identity, models=model_ids, stake=options.node_stake)
             self.say(
                 f"{name} {identity.account.address} registered, staked "
-                f"{options.node_stake // ETHER} ZKAI; starting its service"
+                f"{format_amount(options.node_stake)} ZKAI; starting its service"
             )
             record = start_background(
                 name,

@@ -20,14 +20,13 @@ from zkai.models.catalog import ModelCatalog
 from zkai.node import operator
 from zkai.node.service import NodeService
 from zkai.node.state import NodeState
-from zkai.units import tokens_to_wei
+from zkai.units import format_amount, tokens_to_wei
 from zkai.wallet.keystore import NodeIdentity
 
 node_app = typer.Typer(
     help="Run and manage an inference node: identity, stake, claims, the service.",
     no_args_is_help=True,
 )
-WEI = 10**18
 
 NameArg = Annotated[str, typer.Argument(help="The node's name (its keystore).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -130,7 +129,8 @@ def register(
         )
         return
     out.print(
-        f"registered {record.address}: stake {record.stake / WEI:g} ZKAI, models {record.models}"
+        f"registered {record.address}: stake {format_amount(record.stake)} ZKAI, "
+        f"models {record.models}"
     )
 
 
@@ -141,7 +141,7 @@ def stake(name: NameArg, amount: Annotated[str, typer.Argument(help="ZKAI to add
     chain = _run(_chain)
     _run(lambda: operator.add_stake(chain, identity.account, _wei(amount)))
     record = _run(lambda: operator.node_record(chain, identity.account.address))
-    out.print(f"stake {record.stake / WEI:g} ZKAI")
+    out.print(f"stake {format_amount(record.stake)} ZKAI")
 
 
 @node_app.command("unstake")
@@ -162,7 +162,7 @@ def withdraw(name: NameArg) -> None:
     identity = _unlock(name)
     chain = _run(_chain)
     amount = _run(lambda: operator.withdraw(chain, identity.account))
-    out.print(f"withdrew {amount / WEI:g} ZKAI")
+    out.print(f"withdrew {format_amount(amount)} ZKAI")
 
 
 @node_app.command("claim")
@@ -175,7 +175,7 @@ def claim(name: NameArg, as_json: JsonOpt = False) -> None:
         typer.echo(json.dumps({"payout": payout, "shares": shares, "tx_hash": tx_hash}))
         return
     out.print(
-        f"claimed {payout / WEI:g} ZKAI for {len(shares)} shares"
+        f"claimed {format_amount(payout)} ZKAI for {len(shares)} shares"
         + (f" ({tx_hash})" if tx_hash else "")
     )
 
@@ -212,7 +212,7 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
             if key == "listener":
                 continue
             shown = (
-                f"{value / WEI:g} ZKAI"
+                f"{format_amount(value)} ZKAI"
                 if key in ("stake", "claimable", "min_stake", "token_balance")
                 else value
             )

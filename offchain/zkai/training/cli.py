@@ -33,14 +33,13 @@ from zkai.training.client import TrainingApi, contribute, read_training_csv
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.store import RoundStore
-from zkai.units import tokens_to_wei
+from zkai.units import format_amount, tokens_to_wei
 
 train_app = typer.Typer(
     help="Encrypted training rounds: open, list, close, finalise; the aggregation worker.",
     no_args_is_help=True,
 )
 rewards_app = typer.Typer(help="Contributor rewards: show and claim.", no_args_is_help=True)
-WEI = 10**18
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 WalletOpt = Annotated[str | None, typer.Option(help="Wallet to sign with (zkai wallet list).")]
@@ -257,7 +256,7 @@ def _print_record(record: dict[str, Any]) -> None:
         table = Table("contributor", "weight", "reward ZKAI")
         weights = {c["address"]: c["weight"] for c in record["contributions"]}
         for address, amount in record["rewards"]:
-            table.add_row(address, str(weights.get(address, "")), f"{int(amount) / WEI:g}")
+            table.add_row(address, str(weights.get(address, "")), f"{format_amount(int(amount))}")
         out.print(table)
 
 
@@ -405,9 +404,11 @@ def rewards_claim(
         out.print(f"{account.address} has no unclaimed rewards")
     for c in claims:
         if c.error:
-            out.print(f"[red]epoch {c.epoch}: {c.amount / WEI:g} ZKAI not claimed:[/] {c.error}")
+            out.print(
+                f"[red]epoch {c.epoch}: {format_amount(c.amount)} ZKAI not claimed:[/] {c.error}"
+            )
             continue
         what = f"tx {c.tx_hash}, gas {c.gas_used:,}" if c.tx_hash else "already claimed"
-        out.print(f"epoch {c.epoch}: {c.amount / WEI:g} ZKAI to {c.contributor} ({what})")
+        out.print(f"epoch {c.epoch}: {format_amount(c.amount)} ZKAI to {c.contributor} ({what})")
     if any(c.error for c in claims):
         raise typer.Exit(1)

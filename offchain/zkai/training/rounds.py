@@ -49,6 +49,7 @@ from zkai.training.local import (
     train_local,
 )
 from zkai.training.store import AcceptedUpdate, RoundInfo, RoundStore
+from zkai.units import format_amount
 
 __all__ = [
     "RoundResult",
@@ -336,9 +337,9 @@ def publish_round(
     available = int(chain.call(rewards.functions.available()))
     if tree.total > available:
         raise TrainingError(
-            f"the round's rewards ({tree.total / 1e18:g} ZKAI) exceed what ContributorRewards has "
-            f"free now ({available / 1e18:g} ZKAI; another epoch reserved it meanwhile?): send "
-            "tokens to it and run finalise again"
+            f"the round's rewards ({format_amount(tree.total)} ZKAI) exceed what "
+            f"ContributorRewards has free now ({format_amount(available)} ZKAI; another epoch "
+            "reserved it meanwhile?): send tokens to it and run finalise again"
         )
     receipt = chain.transact(aggregator, rewards.functions.postEpoch(tree.root, tree.total))
     posted = rewards.events.EpochPosted().process_receipt(receipt, errors=DISCARD)

@@ -24,7 +24,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 
 from zkai.chain.client import ChainClient, Deployment, deployment_path
-from zkai.config import get_settings
+from zkai.config import api_url_for, get_settings
 from zkai.devservices import (
     free_port,
     redis_reachable,
@@ -162,7 +162,7 @@ class LocalNetwork:
             "ZKAI_NETWORK": "local",
             "ZKAI_DEPLOYMENTS_DIR": str(deployments_dir),
             "ZKAI_DATA_DIR": str(self.data_dir),
-            "ZKAI_API_URL": f"http://127.0.0.1:{options.api_port}",
+            "ZKAI_API_URL": api_url_for("127.0.0.1", options.api_port),
         }
         state.info["env"] = env
         state.endpoints.update({"rpc": rpc, "redis": redis_url})
@@ -289,7 +289,7 @@ class LocalNetwork:
     def _start_api(
         self, state: LocalnetState, options: UpOptions, env: dict[str, str], logs: Path
     ) -> None:
-        url = f"http://127.0.0.1:{options.api_port}"
+        url = api_url_for("127.0.0.1", options.api_port)
         if not _port_free(options.api_port):
             raise ConfigError(
                 f"port {options.api_port} is in use; stop what listens there or pass --api-port"

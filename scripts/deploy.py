@@ -29,12 +29,13 @@ from ape import accounts, chain, networks, project
 from ape.api import AccountAPI
 from ape.contracts import ContractInstance
 
+from zkai.units import ETHER
+
 # ZKAI_DEPLOYMENTS_DIR moves the records (`zkai up` keeps its throw-away chain's record in its data
 # folder, so tests and a developer's local network never overwrite each other's).
 DEPLOYMENTS_DIR = Path(
     os.environ.get("ZKAI_DEPLOYMENTS_DIR") or Path(__file__).resolve().parents[1] / "deployments"
 )
-ETHER = 10**18
 
 TOKEN_CAP = 10**9 * ETHER  # ZKAI_TOKEN_CAP: hard cap of the token supply
 INITIAL_SUPPLY = 10**8 * ETHER  # ZKAI_INITIAL_SUPPLY: minted to the deployer at deployment

@@ -23,6 +23,7 @@ from ape import accounts, chain, project
 from scripts.deploy import Parameters, deploy
 from zkai.rewards import RewardTree
 from zkai.toolchain import load_module_from_path
+from zkai.units import ETHER
 
 
 def _load_test_circuits() -> ModuleType:
@@ -36,7 +37,6 @@ def _load_test_circuits() -> ModuleType:
 _zk = _load_test_circuits()
 load_circuit, snarkjs_args = _zk.load_circuit, _zk.snarkjs_args
 
-ETHER = 10**18
 PRICE = 3 * ETHER
 SHARES = 3
 # A sealed box of the test circuit's share (2 inputs, 10 masks, a salt: 13 field elements).

@@ -16,7 +16,7 @@ from zkai.client.cli import query, wallet_app
 from zkai.config import get_settings
 from zkai.errors import ZKAIError
 from zkai.localnet import cli as localnet_cli
-from zkai.localnet.state import apply_local_network_env
+from zkai.localnet_state import apply_local_network_env
 from zkai.node.cli import node_app
 from zkai.toolchain import check_tools
 from zkai.training.cli import contribute_command, rewards_app, train_app

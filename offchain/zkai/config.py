@@ -18,6 +18,11 @@ def _default_data_dir() -> Path:
     return Path.home() / ".zkai"
 
 
+def api_url_for(host: str, port: int) -> str:
+    """The URL of the API listening on `host`:`port`: for `zkai api`, `zkai up` and clients."""
+    return f"http://{host}:{port}"
+
+
 class Settings(BaseSettings):
     """Configuration shared by every ZKAI process."""
 
@@ -97,7 +102,7 @@ class Settings(BaseSettings):
 
     @property
     def api_base_url(self) -> str:
-        return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+        return (self.api_url or api_url_for(self.api_host, self.api_port)).rstrip("/")
 
     @property
     def manifests_path(self) -> Path:

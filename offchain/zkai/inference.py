@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zkai.circuits.build import CircuitArtifacts
+from zkai.circuits.artifacts import CircuitArtifacts
 from zkai.circuits.prove import ShareProof, WitnessPath, prove_share, verify_share_proof
 from zkai.crypto.encryption import generate_keypair, open_sealed, seal
 from zkai.crypto.field import BN254_R, decode_signed_vector, encode_signed_vector

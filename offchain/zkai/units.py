@@ -1,4 +1,5 @@
-"""Token amounts as people type them (ZKAI, decimals allowed) and as contracts take them (wei)."""
+"""Token amounts as people type them (ZKAI, decimals allowed), as contracts take them (wei), and
+as the command lines show them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,17 @@ from decimal import Decimal, InvalidOperation
 
 from zkai.errors import InvalidAmountError
 
-__all__ = ["TOKEN_DECIMALS", "tokens_to_wei"]
+__all__ = ["ETHER", "TOKEN_DECIMALS", "format_amount", "tokens_to_wei"]
 
 TOKEN_DECIMALS = 18
+ETHER: int = 10**TOKEN_DECIMALS
+"""One ZKAI in wei, and one ether (both have 18 decimals): Solidity's `1 ether`."""
+
+
+def format_amount(wei: int) -> str:
+    """An 18-decimal amount (ZKAI or ETH) for people, in whole units to six significant digits:
+    `2`, `1.5`, `0.333333`. The API's exact decimal strings are `zkai.api.schemas.Amount`."""
+    return f"{wei / ETHER:g}"
 
 
 def tokens_to_wei(amount: str) -> int:

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev
 from zkai.models.demo import load_demo_manifest
 
 from .independent import IndependentChecks

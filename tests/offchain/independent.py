@@ -17,7 +17,7 @@ from typing import Any
 from py_ecc import optimized_bn128 as bn
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from zkai.circuits.build import CircuitArtifacts
+from zkai.circuits.artifacts import CircuitArtifacts
 from zkai.circuits.prove import ShareProof, proof_to_snarkjs, proof_words, public_to_snarkjs
 
 _SCRIPT = Path(__file__).resolve().parent / "snarkjs_verify.cjs"

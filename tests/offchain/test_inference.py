@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zkai.circuits.build import CircuitArtifacts
+from zkai.circuits.artifacts import CircuitArtifacts
 from zkai.circuits.prove import ShareProof
 from zkai.crypto.encryption import generate_keypair
 from zkai.crypto.field import BN254_R

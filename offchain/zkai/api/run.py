@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from zkai.api.app import create_app
-from zkai.config import Settings, get_settings
+from zkai.config import Settings, api_url_for, get_settings
 
 
 def serve(settings: Settings | None = None, *, run_indexer: bool = True) -> None:
@@ -24,5 +24,7 @@ def serve(settings: Settings | None = None, *, run_indexer: bool = True) -> None
 
 
 def api_url(settings: Settings) -> str:
+    """Where the API started with `settings` answers on this machine (a wildcard address is
+    reached on the loopback)."""
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host  # noqa: S104
-    return f"http://{host}:{settings.api_port}"
+    return api_url_for(host, settings.api_port)

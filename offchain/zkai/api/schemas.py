@@ -9,7 +9,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import Path
 from pydantic import BaseModel, Field
 
-TOKEN_DECIMALS = 18
+from zkai.units import TOKEN_DECIMALS
+
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 
 AddressPath = Annotated[

@@ -44,7 +44,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev, circuit_info
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev, circuit_info
 from zkai.circuits.prove import (
     PROOF_BYTES,
     WitnessPath,
@@ -58,6 +59,7 @@ from zkai.errors import ZKAIError
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest, load_split
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest
+from zkai.units import ETHER
 
 __all__ = [
     "BenchOptions",
@@ -78,7 +80,6 @@ Progress = Callable[[str], None]
 FLOOR_INTRINSIC, FLOOR_PAIRING_BASE = 21_000, 45_000
 FLOOR_PER_PAIRING, FLOOR_PER_INPUT = 34_000, 6_150
 FLOOR_PAIRINGS = 4
-ETHER = 10**18
 EZKL_MAX_ABS = 2**24  # ONNX float32 holds integers exactly below this
 EZKL_OUTPUT_MAX_ABS = 2**27  # 128^4 = 2^28 range check on (signed) outputs
 FIRST_USER_INDEX = 5
@@ -679,7 +680,7 @@ class NetworkBench:
 
     def gas_section(self, name: str, artifacts: CircuitArtifacts, queries: int) -> JSONDict:
         """submitResult gas of real queries (first and steady state) and the bare verifier."""
-        from zkai.localnet.state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
+        from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
 
         chain = self.chain()
         user = anvil_account(DEMO_USER_INDEX)
@@ -749,7 +750,7 @@ class NetworkBench:
         return int(receipt["gasUsed"]), int(estimate)
 
     def latency_section(self, name: str, queries: int) -> JSONDict:
-        from zkai.localnet.state import DEMO_USER_INDEX, anvil_account
+        from zkai.localnet_state import DEMO_USER_INDEX, anvil_account
 
         chain = self.chain()
         user = anvil_account(DEMO_USER_INDEX)
@@ -772,7 +773,7 @@ class NetworkBench:
         }
 
     def _fund_users(self, chain: Any, users: int) -> list[Any]:
-        from zkai.localnet.state import DEPLOYER_INDEX, anvil_account
+        from zkai.localnet_state import DEPLOYER_INDEX, anvil_account
 
         deployer = anvil_account(DEPLOYER_INDEX)
         token = chain.contract("ZKAIToken")
@@ -933,8 +934,8 @@ class NetworkBench:
 
         from zkai.client.query import QueryClient
         from zkai.crypto.encryption import generate_keypair
-        from zkai.localnet.state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
-        from zkai.models.registration import register_model
+        from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
+        from zkai.registration import register_model
 
         chain = self.chain()
         deployer = anvil_account(DEPLOYER_INDEX)
@@ -987,7 +988,7 @@ class NetworkBench:
         return rows
 
     def scaling_gas(self, rows: list[tuple[JSONDict, CircuitArtifacts]]) -> None:
-        from zkai.localnet.state import DEPLOYER_INDEX, anvil_account
+        from zkai.localnet_state import DEPLOYER_INDEX, anvil_account
 
         chain = self.chain()
         deployer = anvil_account(DEPLOYER_INDEX)

@@ -43,26 +43,25 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import groth16py
 
 from zkai.config import get_settings
-from zkai.errors import CircuitBuildError
+from zkai.crypto.sharing import deal
+from zkai.errors import CircuitBuildError, WitnessUnavailableError
 from zkai.models.manifest import Manifest
 from zkai.toolchain import solc_path
 
+from .artifacts import CircuitArtifacts, SetupKind
+from .prove import prove_share, verify_share_proof
 from .source import circuit_source, public_input_count
 
 __all__ = [
     "EVM_VERSION",
     "SOLIDITY_PRAGMA",
     "VERIFIER_CONTRACT",
-    "CircuitArtifacts",
-    "SetupKind",
     "artifacts_key",
     "build_circuit_dev",
     "circuit_info",
@@ -73,7 +72,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SetupKind = Literal["development-single-party", "ceremony"]
 SOLIDITY_PRAGMA = "^0.8.24"
 EVM_VERSION = "prague"
 VERIFIER_CONTRACT = "Groth16Verifier"
@@ -82,84 +80,6 @@ _CONSTRAINTS = re.compile(r"(non-linear|linear) constraints:\s*(\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FD_LOCK = threading.Lock()
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class CircuitArtifacts:
-    """A built circuit: where its files are and what it cost. Load keys lazily from here."""
-
-    directory: Path
-    key: str
-    manifest: Manifest
-    constraints: int
-    setup_seconds: float
-    setup_kind: SetupKind
-    groth16py_version: str
-
-    @property
-    def circuit_path(self) -> Path:
-        return self.directory / "circuit.circom"
-
-    @property
-    def proving_key_path(self) -> Path:
-        return self.directory / "proving_key.bin"
-
-    @property
-    def wasm_path(self) -> Path | None:
-        """The witness calculator wasm, if the fast witness path was validated for it."""
-        path = self.directory / "circuit.wasm"
-        return path if path.exists() else None
-
-    @property
-    def verification_key_path(self) -> Path:
-        return self.directory / "verification_key.json"
-
-    @property
-    def verifier_source_path(self) -> Path:
-        return self.directory / "Verifier.sol"
-
-    @property
-    def verifier_build_path(self) -> Path:
-        return self.directory / "verifier.json"
-
-    @property
-    def n_public(self) -> int:
-        return public_input_count(self.manifest)
-
-    @property
-    def development_only(self) -> bool:
-        """True for single-party setups, whose keys must never secure real value."""
-        return self.setup_kind == "development-single-party"
-
-    @cached_property
-    def proving_key(self) -> groth16py.ProvingKey:
-        return groth16py.ProvingKey.load(str(self.proving_key_path))
-
-    @cached_property
-    def verifying_key(self) -> groth16py.VerifyingKey:
-        return groth16py.VerifyingKey.from_snarkjs(self.verification_key_path.read_text())
-
-    @cached_property
-    def verifier(self) -> groth16py.Verifier:
-        return groth16py.Verifier(self.verifying_key)
-
-    @cached_property
-    def verifier_build(self) -> dict[str, Any]:
-        """{"contract", "abi", "bytecode", "deployed_bytecode"} of the compiled verifier."""
-        data: dict[str, Any] = json.loads(self.verifier_build_path.read_text())
-        return data
-
-    def paths(self) -> dict[str, Path | None]:
-        """Every artifact file by role (for benchmarks and tooling)."""
-        return {
-            "directory": self.directory,
-            "circuit": self.circuit_path,
-            "proving_key": self.proving_key_path,
-            "wasm": self.wasm_path,
-            "verification_key": self.verification_key_path,
-            "verifier_source": self.verifier_source_path,
-            "verifier_build": self.verifier_build_path,
-        }
 
 
 def artifacts_key(manifest: Manifest, setup_kind: SetupKind, extra: bytes = b"") -> str:
@@ -398,11 +318,6 @@ def _extract_wasm(proving_key: Path, target: Path) -> None:
 
 def _validate_fast_witness(artifacts: CircuitArtifacts) -> None:
     """Keep circuit.wasm only if a proof made through it verifies (else remove it)."""
-    from zkai.crypto.sharing import deal
-    from zkai.errors import WitnessUnavailableError
-
-    from .prove import prove_share, verify_share_proof
-
     wasm = artifacts.wasm_path
     if wasm is None:
         return

@@ -40,7 +40,7 @@ from zkai.crypto.sharing import ShareOpening
 from zkai.errors import ProofError, WitnessUnavailableError
 from zkai.models.manifest import Manifest
 
-from .build import CircuitArtifacts
+from .artifacts import CircuitArtifacts
 from .witness import calculate_witness
 
 __all__ = [

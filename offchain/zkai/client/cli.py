@@ -5,68 +5,24 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from eth_account.signers.local import LocalAccount
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect, with_retries
 from zkai.client.query import QueryClient, QueryOutcome
-from zkai.config import get_settings
+from zkai.cliutil import ask_passphrase, err, fail, keystore, out, unlock_account
 from zkai.errors import QueryError, ZKAIError
-from zkai.localnet.state import local_network_wallet
+from zkai.localnet_state import local_network_wallet
 from zkai.models.catalog import ModelCatalog, current_version
-from zkai.wallet import Keystore, load_ape_account, passphrase_from_env
+from zkai.units import format_amount
 
 wallet_app = typer.Typer(
     help="Encrypted wallets: create, import, list, balances.", no_args_is_help=True
 )
-console = Console(stderr=True)
-out = Console()
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _keystore() -> Keystore:
-    return Keystore(get_settings().data_dir)
-
-
-def ask_passphrase(confirm: bool = False) -> str:
-    """ZKAI_PASSPHRASE, or a hidden prompt when a terminal is attached."""
-    value = passphrase_from_env()
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        raise fail("no passphrase: set ZKAI_PASSPHRASE or run in a terminal to be prompted")
-    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
-
-
-def unlock_account(
-    wallet: str | None,
-    ape_alias: str | None,
-    *,
-    local: Callable[[], LocalAccount | None] = local_network_wallet,
-    local_role: str = "demo wallet",
-) -> LocalAccount:
-    """The signing account: an ape alias, a zkai wallet, or the running local network's account
-    for this role (its demo wallet unless said otherwise)."""
-    if ape_alias:
-        return load_ape_account(ape_alias, ask_passphrase())
-    if wallet:
-        return _keystore().unlock_wallet(wallet, ask_passphrase())
-    account = local()
-    if account is None:
-        raise fail("no wallet given: use --wallet NAME (see `zkai wallet list`) or --ape-alias")
-    console.print(f"[dim]using the local network's {local_role} {account.address}[/]")
-    return account
 
 
 def chain_client() -> ChainClient:
@@ -76,9 +32,9 @@ def chain_client() -> ChainClient:
 @wallet_app.command("new")
 def wallet_new(name: Annotated[str, typer.Argument(help="A name for the wallet.")]) -> None:
     """Create a wallet; its recovery phrase is shown once."""
-    info, mnemonic = _keystore().create_wallet(name, ask_passphrase(confirm=True))
+    info, mnemonic = keystore().create_wallet(name, ask_passphrase(confirm=True))
     out.print(f"wallet [bold]{name}[/] {info.address}\nkeystore {info.path}")
-    console.print(
+    err.print(
         "[yellow]Recovery phrase (write it down; it is not stored in clear anywhere):[/]\n"
         f"{mnemonic}"
     )
@@ -101,7 +57,7 @@ def wallet_import(
     if not secret:
         raise fail(f"no {what} given on standard input")
     passphrase = ask_passphrase(confirm=True)
-    store = _keystore()
+    store = keystore()
     info = (
         store.import_mnemonic(name, secret, passphrase, account_index)
         if mnemonic
@@ -113,7 +69,7 @@ def wallet_import(
 @wallet_app.command("list")
 def wallet_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List wallets (no passphrase needed)."""
-    wallets = _keystore().list_wallets()
+    wallets = keystore().list_wallets()
     if as_json:
         typer.echo(json.dumps([{"name": w.name, "address": w.address} for w in wallets]))
         return
@@ -131,7 +87,7 @@ def wallet_balance(
     """ETH and ZKAI balances of a wallet or address."""
     address: str
     if name is None or not name.startswith("0x"):
-        wallets = {w.name: w.address for w in _keystore().list_wallets()}
+        wallets = {w.name: w.address for w in keystore().list_wallets()}
         if name is None:
             demo = local_network_wallet()
             if demo is None:
@@ -150,7 +106,7 @@ def wallet_balance(
     if as_json:
         typer.echo(json.dumps({"address": address, "eth_wei": str(eth), "zkai_wei": str(zkai)}))
     else:
-        out.print(f"{address}\n  ETH  {eth / 1e18:,.6f}\n  ZKAI {zkai / 1e18:,.6f}")
+        out.print(f"{address}\n  ETH  {format_amount(eth)}\n  ZKAI {format_amount(zkai)}")
 
 
 def read_input_vector(source: str) -> list[float]:
@@ -177,7 +133,7 @@ def print_outcome(outcome: QueryOutcome) -> None:
     if outcome.expired:
         out.print(
             f"[yellow]query {outcome.query_id} expired[/] with {len(outcome.shares)} of its "
-            f"shares proven; refunded {outcome.refund / 1e18:g} ZKAI"
+            f"shares proven; refunded {format_amount(outcome.refund)} ZKAI"
         )
         return
     assert outcome.prediction is not None
@@ -191,7 +147,7 @@ def print_outcome(outcome: QueryOutcome) -> None:
         table.add_row(str(s.index), s.node, s.tx_hash, f"{s.gas_used:,}")
     out.print(table)
     out.print(
-        f"fee {outcome.fee / 1e18:g} ZKAI · request gas {outcome.request_gas:,} · "
+        f"fee {format_amount(outcome.fee)} ZKAI · request gas {outcome.request_gas:,} · "
         f"latency {outcome.latency_s:.2f} s · every share verified on-chain: {outcome.verified}"
     )
 
@@ -231,7 +187,7 @@ def query(
             BarColumn(),
             TextColumn("{task.completed}/{task.total} shares proven"),
             TimeElapsedColumn(),
-            console=console,
+            console=err,
             transient=True,
             disable=as_json,
         ) as progress:

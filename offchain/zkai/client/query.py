@@ -32,6 +32,7 @@ from zkai.errors import (
 )
 from zkai.inference import QuerySecrets, prepare_query, reconstruct
 from zkai.models.manifest import Manifest, Prediction
+from zkai.units import format_amount
 
 # IQueryMarket.ShareStatus
 SHARE_PENDING, SHARE_SUBMITTED, SHARE_PAID, SHARE_MISSED = 1, 2, 3, 4
@@ -207,15 +208,15 @@ class QueryClient:
         balance = int(self.chain.call(self.token.functions.balanceOf(self.account.address)))
         if balance < fee:
             raise InsufficientFundsError(
-                f"the fee is {fee / 1e18:g} ZKAI but {self.account.address} holds "
-                f"{balance / 1e18:g} ZKAI; top up the wallet"
+                f"the fee is {format_amount(fee)} ZKAI but {self.account.address} holds "
+                f"{format_amount(balance)} ZKAI; top up the wallet"
             )
         eth = with_retries(lambda: self.chain.w3.eth.get_balance(self.account.address))
         gas_price = with_retries(lambda: self.chain.w3.eth.gas_price)
         if eth < gas_price * SETTLE_GAS_ALLOWANCE:
             raise InsufficientFundsError(
-                f"{self.account.address} has {eth / 1e18:g} ETH, too little for gas "
-                f"(need about {gas_price * SETTLE_GAS_ALLOWANCE / 1e18:g} ETH)"
+                f"{self.account.address} has {format_amount(eth)} ETH, too little for gas "
+                f"(need about {format_amount(gas_price * SETTLE_GAS_ALLOWANCE)} ETH)"
             )
 
     # -- paying and posting -------------------------------------------------------------------

@@ -6,20 +6,13 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from zkai.cliutil import fail, out, say
 from zkai.errors import ZKAIError
 from zkai.localnet.demo import DemoQuery, DemoTraining, run_demo_queries, run_demo_training
 from zkai.localnet.network import LocalNetwork, UpOptions
-
-console = Console(stderr=True)
-out = Console()
-
-
-def _say(message: str) -> None:
-    console.print(f"[bold blue]•[/] {message}")
-
+from zkai.units import format_amount
 
 NodesOpt = Annotated[int, typer.Option(help="Number of nodes to start (>= shares).")]
 SharesOpt = Annotated[int, typer.Option(help="Shares k per query for the demo models.")]
@@ -59,10 +52,9 @@ def up(
 ) -> None:
     """Start a local network in the background: anvil, Redis, contracts, models, nodes, API."""
     try:
-        status = LocalNetwork(say=_say).up(_options(nodes, shares, rpc_port, api_port))
+        status = LocalNetwork(say=say).up(_options(nodes, shares, rpc_port, api_port))
     except ZKAIError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(status))
     else:
@@ -103,18 +95,17 @@ def demo(
     their sum and publishes version 2 of `digits`, which is queried, and the contributors
     claim their rewards.
     """
-    network = LocalNetwork(say=_say)
+    network = LocalNetwork(say=say)
     try:
         status_now = network.up(_options(nodes, shares, rpc_port, api_port))
     except ZKAIError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     if not as_json:
         _print_up(status_now)
 
     def show(q: DemoQuery) -> None:
         mark = "[green]ok[/]" if q.ok else f"[red]FAILED[/] {q.error or ''}"
-        _say(
+        say(
             f"{q.model} #{q.sample}: answer {q.answer} (plaintext {q.expected}) "
             f"{q.latency_s:.2f} s {mark}"
         )
@@ -122,12 +113,11 @@ def demo(
     try:
         report = run_demo_queries(samples, on_query=show)
         if training:
-            _say("encrypted training round on digits with three contributors")
-            report.training = run_demo_training(samples=min(samples, 2), say=_say, on_query=show)
+            say("encrypted training round on digits with three contributors")
+            report.training = run_demo_training(samples=min(samples, 2), say=say, on_query=show)
             report.seconds += report.training.seconds
     except ZKAIError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     else:
@@ -180,7 +170,7 @@ def _print_training(t: DemoTraining) -> None:
     out.print(
         f"training round {t.round_id}: {verdict}; {accuracy}{t.model} version "
         f"{t.base_version} -> {t.version}; reward epoch {t.epoch}, pool "
-        f"{t.pool / 1e18:g} ZKAI"
+        f"{format_amount(t.pool)} ZKAI"
     )
     table = Table(
         "contributor",
@@ -197,8 +187,8 @@ def _print_training(t: DemoTraining) -> None:
             str(c.samples),
             c.status,
             str(c.weight),
-            f"{c.reward / 1e18:g}",
-            f"{c.claimed / 1e18:g}",
+            f"{format_amount(c.reward)}",
+            f"{format_amount(c.claimed)}",
         )
     out.print(table)
     exact = sum(q.ok and q.version == t.version for q in t.queries)

@@ -32,14 +32,14 @@ from zkai.chain.client import ChainClient, connect, with_retries
 from zkai.client.query import QueryClient
 from zkai.config import get_settings
 from zkai.errors import ZKAIError
-from zkai.localnet.state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
+from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.demo import DEMO_MODELS, load_split
 from zkai.rewards.claims import claim_rewards, rewards_of
 from zkai.training.client import TrainingApi, contribute
 from zkai.training.keyholder import finalise_training_round, open_training_round
+from zkai.units import ETHER, format_amount
 
-ETHER = 10**18
 TRAINING_MODEL = "digits"
 CONTRIBUTOR_INDEXES = (100, 101, 102)
 """The demo contributors' anvil-mnemonic accounts (beyond the funded ten; the demo sends gas)."""
@@ -304,7 +304,9 @@ def _training(
     token = chain.contract("ZKAIToken")
     rewards = chain.contract("ContributorRewards")
     chain.transact(deployer, token.functions.transfer(rewards.address, TRAINING_EMISSION))
-    say(f"deployer added a training emission of {TRAINING_EMISSION // ETHER} ZKAI to the pool")
+    say(
+        f"deployer added a training emission of {format_amount(TRAINING_EMISSION)} ZKAI to the pool"
+    )
     record = finalise_training_round(
         chain,
         round_id=report.round_id,
@@ -338,7 +340,7 @@ def _training(
         contributor.claimed = _token_balance(chain, account.address) - before
         contributor.claim_tx = next((c.tx_hash for c in claims if c.tx_hash), None)
         say(
-            f"contributor {account.address} claimed {contributor.claimed / ETHER:g} ZKAI "
+            f"contributor {account.address} claimed {format_amount(contributor.claimed)} ZKAI "
             f"(weight {contributor.weight})"
         )
 

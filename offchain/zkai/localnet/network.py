@@ -24,7 +24,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 
 from zkai.chain.client import ChainClient, Deployment, deployment_path
-from zkai.config import get_settings
+from zkai.config import api_url_for, get_settings
 from zkai.devservices import (
     free_port,
     redis_reachable,
@@ -33,30 +33,26 @@ from zkai.devservices import (
     wait_for_redis,
 )
 from zkai.errors import ConfigError, ZKAIError
-from zkai.localnet.processes import (
-    LocalnetState,
-    ProcessRecord,
-    start_background,
-    stop_process,
-    tail,
-)
-from zkai.localnet.state import (
+from zkai.localnet.processes import start_background, stop_process, tail
+from zkai.localnet_state import (
     DEMO_USER_INDEX,
     DEPLOYER_INDEX,
     FIRST_NODE_INDEX,
+    LocalnetState,
+    ProcessRecord,
     anvil_account,
     load_state,
     state_path,
 )
 from zkai.models.catalog import ModelCatalog
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest
-from zkai.models.registration import register_model
 from zkai.models.store import ManifestStore
 from zkai.node.operator import init_node, register_node
+from zkai.registration import register_model
 from zkai.toolchain import REPO_ROOT, require_tool
+from zkai.units import ETHER, format_amount
 from zkai.wallet import Keystore
 
-ETHER = 10**18
 ANVIL_CHAIN_ID = 31337
 # A passphrase for the throw-away keystores of a local network's nodes (anvil test keys).
 LOCAL_PASSPHRASE = "zkai-local-development-only"  # noqa: S105 - anvil test keys, no value
@@ -166,7 +162,7 @@ class LocalNetwork:
             "ZKAI_NETWORK": "local",
             "ZKAI_DEPLOYMENTS_DIR": str(deployments_dir),
             "ZKAI_DATA_DIR": str(self.data_dir),
-            "ZKAI_API_URL": f"http://127.0.0.1:{options.api_port}",
+            "ZKAI_API_URL": api_url_for("127.0.0.1", options.api_port),
         }
         state.info["env"] = env
         state.endpoints.update({"rpc": rpc, "redis": redis_url})
@@ -182,7 +178,9 @@ class LocalNetwork:
         token = chain.contract("ZKAIToken")
         user = anvil_account(DEMO_USER_INDEX)
         chain.transact(deployer, token.functions.transfer(user.address, options.demo_user_tokens))
-        self.say(f"demo wallet {user.address} funded with {options.demo_user_tokens // ETHER} ZKAI")
+        self.say(
+            f"demo wallet {user.address} funded with {format_amount(options.demo_user_tokens)} ZKAI"
+        )
 
         catalog = ModelCatalog(ANVIL_CHAIN_ID, self.data_dir)
         model_ids: list[int] = []
@@ -276,7 +274,7 @@ class LocalNetwork:
             register_node(chain, identity, models=model_ids, stake=options.node_stake)
             self.say(
                 f"{name} {identity.account.address} registered, staked "
-                f"{options.node_stake // ETHER} ZKAI; starting its service"
+                f"{format_amount(options.node_stake)} ZKAI; starting its service"
             )
             record = start_background(
                 name,
@@ -291,7 +289,7 @@ class LocalNetwork:
     def _start_api(
         self, state: LocalnetState, options: UpOptions, env: dict[str, str], logs: Path
     ) -> None:
-        url = f"http://127.0.0.1:{options.api_port}"
+        url = api_url_for("127.0.0.1", options.api_port)
         if not _port_free(options.api_port):
             raise ConfigError(
                 f"port {options.api_port} is in use; stop what listens there or pass --api-port"

@@ -1,49 +1,20 @@
 """Background processes that outlive the command that started them, and exact teardown.
 
 Each process runs in its own session (process group), writes to its own log file and is recorded
-in the local network's state file, so `zkai down` stops exactly what `zkai up` started, including
-children (Celery's worker pool), and nothing else.
+in the local network's state file (`zkai.localnet_state`), so `zkai down` stops exactly what
+`zkai up` started, including children (Celery's worker pool), and nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-
-@dataclass
-class ProcessRecord:
-    name: str
-    pid: int
-    command: list[str]
-    log: str
-    started_at: float = field(default_factory=time.time)
-
-    @property
-    def running(self) -> bool:
-        return pid_alive(self.pid)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped) answers kill(0) but is not running.
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+from zkai.localnet_state import ProcessRecord
 
 
 def start_background(
@@ -92,57 +63,3 @@ def tail(path: str | Path, lines: int = 20) -> str:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-@dataclass
-class LocalnetState:
-    """What `zkai up` started and where it listens; persisted as JSON in the data folder."""
-
-    path: Path
-    processes: list[ProcessRecord] = field(default_factory=list)
-    endpoints: dict[str, str] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> LocalnetState:
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return cls(path)
-        return cls(
-            path,
-            [ProcessRecord(**p) for p in data.get("processes", [])],
-            dict(data.get("endpoints", {})),
-            dict(data.get("info", {})),
-        )
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps(
-                {
-                    "processes": [asdict(p) for p in self.processes],
-                    "endpoints": self.endpoints,
-                    "info": self.info,
-                },
-                indent=2,
-            )
-        )
-        os.replace(tmp, self.path)
-
-    def add(self, record: ProcessRecord) -> None:
-        self.processes.append(record)
-        self.save()
-
-    def as_status(self) -> dict[str, Any]:
-        return {
-            "state_file": str(self.path),
-            "running": any(p.running for p in self.processes),
-            "processes": [
-                {"name": p.name, "pid": p.pid, "running": p.running, "log": p.log}
-                for p in self.processes
-            ],
-            "endpoints": self.endpoints,
-            **self.info,
-        }

@@ -4,13 +4,14 @@ Broker and result backend are Redis URLs (`ZKAI_NODE_BROKER_URL`, `ZKAI_NODE_RES
 both defaulting to `ZKAI_REDIS_URL`). Each node consumes its own queue, `zkai.node.<address>`, so
 several nodes can share one Redis (or each use its own database).
 
-Delivery: tasks are idempotent (`zkai.node.tasks`), so they are acknowledged late
-(`task_acks_late`) and a task whose worker process dies is put back (`task_reject_on_worker_lost`);
-each worker process reserves one task at a time (`worker_prefetch_multiplier=1`). The Redis
-transport redelivers a task that was delivered but not acknowledged after `visibility_timeout`
-(`ZKAI_NODE_VISIBILITY_TIMEOUT_S`), which must exceed the longest task (a proof and a
-submission). Redis as run here keeps nothing on disk; what a Redis restart loses, the listener's
-reconciliation re-enqueues from the chain (`zkai.node.listener`).
+Delivery (the configuration shared with the training workers, `zkai.celery_config`): tasks are
+idempotent (`zkai.node.tasks`), so they are acknowledged late (`task_acks_late`) and a task whose
+worker process dies is put back (`task_reject_on_worker_lost`); each worker process reserves one
+task at a time (`worker_prefetch_multiplier=1`). The Redis transport redelivers a task that was
+delivered but not acknowledged after `visibility_timeout` (`ZKAI_NODE_VISIBILITY_TIMEOUT_S`),
+which must exceed the longest task (a proof and a submission). Redis as run here keeps nothing on
+disk; what a Redis restart loses, the listener's reconciliation re-enqueues from the chain
+(`zkai.node.listener`).
 
 Logging: Celery does not install its own handlers; every record is a JSON line
 (`zkai.node.logs`).
@@ -23,6 +24,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
+from zkai.celery_config import create_celery_app
 from zkai.config import Settings, get_settings
 from zkai.node.logs import configure_logging
 
@@ -39,25 +41,17 @@ setup_logging.connect(_json_logging, weak=False)
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for the node service, from `settings` (default: the process settings)."""
     settings = settings or get_settings()
-    app = Celery("zkai.node", broker=settings.node_broker, backend=settings.node_backend)
-    app.conf.update(
+    return create_celery_app(
+        "zkai.node",
+        broker=settings.node_broker,
+        backend=settings.node_backend,
+        default_queue="zkai.node.default",
         include=["zkai.node.tasks"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
         task_ignore_result=True,
-        result_expires=3600,
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
         broker_transport_options={"visibility_timeout": settings.node_visibility_timeout_s},
-        broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
-        worker_hijack_root_logger=False,
         worker_send_task_events=False,
-        task_default_queue="zkai.node.default",
     )
-    return app
 
 
 app = create_app()

@@ -7,62 +7,44 @@ in ZKAI (decimals allowed); the library (`zkai.node.operator`) works in token we
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect
+from zkai.cliutil import ask_passphrase, err, fail, keystore, out
 from zkai.config import get_settings
 from zkai.errors import InvalidAmountError, ZKAIError
 from zkai.models.catalog import ModelCatalog
 from zkai.node import operator
 from zkai.node.service import NodeService
 from zkai.node.state import NodeState
-from zkai.units import tokens_to_wei
-from zkai.wallet.keystore import Keystore, NodeIdentity, passphrase_from_env
+from zkai.units import format_amount, tokens_to_wei
+from zkai.wallet.keystore import NodeIdentity
 
 node_app = typer.Typer(
     help="Run and manage an inference node: identity, stake, claims, the service.",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
-out = Console()
-WEI = 10**18
 
 NameArg = Annotated[str, typer.Argument(help="The node's name (its keystore).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
 def _passphrase(confirm: bool = False) -> str:
-    value = passphrase_from_env()
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        raise _fail("no passphrase: set ZKAI_PASSPHRASE or run in a terminal to be prompted")
-    return str(typer.prompt("Node passphrase", hide_input=True, confirmation_prompt=confirm))
+    return ask_passphrase(confirm, prompt="Node passphrase")
 
 
 def _wei(amount: str) -> int:
     try:
         return tokens_to_wei(amount)
     except InvalidAmountError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _keystore() -> Keystore:
-    return Keystore(get_settings().data_dir)
+        raise fail(str(exc)) from None
 
 
 def _unlock(name: str) -> NodeIdentity:
-    return _keystore().unlock_node(name, _passphrase())
+    return keystore().unlock_node(name, _passphrase())
 
 
 def _chain() -> ChainClient:
@@ -73,7 +55,7 @@ def _run(action: Any) -> Any:
     try:
         return action()
     except ZKAIError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _model_ids(chain: ChainClient, models: list[str]) -> list[int]:
@@ -90,8 +72,8 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create the node's encrypted identity: an Ethereum account and a share-encryption key."""
-    info = _run(lambda: operator.init_node(_keystore(), name, _passphrase(True), private_key))
-    public_key = _keystore().node_public_key(name).hex()
+    info = _run(lambda: operator.init_node(keystore(), name, _passphrase(True), private_key))
+    public_key = keystore().node_public_key(name).hex()
     if as_json:
         typer.echo(
             json.dumps(
@@ -147,7 +129,8 @@ def register(
         )
         return
     out.print(
-        f"registered {record.address}: stake {record.stake / WEI:g} ZKAI, models {record.models}"
+        f"registered {record.address}: stake {format_amount(record.stake)} ZKAI, "
+        f"models {record.models}"
     )
 
 
@@ -158,7 +141,7 @@ def stake(name: NameArg, amount: Annotated[str, typer.Argument(help="ZKAI to add
     chain = _run(_chain)
     _run(lambda: operator.add_stake(chain, identity.account, _wei(amount)))
     record = _run(lambda: operator.node_record(chain, identity.account.address))
-    out.print(f"stake {record.stake / WEI:g} ZKAI")
+    out.print(f"stake {format_amount(record.stake)} ZKAI")
 
 
 @node_app.command("unstake")
@@ -179,7 +162,7 @@ def withdraw(name: NameArg) -> None:
     identity = _unlock(name)
     chain = _run(_chain)
     amount = _run(lambda: operator.withdraw(chain, identity.account))
-    out.print(f"withdrew {amount / WEI:g} ZKAI")
+    out.print(f"withdrew {format_amount(amount)} ZKAI")
 
 
 @node_app.command("claim")
@@ -192,7 +175,7 @@ def claim(name: NameArg, as_json: JsonOpt = False) -> None:
         typer.echo(json.dumps({"payout": payout, "shares": shares, "tx_hash": tx_hash}))
         return
     out.print(
-        f"claimed {payout / WEI:g} ZKAI for {len(shares)} shares"
+        f"claimed {format_amount(payout)} ZKAI for {len(shares)} shares"
         + (f" ({tx_hash})" if tx_hash else "")
     )
 
@@ -204,14 +187,14 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
     Exits with code 1 when the node is not registered or its service is not running.
     """
     settings = get_settings()
-    keystore = _keystore()
-    nodes = {n.name: n for n in keystore.list_nodes()}
+    store = keystore()
+    nodes = {n.name: n for n in store.list_nodes()}
     if name not in nodes:
-        raise _fail(f"no node {name!r} in {settings.data_dir}; run `zkai node init {name}`")
+        raise fail(f"no node {name!r} in {settings.data_dir}; run `zkai node init {name}`")
     chain = _run(_chain)
 
     def collect() -> dict[str, Any]:
-        state = NodeState.for_chain(keystore.node_dir(name), chain)
+        state = NodeState.for_chain(store.node_dir(name), chain)
         return operator.node_status(
             chain,
             nodes[name].address,
@@ -229,7 +212,7 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
             if key == "listener":
                 continue
             shown = (
-                f"{value / WEI:g} ZKAI"
+                f"{format_amount(value)} ZKAI"
                 if key in ("stake", "claimable", "min_stake", "token_balance")
                 else value
             )

@@ -35,7 +35,8 @@ from pathlib import Path
 from eth_utils.address import to_checksum_address
 
 from zkai.chain.client import ChainClient, with_retries
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev, load_artifacts
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev, load_artifacts
 from zkai.config import Settings
 from zkai.errors import (
     ContractRevertError,

@@ -18,8 +18,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
 from zkai.chain.client import ChainClient
-from zkai.client.http import api_request
 from zkai.errors import ContractRevertError, ZKAIError
+from zkai.http import api_request
 from zkai.rewards.merkle import RewardTree, RewardTreeError
 
 __all__ = ["Claim", "RewardsError", "claim_rewards", "rewards_of"]

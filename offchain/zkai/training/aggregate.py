@@ -32,6 +32,7 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.exceptions import ValidationError
 
+from zkai.celery_config import create_celery_app
 from zkai.config import Settings, get_settings
 from zkai.errors import UpdateRejectedError
 from zkai.training.he import KIND_UPDATE, EncryptedSum, Envelope
@@ -211,18 +212,11 @@ def _same(raw: bytes, entry: AcceptedUpdate) -> bool:
 def create_app(settings: Settings | None = None) -> Celery:
     """The aggregation workers' Celery app (broker, backend and round store: `redis_url`)."""
     settings = settings or get_settings()
-    celery = Celery("zkai.training", broker=settings.redis_url, backend=settings.redis_url)
-    celery.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        result_expires=3600,
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-        task_default_queue=QUEUE,
+    celery = create_celery_app(
+        "zkai.training",
+        broker=settings.redis_url,
+        backend=settings.redis_url,
+        default_queue=QUEUE,
     )
     celery.task(name=ADD_UPDATE_TASK)(_add_update_task)
     celery.task(name=ROUND_STATUS_TASK)(_round_status_task)

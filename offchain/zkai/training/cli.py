@@ -19,14 +19,13 @@ from typing import Annotated
 import typer
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address
-from rich.console import Console
 from rich.table import Table
 
 from zkai.chain.client import connect
-from zkai.client.cli import ask_passphrase, unlock_account
+from zkai.cliutil import ask_passphrase, fail, keystore, out, say, unlock_account
 from zkai.config import get_settings
 from zkai.errors import UpdateRejectedError
-from zkai.localnet.state import local_network_deployer, local_network_wallet
+from zkai.localnet_state import local_network_deployer, local_network_wallet
 from zkai.models.store import parse_commitment, resolve_manifest
 from zkai.rewards.claims import claim_rewards, rewards_of
 from zkai.training.aggregate import QUEUE
@@ -34,30 +33,17 @@ from zkai.training.client import TrainingApi, contribute, read_training_csv
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.store import RoundResultRecord, RoundStore
-from zkai.units import tokens_to_wei
-from zkai.wallet import Keystore
+from zkai.units import format_amount, tokens_to_wei
 
 train_app = typer.Typer(
     help="Encrypted training rounds: open, list, close, finalise; the aggregation worker.",
     no_args_is_help=True,
 )
 rewards_app = typer.Typer(help="Contributor rewards: show and claim.", no_args_is_help=True)
-err = Console(stderr=True)
-out = Console()
-WEI = 10**18
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 WalletOpt = Annotated[str | None, typer.Option(help="Wallet to sign with (zkai wallet list).")]
 ApeAliasOpt = Annotated[str | None, typer.Option(help="Sign with an ape account instead.")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _say(message: str) -> None:
-    err.print(f"[bold blue]•[/] {message}")
 
 
 def _key_holder_account(wallet: str | None, ape_alias: str | None) -> LocalAccount:
@@ -235,7 +221,7 @@ def train_finalise(
     store = RoundStore.from_url(get_settings().redis_url)
     info = store.info(round_id)
     if info is None:
-        raise _fail(f"no training round {round_id!r} (`zkai train rounds --all` lists them)")
+        raise fail(f"no training round {round_id!r} (`zkai train rounds --all` lists them)")
     base = resolve_manifest(parse_commitment(info.base_manifest_hash))
     x, y = read_training_csv(held_out, base.input_size)
     record = finalise_training_round(
@@ -247,7 +233,7 @@ def train_finalise(
         signer=account,
         pool=None if pool is None else tokens_to_wei(pool),
         tolerance=tolerance,
-        say=_say,
+        say=say,
     )
     if as_json:
         typer.echo(json.dumps(record))
@@ -270,7 +256,7 @@ def _print_record(record: RoundResultRecord) -> None:
         table = Table("contributor", "weight", "reward ZKAI")
         weights = {c["address"]: c["weight"] for c in record["contributions"]}
         for address, amount in record["rewards"]:
-            table.add_row(address, str(weights.get(address, "")), f"{int(amount) / WEI:g}")
+            table.add_row(address, str(weights.get(address, "")), f"{format_amount(int(amount))}")
         out.print(table)
 
 
@@ -333,10 +319,10 @@ def contribute_command(
             data=data,
             round_id=round_id,
             wait_s=wait,
-            say=(lambda _m: None) if as_json else _say,
+            say=(lambda _m: None) if as_json else say,
         )
     except UpdateRejectedError as exc:
-        raise _fail(f"the API refused the update ({exc.reason}): {exc.detail}") from None
+        raise fail(f"the API refused the update ({exc.reason}): {exc.detail}") from None
     if as_json:
         typer.echo(json.dumps(result.as_json()))
     elif result.status == "accepted":
@@ -362,16 +348,16 @@ def contribute_command(
 def _address_of(address: str | None, wallet: str | None) -> str:
     if address:
         if not is_address(address):
-            raise _fail(f"{address!r} is not an address (0x and 40 hex digits)")
+            raise fail(f"{address!r} is not an address (0x and 40 hex digits)")
         return address
     if wallet:
-        known = {w.name: w.address for w in Keystore(get_settings().data_dir).list_wallets()}
+        known = {w.name: w.address for w in keystore().list_wallets()}
         if wallet not in known:
-            raise _fail(f"no wallet {wallet!r}; `zkai wallet list` shows the wallets")
+            raise fail(f"no wallet {wallet!r}; `zkai wallet list` shows the wallets")
         return known[wallet]
     demo = local_network_wallet()
     if demo is None:
-        raise _fail("name a contributor: --address 0x... or --wallet NAME")
+        raise fail("name a contributor: --address 0x... or --wallet NAME")
     return str(demo.address)
 
 
@@ -418,9 +404,11 @@ def rewards_claim(
         out.print(f"{account.address} has no unclaimed rewards")
     for c in claims:
         if c.error:
-            out.print(f"[red]epoch {c.epoch}: {c.amount / WEI:g} ZKAI not claimed:[/] {c.error}")
+            out.print(
+                f"[red]epoch {c.epoch}: {format_amount(c.amount)} ZKAI not claimed:[/] {c.error}"
+            )
             continue
         what = f"tx {c.tx_hash}, gas {c.gas_used:,}" if c.tx_hash else "already claimed"
-        out.print(f"epoch {c.epoch}: {c.amount / WEI:g} ZKAI to {c.contributor} ({what})")
+        out.print(f"epoch {c.epoch}: {format_amount(c.amount)} ZKAI to {c.contributor} ({what})")
     if any(c.error for c in claims):
         raise typer.Exit(1)

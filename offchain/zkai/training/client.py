@@ -35,8 +35,8 @@ from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 
 from zkai.chain.client import ChainClient
-from zkai.client.http import api_request
 from zkai.errors import TrainingError, UpdateRejectedError
+from zkai.http import api_request
 from zkai.models.store import parse_commitment, resolve_manifest
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.rounds import Submission, make_submission

@@ -47,6 +47,7 @@ from zkai.training.store import (
     RoundResultRecord,
     RoundStore,
 )
+from zkai.units import format_amount
 from zkai.wallet import Keystore
 
 __all__ = ["finalise_training_round", "open_training_round"]
@@ -338,14 +339,14 @@ def _reward_pool(chain: ChainClient, signer: LocalAccount, pool: int | None, say
     _protocol, contributor_fees = chain.call(market.functions.accruedFees())
     if int(contributor_fees) > 0:
         chain.transact(signer, market.functions.sweepFees())
-        say(f"swept {int(contributor_fees) / 1e18:g} ZKAI of contributor fees into the pool")
+        say(f"swept {format_amount(int(contributor_fees))} ZKAI of contributor fees into the pool")
     available = int(chain.call(rewards.functions.available()))
     if pool is None:
         return available
     if pool > available:
         raise TrainingError(
-            f"a pool of {pool / 1e18:g} ZKAI exceeds the {available / 1e18:g} ZKAI available in "
-            "ContributorRewards; send tokens to it or lower --pool"
+            f"a pool of {format_amount(pool)} ZKAI exceeds the {format_amount(available)} ZKAI "
+            "available in ContributorRewards; send tokens to it or lower --pool"
         )
     return pool
 
@@ -393,7 +394,10 @@ def _publish(
     )
     if tree is not None:
         publish_distribution(settings.reward_distributions_dir, tree)
-        say(f"reward epoch {epoch}: {tree.total / 1e18:g} ZKAI for {len(rewards)} contributors")
+        say(
+            f"reward epoch {epoch}: {format_amount(tree.total)} ZKAI for {len(rewards)} "
+            "contributors"
+        )
     catalog = ModelCatalog(chain.deployment.chain_id, settings.data_dir)
     entry = catalog.get(str(info.model_id))
     catalog.add(entry.name, info.model_id, str(manifests.path(manifest.content_hash)))

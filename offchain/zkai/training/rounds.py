@@ -13,7 +13,7 @@
    split in proportion to the accepted (clipped) weights, largest remainders rounded up so the
    amounts sum to the pool exactly.
 4. `publish_round` (on-chain, idempotent): the new version through
-   `zkai.models.registration.publish_version` (new circuit and verifier) and the epoch root
+   `zkai.registration.publish_version` (new circuit and verifier) and the epoch root
    through `ContributorRewards.postEpoch`.
 
 `zkai.training.keyholder` runs steps 1, 3 and 4 for the key holder (with the secret key sealed in
@@ -49,6 +49,7 @@ from zkai.training.local import (
     train_local,
 )
 from zkai.training.store import AcceptedUpdate, RoundInfo, RoundStore
+from zkai.units import format_amount
 
 __all__ = [
     "RoundResult",
@@ -319,7 +320,7 @@ def publish_round(
     an earlier round that paid the same amounts to the same wallets has the same root, and must
     not be mistaken for this one). Returns (on-chain version, reward epoch or None).
     """
-    from zkai.models.registration import publish_version
+    from zkai.registration import publish_version
 
     registry = chain.contract("ModelRegistry")
     model, current = chain.call(registry.functions.getCurrent(model_id))
@@ -336,9 +337,9 @@ def publish_round(
     available = int(chain.call(rewards.functions.available()))
     if tree.total > available:
         raise TrainingError(
-            f"the round's rewards ({tree.total / 1e18:g} ZKAI) exceed what ContributorRewards has "
-            f"free now ({available / 1e18:g} ZKAI; another epoch reserved it meanwhile?): send "
-            "tokens to it and run finalise again"
+            f"the round's rewards ({format_amount(tree.total)} ZKAI) exceed what "
+            f"ContributorRewards has free now ({format_amount(available)} ZKAI; another epoch "
+            "reserved it meanwhile?): send tokens to it and run finalise again"
         )
     receipt = chain.transact(aggregator, rewards.functions.postEpoch(tree.root, tree.total))
     posted = rewards.events.EpochPosted().process_receipt(receipt, errors=DISCARD)

@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from zkai.circuits.build import (
-    CircuitArtifacts,
-    artifacts_key,
-    build_circuit_dev,
-    circuit_info,
-    load_artifacts,
-)
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import artifacts_key, build_circuit_dev, circuit_info, load_artifacts
 from zkai.models.manifest import Manifest
 
 TINY = Manifest(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zkai.circuits.build import CircuitArtifacts
+from zkai.circuits.artifacts import CircuitArtifacts
 from zkai.circuits.prove import (
     ShareProof,
     _circuit_inputs,

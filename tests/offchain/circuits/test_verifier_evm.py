@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from zkai.circuits.build import CircuitArtifacts
+from zkai.circuits.artifacts import CircuitArtifacts
 from zkai.circuits.prove import prove_share
 from zkai.crypto.field import BN254_R
 from zkai.crypto.sharing import deal

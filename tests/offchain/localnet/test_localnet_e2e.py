@@ -19,8 +19,8 @@ import pytest
 from web3 import Web3
 
 from zkai.devservices import free_port
-from zkai.localnet.processes import LocalnetState, pid_alive, stop_process
-from zkai.localnet.state import DEMO_USER_INDEX, anvil_account
+from zkai.localnet.processes import stop_process
+from zkai.localnet_state import DEMO_USER_INDEX, LocalnetState, anvil_account, pid_alive
 from zkai.models.demo import load_demo_manifest, load_split
 from zkai.toolchain import REPO_ROOT
 

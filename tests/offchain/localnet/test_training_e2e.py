@@ -24,8 +24,8 @@ from zkai.chain.client import load_abi
 from zkai.config import Settings
 from zkai.devservices import free_port
 from zkai.localnet.demo import CONTRIBUTOR_INDEXES, write_training_csv
-from zkai.localnet.processes import LocalnetState, stop_process
-from zkai.localnet.state import anvil_account
+from zkai.localnet.processes import stop_process
+from zkai.localnet_state import LocalnetState, anvil_account
 from zkai.models.demo import load_split
 from zkai.toolchain import REPO_ROOT
 from zkai.training.aggregate import ROUND_STATUS_TASK, create_app

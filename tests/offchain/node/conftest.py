@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from zkai.chain.client import ChainClient, Deployment
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev
 from zkai.config import get_settings
 from zkai.models.catalog import ModelCatalog
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest
-from zkai.models.registration import register_model
 from zkai.node.operator import register_node
+from zkai.registration import register_model
 from zkai.wallet.keystore import Keystore, NodeIdentity
 
 from .localchain import (
@@ -118,7 +119,7 @@ def make_network(tmp: Path, artifacts: CircuitArtifacts, redis_url: str) -> Netw
     record_dir = tmp / "deployments"
     deployment = deploy_system(anvil.url, record_dir)
     chain = ChainClient(anvil.url, Deployment.load(record_dir / "local.json"))
-    from zkai.localnet.state import anvil_account
+    from zkai.localnet_state import anvil_account
 
     manifest = artifacts.manifest
     model_id, _ = register_model(

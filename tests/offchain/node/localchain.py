@@ -28,7 +28,7 @@ from web3.logs import DISCARD
 from zkai.chain.client import ChainClient, Deployment
 from zkai.devservices import free_port
 from zkai.inference import prepare_query
-from zkai.localnet.state import anvil_account
+from zkai.localnet_state import anvil_account
 from zkai.models.manifest import Manifest
 
 ETHER = 10**18

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from web3.logs import DISCARD
 
-from zkai.circuits.build import CircuitArtifacts
+from zkai.circuits.artifacts import CircuitArtifacts
 from zkai.devservices import start_redis
 from zkai.node.operator import SHARE_PAID, SHARE_PENDING, node_record, request_unstake
 from zkai.node.state import NodeState

@@ -9,9 +9,9 @@ import pytest
 from zkai.circuits.build import build_circuit_dev
 from zkai.config import get_settings
 from zkai.errors import ModelMismatchError
-from zkai.localnet.state import anvil_account
-from zkai.models.registration import publish_version, register_model
+from zkai.localnet_state import anvil_account
 from zkai.node.served import check_version
+from zkai.registration import publish_version, register_model
 
 from .conftest import PRICE, SHARES, Network
 

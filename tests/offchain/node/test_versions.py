@@ -25,18 +25,19 @@ from pathlib import Path
 
 import pytest
 
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev
 from zkai.client.query import ACCEPTED_STATUSES, PendingQuery, QueryClient
 from zkai.config import get_settings
 from zkai.errors import ModelMismatchError, TransientNodeError
-from zkai.localnet.state import anvil_account
+from zkai.localnet_state import anvil_account
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest
-from zkai.models.registration import publish_version
 from zkai.models.store import ManifestStore
 from zkai.node.operator import SHARE_PENDING
 from zkai.node.served import load_version
 from zkai.node.state import NodeState
+from zkai.registration import publish_version
 from zkai.wallet.keystore import Keystore, NodeIdentity
 
 from .conftest import PRICE, SHARES, Network, make_network

@@ -14,12 +14,12 @@ from eth_account.signers.local import LocalAccount
 from zkai.chain.client import ChainClient
 from zkai.config import Settings
 from zkai.errors import KeystoreError, TrainingError
-from zkai.localnet.state import anvil_account
+from zkai.localnet_state import anvil_account
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
-from zkai.models.registration import register_model
 from zkai.models.store import ManifestStore
+from zkai.registration import register_model
 from zkai.training.client import read_training_csv, verify_round
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.rounds import make_submission, submit

@@ -8,10 +8,10 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 
 from zkai.chain.client import ChainClient
-from zkai.localnet.state import anvil_account
+from zkai.localnet_state import anvil_account
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
-from zkai.models.registration import register_model
+from zkai.registration import register_model
 from zkai.training.he import KeyHolder
 from zkai.training.rounds import close_round, finalise_round, make_submission, publish_round, submit
 from zkai.training.store import RoundInfo, RoundStore

@@ -22,7 +22,8 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from zkai.chain.client import ChainClient
-from zkai.circuits.build import CircuitArtifacts, build_circuit_dev
+from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.circuits.build import build_circuit_dev
 from zkai.errors import ChainError
 from zkai.models.manifest import Manifest
 

@@ -1,4 +1,4 @@
-"""`zkai bench`: the benchmark command (the work is in `zkai.bench.runner`)."""
+"""`zkai bench`: the benchmark command (the work is in `zkai.bench.runner` and its sections)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from zkai.bench.runner import BenchOptions, main_progress, run_bench
+from zkai.bench.options import BenchOptions
+from zkai.bench.runner import main_progress, run_bench
 from zkai.errors import ZKAIError
 
 _console = Console(stderr=True)

@@ -11,14 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from zkai.bench.runner import (
-    ezkl_scales,
-    groth16_model_section,
-    percentile,
-    plaintext_section,
-    targets_section,
-    verify_gas_floor,
-)
+from zkai.bench.common import percentile
+from zkai.bench.ezkl_section import ezkl_scales
+from zkai.bench.groth16 import groth16_model_section, verify_gas_floor
+from zkai.bench.plaintext import plaintext_section
+from zkai.bench.targets import targets_section
 from zkai.circuits.build import circuit_info
 from zkai.cli import app
 from zkai.models.demo import load_demo_manifest, load_split
@@ -52,9 +49,8 @@ def test_groth16_section_of_breast_cancer(tmp_path: Path) -> None:
     manifest = load_demo_manifest("breast-cancer")
     x = [float(v) for v in load_split("breast-cancer").x_test[0]]
     messages: list[str] = []
-    section, artifacts = groth16_model_section(
-        manifest, x, tmp_path, repeats=2, say=messages.append
-    )
+    result, artifacts = groth16_model_section(manifest, x, tmp_path, repeats=2, say=messages.append)
+    section = result.to_json()
     info = circuit_info(manifest, artifacts_root=tmp_path)
     assert section["constraints"] == info["constraints"] == artifacts.constraints > 0
     assert section["public_inputs"] == 1 + manifest.output_size == 2
@@ -74,7 +70,7 @@ def test_groth16_section_of_breast_cancer(tmp_path: Path) -> None:
     json.dumps(section)  # JSON-ready
     assert messages
 
-    plain = plaintext_section(manifest, x)
+    plain = plaintext_section(manifest, x).to_json()
     for key in ("numpy_float_us", "integer_forward_us", "node_masked_output_us"):
         assert plain[key] > 0
 
@@ -92,7 +88,7 @@ def _results(**digits: Any) -> dict[str, Any]:
 
 
 def test_targets() -> None:
-    targets = targets_section(_results())
+    targets = targets_section(_results()).to_json()
     assert set(targets) == {
         "prove_per_share_digits_ms",
         "ezkl_speedup_digits",
@@ -109,7 +105,7 @@ def test_targets() -> None:
     assert targets["submit_result_gas_over_floor"]["met"] is False  # breast-cancer at 1.3
     assert targets["e2e_latency_median_s"]["met"] is True
     assert targets["throughput_qps"]["met"] is False
-    skipped = targets_section({"models": {}, "e2e": None})
+    skipped = targets_section({"models": {}, "e2e": None}).to_json()
     assert all(t["met"] is None for t in skipped.values())
 
 

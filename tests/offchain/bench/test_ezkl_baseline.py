@@ -14,12 +14,8 @@ import pytest
 from eth_abi.abi import decode, encode
 from web3 import Web3
 
-from zkai.bench.ezkl_baseline import (
-    EzklResult,
-    call_verifier,
-    run_ezkl_baseline,
-    verify_proof_off_chain,
-)
+from zkai.bench.ezkl_baseline import EzklResult, run_ezkl_baseline, verify_proof_off_chain
+from zkai.bench.ezkl_evm import call_verifier
 from zkai.devservices import free_port
 from zkai.errors import BenchmarkError
 from zkai.toolchain import require_tool

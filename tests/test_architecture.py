@@ -198,3 +198,15 @@ def test_cycles_reports_each_cycle_as_a_closed_path() -> None:
     graph = _graph([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("e", "f"), ("f", "e")])
     assert _cycles(graph) == [["a", "b", "c", "a"], ["e", "f", "e"]]
     assert _cycles(_graph([("a", "b"), ("b", "c"), ("a", "c")])) == []
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_modules_of_zkai_have_at_most_600_lines() -> None:
+    long = {
+        str(path.relative_to(PACKAGE_DIR.parent)): n
+        for path in PACKAGE_DIR.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long}"

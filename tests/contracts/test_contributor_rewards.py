@@ -178,7 +178,9 @@ def test_setClaimWindow_out_of_bounds_reverts(rewards, owner, window):
 
 
 def test_constructor_token_without_code_reverts(project, owner, stranger):
-    with ape.reverts(project.ContributorRewards.ContributorRewardsInvalidToken, token=stranger.address):
+    with ape.reverts(
+        project.ContributorRewards.ContributorRewardsInvalidToken, token=stranger.address
+    ):
         project.ContributorRewards.deploy(owner, stranger, CLAIM_WINDOW, sender=owner)
 
 

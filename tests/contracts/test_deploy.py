@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.contracts.conftest import SLASH_AMOUNT
 from zkai.toolchain import load_module_from_path
-
 
 deploy_script = load_module_from_path(
     "zkai_deploy_script", Path(__file__).resolve().parents[2] / "scripts" / "deploy.py"

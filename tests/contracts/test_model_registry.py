@@ -36,7 +36,9 @@ def test_registerModel_emits_events(model_registry, verifier10, stranger):
 
 
 @pytest.mark.parametrize("shares", [1, 17])
-def test_registerModel_share_count_out_of_bounds_reverts(model_registry, verifier10, stranger, shares):
+def test_registerModel_share_count_out_of_bounds_reverts(
+    model_registry, verifier10, stranger, shares
+):
     _, adapter = verifier10
     with ape.reverts(model_registry.ShareCountOutOfBounds, shares=shares, min=2, max=16):
         model_registry.registerModel(adapter, WEIGHTS, 2, 10, shares, 0, sender=stranger)

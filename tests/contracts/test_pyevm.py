@@ -24,7 +24,9 @@ def test_submitResult_valid_proof_accepted_on_in_process_evm(market, place_query
     assert market.getShare(placed.query_id, 0).status == 2
 
 
-def test_submitResult_changed_output_rejected_on_in_process_evm(market, place_query, circuit10, chain):
+def test_submitResult_changed_output_rejected_on_in_process_evm(
+    market, place_query, circuit10, chain
+):
     assert chain.provider.name == "test"
     placed = place_query()
     share = placed.shares[1]

@@ -40,7 +40,9 @@ def submit(market, circuit10, placed, index, sender=None):
 # ------------------------------------------------------------------ requestQuery
 
 
-def test_requestQuery_escrows_fee_and_assigns_shares(market, token, place_query, funded_user, model10):
+def test_requestQuery_escrows_fee_and_assigns_shares(
+    market, token, place_query, funded_user, model10
+):
     before = token.balanceOf(funded_user)
     placed = place_query()
     assert token.balanceOf(funded_user) == before - PRICE

@@ -143,8 +143,9 @@ class TransientNodeError(NodeError):
     """A share could not be processed now but may be later (retried with backoff)."""
 
 
-class ShareBusyError(TransientNodeError):
-    """Another worker holds the share's lock."""
+class LockLostError(TransientNodeError):
+    """A work lock (`zkai.node.locks`) is not, or no longer, held by this process: stop before
+    acting (another process may be doing the work), and retry."""
 
 
 class TrainingError(ZKAIError):

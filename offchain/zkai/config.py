@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     http://<api_host>:<api_port>."""
     index_poll_interval: float = Field(default=1.0, gt=0)
     """Seconds between the API indexer's polls of the chain head."""
+    api_threads: int = Field(default=40, ge=1)
+    """Threads that run the API's database reads; the index's connection pool holds as many
+    (and as many again in reserve), so a request never waits for a connection: a crowd beyond
+    this waits for a thread, in order, instead of failing."""
+    api_cache_ttl_s: float = Field(default=2.0, ge=0)
+    """How long the dashboard's aggregates (/api/stats, /api/stats/timeseries, /api/token) are
+    served from memory, unless new blocks were indexed meanwhile; 0 computes every request."""
+    api_health_max_lag_blocks: int = Field(default=10, ge=0)
+    """/api/health answers 503 when the index is more blocks than this behind the chain head."""
 
     @property
     def api_base_url(self) -> str:

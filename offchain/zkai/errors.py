@@ -123,6 +123,10 @@ class InsufficientFundsError(QueryError):
     """The wallet lacks the tokens for the fee or the ETH for gas."""
 
 
+class IndexMismatchError(ConfigError):
+    """The API's index was built from another chain than the one the RPC serves."""
+
+
 class NotIndexedError(ZKAIError):
     """The API's event index has no such model, node, query, epoch or account."""
 

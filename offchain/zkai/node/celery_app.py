@@ -6,7 +6,7 @@ several nodes can share one Redis (or each use its own database).
 
 Delivery (the configuration shared with the training workers, `zkai.celery_config`): tasks are
 idempotent (`zkai.node.tasks`), so they are acknowledged late (`task_acks_late`) and a task whose
-worker process dies is put back (`task_reject_on_worker_lost`), within a second of its death
+worker process dies is put back (`task_reject_on_worker_lost`), within about 5 s of its death
 (`worker_lost_wait`); each worker process reserves one
 task at a time (`worker_prefetch_multiplier=1`). The Redis transport redelivers a task that was
 delivered but not acknowledged after `visibility_timeout` (`ZKAI_NODE_VISIBILITY_TIMEOUT_S`, 20 s
@@ -52,8 +52,9 @@ def create_app(settings: Settings | None = None) -> Celery:
         default_queue="zkai.node.default",
         include=["zkai.node.tasks"],
         visibility_timeout_s=settings.node_visibility_timeout_s,
-        # A pool process that died is reported (and its task put back) after this long, not
-        # Celery's default 10 s: results are ignored, so there is nothing to wait for.
+        # A pool process that died is reported (and its task put back) at the pool's next
+        # maintenance (every 5 s) after this long, not after Celery's default 10 s: results
+        # are ignored, so there is nothing to wait for.
         worker_lost_wait=1.0,
         task_ignore_result=True,
         broker_connection_max_retries=None,

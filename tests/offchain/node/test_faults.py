@@ -121,6 +121,8 @@ def test_killed_worker_mid_task_share_is_proven_and_paid_once(
     os.kill(started["pid"], signal.SIGKILL)  # the pool process running the task
 
     wait_for(lambda: _paid(network, posted.query_id), 60, "both shares paid")
+    # The listener may claim the share before the worker has logged its receipt.
+    proc.wait_event("share.submitted", timeout=10, query_id=posted.query_id, share_index=0)
     starts = proc.find("share.started", query_id=posted.query_id, share_index=0)
     assert len({s["pid"] for s in starts}) >= 2, "the task ran again in another process"
     assert len(proc.find("share.submitted", query_id=posted.query_id, share_index=0)) == 1

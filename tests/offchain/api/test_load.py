@@ -12,20 +12,11 @@ from sqlalchemy import func, select
 
 from zkai.api import db
 from zkai.api.app import create_app
+from zkai.bench.api_load import DASHBOARD_PATHS
 from zkai.bench.http_load import LoadResult, run_load
 
 from .conftest import LiveServer, api_settings, wait_for
 
-DASHBOARD_PATHS = (
-    "/api/stats",
-    "/api/token",
-    "/api/nodes?limit=200",
-    "/api/contributors?limit=200",
-    "/api/queries?limit=20",
-    "/api/stats/timeseries?buckets=24",
-    "/api/models",
-    "/api/health",
-)
 CLIENTS = 200
 REQUESTS = 1_200
 

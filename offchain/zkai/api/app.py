@@ -153,4 +153,4 @@ def prepare_index(state: ApiState) -> None:
         return
     indexer.cursor()  # resets the index if it belongs to another chain or deployment
     with contextlib.suppress(ChainError):
-        indexer.check_genesis()
+        indexer.check_genesis(attempts=1)  # one try: a start-up never waits for the RPC

@@ -141,10 +141,11 @@ class Indexer:
         with self.sessions.begin() as session:
             return self._state(session).last_block
 
-    def check_genesis(self) -> None:
+    def check_genesis(self, attempts: int = 8) -> None:
         """Record the chain's genesis block hash in a new index; refuse (`IndexMismatchError`)
         an index that recorded another. Needs the RPC (a `ChainError` when it is down)."""
-        genesis = as_hex(with_retries(lambda: self.client.w3.eth.get_block(0))["hash"])
+        block = with_retries(lambda: self.client.w3.eth.get_block(0), attempts=attempts)
+        genesis = as_hex(block["hash"])
         with self.sessions.begin() as session:
             self._state(session)  # an index of another deployment is emptied first
             recorded = session.get(db.ChainParameter, "genesis")

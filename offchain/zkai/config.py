@@ -72,11 +72,17 @@ class Settings(BaseSettings):
     node_requeue_after_s: float = Field(default=60.0, gt=0)
     """An enqueued share not finished after this long may be enqueued again by reconciliation."""
 
-    node_lock_ttl_s: float = Field(default=120.0, gt=0)
-    """Lifetime of a share's processing lock; longer than a proof plus a submission."""
+    node_lock_ttl_s: float = Field(default=10.0, gt=0)
+    """How long a share's lock outlives a holder that stopped renewing it (a heartbeat renews it
+    every third of this while the task runs, however long the task takes): a holder that died on
+    another machine frees it within this; on the same machine it is taken over at once."""
 
-    node_visibility_timeout_s: int = Field(default=600, ge=1)
-    """Redis broker: an unacknowledged task is redelivered after this many seconds."""
+    node_visibility_timeout_s: int = Field(default=20, ge=1)
+    """Redis broker: a task delivered to a worker whose main process died is redelivered after
+    this many seconds; well within the market's 60 s minimum deadline window."""
+
+    node_parent_pid: int | None = None
+    """Set by `zkai node run` for its worker: the worker exits when this process dies."""
 
     node_task_pause_s: float = Field(default=0.0, ge=0)
     """FAULT TESTS ONLY: pause inside each task after taking its lock, to kill a worker there."""
@@ -99,6 +105,15 @@ class Settings(BaseSettings):
     http://<api_host>:<api_port>."""
     index_poll_interval: float = Field(default=1.0, gt=0)
     """Seconds between the API indexer's polls of the chain head."""
+    api_threads: int = Field(default=40, ge=1)
+    """Threads that run the API's database reads; the index's connection pool holds as many
+    (and as many again in reserve), so a request never waits for a connection: a crowd beyond
+    this waits for a thread, in order, instead of failing."""
+    api_cache_ttl_s: float = Field(default=2.0, ge=0)
+    """How long the dashboard's aggregates (/api/stats, /api/stats/timeseries, /api/token) are
+    served from memory, unless new blocks were indexed meanwhile; 0 computes every request."""
+    api_health_max_lag_blocks: int = Field(default=10, ge=0)
+    """/api/health answers 503 when the index is more blocks than this behind the chain head."""
 
     @property
     def api_base_url(self) -> str:

@@ -123,6 +123,10 @@ class InsufficientFundsError(QueryError):
     """The wallet lacks the tokens for the fee or the ETH for gas."""
 
 
+class IndexMismatchError(ConfigError):
+    """The API's index was built from another chain than the one the RPC serves."""
+
+
 class NotIndexedError(ZKAIError):
     """The API's event index has no such model, node, query, epoch or account."""
 
@@ -143,8 +147,9 @@ class TransientNodeError(NodeError):
     """A share could not be processed now but may be later (retried with backoff)."""
 
 
-class ShareBusyError(TransientNodeError):
-    """Another worker holds the share's lock."""
+class LockLostError(TransientNodeError):
+    """A work lock (`zkai.node.locks`) is not, or no longer, held by this process: stop before
+    acting (another process may be doing the work), and retry."""
 
 
 class TrainingError(ZKAIError):

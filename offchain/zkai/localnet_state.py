@@ -19,6 +19,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from zkai.config import get_settings
+from zkai.liveness import pid_alive, process_group_members, process_start_ticks
 
 # anvil's default, publicly known test mnemonic: its accounts hold value on no real chain.
 # Local networks only; `zkai up` refuses to run when ZKAI_ENVIRONMENT=production.
@@ -37,30 +38,36 @@ def anvil_account(index: int) -> LocalAccount:
 
 @dataclass
 class ProcessRecord:
+    """A process `zkai up` started, leader of its own process group (its session): whatever it
+    starts stays in that group, also after the process itself died."""
+
     name: str
     pid: int
     command: list[str]
     log: str
     started_at: float = field(default_factory=time.time)
+    start_ticks: int = 0
+    """The process's start time (clock ticks since boot; 0 in state files written before it was
+    recorded): tells the process from a later one that reused its pid."""
 
     @property
     def running(self) -> bool:
-        return pid_alive(self.pid)
+        if not pid_alive(self.pid):
+            return False
+        return not self.start_ticks or process_start_ticks(self.pid) == self.start_ticks
 
+    @property
+    def reused(self) -> bool:
+        """Whether the pid now names another process (so the group is not ours either)."""
+        return bool(self.start_ticks) and pid_alive(self.pid) and not self.running
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped) answers kill(0) but is not running.
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    def group(self) -> list[int]:
+        """The live processes of this record's process group (the process included)."""
+        return [] if self.reused else process_group_members(self.pid)
+
+    def orphans(self) -> list[int]:
+        """Processes of the group left running by a process that died (killed outright, say)."""
+        return [] if self.running else self.group()
 
 
 @dataclass
@@ -105,13 +112,27 @@ class LocalnetState:
         self.save()
 
     def as_status(self) -> dict[str, Any]:
+        """What runs: each process, its group's live members (`group`, the process included)
+        and, for a process that died, what it left running (`orphans`: `zkai down` stops them)."""
+        processes = []
+        for p in self.processes:
+            group = p.group()
+            running = p.running
+            processes.append(
+                {
+                    "name": p.name,
+                    "pid": p.pid,
+                    "running": running,
+                    "group": group,
+                    "orphans": [] if running else group,
+                    "log": p.log,
+                }
+            )
         return {
             "state_file": str(self.path),
-            "running": any(p.running for p in self.processes),
-            "processes": [
-                {"name": p.name, "pid": p.pid, "running": p.running, "log": p.log}
-                for p in self.processes
-            ],
+            "running": any(p["running"] for p in processes),
+            "orphans": any(p["orphans"] for p in processes),
+            "processes": processes,
             "endpoints": self.endpoints,
             **self.info,
         }

@@ -1,14 +1,22 @@
 """The API service: `create_app(settings)` builds the FastAPI app, its index database (migrated with
-Alembic at start-up) and, unless disabled, the indexer thread that follows the chain."""
+Alembic at start-up) and, unless disabled, the indexer thread that follows the chain.
+
+Built for a crowd of readers and one writer: routes read through a pool of `ZKAI_API_THREADS`
+connections (and as many in reserve) used by as many worker threads, sessions are closed on the
+event loop (`zkai.api.deps.get_session`), the dashboard's aggregates are cached for a moment
+(`zkai.api.cache`), and the indexer writes through connections of its own, so readers never
+starve it (SQLite in WAL mode: readers and the writer do not block each other)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 import kombu.exceptions
 import redis
 from fastapi import FastAPI, Request
@@ -17,7 +25,8 @@ from fastapi.staticfiles import StaticFiles
 
 from zkai import __version__
 from zkai.api import migrate
-from zkai.api.db import make_engine, make_sessionmaker
+from zkai.api.cache import AggregateCache
+from zkai.api.db import is_memory_sqlite, make_engine, make_sessionmaker
 from zkai.api.deps import ApiState
 from zkai.api.indexer import Indexer
 from zkai.api.limits import BodySizeLimit
@@ -43,16 +52,30 @@ def create_app(
 ) -> FastAPI:
     """The API for `settings` (database, RPC, network); `deployment` overrides the record file."""
     deployment = deployment or Deployment.load(deployment_path(settings.network))
-    engine = make_engine(settings.index_database_url)
+    url = settings.index_database_url
+    threads = settings.api_threads
+    engine = make_engine(url, pool_size=threads, max_overflow=threads)
+    # One engine when the database lives in memory (a second would be another database).
+    writer = engine if is_memory_sqlite(url) else make_engine(url, pool_size=1, max_overflow=2)
     sessions = make_sessionmaker(engine)
     client = ChainClient(settings.rpc_url, deployment, request_timeout=10.0)
-    indexer = Indexer(client, sessions, distributions_dir=settings.reward_distributions_dir)
-    state = ApiState(settings, deployment, engine, sessions, indexer)
+    indexer = Indexer(
+        client, make_sessionmaker(writer), distributions_dir=settings.reward_distributions_dir
+    )
+    state = ApiState(
+        settings,
+        deployment,
+        engine,
+        sessions,
+        indexer,
+        cache=AggregateCache(settings.api_cache_ttl_s),
+        indexer_engine=writer,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        migrate.upgrade(engine)
-        indexer.cursor()  # resets the index if it belongs to another chain or deployment
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        prepare_index(state)
         if run_indexer:
             state.thread = threading.Thread(
                 target=indexer.run,
@@ -68,6 +91,7 @@ def create_app(
             if state.thread is not None:
                 state.thread.join(timeout=30)
             engine.dispose()
+            writer.dispose()
 
     app = FastAPI(
         title="ZKAI network API",
@@ -117,3 +141,16 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def prepare_index(state: ApiState) -> None:
+    """Migrate the index and check it belongs to the chain: an index of another deployment is
+    emptied, one of another chain with the same addresses refused (`IndexMismatchError`). When
+    the RPC does not answer yet, the indexer checks the chain at its first contact."""
+    indexer = state.indexer
+    migrate.upgrade(state.indexer_engine or state.engine)
+    if indexer is None:
+        return
+    indexer.cursor()  # resets the index if it belongs to another chain or deployment
+    with contextlib.suppress(ChainError):
+        indexer.check_genesis(attempts=1)  # one try: a start-up never waits for the RPC

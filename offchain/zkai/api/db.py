@@ -20,6 +20,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -214,13 +215,31 @@ class RewardAllocation(Base):
     claim_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL journaling so the API reads while the indexer writes."""
+def is_memory_sqlite(url: str) -> bool:
+    """Whether `url` is an in-memory SQLite database (one per connection: never split)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def make_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30.0
+) -> Engine:
+    """An engine for `url` with a pool of `pool_size` (+ `max_overflow`) connections.
+
+    SQLite gets WAL journaling, so readers never wait for the indexer's writes nor it for them
+    (one writer at a time; `busy_timeout` lets a second writer wait instead of failing), and
+    `synchronous=NORMAL`, which WAL keeps safe against a crash of the process (a power loss may
+    lose the last commits: the indexer then applies those blocks again)."""
     is_sqlite = url.startswith("sqlite")
+    options: dict[str, Any] = {}
+    if not is_memory_sqlite(url):
+        options = {"pool_size": pool_size, "max_overflow": max_overflow}
+        options["pool_timeout"] = pool_timeout
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {},
         pool_pre_ping=not is_sqlite,
+        **options,
     )
     if is_sqlite:
 
@@ -228,6 +247,8 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

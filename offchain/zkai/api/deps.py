@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -12,6 +12,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from zkai.api.cache import AggregateCache
 from zkai.api.indexer import Indexer, IndexerStatus
 from zkai.chain.client import Deployment
 from zkai.config import Settings
@@ -30,6 +31,9 @@ class ApiState:
     engine: Engine
     sessions: sessionmaker[Session]
     indexer: Indexer | None
+    cache: AggregateCache = field(default_factory=lambda: AggregateCache(0.0))
+    indexer_engine: Engine | None = None
+    """The indexer's own connections (the one writer), apart from the readers' pool."""
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     _rounds: RoundStore | None = None
@@ -68,7 +72,12 @@ def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
+async def get_session(state: StateDep) -> AsyncIterator[Session]:
+    """A session for one request. Asynchronous on purpose: its closing runs on the event loop.
+    A synchronous dependency is closed in a worker thread, so under a crowd every thread can
+    be busy in a route waiting for a pool connection that only a closing (waiting for a thread)
+    would return: the pool times out and requests fail. The session itself is used in the
+    route's thread; it connects on its first query."""
     with state.sessions() as session:
         yield session
 

@@ -7,12 +7,19 @@ and advances the cursor in ONE database transaction: a crash or an RPC failure i
 the index exactly at the previous cursor. Applied logs are keyed by (tx hash, log index), so a log
 seen twice is applied once. What each event does to the index is `zkai.api.handlers`.
 
-RPC failures are retried by the chain client with backoff; when the RPC stays down the loop keeps
-trying (with its own capped backoff) and reports the error in `status`, and resumes where it was.
+Supervision: no error ends the loop. RPC failures are retried by the chain client with backoff;
+when the RPC stays down the loop keeps trying (with its own capped backoff) and reports the error
+in `status`, and resumes where it was. Any other error (the database busy or full, a bug) is
+logged with its traceback, counted and reported in `status`, and retried the same way from the
+stored cursor. The loop beats (`status.loop_beat`) on every round, so the API's health tells a
+stuck or dead indexer from a live one.
 
 Reorgs: the indexer is reorg-naive. It applies blocks `confirmations` behind the head (0 on a
-local chain) and never revisits them. If the chain id or the deployed addresses change (a fresh
-local chain), the index is emptied and rebuilt from the deployment's first block.
+local chain) and never revisits them. If the chain id or the deployed addresses change, the index
+is emptied and rebuilt from the deployment's first block. The index records the chain's genesis
+block hash, and an index whose genesis is not the chain's is refused (`IndexMismatchError`, which
+stops the loop and says what to do): same chain id and addresses on another chain is a local chain
+restarted without its state, and its index describes a chain that no longer exists.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from zkai.api.handlers import (
     load_epoch_distribution,
 )
 from zkai.chain.client import ChainClient, with_retries
-from zkai.errors import ChainError
+from zkai.errors import ChainError, IndexMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,12 @@ class IndexerStatus:
     version: int = 0
     """Increases each time new blocks are applied (for live updates)."""
     changed: threading.Condition = field(default_factory=threading.Condition)
+    loop_beat: float = 0.0
+    """Unix time the loop last came round (0: not started)."""
+    failures: int = 0
+    """Rounds that failed with an error other than the RPC's, since the start."""
+    refused: str | None = None
+    """Why the indexer refused this index and stopped (`IndexMismatchError`)."""
 
 
 class Indexer:
@@ -90,6 +103,7 @@ class Indexer:
         self.confirmations = confirmations
         self.status = IndexerStatus()
         self._market = client.contract("QueryMarket")
+        self._genesis_checked = False
 
     # ------------------------------------------------------------------ cursor
 
@@ -127,10 +141,28 @@ class Indexer:
         with self.sessions.begin() as session:
             return self._state(session).last_block
 
+    def check_genesis(self, attempts: int = 8) -> None:
+        """Record the chain's genesis block hash in a new index; refuse (`IndexMismatchError`)
+        an index that recorded another. Needs the RPC (a `ChainError` when it is down)."""
+        block = with_retries(lambda: self.client.w3.eth.get_block(0), attempts=attempts)
+        genesis = as_hex(block["hash"])
+        with self.sessions.begin() as session:
+            self._state(session)  # an index of another deployment is emptied first
+            recorded = session.get(db.ChainParameter, "genesis")
+            if recorded is None:
+                session.add(db.ChainParameter(key="genesis", value=genesis))
+            elif recorded.value != genesis:
+                raise IndexMismatchError(
+                    _mismatch(self.sessions, recorded.value, genesis, self.client.rpc_url)
+                )
+        self._genesis_checked = True
+
     # ------------------------------------------------------------------ loop
 
     def sync_once(self) -> int:
         """Index up to the current head (minus confirmations); returns the blocks applied."""
+        if not self._genesis_checked:
+            self.check_genesis()
         head = with_retries(lambda: self.client.w3.eth.block_number) - self.confirmations
         self.status.head = head
         start = self.cursor() + 1
@@ -141,6 +173,7 @@ class Indexer:
             self._apply(start, end, fetched)
             applied += end - start + 1
             start = end + 1
+            self.status.loop_beat = time.time()
         self._refresh_distributions()
         self.status.last_block = start - 1
         self.status.rpc_ok = True
@@ -153,17 +186,29 @@ class Indexer:
         return applied
 
     def run(self, stop: threading.Event, poll_interval: float = 1.0) -> None:
-        """Follow the chain until `stop` is set; RPC outages are waited out, never fatal."""
+        """Follow the chain until `stop` is set. Errors are logged and retried with a capped
+        backoff, never fatal, but for an index of another chain (`IndexMismatchError`)."""
         backoff = poll_interval
         while not stop.is_set():
+            self.status.loop_beat = time.time()
             try:
                 self.sync_once()
                 backoff = poll_interval
+            except IndexMismatchError as exc:
+                self.status.refused = self.status.last_error = str(exc)
+                log.error("indexer stopped: %s", exc)
+                return
             except ChainError as exc:
                 self.status.rpc_ok = False
                 self.status.last_error = str(exc)
                 log.warning("indexer: %s; retrying in %.1f s", exc, backoff)
                 backoff = min(backoff * 2, 30.0)
+            except Exception as exc:  # supervised: logged with its traceback, then retried
+                self.status.failures += 1
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("indexer: unexpected error; resuming in %.1f s", backoff)
+                backoff = min(backoff * 2, 30.0)
+            self.status.loop_beat = time.time()
             stop.wait(backoff)
 
     # ------------------------------------------------------------------ fetch (RPC only)
@@ -263,3 +308,17 @@ class Indexer:
         with self.sessions.begin() as session:
             for epoch in session.scalars(select(db.Epoch).where(~db.Epoch.distribution_known)):
                 load_epoch_distribution(session, epoch, self.distributions_dir)
+
+
+def _mismatch(sessions: sessionmaker[Session], recorded: str, genesis: str, rpc_url: str) -> str:
+    url = getattr(sessions.kw.get("bind"), "url", None)
+    where = "the index" if url is None else f"the index at {url.render_as_string(True)}"
+    sqlite_file = url.database if url is not None and url.get_backend_name() == "sqlite" else None
+    fix = f"delete {sqlite_file}" if sqlite_file else "empty that database"
+    return (
+        f"{where} was built from another chain: it recorded genesis block {recorded}, the chain "
+        f"at {rpc_url} has {genesis} (same chain id and contract addresses: a local chain "
+        f"restarted without its state). Its data is not this chain's: {fix}, or set "
+        "ZKAI_DATABASE_URL to a new database, then start the API again; the index is rebuilt "
+        "from the chain."
+    )

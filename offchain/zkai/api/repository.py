@@ -312,7 +312,13 @@ def list_queries(
     if status is not None:
         rows = [q for q in rows if _query_status(q, now) == status]
     page = rows[offset : offset + limit]
-    items = [QueryOut(**_query_fields(q, _shares_of(session, q.query_id), now)) for q in page]  # type: ignore[arg-type]
+    shares: dict[int, list[db.Share]] = defaultdict(list)
+    if page:  # every share of the page in one statement, not one per query
+        ids = [q.query_id for q in page]
+        of_page = select(db.Share).where(db.Share.query_id.in_(ids))
+        for share in session.scalars(of_page.order_by(db.Share.share_index)):
+            shares[share.query_id].append(share)
+    items = [QueryOut(**_query_fields(q, shares[q.query_id], now)) for q in page]  # type: ignore[arg-type]
     return Page(items=items, total=len(rows), limit=limit, offset=offset)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from zkai.api.app import create_app
+from zkai.api.app import create_app, prepare_index
 from zkai.config import Settings, api_url_for, get_settings
 
 
@@ -12,6 +12,7 @@ def serve(settings: Settings | None = None, *, run_indexer: bool = True) -> None
     """Run the API and its indexer until interrupted (blocking)."""
     settings = settings or get_settings()
     app = create_app(settings, run_indexer=run_indexer)
+    prepare_index(app.state.zkai)  # an index of another chain is refused here, with the fix
     url = api_url(settings)
     print(f"dashboard at {url}/  (API docs at {url}/docs)", flush=True)
     uvicorn.run(

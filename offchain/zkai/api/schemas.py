@@ -239,13 +239,19 @@ class AccountOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
+    """`unavailable` (HTTP 503): the indexer is not running or the index is more than
+    `max_lag_blocks` behind the head; `degraded`: the RPC does not answer; else `ok`."""
+
+    status: Literal["ok", "degraded", "unavailable"]
     chain_id: int
     indexed_block: int | None
     head: int | None
+    behind_blocks: int | None
+    max_lag_blocks: int
     rpc_ok: bool
     last_error: str | None
     indexer_running: bool
+    indexer_failures: int
 
 
 class ErrorOut(BaseModel):

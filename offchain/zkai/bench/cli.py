@@ -55,12 +55,26 @@ def summary_tables(results: dict[str, Any]) -> list[Table]:
             _fmt(g.get("submit_result_gas_over_floor")),
             _fmt(e.get("verify_gas")),
         )
+    reliability = Table("measurement", "result", title="crowds and crashes")
+    for clients, level in ((results.get("api_load") or {}).get("levels") or {}).items():
+        reliability.add_row(
+            f"API, {clients} concurrent clients",
+            f"{_fmt(level['requests_per_s'])} requests/s, p50 {_fmt(level['latency_ms_p50'])} ms, "
+            f"p99 {_fmt(level['latency_ms_p99'])} ms, {level['server_errors']} server errors",
+        )
+    recovery = results.get("recovery") or {}
+    for key in ("pool_process", "main_process"):
+        if recovery.get(key):
+            reliability.add_row(
+                f"recovery, worker {key.replace('_', ' ')} killed",
+                f"{_fmt(recovery[key]['recovery_s'])} s (deadline {recovery['deadline_s']} s)",
+            )
     targets = Table("target", "wanted", "measured", "met", title="targets")
     for key, t in results.get("targets", {}).items():
         met = t["met"]
         mark = "-" if met is None else ("[green]yes[/]" if met else "[red]no[/]")
         targets.add_row(key, t["target"], _fmt(t["measured"]), mark)
-    return [models, targets]
+    return [models, reliability, targets]
 
 
 def bench(

@@ -12,6 +12,9 @@ module runs them in order and composes the document:
 - `ezkl_section`: the ezkl baseline (`ezkl_baseline`) on the manifests' own integers.
 - `training`: CKKS encryption and aggregation; `scaling`: proving and gas against the input
   size and k (skipped by `--quick`).
+- `api_load`: the network's API at 50 and 200 concurrent clients; `recovery`: the time a node
+  takes to submit a share after its worker's pool process, then its Celery main process, is
+  killed mid-proof (run last: it kills a worker).
 - `ratios` per model and `targets`, from the results.
 """
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from zkai.bench.api_load import ApiLoadResult, api_load_section
 from zkai.bench.common import JSONDict, Progress, sample_input
 from zkai.bench.e2e import E2EResult, latency_section, throughput_section
 from zkai.bench.ezkl_section import EzklSection, ezkl_section
@@ -38,6 +42,7 @@ from zkai.bench.network import NetworkBench, NetworkInfo
 from zkai.bench.options import BenchOptions
 from zkai.bench.plaintext import PlaintextResult, plaintext_section
 from zkai.bench.ratios import model_ratios
+from zkai.bench.recovery import RecoveryResult, recovery_section
 from zkai.bench.scaling import (
     InputScalingRow,
     ScalingResult,
@@ -85,6 +90,8 @@ class BenchReport:
     e2e: E2EResult | None
     training: TrainingResult | None = None
     scaling: ScalingResult | None = None
+    api_load: ApiLoadResult | None = None
+    recovery: RecoveryResult | None = None
 
     def to_json(self) -> JSONDict:
         document: JSONDict = {
@@ -99,6 +106,8 @@ class BenchReport:
             document["training"] = None if self.training is None else self.training.to_json()
         document["network"] = self.network.to_json()
         document["e2e"] = None if self.e2e is None else self.e2e.to_json()
+        document["api_load"] = None if self.api_load is None else self.api_load.to_json()
+        document["recovery"] = None if self.recovery is None else self.recovery.to_json()
         if not self.metadata.options.quick:
             document["scaling"] = None if self.scaling is None else self.scaling.to_json()
         document["targets"] = targets_section(document).to_json()
@@ -141,6 +150,8 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
     say(f"zkai bench on {os.cpu_count()} cores (load {os.getloadavg()[0]:.2f})")
     training: TrainingResult | None = None
     scaling: ScalingResult | None = None
+    api_load: ApiLoadResult | None = None
+    recovery: RecoveryResult | None = None
     with _workspace() as root:
         artifacts_root = root / "artifacts"
         artifacts_root.mkdir()
@@ -211,6 +222,11 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
                         ),
                     )
                     models[name] = replace(models[name], ezkl=ezkl)
+            per_level = 400 if options.quick else 4_000
+            api_load = _guarded(
+                say, "api load", lambda: api_load_section(bench, requests_per_level=per_level)
+            )
+            recovery = _guarded(say, "recovery", lambda: recovery_section(bench))
         finally:
             bench.down()
 
@@ -226,6 +242,8 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
         e2e=e2e,
         training=training,
         scaling=scaling,
+        api_load=api_load,
+        recovery=recovery,
     )
     return report.to_json()
 

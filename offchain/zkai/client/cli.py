@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect, with_retries
-from zkai.client.query import QueryClient, QueryOutcome
+from zkai.client.query import DEFAULT_DEADLINE_S, QueryClient, QueryOutcome
 from zkai.cliutil import ask_passphrase, err, fail, keystore, out, unlock_account
 from zkai.errors import QueryError, ZKAIError
 from zkai.localnet_state import local_network_wallet
@@ -162,7 +162,9 @@ def query(
     nodes: Annotated[
         str | None, typer.Option(help="Comma-separated node addresses (default: random).")
     ] = None,
-    deadline: Annotated[int, typer.Option(help="Seconds the nodes have to prove.")] = 120,
+    deadline: Annotated[
+        int, typer.Option(help="Seconds the nodes have to prove.")
+    ] = DEFAULT_DEADLINE_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Pay for one private query: share, encrypt, pay with a permit, wait for proofs, decode."""

@@ -43,6 +43,9 @@ SETTLE_GAS_ALLOWANCE = 200_000
 SETTLE_GAS_BASE, SETTLE_GAS_PER_SHARE = 80_000, 90_000
 # How long after the deadline `wait` keeps trying to settle before giving up with an error.
 SETTLE_PATIENCE_S = 120
+# Seconds the nodes have to prove, by default: the market's minimum window is 60 s; a node whose
+# worker dies mid-proof recovers in seconds (`zkai.node.locks`), far within either.
+DEFAULT_DEADLINE_S = 120
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ class QueryClient:
         x: Sequence[float],
         *,
         nodes: Sequence[str] | None = None,
-        deadline_s: int = 120,
+        deadline_s: int = DEFAULT_DEADLINE_S,
     ) -> PendingQuery:
         """Check everything, then pay and post the query in one transaction."""
         model = self.model(model_id)

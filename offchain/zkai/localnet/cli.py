@@ -32,8 +32,15 @@ def _print_up(status: dict[str, Any]) -> None:
     for name, url in endpoints.items():
         table.add_row(name, url)
     for p in status.get("processes", []):
-        table.add_row(p["name"], f"pid {p['pid']} ({'running' if p['running'] else 'stopped'})")
+        state = "running" if p["running"] else "stopped"
+        if p.get("orphans"):
+            state += ", left running: pid " + ", ".join(str(pid) for pid in p["orphans"])
+        table.add_row(p["name"], f"pid {p['pid']} ({state})")
     out.print(table)
+    if status.get("orphans"):
+        out.print(
+            "[yellow]processes of a stopped service are still running[/]: `zkai down` stops them"
+        )
     if status.get("demo_wallet"):
         out.print(
             f"demo wallet: {status['demo_wallet']} (anvil test account; `zkai query` uses it)"
@@ -62,7 +69,7 @@ def up(
 
 
 def down() -> None:
-    """Stop exactly what `zkai up` started."""
+    """Stop exactly what `zkai up` started (whole process groups: orphans too)."""
     stopped = LocalNetwork().down()
     out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 

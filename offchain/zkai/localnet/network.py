@@ -5,13 +5,24 @@ with `ape run deploy` (the deployer owns the demo models and may post reward epo
 accounts, builds the demo models' circuits and registers them (development-only single-party
 setup), registers and stakes k nodes, then starts each node's service, the training aggregation
 worker and the API as background processes. Everything it starts is recorded in
-`<data_dir>/localnet/state.json`; `down` stops exactly those processes. The accounts are anvil's
-public test accounts: this is for local development only, and it refuses to run in production.
+`<data_dir>/localnet/state.json`; `down` stops exactly those processes, each with its whole
+process group (so also what a process killed outright left behind: `zkai status` lists such
+orphans). The accounts are anvil's public test accounts: this is for local development only, and
+it refuses to run in production.
+
+Every `up` starts a new chain (anvil keeps no state) and starts clean in every respect, so nothing
+of an earlier network is ever served as this one's: the API's index (`<data_dir>/localnet/
+index.db`), the deployment record, the catalogue of chain 31337, the cursors, assignment books and
+rejections of the network's nodes, and what the earlier network's nodes kept in Redis (share
+records, locks, nonces, task queues), which `down` deletes too. The API refuses an index recorded
+for another genesis block in any case (`zkai.api.indexer`). Training rounds in a shared Redis are
+not tied to a chain and are left as they are (a private Redis goes with the network).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import time
@@ -20,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 import requests
 from eth_account.signers.local import LocalAccount
 
@@ -48,6 +60,7 @@ from zkai.models.catalog import ModelCatalog
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest
 from zkai.models.store import ManifestStore
 from zkai.node.operator import init_node, register_node
+from zkai.node.state import forget_chain
 from zkai.registration import register_model
 from zkai.toolchain import REPO_ROOT, require_tool
 from zkai.units import ETHER, format_amount
@@ -120,6 +133,11 @@ class LocalNetwork:
         if any(p.running for p in state.processes):
             self.say("a local network is already running (`zkai down` stops it)")
             return state.as_status()
+        nodes = {f"node-{i + 1}" for i in range(options.nodes)} | set(state.info.get("nodes", {}))
+        if state.processes or state.info:
+            self.say("stopping what the previous network left behind and forgetting its state")
+            self._stop_all(state)
+        self._start_clean(nodes)
         state = LocalnetState(state_path(self.data_dir))
         try:
             self._up(state, options)
@@ -163,6 +181,7 @@ class LocalNetwork:
             "ZKAI_DEPLOYMENTS_DIR": str(deployments_dir),
             "ZKAI_DATA_DIR": str(self.data_dir),
             "ZKAI_API_URL": api_url_for("127.0.0.1", options.api_port),
+            "ZKAI_DATABASE_URL": f"sqlite:///{self.index_path}",
         }
         state.info["env"] = env
         state.endpoints.update({"rpc": rpc, "redis": redis_url})
@@ -174,6 +193,8 @@ class LocalNetwork:
         self._deploy(env, logs)
         chain = ChainClient(rpc, Deployment.load(deployment_path("local")))
         chain.check_chain()
+        state.info["chain_identity"] = chain.identity
+        state.save()
         deployer = anvil_account(DEPLOYER_INDEX)
         token = chain.contract("ZKAIToken")
         user = anvil_account(DEMO_USER_INDEX)
@@ -272,6 +293,8 @@ class LocalNetwork:
                 deployer, token.functions.transfer(identity.account.address, options.node_stake)
             )
             register_node(chain, identity, models=model_ids, stake=options.node_stake)
+            state.info.setdefault("nodes", {})[name] = identity.account.address
+            state.save()
             self.say(
                 f"{name} {identity.account.address} registered, staked "
                 f"{format_amount(options.node_stake)} ZKAI; starting its service"
@@ -316,16 +339,54 @@ class LocalNetwork:
 
     # -- down ---------------------------------------------------------------------------------
 
+    @property
+    def index_path(self) -> Path:
+        """The API's index of the local network (its own, apart from `ZKAI_DATABASE_URL`'s)."""
+        return self.root / "index.db"
+
     def _stop_all(self, state: LocalnetState) -> list[str]:
+        """Stop every recorded process group, then forget the network's state in Redis."""
         stopped = []
         for record in reversed(state.processes):
             if stop_process(record):
                 stopped.append(record.name)
+        self._forget_redis_state(state)
         state.processes = []
         state.endpoints = {}
         state.info = {}
         state.save()
         return stopped
+
+    def _forget_redis_state(self, state: LocalnetState) -> None:
+        """What the network's nodes kept in its Redis, if that Redis still answers (a private
+        one was just stopped, and took everything with it)."""
+        identity = state.info.get("chain_identity")
+        redis_url = state.endpoints.get("redis") or state.info.get("env", {}).get("ZKAI_REDIS_URL")
+        if not identity or not redis_url or not redis_reachable(redis_url):
+            return
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=10)
+        try:
+            forget_chain(client, identity, dict(state.info.get("nodes", {})).values())
+        except redis.RedisError as exc:
+            self.say(f"could not forget the network's Redis state at {redis_url}: {exc}")
+        finally:
+            client.close()
+
+    def _start_clean(self, node_names: set[str]) -> None:
+        """Forget every file an earlier local network left that describes its chain."""
+        index = self.index_path
+        for path in (
+            index,
+            index.with_name(index.name + "-wal"),
+            index.with_name(index.name + "-shm"),
+            self.root / "deployments" / "local.json",
+            ModelCatalog(ANVIL_CHAIN_ID, self.data_dir).path,
+        ):
+            path.unlink(missing_ok=True)
+        keystore = Keystore(self.data_dir)
+        for name in sorted(node_names):
+            for stale in sorted((keystore.node_dir(name) / "state").glob(f"{ANVIL_CHAIN_ID}-*")):
+                shutil.rmtree(stale, ignore_errors=True)
 
     def down(self) -> list[str]:
         stopped = self._stop_all(self.state)

@@ -2,7 +2,9 @@
 
 Each process runs in its own session (process group), writes to its own log file and is recorded
 in the local network's state file (`zkai.localnet_state`), so `zkai down` stops exactly what
-`zkai up` started, including children (Celery's worker pool), and nothing else.
+`zkai up` started, including children (a node's Celery worker and its pool), and nothing else.
+The whole group is stopped, not only the recorded process: a child whose parent was killed
+outright (a node's worker after `kill -9` of the node service) is still in it, and stopped too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from zkai.liveness import process_group_alive, process_start_ticks
 from zkai.localnet_state import ProcessRecord
 
 
@@ -36,12 +39,22 @@ def start_background(
             cwd=cwd,
             start_new_session=True,
         )
-    return ProcessRecord(name, process.pid, command, str(log_path))
+    return ProcessRecord(
+        name, process.pid, command, str(log_path), start_ticks=process_start_ticks(process.pid)
+    )
+
+
+def _group_alive(record: ProcessRecord) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(record.pid, os.WNOHANG)  # reap it if it is our own child
+    return not record.reused and process_group_alive(record.pid)
 
 
 def stop_process(record: ProcessRecord, timeout: float = 15.0) -> bool:
-    """SIGTERM the record's process group, SIGKILL what is left after `timeout`. True if it ran."""
-    if not record.running:
+    """SIGTERM the record's process group (the process and everything left in its group, also
+    when the process itself is gone), SIGKILL what is left after `timeout`. True if anything of
+    it ran."""
+    if not _group_alive(record):
         return False
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -50,9 +63,7 @@ def stop_process(record: ProcessRecord, timeout: float = 15.0) -> bool:
             return True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(record.pid, os.WNOHANG)
-            if not record.running:
+            if not _group_alive(record):
                 return True
             time.sleep(0.1)
     return True

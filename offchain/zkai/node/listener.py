@@ -20,13 +20,18 @@ Each `step()`:
    redirects its process's stdout/stderr, and must not stall the listener); a failure is only
    logged: the worker loads any version on demand when its first share arrives
    (`zkai.node.tasks`), so nothing depends on the warm-up. Superseded versions are not warmed.
-3. **Reconcile** (every `ZKAI_NODE_RECONCILE_INTERVAL_S`). The chain is the source of truth: for
-   each open assignment in the book, read the share's on-chain status. Paid and missed shares, and
-   pending ones past their deadline, leave the book. A pending share that is not rejected, not
-   locked by a worker and not enqueued within `ZKAI_NODE_REQUEUE_AFTER_S` is enqueued again. This
-   recovers tasks a Redis restart lost (Redis here keeps nothing on disk), tasks of a worker
-   that was killed outright, and shares on a model version the node could not serve yet (its
-   manifest was missing, say): they are served once the cause is fixed, without a restart.
+3. **Reconcile** (every `ZKAI_NODE_RECONCILE_INTERVAL_S`, and at once after the worker died).
+   The chain is the source of truth: for each open assignment in the book, read the share's
+   on-chain status. Paid and missed shares, and pending ones past their deadline, leave the book.
+   A pending share that is not rejected is enqueued again unless a live process holds its lock
+   or it was enqueued within `ZKAI_NODE_REQUEUE_AFTER_S`; a lock whose holder is gone (a worker
+   process of this machine that no longer runs, `zkai.node.locks.holder_gone`) does not count:
+   it is released and the share enqueued at once, whatever its "enqueued" marker says (the task
+   died with its holder). This recovers tasks a Redis restart lost (Redis here keeps nothing on
+   disk), tasks of a worker that was killed outright (`on_worker_lost`, called by the service
+   when its worker exits, forgets every "enqueued" marker first), and shares on a model version
+   the node could not serve yet (its manifest was missing, say): they are served once the cause
+   is fixed, without a restart.
 4. **Claim** (every `ZKAI_NODE_CLAIM_INTERVAL_S`). Proven shares are the node's credit; they are
    claimed in one `claimPayouts` transaction, with a nonce from the node's shared nonce manager.
 5. **Heartbeat.** Time, cursor, head, open assignments and worker liveness go to
@@ -60,6 +65,7 @@ from zkai.config import Settings
 from zkai.errors import ChainError
 from zkai.node.celery_app import PROCESS_SHARE_TASK
 from zkai.node.cursor import BlockCursor
+from zkai.node.locks import release_if_gone
 from zkai.node.logs import configure_logging, log_event
 from zkai.node.nonce import NonceManager
 from zkai.node.operator import (
@@ -291,10 +297,13 @@ class Listener:
             process.join(5)
             self._warm_running = None
 
-    def enqueue(self, assignment: Assignment, *, why: str) -> bool:
-        """Send the share's task unless one was sent recently; True if sent."""
+    def enqueue(self, assignment: Assignment, *, why: str, force: bool = False) -> bool:
+        """Send the share's task unless one was sent recently (`force`: even then, the earlier
+        one is known lost); True if sent."""
         marker = self.keys.queued(assignment.query_id, assignment.share_index)
         ttl = max(1, int(self.settings.node_requeue_after_s))
+        if force:
+            self.redis.delete(marker)
         if not self.redis.set(marker, str(time.time()), nx=True, ex=ttl):
             return False
         try:
@@ -346,14 +355,29 @@ class Listener:
                 )
                 del book[key]
                 changed = True
-            elif self.state.rejection(
-                assignment.query_id, assignment.share_index
-            ) is None and not self.redis.exists(
-                self.keys.lock(assignment.query_id, assignment.share_index)
-            ):
-                self.enqueue(assignment, why="reconcile")
+            elif self.state.rejection(assignment.query_id, assignment.share_index) is None:
+                self._recover(assignment)
         if changed:
             self.book.save(book)
+
+    def _recover(self, assignment: Assignment) -> None:
+        """Enqueue a pending share again unless a live process works on it (its lock)."""
+        lock = self.keys.lock(assignment.query_id, assignment.share_index)
+        if not self.redis.exists(lock):
+            self.enqueue(assignment, why="reconcile")
+        elif release_if_gone(self.redis, lock):
+            self.enqueue(assignment, why="holder_gone", force=True)
+
+    def on_worker_lost(self) -> None:
+        """The worker exited: the tasks it had taken are lost with it (until the broker's
+        visibility timeout), so forget every "enqueued" marker and reconcile at the next step."""
+        try:
+            for assignment in self.book.load().values():
+                self.redis.delete(self.keys.queued(assignment.query_id, assignment.share_index))
+        except (redis.RedisError, OSError) as exc:
+            self._log("listener.forget_failed", level=logging.WARNING, error=str(exc))
+        self._last_reconcile = float("-inf")
+        self._log("listener.worker_lost")
 
     def claim(self) -> None:
         """Claim the payouts of every proven, unpaid share in the book (one transaction)."""

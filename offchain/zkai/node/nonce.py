@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import redis
 
+NONCE_PREFIX = "zkai:nonce"
+
 
 class NonceManager:
     def __init__(
@@ -25,7 +27,7 @@ class NonceManager:
         chains apart: a nonce left by another local network would be ahead of this chain's,
         and every transaction would wait in the mempool for a gap that never fills."""
         self._redis = client
-        self._key = f"zkai:nonce:{chain}:{address.lower()}"
+        self._key = f"{NONCE_PREFIX}:{chain}:{address.lower()}"
         self._lock_name = f"{self._key}:lock"
         self._chain_pending_nonce = chain_pending_nonce
 

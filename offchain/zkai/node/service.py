@@ -14,8 +14,13 @@ Start-up, in order, failing with a clear message at the first problem:
    logged or passed on a command line;
 5. run the listener (`zkai.node.listener`) in this process until SIGTERM or SIGINT.
 
-The worker is supervised: if it exits while the service runs, it is started again (its
-unacknowledged tasks are redelivered, and reconciliation re-enqueues anything lost). On SIGTERM /
+The worker is supervised: if it exits while the service runs (its main process killed, say), it
+is started again, and the listener forgets which shares it had enqueued and reconciles at once:
+every open share whose lock holder is gone is enqueued again within seconds, without waiting for
+the broker's visibility timeout (which redelivers the lost tasks too; the duplicates find the
+work done or locked). The worker dies with the service: it gets SIGTERM from the kernel when the
+service's process ends, however it ends (`zkai.liveness.die_with_parent`), so a service killed
+outright leaves no worker behind to serve another network from its queue. On SIGTERM /
 SIGINT the listener stops, the worker gets SIGTERM (Celery's warm shutdown: running tasks finish)
 and is killed if it has not exited within `shutdown_timeout` seconds.
 
@@ -83,6 +88,7 @@ class NodeService:
         self.identity: NodeIdentity | None = None
         self.chain: ChainClient | None = None
         self.served: dict[str, ServedModel] = {}
+        self.listener: Listener | None = None
 
     def _log(self, event: str, **fields: Any) -> None:
         level = fields.pop("level", logging.INFO)
@@ -142,6 +148,7 @@ class NodeService:
             **os.environ,
             **settings_env(self.settings),
             "ZKAI_NODE_NAME": self.name,
+            "ZKAI_NODE_PARENT_PID": str(os.getpid()),
             PASSPHRASE_ENV: self._passphrase,
         }
         self.worker = subprocess.Popen(self.worker_command(), env=env, stdin=subprocess.DEVNULL)
@@ -179,7 +186,7 @@ class NodeService:
         client = redis.Redis.from_url(
             self.settings.node_broker, socket_connect_timeout=2, socket_timeout=5
         )
-        listener = Listener(
+        self.listener = listener = Listener(
             chain=self.chain,
             account=self.identity.account,
             state=state,
@@ -219,6 +226,8 @@ class NodeService:
                 returncode=self.worker.returncode,
                 worker_pid=self.worker.pid,
             )
+            if self.listener is not None:
+                self.listener.on_worker_lost()
             time.sleep(RESTART_BACKOFF_S)
             if not self.stop_event.is_set():
                 self.start_worker()

@@ -20,11 +20,18 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import redis
 
 from zkai.chain.client import ChainClient, with_retries
+from zkai.node.nonce import NONCE_PREFIX
+
+UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
+"""Where the Redis transport (kombu) keeps delivered, unacknowledged messages."""
 
 
 def queue_name(address: str) -> str:
@@ -37,13 +44,18 @@ def worker_name(node_name: str) -> str:
     return f"zkai-{node_name}"
 
 
+def chain_prefix(chain: str) -> str:
+    """The prefix of every node's keys on one chain (`ChainClient.identity`)."""
+    return f"zkai:node:{chain}"
+
+
 class RedisKeys:
     """Redis key names of one node on one chain (`ChainClient.identity`): nodes, and networks
     reusing the same accounts (local anvils do), can share a database without reading each
     other's share records."""
 
     def __init__(self, address: str, chain: str) -> None:
-        self.prefix = f"zkai:node:{chain}:{address.lower()}"
+        self.prefix = f"{chain_prefix(chain)}:{address.lower()}"
 
     def queued(self, query_id: int, share_index: int) -> str:
         return f"{self.prefix}:queued:{query_id}:{share_index}"
@@ -57,6 +69,33 @@ class RedisKeys:
     @property
     def heartbeat(self) -> str:
         return f"{self.prefix}:heartbeat"
+
+
+def forget_chain(client: redis.Redis, chain: str, addresses: Iterable[str]) -> int:
+    """Delete what the nodes at `addresses` keep in Redis for `chain` (a network that is gone):
+    their share records, locks, markers and heartbeats, their nonces, and their task queues with
+    the tasks delivered from them but never acknowledged. Returns the keys deleted. Only for a
+    network whose nodes no longer run: the queues are per node address, not per chain."""
+    patterns = [f"{chain_prefix(chain)}:*", f"{NONCE_PREFIX}:{chain}:*"]
+    queues = {queue_name(address) for address in addresses}
+    # The Redis transport keeps a queue's priority levels as lists named after it.
+    patterns += [f"{queue}*" for queue in queues]
+    deleted = 0
+    for pattern in patterns:
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            deleted += int(client.delete(*keys))  # type: ignore[arg-type]
+    unacked = cast(dict[bytes, bytes], client.hgetall(UNACKED_KEY))
+    for tag, raw in unacked.items():
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        if routing_key in queues:
+            client.hdel(UNACKED_KEY, tag)  # type: ignore[arg-type]
+            client.zrem(UNACKED_INDEX_KEY, tag)  # type: ignore[arg-type]
+            deleted += 1
+    return deleted
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

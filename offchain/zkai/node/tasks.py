@@ -6,10 +6,15 @@ number of worker processes, for the same share:
 
 1. The chain decides first: a share that is not this node's, not pending (already submitted, paid
    or missed) or past its deadline is done; nothing is proven.
-2. A Redis lock per share (SET NX with a TTL and an owner token, released at the end) lets one
-   process at a time prove and submit. A process that finds it taken retries later; by then the
-   share is usually submitted. A worker killed while holding the lock leaves it to expire
-   (`ZKAI_NODE_LOCK_TTL_S`).
+2. A lock per share tied to its holder's liveness (`zkai.node.locks.LivenessLock`: a short TTL,
+   `ZKAI_NODE_LOCK_TTL_S`, renewed by a heartbeat thread while the task runs) lets one process at
+   a time prove and submit. A process that finds it held by a live process ends ("busy"): that
+   process does the work, and if it dies its own task is redelivered and reconciliation
+   re-enqueues the share. A lock whose holder died is taken over at once when the holder ran on
+   this machine (its pid no longer runs), else it expires within the TTL. Right before the
+   submission is sent, the lock is renewed atomically if it is still this process's
+   (`ensure_held`); a lock lost meanwhile (Redis restarted, taken over) stops the task before
+   anything is sent, and the task is retried.
 3. The signed submission's hash is recorded in Redis *before* it is sent. A process that finds a
    recorded hash waits for that transaction instead of proving again, so a worker killed between
    sending and seeing the receipt does not cause a second submission.
@@ -33,8 +38,9 @@ A bad payload (fails to decrypt, does not open its commitment, malformed) is per
 logs why (`share.rejected`), records it under the node's state (`rejected/`), never submits, and
 reconciliation does not retry it. The user is refunded for the share when the query is settled.
 
-Transient failures (RPC or Redis unavailable, lock busy, nonce conflicts, a transaction not mined
-in time) are retried by Celery with exponential backoff and jitter.
+Transient failures (RPC or Redis unavailable, a lost lock, nonce conflicts, a transaction not
+mined in time) are retried by Celery with exponential backoff and jitter, each wait shorter than
+the broker's visibility timeout (`zkai.node.celery_app`).
 """
 
 from __future__ import annotations
@@ -42,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,9 +60,9 @@ from celery.app.task import Task
 from celery.signals import worker_init, worker_process_init
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
-from redis.exceptions import LockError
 from web3.exceptions import TimeExhausted, Web3RPCError
 
+from zkai.celery_config import retry_countdown
 from zkai.chain.client import ChainClient, connect, with_retries
 from zkai.circuits.prove import prove_share
 from zkai.config import Settings, get_settings
@@ -68,14 +73,16 @@ from zkai.errors import (
     ConfigError,
     ContractRevertError,
     DecryptionError,
+    LockLostError,
     ModelMismatchError,
     RpcUnavailableError,
-    ShareBusyError,
     ShareError,
     TransientNodeError,
 )
 from zkai.inference import open_request
+from zkai.liveness import die_with_parent
 from zkai.node.celery_app import PROCESS_SHARE_TASK
+from zkai.node.locks import LivenessLock, lock_holder
 from zkai.node.logs import log_event
 from zkai.node.nonce import NonceManager
 from zkai.node.operator import SHARE_PENDING, node_record, require_registered
@@ -85,7 +92,9 @@ from zkai.wallet.keystore import PASSPHRASE_ENV, Keystore, NodeIdentity, passphr
 
 log = logging.getLogger("zkai.node.worker")
 
-Outcome = Literal["submitted", "already_done", "expired", "rejected", "not_assigned", "not_served"]
+Outcome = Literal[
+    "submitted", "already_done", "expired", "rejected", "not_assigned", "not_served", "busy"
+]
 TX_RECORD_TTL_S = 7 * 24 * 3600
 RECORDED_TX_WAIT_S = 10.0
 RECEIPT_TIMEOUT_S = 60.0
@@ -177,14 +186,17 @@ class ShareProcessor:
             # fixed (see the share.version_unavailable log) the share is served.
             return self._finish(query_id, share_index, "not_served", verifier=verifier)
 
-        lock = self.redis.lock(
-            self.keys.lock(query_id, share_index),
-            timeout=self.settings.node_lock_ttl_s,
-            blocking=False,
-            thread_local=False,
+        lock = LivenessLock(
+            self.redis, self.keys.lock(query_id, share_index), ttl_s=self.settings.node_lock_ttl_s
         )
         if not lock.acquire():
-            raise ShareBusyError(f"share {query_id}/{share_index} is locked by another worker")
+            holder, _ = lock_holder(self.redis, lock.key)
+            return self._finish(
+                query_id,
+                share_index,
+                "busy",
+                holder=None if holder is None else {"host": holder.host, "pid": holder.pid},
+            )
         try:
             self._log("share.started", query_id, share_index, pid=os.getpid(), attempt=attempt)
             recorded = self._recorded_submission(query_id, share_index)
@@ -207,23 +219,21 @@ class ShareProcessor:
             prove_started = time.monotonic()
             proof = prove_share(served.artifacts, opening)
             prove_ms = (time.monotonic() - prove_started) * 1000
-            try:
-                lock.reacquire()
-            except LockError as exc:
-                raise ShareBusyError(f"lost the lock of share {query_id}/{share_index}") from exc
+            if lock.lost:
+                raise LockLostError(f"lost the lock of share {query_id}/{share_index}")
             return self._submit(
                 query_id,
                 share_index,
                 proof.outputs,
                 proof.proof,
+                lock=lock,
                 started=started,
                 prove_ms=prove_ms,
                 enqueued_at=enqueued_at,
                 block=block,
             )
         finally:
-            with contextlib.suppress(LockError, redis.RedisError):
-                lock.release()
+            lock.release()
 
     def _load_version(
         self, query_id: int, share_index: int, verifier: str, *, model_id: int, version: int
@@ -330,6 +340,7 @@ class ShareProcessor:
         outputs: tuple[int, ...],
         proof: bytes,
         *,
+        lock: LivenessLock,
         started: float,
         prove_ms: float,
         enqueued_at: float | None,
@@ -347,6 +358,8 @@ class ShareProcessor:
         signed: list[bytes] = []
 
         def record(tx_hash: bytes) -> None:
+            # The last moment before the send: a lock lost by now stops the submission here.
+            lock.ensure_held()
             self.redis.set(tx_key, tx_hash.hex(), ex=TX_RECORD_TTL_S)
             signed.append(tx_hash)
 
@@ -354,6 +367,9 @@ class ShareProcessor:
             receipt = self.chain.transact(
                 account, fn, nonce=nonce, gas=gas, on_signed=record, timeout=RECEIPT_TIMEOUT_S
             )
+        except LockLostError:
+            self.nonces.release_failed(nonce)
+            raise
         except ContractRevertError as exc:
             self.nonces.release_failed(nonce)
             return self._on_revert(query_id, share_index, exc)
@@ -477,7 +493,12 @@ def processor() -> ShareProcessor:
 
 
 def _prepare_worker(**_: Any) -> None:
-    """In the worker's main process, before the pool forks: unlock and load the circuits."""
+    """In the worker's main process, before the pool forks: tie the worker's life to its node
+    service's (a service killed outright must not leave a worker behind, serving the next
+    network), then unlock and load the circuits."""
+    parent = get_settings().node_parent_pid
+    if parent is not None:
+        die_with_parent(parent)
     processor()
     log_event(log, "worker.ready", node=processor().address, pid=os.getpid())
 
@@ -488,10 +509,6 @@ def _prepare_pool_process(**_: Any) -> None:
 
 worker_init.connect(_prepare_worker, weak=False)
 worker_process_init.connect(_prepare_pool_process, weak=False)
-
-
-def _backoff(retries: int) -> float:
-    return float(min(2**retries, 30) * (0.5 + random.random()))
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -523,4 +540,5 @@ def process_share(
             error=f"{type(exc).__name__}: {exc}",
             retries=self.request.retries,
         )
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        countdown = retry_countdown(self.request.retries, get_settings().node_visibility_timeout_s)
+        raise self.retry(exc=exc, countdown=countdown) from exc

@@ -9,6 +9,8 @@ import threading
 import time
 from urllib.parse import urlparse
 
+import pytest
+import sqlalchemy.exc
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
@@ -17,6 +19,7 @@ from zkai.api import db, migrate
 from zkai.api.indexer import Indexer
 from zkai.chain.client import ChainClient
 from zkai.devservices import free_port
+from zkai.errors import IndexMismatchError
 
 from .conftest import wait_for
 
@@ -109,6 +112,58 @@ def test_indexer_rpc_down_then_back_catches_up(network, chain, tmp_path):
         relay.stop()
         thread.join(timeout=30)
         engine.dispose()
+
+
+def test_indexer_run_unexpected_error_is_logged_and_resumed(network, chain, tmp_path, caplog):
+    """The incident: the readers exhausted the pool and the indexer thread died of the pool's
+    timeout (not a ChainError), silently. Now it logs the error and carries on."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate.upgrade(engine)
+    sessions = db.make_sessionmaker(engine)
+    indexer = Indexer(ChainClient(chain.provider.uri, network.deployment()), sessions)
+    apply = indexer._apply
+    injected = [sqlalchemy.exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached")]
+
+    def flaky_apply(*args):
+        if injected:
+            raise injected.pop()
+        return apply(*args)
+
+    indexer._apply = flaky_apply
+    stop = threading.Event()
+    thread = threading.Thread(target=indexer.run, args=(stop, 0.05), daemon=True)
+    with caplog.at_level("ERROR", logger="zkai.api.indexer"):
+        thread.start()
+        try:
+            wait_for(
+                lambda: indexer.status.last_block == chain.blocks.head.number,
+                what="indexing after the error",
+            )
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+            engine.dispose()
+    assert indexer.status.failures == 1
+    (record,) = [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert record.exc_info is not None, "logged with its traceback"
+
+
+def test_indexer_index_of_a_reset_chain_is_refused(network, chain, tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate.upgrade(engine)
+    sessions = db.make_sessionmaker(engine)
+    indexer = Indexer(ChainClient(chain.provider.uri, network.deployment()), sessions)
+    indexer.sync_once()
+    with sessions.begin() as session:  # as if built from an earlier chain, same addresses
+        session.get(db.ChainParameter, "genesis").value = "0x" + "ab" * 32
+    fresh = Indexer(ChainClient(chain.provider.uri, network.deployment()), sessions)
+    with pytest.raises(IndexMismatchError, match=r"another chain.*delete .*index\.db"):
+        fresh.sync_once()
+    stop = threading.Event()
+    fresh.run(stop, 0.05)  # returns: the loop stops on a refused index
+    assert fresh.status.refused is not None
+    engine.dispose()
 
 
 def test_migrations_match_models(tmp_path):

@@ -2,6 +2,9 @@
 
 - A worker process is killed (SIGKILL) in the middle of a task: the share is still proven, and
   submitted and paid exactly once.
+- Under the recovery settings' defaults and the client's default deadline, a worker's pool
+  process, or its Celery main process, is killed mid-proof: the share is proven well before the
+  deadline (the measured recovery time is printed), and settling the query slashes nobody.
 - Redis is restarted while a task waits in the queue (Redis keeps nothing on disk): no task is
   lost; reconciliation re-enqueues it from the chain.
 - The RPC (anvil) stops and starts again: the listener survives and serves new queries; a node
@@ -24,19 +27,74 @@ import pytest
 from web3.logs import DISCARD
 
 from zkai.circuits.artifacts import CircuitArtifacts
+from zkai.client.query import DEFAULT_DEADLINE_S
+from zkai.config import Settings
 from zkai.devservices import start_redis
 from zkai.node.operator import SHARE_PAID, SHARE_PENDING, node_record, request_unstake
 from zkai.node.state import NodeState
-from zkai.wallet.keystore import Keystore
+from zkai.wallet.keystore import Keystore, NodeIdentity
 
 from .conftest import Network, make_network
-from .localchain import NodeProcess, new_user, post_query, results_of, share_status, wait_for
+from .localchain import (
+    NodeProcess,
+    PostedQuery,
+    new_user,
+    post_query,
+    results_of,
+    share_status,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
+
+RECOVERY_BOUND_S = 45
+"""A killed worker's share must be submitted within this: well within the default deadline."""
 
 
 def _paid(network: Network, query_id: int, shares: int = 2) -> bool:
     return all(share_status(network.chain, query_id, i) == SHARE_PAID for i in range(shares))
+
+
+def _default_recovery_settings() -> dict[str, str]:
+    """What decides how fast a crash is recovered, at its defaults (the fixture's environment
+    shortens these for the other tests)."""
+    names = (
+        "node_lock_ttl_s",
+        "node_visibility_timeout_s",
+        "node_requeue_after_s",
+        "node_reconcile_interval_s",
+    )
+    return {f"ZKAI_{name.upper()}": str(Settings.model_fields[name].default) for name in names}
+
+
+def _query_of_two(network: Network, first: NodeIdentity, second: NodeIdentity) -> PostedQuery:
+    return post_query(
+        network.chain,
+        new_user(network.chain),
+        network.manifest,
+        network.model_id,
+        [(n.account.address, n.encryption_public_key) for n in (first, second)],
+        deadline_s=DEFAULT_DEADLINE_S,
+    )
+
+
+def _settled_without_slashing(network: Network, posted: PostedQuery) -> None:
+    """Every share proven before the deadline; after it, settling refunds and slashes nothing."""
+    chain = network.chain
+    results = results_of(chain, posted.query_id)
+    assert sorted(int(e["args"]["shareIndex"]) for e in results) == [0, 1]
+    for event in results:
+        assert int(chain.w3.eth.get_block(event["blockNumber"])["timestamp"]) <= posted.deadline
+    registry = chain.contract("NodeRegistry")
+    stakes = [int(chain.call(registry.functions.getNode(n))[1]) for n in posted.nodes]
+    network.increase_time(posted.deadline - int(chain.w3.eth.get_block("latest")["timestamp"]) + 1)
+    market = chain.contract("QueryMarket")
+    receipt = chain.transact(new_user(chain), market.functions.settle(posted.query_id))
+    (settled,) = market.events.QuerySettled().process_receipt(receipt, errors=DISCARD)
+    assert settled["args"]["missedShares"] == 0
+    assert settled["args"]["refund"] == 0
+    assert market.events.ShareMissed().process_receipt(receipt, errors=DISCARD) == ()
+    assert [int(chain.call(registry.functions.getNode(n))[1]) for n in posted.nodes] == stakes
 
 
 def test_killed_worker_mid_task_share_is_proven_and_paid_once(
@@ -63,12 +121,59 @@ def test_killed_worker_mid_task_share_is_proven_and_paid_once(
     os.kill(started["pid"], signal.SIGKILL)  # the pool process running the task
 
     wait_for(lambda: _paid(network, posted.query_id), 60, "both shares paid")
+    # The listener may claim the share before the worker has logged its receipt.
+    proc.wait_event("share.submitted", timeout=10, query_id=posted.query_id, share_index=0)
     starts = proc.find("share.started", query_id=posted.query_id, share_index=0)
     assert len({s["pid"] for s in starts}) >= 2, "the task ran again in another process"
     assert len(proc.find("share.submitted", query_id=posted.query_id, share_index=0)) == 1
     assert [int(e["args"]["shareIndex"]) for e in results_of(chain, posted.query_id)].count(0) == 1
     payout = int(chain.call(chain.contract("QueryMarket").functions.shareSplit(posted.query_id))[0])
     assert int(chain.call(token.functions.balanceOf(victim.account.address))) - before == payout
+
+
+def test_killed_pool_process_under_default_deadline_share_proven_in_time_nobody_slashed(
+    network: Network, nodes_running: Callable[..., NodeProcess]
+) -> None:
+    victim, other = network.new_node(), network.new_node()
+    proc = nodes_running(victim, ZKAI_NODE_TASK_PAUSE_S="3", **_default_recovery_settings())
+    nodes_running(other, **_default_recovery_settings())
+    proc.wait_event("service.started")
+    posted = _query_of_two(network, victim, other)
+    started = proc.wait_event("share.started", query_id=posted.query_id, share_index=0)
+    os.kill(started["pid"], signal.SIGKILL)  # the pool process proving the share
+    killed_at = time.time()
+    submitted = proc.wait_event(
+        "share.submitted", timeout=RECOVERY_BOUND_S, query_id=posted.query_id, share_index=0
+    )
+    print(f"recovered {submitted['ts'] - killed_at:.1f} s after the pool process was killed")
+    assert submitted["ts"] < posted.deadline
+    wait_for(lambda: len(results_of(network.chain, posted.query_id)) == 2, 30, "both shares")
+    _settled_without_slashing(network, posted)
+
+
+def test_killed_worker_main_process_under_default_deadline_share_proven_in_time_nobody_slashed(
+    network: Network, nodes_running: Callable[..., NodeProcess]
+) -> None:
+    victim, other = network.new_node(), network.new_node()
+    proc = nodes_running(victim, ZKAI_NODE_TASK_PAUSE_S="3", **_default_recovery_settings())
+    nodes_running(other, **_default_recovery_settings())
+    worker = proc.wait_event("service.worker_started")["worker_pid"]
+    proc.wait_event("service.started")
+    posted = _query_of_two(network, victim, other)
+    started = proc.wait_event("share.started", query_id=posted.query_id, share_index=0)
+    os.kill(worker, signal.SIGKILL)  # Celery's main process; its pool dies with it
+    killed_at = time.time()
+    proc.wait_event("service.worker_exited", worker_pid=worker)
+    submitted = proc.wait_event(
+        "share.submitted", timeout=RECOVERY_BOUND_S, query_id=posted.query_id, share_index=0
+    )
+    print(f"recovered {submitted['ts'] - killed_at:.1f} s after the worker's main process died")
+    assert submitted["ts"] < posted.deadline
+    restarted = proc.find("share.started", query_id=posted.query_id, share_index=0)
+    assert started["pid"] not in {s["pid"] for s in restarted[1:]}, "proven by the new worker"
+    wait_for(lambda: len(results_of(network.chain, posted.query_id)) == 2, 30, "both shares")
+    assert len(proc.find("share.submitted", query_id=posted.query_id, share_index=0)) == 1
+    _settled_without_slashing(network, posted)
 
 
 def test_redis_restart_loses_no_task(

@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from zkai.api import db, repository
-from zkai.api.deps import SessionDep, StateDep
+from zkai.api.deps import ApiState, SessionDep, StateDep
 from zkai.api.schemas import (
     AccountOut,
     AddressPath,
@@ -21,46 +23,93 @@ from zkai.api.schemas import (
 )
 
 router = APIRouter(prefix="/api", tags=["network"])
+_T = TypeVar("_T")
 STREAM_SECONDS = 300.0
 """An event stream ends after this long; EventSource reconnects by itself."""
 
 
-@router.get("/health", summary="Indexer progress and RPC status")
-def health(state: StateDep) -> Health:
+INDEXER_STALL_S = 120.0
+"""An indexer loop that has not come round for this long is stuck: not running."""
+
+
+def health_of(state: ApiState, now: float | None = None) -> tuple[Health, int]:
+    """The health answer and its HTTP status: 503 when the indexer is not running (stopped,
+    dead, stuck, or refused the index) or the index is more than `api_health_max_lag_blocks`
+    behind the chain head; 200 otherwise ("degraded" while the RPC does not answer)."""
     status = state.status
-    running = state.thread is not None and state.thread.is_alive()
+    now = time.time() if now is None else now
+    alive = state.thread is not None and state.thread.is_alive()
+    beating = status.loop_beat == 0.0 or now - status.loop_beat < INDEXER_STALL_S
+    running = alive and beating and status.refused is None
     with state.sessions() as session:
         row = session.get(db.IndexerState, 1)
-    return Health(
-        status="ok" if status.rpc_ok and running else "degraded",
+    indexed = None if row is None else row.last_block
+    behind = None if status.head is None or indexed is None else max(0, status.head - indexed)
+    max_lag = state.settings.api_health_max_lag_blocks
+    serving = running and (behind is None or behind <= max_lag)
+    verdict: Literal["ok", "degraded", "unavailable"]
+    verdict = "unavailable" if not serving else "ok" if status.rpc_ok else "degraded"
+    health = Health(
+        status=verdict,
         chain_id=state.deployment.chain_id,
-        indexed_block=None if row is None else row.last_block,
+        indexed_block=indexed,
         head=status.head,
+        behind_blocks=behind,
+        max_lag_blocks=max_lag,
         rpc_ok=status.rpc_ok,
         last_error=status.last_error,
         indexer_running=running,
+        indexer_failures=status.failures,
     )
+    return health, 200 if serving else 503
+
+
+@router.get(
+    "/health",
+    summary="Indexer progress and RPC status",
+    responses={503: {"model": Health, "description": "The index does not follow the chain."}},
+)
+def health(state: StateDep, response: Response) -> Health:
+    body, code = health_of(state)
+    response.status_code = code
+    return body
+
+
+def _read(state: ApiState, read: Callable[[Session], _T]) -> Callable[[], _T]:
+    def run() -> _T:
+        with state.sessions() as session:
+            return read(session)
+
+    return run
 
 
 @router.get("/stats", summary="Network totals")
-def stats(session: SessionDep) -> NetworkStats:
-    return repository.stats(session)
+async def stats(state: StateDep) -> NetworkStats:
+    return await state.cache.get("stats", state.status.version, _read(state, repository.stats))
 
 
 @router.get("/stats/timeseries", summary="Queries, fees and gas per verification over time")
-def timeseries(
-    session: SessionDep,
+async def timeseries(
+    state: StateDep,
     bucket_seconds: Annotated[
         int | None, Query(ge=1, le=31_536_000, description="Bucket size; automatic if absent.")
     ] = None,
     buckets: Annotated[int, Query(ge=1, le=500, description="At most this many buckets.")] = 24,
 ) -> TimeSeries:
-    return repository.timeseries(session, bucket_seconds, buckets)
+    return await state.cache.get(
+        ("timeseries", bucket_seconds, buckets),
+        state.status.version,
+        _read(state, lambda session: repository.timeseries(session, bucket_seconds, buckets)),
+    )
 
 
 @router.get("/token", summary="Token supply, treasury and where tokens sit")
-def token(session: SessionDep, state: StateDep) -> TokenOut:
-    return repository.token(session, state.deployment)
+async def token(state: StateDep) -> TokenOut:
+    return await state.cache.get(
+        "token",
+        state.status.version,
+        _read(state, lambda session: repository.token(session, state.deployment)),
+    )
 
 
 @router.get(

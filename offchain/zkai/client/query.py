@@ -48,6 +48,7 @@ from zkai.protocol.market import (
     read_assignment,
     read_market_terms,
     read_model,
+    query_nodes,
     read_query,
 )
 from zkai.protocol.wire import RoundAnswer
@@ -59,6 +60,7 @@ __all__ = [
     "QueryOutcome",
     "QueryPlan",
     "Settlement",
+    "describe_query",
     "settle_query",
 ]
 
@@ -496,3 +498,39 @@ def settle_query(chain: ChainClient, account: LocalAccount, query_id: bytes) -> 
     logs = market.events.QuerySettled().process_receipt(receipt, errors=DISCARD)
     refund = int(logs[0]["args"]["refund"]) if logs else 0
     return Settlement(query_id, refund, "0x" + bytes(receipt["transactionHash"]).hex(), False)
+
+
+def describe_query(chain: ChainClient, query_id: bytes) -> dict[str, Any]:
+    """A query and its assignments as the chain records them (for `zkai queries show`)."""
+    query = read_query(chain, query_id)
+    if not query.exists:
+        raise QueryError(f"no query 0x{query_id.hex()} on this chain")
+    assignments = []
+    for part in range(int(query.partCount)):
+        for node in query_nodes(chain, query_id, part):
+            a = read_assignment(chain, query_id, part, node)
+            assignments.append(
+                {
+                    "part": part,
+                    "node": node,
+                    "budget": int(a.budget),
+                    "rounds": int(a.rounds),
+                    "credit": str(int(a.credit)),
+                    "slashed": bool(a.slashed),
+                }
+            )
+    return {
+        "query_id": "0x" + query_id.hex(),
+        "user": query.user,
+        "model_id": int(query.modelId),
+        "version": int(query.version),
+        "escrow": str(int(query.escrow)),
+        "credits": str(int(query.credits)),
+        "settled": bool(query.settled),
+        "deadlines": {
+            "rounds": int(query.roundDeadline),
+            "proofs": int(query.proofDeadline),
+            "challenge": int(query.challengeDeadline),
+        },
+        "assignments": assignments,
+    }

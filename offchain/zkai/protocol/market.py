@@ -25,6 +25,7 @@ __all__ = [
     "PartTerms",
     "QueryRecord",
     "eligible_nodes_for_part",
+    "query_nodes",
     "read_assignment",
     "read_market_terms",
     "read_model",

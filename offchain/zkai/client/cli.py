@@ -143,7 +143,9 @@ def print_outcome(outcome: QueryOutcome) -> None:
     if p.probability is not None:
         out.print(f"probability {p.probability:.4f}")
     if outcome.clamped:
-        out.print(f"[yellow]{outcome.clamped} intermediate values were clamped to the model's range[/]")
+        out.print(
+            f"[yellow]{outcome.clamped} intermediate values were clamped to the model's range[/]"
+        )
     table = Table("part", "node", "rounds", "claim gas", "paid ZKAI", title="assignments")
     for a in outcome.assignments:
         table.add_row(
@@ -275,7 +277,9 @@ def queries_show(
     )
     table = Table("part", "node", "budget", "claimed rounds", "slashed")
     for a in summary["assignments"]:
-        table.add_row(str(a["part"]), a["node"], str(a["budget"]), str(a["rounds"]), str(a["slashed"]))
+        table.add_row(
+            str(a["part"]), a["node"], str(a["budget"]), str(a["rounds"]), str(a["slashed"])
+        )
     out.print(table)
 
 

@@ -212,7 +212,10 @@ class QueryClient:
         round_deadline = now + round_window_s
         window = max([market.min_proof_window_floor, *(p.min_proof_window for p in terms.parts)])
         proof_deadline = round_deadline + window
-        if proof_deadline + market.challenge_window - now + market.unbonding_margin > market.unbonding_period:
+        if (
+            proof_deadline + market.challenge_window - now + market.unbonding_margin
+            > market.unbonding_period
+        ):
             raise QueryError(
                 "the deadlines would outlast the nodes' unbonding period; use a shorter round window"
             )
@@ -344,7 +347,9 @@ class QueryClient:
                 for prepared, answer in zip(pending, answers, strict=True):
                     session.accept(prepared, answer)
                 total = session.reconstruct(pending, answers)
-                values = [v + b for v, b in zip(decode_signed_vector(total), step.bias, strict=True)]
+                values = [
+                    v + b for v, b in zip(decode_signed_vector(total), step.bias, strict=True)
+                ]
                 progress("block", {"block": step.block, "part": part})
                 pending = None
             else:
@@ -472,7 +477,9 @@ class QueryClient:
             key = (int(log["args"]["part"]), str(log["args"]["node"]))
             if key in by_key:
                 receipt = with_retries(
-                    lambda log=log: self.chain.w3.eth.get_transaction_receipt(log["transactionHash"])
+                    lambda log=log: self.chain.w3.eth.get_transaction_receipt(
+                        log["transactionHash"]
+                    )
                 )
                 by_key[key].claim_tx = "0x" + bytes(log["transactionHash"]).hex()
                 by_key[key].claim_gas = int(receipt["gasUsed"])

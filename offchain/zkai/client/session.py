@@ -171,7 +171,9 @@ class QuerySession:
                 signature=message.sign(self.domain, self.session_key),
                 sealed=seal(s.encryption_key, payload.to_bytes()),
             )
-            prepared.append(PreparedRound(part, s.node, header.round, block, header, opening, request))
+            prepared.append(
+                PreparedRound(part, s.node, header.round, block, header, opening, request)
+            )
         return prepared
 
     def accept(self, prepared: PreparedRound, answer: RoundAnswer) -> None:
@@ -203,7 +205,9 @@ class QuerySession:
                 f"node {s.node}'s Ack is signed by {signer}, not its recorded signer {s.ack_signer}"
             )
         s.state = s.state.advance(prepared.block, prepared.commitment, answer.outputs)
-        s.acks.append((prepared.round, message.input_transcript, answer.output_transcript, answer.ack))
+        s.acks.append(
+            (prepared.round, message.input_transcript, answer.output_transcript, answer.ack)
+        )
 
     @staticmethod
     def reconstruct(prepared: Sequence[PreparedRound], answers: Sequence[RoundAnswer]) -> list[int]:
@@ -211,5 +215,8 @@ class QuerySession:
         size = len(answers[0].outputs)
         total = [0] * size
         for p, a in zip(prepared, answers, strict=True):
-            total = [(t + o - m) % BN254_R for t, o, m in zip(total, a.outputs, p.opening.mask, strict=True)]
+            total = [
+                (t + o - m) % BN254_R
+                for t, o, m in zip(total, a.outputs, p.opening.mask, strict=True)
+            ]
         return total

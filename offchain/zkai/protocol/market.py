@@ -245,4 +245,6 @@ def read_assignment(
 
 def query_nodes(chain: ChainClient, query_id: bytes, part: int) -> Sequence[str]:
     market = chain.contract("QueryMarket")
-    return [to_checksum_address(a) for a in chain.call(market.functions.getQueryNodes(query_id, part))]
+    return [
+        to_checksum_address(a) for a in chain.call(market.functions.getQueryNodes(query_id, part))
+    ]

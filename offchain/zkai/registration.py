@@ -66,7 +66,8 @@ def deploy_part_verifier(chain: ChainClient, owner: LocalAccount, artifacts: Par
 
 
 def verifier_matches(chain: ChainClient, verifier: str, artifacts: PartArtifacts) -> bool:
-    """Is `verifier` a factory verifier for exactly `artifacts`' key? (what nodes and users check)"""
+    """Is `verifier` a factory verifier for exactly `artifacts`' key? (what nodes and users
+    check)"""
     factory = chain.contract("VerifierFactory")
     if not chain.call(factory.functions.isVerifier(verifier)):
         return False

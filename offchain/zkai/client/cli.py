@@ -289,7 +289,8 @@ def queries_settle(
     wallet: Annotated[str | None, typer.Option(help="Wallet that sends the transaction.")] = None,
     ape_alias: Annotated[str | None, typer.Option(help="Send from an ape account.")] = None,
 ) -> None:
-    """Refund a query's unused escrow to its user (after its proof deadline, or once all claimed)."""
+    """Refund a query's unused escrow to its user (after its proof deadline, or once all
+    claimed)."""
     qid = _query_id(query_id)
     try:
         account = unlock_account(wallet, ape_alias)

@@ -45,10 +45,10 @@ from zkai.protocol.market import (
     ModelTerms,
     NodeInfo,
     eligible_nodes_for_part,
+    query_nodes,
     read_assignment,
     read_market_terms,
     read_model,
-    query_nodes,
     read_query,
 )
 from zkai.protocol.wire import RoundAnswer
@@ -195,7 +195,8 @@ class QueryClient:
             )
         if len(terms.parts) != len(manifest.parts):
             raise QueryError(
-                f"model {model_id} has {len(terms.parts)} parts on-chain, the manifest {len(manifest.parts)}"
+                f"model {model_id} has {len(terms.parts)} parts on-chain, the manifest "
+                f"{len(manifest.parts)}"
             )
         budgets = tuple(manifest.rounds_per_query(p) for p in range(len(terms.parts)))
         for p, (b, part) in enumerate(zip(budgets, terms.parts, strict=True)):
@@ -217,7 +218,8 @@ class QueryClient:
             > market.unbonding_period
         ):
             raise QueryError(
-                "the deadlines would outlast the nodes' unbonding period; use a shorter round window"
+                "the deadlines would outlast the nodes' unbonding period; "
+                "use a shorter round window"
             )
         return QueryPlan(terms, chosen, budgets, escrow, round_deadline, proof_deadline)
 
@@ -246,7 +248,8 @@ class QueryClient:
                     picked.append(by_address[address.lower()])
                 if len({n.address for n in picked}) != len(picked) or len(picked) != part.shares:
                     raise NotEnoughNodesError(
-                        f"part {p} of model {terms.model_id} needs exactly {part.shares} distinct nodes"
+                        f"part {p} of model {terms.model_id} needs exactly "
+                        f"{part.shares} distinct nodes"
                     )
             else:
                 if len(eligible) < part.shares:
@@ -494,7 +497,8 @@ class Settlement:
 
 
 def settle_query(chain: ChainClient, account: LocalAccount, query_id: bytes) -> Settlement:
-    """Settle a query (refund its unused escrow to its user); anyone may, after its proof deadline."""
+    """Settle a query (refund its unused escrow to its user); anyone may, after its proof
+    deadline."""
     query = read_query(chain, query_id)
     if not query.exists:
         raise QueryError(f"no query 0x{query_id.hex()} on this chain")

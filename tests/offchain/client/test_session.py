@@ -176,4 +176,5 @@ def test_session_payloads_fresh_per_round_and_node() -> None:
     b = session.prepare_block(0, 0, encode_signed_vector(x), 2)
     commitments = {p.commitment for p in a} | {p.commitment for p in b}
     masks = {p.opening.mask for p in a} | {p.opening.mask for p in b}
-    assert len(commitments) == 4 and len(masks) == 4
+    assert len(commitments) == 4
+    assert len(masks) == 4

@@ -130,14 +130,17 @@ def demo(
     else:
         table = Table(
             "model",
-            "sample",
+            "#",
             "answer",
-            "plaintext",
-            "true label",
+            "plain",
+            "label",
             "exact",
-            "verified",
-            "latency s",
-            "gas/share",
+            "proven",
+            "parts",
+            "nodes",
+            "answer s",
+            "total s",
+            "claim gas",
             title="private queries",
         )
         for q in report.queries:
@@ -147,10 +150,13 @@ def demo(
                 str(q.answer),
                 str(q.expected),
                 str(q.true_label),
-                str(q.exact),
-                str(q.verified),
+                "yes" if q.exact else "[red]no[/]",
+                "yes" if q.verified else "[red]no[/]",
+                str(q.parts),
+                str(q.nodes),
+                f"{q.answer_s:.2f}",
                 f"{q.latency_s:.2f}",
-                ", ".join(f"{g:,}" for g in q.gas_per_share) or (q.error or "-"),
+                f"{max(q.claim_gas):,}" if q.claim_gas else (q.error or "-"),
             )
         out.print(table)
         out.print(

@@ -126,7 +126,7 @@ def register_model(
     receipt = chain.transact(
         owner,
         registry.functions.registerModel(
-            manifest.content_hash, metadata_uri or manifest.name, [t.as_tuple() for t in terms]
+            manifest.hash, metadata_uri or manifest.name, [t.as_tuple() for t in terms]
         ),
     )
     model_id = _event_arg(chain, receipt, "ModelRegistered", "modelId")
@@ -147,7 +147,7 @@ def publish_version(
     receipt = chain.transact(
         owner,
         registry.functions.publishVersion(
-            model_id, manifest.content_hash, [t.as_tuple() for t in terms]
+            model_id, manifest.hash, [t.as_tuple() for t in terms]
         ),
     )
     return _event_arg(chain, receipt, "ModelVersionPublished", "version")

@@ -210,7 +210,7 @@ def query(
             transient=True,
             disable=as_json,
         ) as progress:
-            blocks = sum(1 for step in manifest.steps if step.kind == "linear")
+            blocks = len(manifest.blocks)
             rounds = progress.add_task("paying and sending the rounds", total=blocks)
             claims = progress.add_task("nodes proving and claiming", total=None)
 

@@ -34,7 +34,7 @@ from zkai.chain.client import ChainClient, with_retries
 from zkai.client.permit import sign_permit
 from zkai.client.session import PreparedRound, QuerySession
 from zkai.client.transport import RoundTransport
-from zkai.crypto.field import decode_signed_vector, encode_signed_vector
+from zkai.crypto.field import encode_signed_vector
 from zkai.errors import (
     InsufficientFundsError,
     NotEnoughNodesError,
@@ -153,6 +153,12 @@ class QueryOutcome:
         }
 
 
+def rounds_per_query(manifest: Manifest, part: int) -> int:
+    """Rounds one forward pass needs from each node of `part`: its block evaluations."""
+    schedule = set(manifest.part(part).schedule)
+    return sum(1 for block in manifest.blocks if block.index in schedule)
+
+
 def _noop(_event: str, _detail: dict[str, Any]) -> None:
     return None
 
@@ -187,9 +193,9 @@ class QueryClient:
         exclude: Sequence[str] = (),
     ) -> QueryPlan:
         terms = read_model(self.chain, model_id)
-        if terms.manifest_hash != manifest.content_hash:
+        if terms.manifest_hash != manifest.hash:
             raise QueryError(
-                f"the local manifest of {manifest.name!r} (0x{manifest.content_hash.hex()}) is not "
+                f"the local manifest of {manifest.name!r} (0x{manifest.hash.hex()}) is not "
                 f"model {model_id} version {terms.version} on-chain "
                 f"(0x{terms.manifest_hash.hex()}); fetch the current manifest"
             )
@@ -198,7 +204,7 @@ class QueryClient:
                 f"model {model_id} has {len(terms.parts)} parts on-chain, the manifest "
                 f"{len(manifest.parts)}"
             )
-        budgets = tuple(manifest.rounds_per_query(p) for p in range(len(terms.parts)))
+        budgets = tuple(rounds_per_query(manifest, p) for p in range(len(terms.parts)))
         for p, (b, part) in enumerate(zip(budgets, terms.parts, strict=True)):
             if b > part.max_rounds:
                 raise QueryError(
@@ -324,43 +330,35 @@ class QueryClient:
                     endpoint=n.endpoint,
                     budget=plan.budgets[p],
                 )
-        steps = list(manifest.steps)
-        # User steps before the first block, then part 0's first round, dealt before paying.
-        index = 0
-        while steps[index].kind != "linear":
-            values = steps[index].apply(values)
-            index += 1
-        first = steps[index]
-        if manifest.part_of_block(first.block) != 0:
+        blocks = manifest.blocks
+        # Part 0's first round is dealt before paying: the request carries its commitments.
+        first = blocks[0]
+        if manifest.part_of_block(first.index).index != 0:
             raise QueryError("the first linear block of a model must belong to part 0")
-        pending = session.prepare_block(
-            0, first.block, encode_signed_vector(values), first.output_size
+        pending: list[PreparedRound] | None = session.prepare_block(
+            0, first.index, encode_signed_vector(values), first.output_size
         )
+        assert pending is not None
         outcome = self._request(name, plan, session, pending, fee_cap)
         progress("requested", {"query_id": outcome.query_id, "tx": outcome.request_tx})
         clamped = 0
-        for step in steps[index:]:
-            if step.kind == "linear":
-                part = manifest.part_of_block(step.block)
-                if pending is None:
-                    pending = session.prepare_block(
-                        part, step.block, encode_signed_vector(values), step.output_size
-                    )
-                answers = self._send_all(session, pending)
-                for prepared, answer in zip(pending, answers, strict=True):
-                    session.accept(prepared, answer)
-                total = session.reconstruct(pending, answers)
-                values = [
-                    v + b for v, b in zip(decode_signed_vector(total), step.bias, strict=True)
-                ]
-                progress("block", {"block": step.block, "part": part})
-                pending = None
-            else:
-                values, flagged = step.apply_flagged(values)
-                clamped += flagged
+        for block in blocks:
+            part = manifest.part_of_block(block.index).index
+            if pending is None:
+                pending = session.prepare_block(
+                    part, block.index, encode_signed_vector(values), block.output_size
+                )
+            answers = self._send_all(session, pending)
+            for prepared, answer in zip(pending, answers, strict=True):
+                session.accept(prepared, answer)
+            values = block.reconstruct(session.reconstruct(pending, answers))
+            stepped = manifest.run_user_steps(block.index, values)
+            values, clamped = list(stepped.values), clamped + stepped.clamped
+            progress("block", {"block": block.index, "part": part})
+            pending = None
         outcome.outputs = list(values)
         outcome.clamped = clamped
-        outcome.prediction = manifest.decode(values)
+        outcome.prediction = manifest.decode(values, clamped=clamped)
         outcome.answer_s = time.monotonic() - started
         outcome.assignments = [
             AssignmentOutcome(p, s.node, s.rounds) for (p, _), s in session.assignments.items()

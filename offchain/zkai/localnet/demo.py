@@ -171,7 +171,7 @@ def _query(
     manifest, _version = current_version(chain, entry)
     split = load_split(name)
     x = [float(v) for v in split.x_test[sample]]
-    expected_raw = manifest.evaluate(manifest.quantise_input(x))
+    expected_raw = list(manifest.evaluate(manifest.quantise_input(x)).outputs)
     expected = manifest.decode(expected_raw).label
     result = DemoQuery(name, sample, expected, None, int(split.y_test[sample]), False, False, 0.0, 0)
     try:
@@ -187,7 +187,7 @@ def _query(
         result.verified = outcome.verified
         assert outcome.prediction is not None
         result.answer = outcome.prediction.label
-        result.exact = outcome.outputs == list(expected_raw)
+        result.exact = outcome.outputs == expected_raw
     except ZKAIError as exc:
         result.error = str(exc)
     return result

@@ -41,7 +41,9 @@ class LocalNode:
     keys: NodeKeyPair = field(default_factory=generate_keypair)
     served: dict[tuple[bytes, int], list[RoundOpening]] = field(default_factory=dict)
 
-    def serve(self, session: QuerySession, manifest: Manifest, prepared: PreparedRound) -> RoundAnswer:
+    def serve(
+        self, session: QuerySession, manifest: Manifest, prepared: PreparedRound
+    ) -> RoundAnswer:
         request = prepared.request
         payload = RoundPayload.from_bytes(open_sealed(self.keys.private_key, request.sealed))
         header = payload.header

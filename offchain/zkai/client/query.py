@@ -445,7 +445,7 @@ class QueryClient:
                 record = read_assignment(self.chain, outcome.query_id, a.part, a.node)
                 if int(record.rounds) > 0:
                     a.claimed = True
-                    a.credit = int(record.credit)
+                    a.credit = int(record.rounds) * int(record.price)
                     state = session.assignment(a.part, a.node).state
                     a.rounds = int(record.rounds)
                     if (
@@ -524,7 +524,7 @@ def describe_query(chain: ChainClient, query_id: bytes) -> dict[str, Any]:
                     "node": node,
                     "budget": int(a.budget),
                     "rounds": int(a.rounds),
-                    "credit": str(int(a.credit)),
+                    "credit": str(int(a.rounds) * int(a.price)),
                     "slashed": bool(a.slashed),
                 }
             )

@@ -173,7 +173,9 @@ def _query(
     x = [float(v) for v in split.x_test[sample]]
     expected_raw = list(manifest.evaluate(manifest.quantise_input(x)).outputs)
     expected = manifest.decode(expected_raw).label
-    result = DemoQuery(name, sample, expected, None, int(split.y_test[sample]), False, False, 0.0, 0)
+    result = DemoQuery(
+        name, sample, expected, None, int(split.y_test[sample]), False, False, 0.0, 0
+    )
     try:
         outcome = client.run(name, manifest, entry.model_id, x, round_window_s=round_window_s)
         result.query_id = "0x" + outcome.query_id.hex()

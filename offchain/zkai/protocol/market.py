@@ -218,13 +218,14 @@ def eligible_nodes_for_part(chain: ChainClient, model_id: int, part: int) -> lis
 def read_market_terms(chain: ChainClient) -> MarketTerms:
     market = chain.contract("QueryMarket")
     nodes = chain.contract("NodeRegistry")
+    protocol, contributor = chain.call(market.functions.fees())
     return MarketTerms(
         min_proof_window_floor=int(chain.call(market.functions.minProofWindowFloor())),
         challenge_window=int(chain.call(market.functions.challengeWindow())),
         unbonding_margin=int(chain.call(market.functions.unbondingMargin())),
         unbonding_period=int(chain.call(nodes.functions.unbondingPeriod())),
-        protocol_bps=int(chain.call(market.functions.protocolFeeBps())),
-        contributor_bps=int(chain.call(market.functions.contributorFeeBps())),
+        protocol_bps=int(protocol),
+        contributor_bps=int(contributor),
     )
 
 

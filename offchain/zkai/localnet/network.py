@@ -21,6 +21,7 @@ not tied to a chain and are left as they are (a private Redis goes with the netw
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -354,7 +355,7 @@ class LocalNetwork:
             records.append((name, endpoint, record))
         for name, endpoint, record in records:
             _wait_until(
-                lambda endpoint=endpoint: _endpoint_up(endpoint),
+                functools.partial(_endpoint_up, endpoint),
                 f"{name}'s round endpoint",
                 record,
                 120,

@@ -31,14 +31,13 @@ import numpy.typing as npt
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
-from zkai.errors import UnknownModelError
-from zkai.protocol.market import read_model
-from zkai.registration import PartPricing
 from zkai.chain.client import ChainClient
 from zkai.config import Settings, get_settings
-from zkai.errors import TrainingError
+from zkai.errors import TrainingError, UnknownModelError
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.store import ManifestStore, parse_commitment, resolve_manifest
+from zkai.protocol.market import read_model
+from zkai.registration import PartPricing
 from zkai.rewards import RewardTree, publish_distribution
 from zkai.training.he import KeyHolder
 from zkai.training.local import LocalTrainingConfig

@@ -20,6 +20,7 @@ Which nodes are asked, and when, never depends on the reconstructed values (PROT
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -502,7 +503,7 @@ class QueryClient:
             if key in by_key:
                 tx_hash = log["transactionHash"]
                 receipt = with_retries(
-                    lambda tx_hash=tx_hash: self.chain.w3.eth.get_transaction_receipt(tx_hash)
+                    functools.partial(self.chain.w3.eth.get_transaction_receipt, tx_hash)
                 )
                 by_key[key].claim_tx = "0x" + bytes(tx_hash).hex()
                 by_key[key].claim_gas = int(receipt["gasUsed"])

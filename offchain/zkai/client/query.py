@@ -123,6 +123,7 @@ class QueryOutcome:
     latency_s: float = 0.0
     verified: bool = False
     cost: int = 0
+    session: QuerySession | None = field(default=None, repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         p = self.prediction
@@ -355,6 +356,7 @@ class QueryClient:
         )
         assert pending is not None
         outcome = self._request(name, plan, session, pending, fee_cap)
+        outcome.session = session
         progress("requested", {"query_id": outcome.query_id, "tx": outcome.request_tx})
         clamped = 0
         for block in blocks:

@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from tests.contracts.zk import FIELD, Circuit, Statement, load_circuit
+from tests.contracts.zk import FIELD, Circuit, Statement, load_circuit, vk_hash
 from zkai.protocol.ids import assignment_tag, query_id
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 
@@ -168,13 +168,11 @@ def verifier(project, factory, circuit, owner):
 
 
 def _vk_hash(circuit: Circuit) -> bytes:
-    from tests.contracts.zk import vk_hash
-
     return vk_hash(circuit.vk_words)
 
 
 def part_terms(verifier, **terms) -> tuple[Any, ...]:
-    """A PartTerms tuple (verifier, price, maxRounds, minProofWindow, shares, circuitHash, keyHash)."""
+    """A PartTerms tuple: verifier, price, maxRounds, minProofWindow, shares, circuit/key hash."""
     t = {**PART0, "circuitHash": b"\xc1" * 32, "keyHash": b"\xc2" * 32, **terms}
     return (
         verifier.address if hasattr(verifier, "address") else verifier,

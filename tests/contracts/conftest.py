@@ -391,11 +391,11 @@ class Proto:
         signature = message.sign(domain or self.domain, session or placed.session)
         return Claim(statement, commitment, signature, self.circuit.prove(statement))
 
-    def claim(self, placed: Placed, part: int, node: Any, rounds: int, **kw: Any) -> Any:
+    def claim(self, placed: Placed, part: int, node: Any, rounds: int) -> tuple[Any, Claim]:
+        """Prove and submit a claim; the receipt and what was submitted."""
         claim = self.prove(placed, part, node, rounds)
         receipt = self.market.claim(*claim.args(placed.query_id, part), sender=node)
-        receipt.claim = claim
-        return receipt
+        return receipt, claim
 
     def ack(
         self,

@@ -71,7 +71,7 @@ def test_part_artifacts_key_changes_with_circuit_and_setup() -> None:
 
 
 def test_part_artifacts_bad_part_or_slot_count_is_refused() -> None:
-    with pytest.raises(ModelFormatError, match="parts 0..1"):
+    with pytest.raises(ModelFormatError, match=r"parts 0\.\.1"):
         part_artifacts(TOY, 2)
     with pytest.raises(CircuitBuildError, match="at least 1 slot"):
         part_artifacts(TOY, 0, 0)

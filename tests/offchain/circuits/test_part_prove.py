@@ -47,7 +47,9 @@ def new_tag() -> int:
     return secrets.randbelow(BN254_R)
 
 
-def transcript_of(manifest: Manifest, part: int, tag: int, ops: list[RoundOpening]) -> TranscriptState:
+def transcript_of(
+    manifest: Manifest, part: int, tag: int, ops: list[RoundOpening]
+) -> TranscriptState:
     state = TranscriptState.start(tag)
     for i, opening in enumerate(ops, start=1):
         b = manifest.part(part).block_for_round(i)
@@ -144,9 +146,9 @@ def test_part_circuit_refuses_another_tag(multi: PartArtifacts) -> None:
 
 def test_prove_part_refuses_bad_calls(multi: PartArtifacts) -> None:
     tag = new_tag()
-    with pytest.raises(ProofError, match="1..3 rounds"):
+    with pytest.raises(ProofError, match=r"1\.\.3 rounds"):
         prove_part(multi, TOY, 0, tag, openings(TOY, 0, 4))
-    with pytest.raises(ProofError, match="1..3 rounds"):
+    with pytest.raises(ProofError, match=r"1\.\.3 rounds"):
         prove_part(multi, TOY, 0, tag, [])
     with pytest.raises(ProofError, match="4-value share"):
         prove_part(multi, TOY, 0, tag, [RoundOpening((1, 2), (0, 0, 0), 0)])

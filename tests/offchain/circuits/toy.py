@@ -23,7 +23,11 @@ def toy_manifest(parts: list[dict[str, Any]] | None = None) -> Manifest:
             "input_min": [-64] * 4,
             "input_max": [64] * 4,
             "steps": [
-                {"kind": "linear", "W": [[1, -2, 3, 4], [5, 0, -7, 8], [-9, 10, 11, -12]], "b": [1, 2, 3]},
+                {
+                    "kind": "linear",
+                    "W": [[1, -2, 3, 4], [5, 0, -7, 8], [-9, 10, 11, -12]],
+                    "b": [1, 2, 3],
+                },
                 {"kind": "relu"},
                 {"kind": "rescale", "shift": 8, "min": 0, "max": 255},
                 {"kind": "linear", "W": [[13, -14, 15], [-16, 17, 18]], "b": [0, -5]},

@@ -103,7 +103,12 @@ class ClaimProcessor:
     def _log(self, event: str, query: bytes, part: int, **fields: Any) -> None:
         level = fields.pop("level", logging.INFO)
         log_event(
-            log, event, level=level, node=self.node.address, query=f"0x{query.hex()}", part=part,
+            log,
+            event,
+            level=level,
+            node=self.node.address,
+            query=f"0x{query.hex()}",
+            part=part,
             **fields,
         )
 
@@ -155,7 +160,9 @@ class ClaimProcessor:
         try:
             part = self.parts.get(assignment.model_id, assignment.version, part_index)
         except PartUnavailableError as exc:
-            self._log("claim.part_unavailable", query, part_index, why=str(exc), level=logging.ERROR)
+            self._log(
+                "claim.part_unavailable", query, part_index, why=str(exc), level=logging.ERROR
+            )
             raise TransientNodeError(str(exc)) from exc
         openings = [RoundOpening(r.share, r.mask, r.salt) for r in rounds]
         started = time.monotonic()

@@ -88,7 +88,9 @@ def hosted_parts(keystore: Keystore, name: str) -> list[PartRef]:
 
 
 def _save_parts(keystore: Keystore, name: str, parts: Iterable[PartRef]) -> None:
-    write_json_atomic(_parts_file(keystore, name), [[p.model_id, p.part] for p in sorted(set(parts))])
+    write_json_atomic(
+        _parts_file(keystore, name), [[p.model_id, p.part] for p in sorted(set(parts))]
+    )
 
 
 def init_node(

@@ -36,18 +36,13 @@ class ServedPart:
     artifacts: PartArtifacts
     terms: PartOnChain
 
-    @property
-    def schedule(self) -> list[int]:
-        return list(self.manifest.parts[self.part].schedule)
-
     def block_of_round(self, i: int) -> int:
-        schedule = self.schedule
-        return schedule[(i - 1) % len(schedule)]
+        return self.manifest.part(self.part).block_for_round(i)
 
     def block_sizes(self, block: int) -> tuple[int, int]:
-        """(share length n, mask length m) of a linear block: W is m x n."""
-        weights: Any = self.manifest.block(block).W
-        return len(weights[0]), len(weights)
+        """(share length n, mask length m) of a linear block."""
+        linear = self.manifest.block(block)
+        return linear.input_size, linear.output_size
 
     def apply(self, block: int, share: tuple[int, ...], mask: tuple[int, ...]) -> list[int]:
         """out = W s + m (mod r), no bias: what the part circuit proves."""

@@ -65,7 +65,7 @@ from zkai.protocol.ids import assignment_tag
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundPayload
 
-__all__ = ["RoundAnswer", "RoundRefused", "RoundRequest", "RoundService", "STATUS"]
+__all__ = ["STATUS", "RoundAnswer", "RoundRefused", "RoundRequest", "RoundService"]
 
 STATUS: dict[str, int] = {
     "malformed": 400,

@@ -80,6 +80,8 @@ class ClaimProcessor:
     parts: ServedParts
     redis: redis.Redis
     lock_ttl_s: float = 10.0
+    pause_s: float = 0.0
+    """Tests only (ZKAI_NODE_TASK_PAUSE_S): wait this long holding the lock, before proving."""
 
     def __post_init__(self) -> None:
         chain = self.view.chain
@@ -165,6 +167,8 @@ class ClaimProcessor:
             )
             raise TransientNodeError(str(exc)) from exc
         openings = [RoundOpening(r.share, r.mask, r.salt) for r in rounds]
+        if self.pause_s:
+            time.sleep(self.pause_s)
         started = time.monotonic()
         try:
             proof = prove_part(part.artifacts, part.manifest, part_index, assignment.tag, openings)

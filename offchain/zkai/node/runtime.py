@@ -77,4 +77,5 @@ class NodeRuntime:
             self.parts,
             client or self.redis(),
             lock_ttl_s=self.settings.node_lock_ttl_s,
+            pause_s=self.settings.node_task_pause_s,
         )

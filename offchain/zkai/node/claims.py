@@ -21,6 +21,7 @@ Transient failures (RPC, Redis, a lost lock) raise `TransientNodeError`; the Cel
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -134,6 +135,7 @@ class ClaimProcessor:
         if not lock.acquire():
             return "busy"
         try:
+            self._log("claim.started", query, part, pid=os.getpid(), rounds=len(rounds))
             self.store.set_state(query, part, me, CLAIMING)
             if assignment.claim_tx and self._recorded(assignment.claim_tx):
                 self.store.set_state(query, part, me, CLAIMED)

@@ -169,8 +169,7 @@ def update(
 
 @node_app.command("rotate-keys")
 def rotate_keys(name: NameArg, as_json: JsonOpt = False) -> None:
-    """Register a new ack signer and encryption key. Old keys are kept: queries in flight recorded
-    them and are still served and claimed with them."""
+    """Register a new ack signer and encryption key (old keys are kept for queries in flight)."""
     chain = _chain()
     public = _run(lambda: operator.rotate_keys(chain, keystore(), name, _passphrase()))
     if as_json:

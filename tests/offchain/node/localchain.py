@@ -349,10 +349,10 @@ class NodeProcess:
     _seen: int = field(default=0)
 
     def start(self) -> NodeProcess:
-        zkai = Path(sys.executable).with_name("zkai")
+        command = [sys.executable, "-m", "zkai.node", "run", self.name]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(zkai), "node", "run", self.name, "--concurrency", str(self.concurrency)],
+                [*command, "--concurrency", str(self.concurrency)],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

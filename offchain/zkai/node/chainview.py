@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from zkai.chain.client import ChainClient, load_abi, with_retries
 
@@ -115,7 +116,7 @@ class ChainView:
         latest = int(with_retries(lambda: self.chain.w3.eth.block_number))
         return max(0, latest - self.confirmations)
 
-    def block_time(self, block: int | str = "latest") -> int:
+    def block_time(self, block: BlockIdentifier = "latest") -> int:
         return int(with_retries(lambda: self.chain.w3.eth.get_block(block))["timestamp"])
 
     def _call(self, fn: Any, block: int | str) -> Any:

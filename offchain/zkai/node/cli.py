@@ -18,6 +18,7 @@ from zkai.cliutil import ask_passphrase, err, fail, keystore, out
 from zkai.config import get_settings
 from zkai.errors import InvalidAmountError, ZKAIError
 from zkai.node import operator
+from zkai.node.chainview import NodeOnChain
 from zkai.node.keys import NodeKeys, UnlockedNode, unlock
 from zkai.node.operator import PartRef, parse_part
 from zkai.node.service import NodeService
@@ -55,11 +56,13 @@ def _run(action: Any) -> Any:
 
 
 def _unlock(name: str) -> UnlockedNode:
-    return _run(lambda: unlock(keystore(), name, _passphrase()))
+    node: UnlockedNode = _run(lambda: unlock(keystore(), name, _passphrase()))
+    return node
 
 
 def _chain() -> ChainClient:
-    return _run(connect)
+    chain: ChainClient = _run(connect)
+    return chain
 
 
 def _parts(texts: list[str]) -> list[PartRef]:
@@ -112,7 +115,7 @@ def register(
     chain = _chain()
     parts = _parts(part)
 
-    def go() -> operator.NodeOnChain:
+    def go() -> NodeOnChain:
         registry = chain.contract("NodeRegistry")
         amount = _wei(stake) if stake else int(chain.call(registry.functions.minStake()))
         return operator.register_node(

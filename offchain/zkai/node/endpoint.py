@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from zkai.errors import ZKAIError
 from zkai.node.logs import log_event
-from zkai.node.rounds import RoundRefused, RoundRequest, RoundService
+from zkai.node.rounds import RoundRefusedError, RoundRequest, RoundService
 
 __all__ = ["create_endpoint"]
 
@@ -36,7 +36,7 @@ def create_endpoint(service: RoundService, parts: list[str] | None = None) -> Fa
         try:
             request = RoundRequest.from_json(body)
             answer = service.serve(request)
-        except RoundRefused as refused:
+        except RoundRefusedError as refused:
             log_event(
                 log,
                 "round.refused",
@@ -64,7 +64,7 @@ def create_endpoint(service: RoundService, parts: list[str] | None = None) -> Fa
         try:
             body = await request.json()
         except ValueError:
-            refused = RoundRefused("malformed", "the body is not JSON")
+            refused = RoundRefusedError("malformed", "the body is not JSON")
             return JSONResponse(refused.as_json(), status_code=refused.status)
         status, content = await asyncio.to_thread(serve, body)
         return JSONResponse(content, status_code=status)

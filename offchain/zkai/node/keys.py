@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import eth_keyfile
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_keyfile.keyfile import create_keyfile_json, decode_keyfile_json
 from eth_utils.address import to_checksum_address
 from nacl.public import PrivateKey
 
@@ -143,10 +143,8 @@ class NodeKeys:
         }
         record = {
             **public,
-            "ack": eth_keyfile.create_keyfile_json(bytes(ack.key), passphrase.encode(), **kdf),
-            "encryption": eth_keyfile.create_keyfile_json(
-                bytes(secret), passphrase.encode(), **kdf
-            ),
+            "ack": create_keyfile_json(bytes(ack.key), passphrase, **kdf),
+            "encryption": create_keyfile_json(bytes(secret), passphrase, **kdf),
         }
         _write_private(_keyring(self.node_dir) / f"gen-{number}.json", record)
         return public
@@ -159,8 +157,8 @@ class NodeKeys:
             if data.get("format") != _FORMAT:
                 raise KeystoreError(f"{path} has unknown format {data.get('format')!r}")
             try:
-                ack_key = eth_keyfile.decode_keyfile_json(data["ack"], passphrase.encode())
-                secret = eth_keyfile.decode_keyfile_json(data["encryption"], passphrase.encode())
+                ack_key = decode_keyfile_json(data["ack"], passphrase)
+                secret = decode_keyfile_json(data["encryption"], passphrase)
             except ValueError:
                 raise KeystoreError(f"wrong passphrase for {path}") from None
             generation = KeyGeneration(int(data["generation"]), Account.from_key(ack_key), secret)

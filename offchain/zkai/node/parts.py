@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from zkai.circuits.part import PartArtifacts, part_artifacts
+from zkai.circuits.artifacts import PartArtifacts
+from zkai.circuits.part import part_artifacts
 from zkai.errors import NodeError, ZKAIError
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore

@@ -1,7 +1,7 @@
 """Serving one round (PROTOCOL.md v2, step 2): every check a-f, then store, then answer.
 
 `RoundService.serve(request)` returns the masked outputs and the node's Ack, or raises
-`RoundRefused(reason, detail)` and signs nothing. The checks, in order:
+`RoundRefusedError(reason, detail)` and signs nothing. The checks, in order:
 
     malformed                 the request is not the documented JSON
     not-assigned              the Round names another node
@@ -65,7 +65,7 @@ from zkai.protocol.ids import assignment_tag
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundPayload
 
-__all__ = ["STATUS", "RoundAnswer", "RoundRefused", "RoundRequest", "RoundService"]
+__all__ = ["STATUS", "RoundAnswer", "RoundRefusedError", "RoundRequest", "RoundService"]
 
 STATUS: dict[str, int] = {
     "malformed": 400,
@@ -93,7 +93,7 @@ STATUS: dict[str, int] = {
 _HEAD_BYTES = 122
 
 
-class RoundRefused(NodeError):
+class RoundRefusedError(NodeError):
     """A round the node will not serve; nothing was signed."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -112,27 +112,27 @@ class RoundRefused(NodeError):
 def _word(body: Mapping[str, Any], key: str, size: int | None = None) -> bytes:
     value = body.get(key)
     if not isinstance(value, str) or not value.startswith("0x"):
-        raise RoundRefused("malformed", f"{key!r} must be a 0x-prefixed hex string")
+        raise RoundRefusedError("malformed", f"{key!r} must be a 0x-prefixed hex string")
     try:
         raw = bytes.fromhex(value[2:].rjust(2 * (size or 0), "0") if size else value[2:])
     except ValueError:
-        raise RoundRefused("malformed", f"{key!r} is not hex") from None
+        raise RoundRefusedError("malformed", f"{key!r} is not hex") from None
     if size is not None and len(raw) != size:
-        raise RoundRefused("malformed", f"{key!r} must be {size} bytes, got {len(raw)}")
+        raise RoundRefusedError("malformed", f"{key!r} must be {size} bytes, got {len(raw)}")
     return raw
 
 
 def _field(body: Mapping[str, Any], key: str) -> int:
     value = int.from_bytes(_word(body, key, 32), "big")
     if value >= BN254_R:
-        raise RoundRefused("not-in-field", f"{key!r} is not below the field order r")
+        raise RoundRefusedError("not-in-field", f"{key!r} is not below the field order r")
     return value
 
 
 def _int(body: Mapping[str, Any], key: str, low: int) -> int:
     value = body.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise RoundRefused("malformed", f"{key!r} must be an integer >= {low}")
+        raise RoundRefusedError("malformed", f"{key!r} must be an integer >= {low}")
     return value
 
 
@@ -153,11 +153,11 @@ class RoundRequest:
     @classmethod
     def from_json(cls, body: Any) -> RoundRequest:
         if not isinstance(body, Mapping):
-            raise RoundRefused("malformed", "the body must be a JSON object")
+            raise RoundRefusedError("malformed", "the body must be a JSON object")
         try:
             payload = base64.b64decode(str(body.get("payload", "")), validate=True)
         except ValueError:
-            raise RoundRefused("malformed", "'payload' must be base64") from None
+            raise RoundRefusedError("malformed", "'payload' must be base64") from None
         node = _word(body, "node", 20)
         return cls(
             query=_word(body, "query", 32),
@@ -223,14 +223,14 @@ class RoundService:
 
     def serve(self, request: RoundRequest) -> RoundAnswer:
         if request.node.lower() != self.node.address.lower():
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "not-assigned", f"this endpoint serves node {self.node.address}, not {request.node}"
             )
         message = request.message()
         try:
             signer = message.signer(self.domain, request.signature)
         except SignatureError as exc:
-            raise RoundRefused("bad-signature", str(exc)) from None
+            raise RoundRefusedError("bad-signature", str(exc)) from None
         with self._assignment_lock(request.query, request.part):
             return self._serve_locked(request, message, signer)
 
@@ -241,19 +241,19 @@ class RoundService:
         query = self.view.query(request.query, final)
         if not query.exists:
             if self.view.query(request.query, "latest").exists:
-                raise RoundRefused(
+                raise RoundRefusedError(
                     "not-final",
                     f"the query is on-chain but not yet {self.view.confirmations} blocks deep; "
                     "retry shortly",
                 )
-            raise RoundRefused("query-unknown", f"no query 0x{request.query.hex()} on-chain")
+            raise RoundRefusedError("query-unknown", f"no query 0x{request.query.hex()} on-chain")
         record = self.view.assignment(request.query, request.part, self.node.address, final)
         if not record.exists:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "not-assigned", f"this node has no assignment for part {request.part} of the query"
             )
         if signer.lower() != query.session_key.lower():
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "session-mismatch",
                 f"the Round is signed by {signer}, not by the query's session key",
             )
@@ -275,7 +275,7 @@ class RoundService:
         )
         if record.claimed_rounds:
             self.store.ensure_assignment(row)
-            raise RoundRefused("claimed", "this assignment is already claimed on-chain")
+            raise RoundRefusedError("claimed", "this assignment is already claimed on-chain")
         return query, row
 
     # -- the whole round --------------------------------------------------------------------
@@ -296,29 +296,29 @@ class RoundService:
                 return RoundAnswer(previous.outputs, previous.output_transcript, previous.ack)
         last = len(served)
         if request.round != last + 1:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "round-out-of-order",
                 f"round {request.round} cannot be served: the last served round is {last}",
             )
         if stored is not None and stored.state != OPEN:
-            raise RoundRefused("claimed", f"this node is {stored.state} this assignment")
+            raise RoundRefusedError("claimed", f"this node is {stored.state} this assignment")
         now = self.view.block_time()
         if now + self.settings.deadline_margin_s >= assignment.round_deadline:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "deadline",
                 f"chain time {now} + margin {self.settings.deadline_margin_s} s is not before "
                 f"the round deadline {assignment.round_deadline}",
             )
         if request.round > assignment.budget:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "budget", f"round {request.round} exceeds the budget of {assignment.budget}"
             )
         try:
             part = self.parts.get(assignment.model_id, assignment.version, request.part)
         except PartUnavailableError as exc:
-            raise RoundRefused("part-not-served", str(exc)) from None
+            raise RoundRefusedError("part-not-served", str(exc)) from None
         if request.round > part.terms.max_rounds:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "budget", f"round {request.round} exceeds R_max {part.terms.max_rounds}"
             )
         block = part.block_of_round(request.round)
@@ -327,32 +327,32 @@ class RoundService:
             state.input_transcript, request.round, block, message.commitment
         )
         if message.prev_output_transcript != state.output_transcript:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "transcript-mismatch",
                 f"O_{request.round - 1} in the Round is not the node's "
                 f"(0x{state.output_transcript:064x})",
             )
         if message.input_transcript != expected_t:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "transcript-mismatch",
                 f"T_{request.round} is not Poseidon(T_{request.round - 1}, i, block {block}, c_i)",
             )
         ack_key = self.node.by_ack_signer(assignment.ack_signer)
         box_key = self.node.by_encryption_key(assignment.encryption_key)
         if ack_key is None or box_key is None:
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "key-unavailable",
                 "this node no longer holds the ack or encryption key the market recorded",
             )
         opening = self._open(request, assignment, part, block, box_key.encryption_secret)
         if self.store.commitment_served(message.commitment):
-            raise RoundRefused("commitment-reused", "this node served this commitment before")
+            raise RoundRefusedError("commitment-reused", "this node served this commitment before")
         if request.part == 0 and request.round == 1:
             posted = self.view.first_commitment(
                 request.query, self.node.address, self.view.final_block()
             )
             if posted != message.commitment:
-                raise RoundRefused(
+                raise RoundRefusedError(
                     "first-commitment-mismatch",
                     "c_1 is not the round-1 commitment the request posted for this node",
                 )
@@ -384,7 +384,7 @@ class RoundService:
                 ),
             )
         except StoreConflictError as exc:
-            raise RoundRefused("round-out-of-order", str(exc)) from None
+            raise RoundRefusedError("round-out-of-order", str(exc)) from None
         return RoundAnswer(outputs, o_i, ack)
 
     # -- d: the payload -----------------------------------------------------------------------
@@ -400,17 +400,17 @@ class RoundService:
         try:
             plain = open_sealed(secret, request.payload)
         except DecryptionError as exc:
-            raise RoundRefused("undecryptable", str(exc)) from None
+            raise RoundRefusedError("undecryptable", str(exc)) from None
         if len(plain) > _HEAD_BYTES + SEED_BYTES and plain[1] == KIND_EXPLICIT:
             body = plain[_HEAD_BYTES + SEED_BYTES :]
             for j in range(0, len(body) - len(body) % 32, 32):
                 if int.from_bytes(body[j : j + 32], "big") >= BN254_R:
-                    raise RoundRefused("not-in-field", "a share value is not below r")
+                    raise RoundRefusedError("not-in-field", "a share value is not below r")
         try:
             payload = RoundPayload.from_bytes(plain)
         except ShareError as exc:
             reason = "wrong-size" if "bytes" in str(exc) else "malformed"
-            raise RoundRefused(reason, f"payload: {exc}") from None
+            raise RoundRefusedError(reason, f"payload: {exc}") from None
         h = payload.header
         signed = (
             self.view.chain_id,
@@ -425,19 +425,19 @@ class RoundService:
         if got != signed:
             fields = ("chain", "market", "query", "part", "node", "round", "block")
             wrong = [f for f, a, b in zip(fields, got, signed, strict=True) if a != b]
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "header-mismatch", f"the payload header differs in {', '.join(wrong)}"
             )
         n, m = part.block_sizes(block)
         if (h.input_size, h.output_size) != (n, m):
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "wrong-size",
                 f"block {block} takes {n} inputs and {m} outputs, the payload has "
                 f"{h.input_size} and {h.output_size}",
             )
         opening = payload.opening()
         if opening.commitment(assignment.tag, h) != request.commitment:
-            raise RoundRefused("commitment-mismatch", "the payload does not open c_i")
+            raise RoundRefusedError("commitment-mismatch", "the payload does not open c_i")
         return opening
 
     # -- f: capacity ----------------------------------------------------------------------------
@@ -467,7 +467,7 @@ class RoundService:
         )
         if late is not None:
             job, finish = late
-            raise RoundRefused(
+            raise RoundRefusedError(
                 "no-capacity",
                 f"the proof of {job.key} would finish at {finish:.0f}, after its deadline "
                 f"{job.deadline:.0f} minus a {self.settings.capacity_margin_s:.0f} s margin",

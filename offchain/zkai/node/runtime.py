@@ -62,7 +62,7 @@ class NodeRuntime:
     def rounds(self) -> RoundService:
         return RoundService(self.node, self.view, self.store, self.parts, self.node_settings)
 
-    def redis(self) -> redis.Redis:
+    def redis_client(self) -> redis.Redis:
         if self._redis is None:
             self._redis = redis.Redis.from_url(
                 self.settings.node_broker, socket_connect_timeout=5, socket_timeout=30
@@ -75,7 +75,7 @@ class NodeRuntime:
             self.view,
             self.store,
             self.parts,
-            client or self.redis(),
+            client or self.redis_client(),
             lock_ttl_s=self.settings.node_lock_ttl_s,
             pause_s=self.settings.node_task_pause_s,
         )

@@ -180,7 +180,8 @@ class NodeService:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.prepare()
-        assert self.node is not None and self.runtime is not None
+        assert self.node is not None
+        assert self.runtime is not None
         state = NodeState.for_chain(
             Keystore(self.settings.data_dir).node_dir(self.name), self.runtime.chain
         )

@@ -184,7 +184,8 @@ class RoundStore:
         marks = ",".join("?" * len(states))
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM assignments WHERE state IN ({marks}) ORDER BY proof_deadline",
+                # Only "?" placeholders are interpolated; the states are bound parameters.
+                f"SELECT * FROM assignments WHERE state IN ({marks}) ORDER BY proof_deadline",  # noqa: S608
                 tuple(states),
             ).fetchall()
         return [_assignment(r) for r in rows]

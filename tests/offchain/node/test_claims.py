@@ -5,7 +5,6 @@ and proofs; the node's round logic in this process."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,8 @@ def service(network: Network, node: UnlockedNode, tmp_path: Path) -> RoundServic
 
 
 @pytest.fixture
-def claims(
-    network: Network, service: RoundService, redis_client: redis.Redis
-) -> Iterator[ClaimProcessor]:
-    yield ClaimProcessor(
+def claims(network: Network, service: RoundService, redis_client: redis.Redis) -> ClaimProcessor:
+    return ClaimProcessor(
         service.node, ChainView(network.chain), service.store, service.parts, redis_client
     )
 

@@ -53,7 +53,8 @@ def test_service_round_served_over_http_is_claimed_and_paid(
     node = network.new_node(endpoint=f"http://127.0.0.1:{port}")
     proc = nodes_running(node, port)
     health = _ready(proc, port)
-    assert health["node"] == node.address and health["parts"] == [f"{network.model_id}:0"]
+    assert health["node"] == node.address
+    assert health["parts"] == [f"{network.model_id}:0"]
     user = _serve_one(network, node, port)
     wait_for(lambda: _claimed_rounds(network, user, node) == 1, 120, "the claim on-chain")
     proc.wait_event("claim.claimed", timeout=30, query="0x" + user.query.hex())
@@ -72,4 +73,5 @@ def test_service_worker_killed_mid_proof_claim_still_lands(
     wait_for(lambda: _claimed_rounds(network, user, node) == 1, 120, "the claim after the kill")
     assert proc.find("claim.claimed", query="0x" + user.query.hex())
     attempts = proc.find("claim.started", query="0x" + user.query.hex())
-    assert len(attempts) >= 2 and attempts[0]["pid"] != attempts[-1]["pid"]
+    assert len(attempts) >= 2
+    assert attempts[0]["pid"] != attempts[-1]["pid"]

@@ -111,9 +111,9 @@ def register(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve and stake, register the keys and endpoint, host the parts (idempotent)."""
+    parts = _parts(part)
     node = _unlock(name)
     chain = _chain()
-    parts = _parts(part)
 
     def go() -> NodeOnChain:
         registry = chain.contract("NodeRegistry")
@@ -141,9 +141,9 @@ def register(
 @parts_app.command("add")
 def parts_add(name: NameArg, parts: PartsArg) -> None:
     """Host more parts (NodeRegistry.setParts)."""
+    refs = _parts(parts)
     node = _unlock(name)
     chain = _chain()
-    refs = _parts(parts)
     hosted = _run(lambda: operator.set_parts(chain, node, refs, hosted=True, keystore=keystore()))
     out.print("hosting " + ", ".join(str(p) for p in hosted))
 
@@ -151,9 +151,9 @@ def parts_add(name: NameArg, parts: PartsArg) -> None:
 @parts_app.command("remove")
 def parts_remove(name: NameArg, parts: PartsArg) -> None:
     """Stop hosting parts. Queries already assigned must still be served and claimed."""
+    refs = _parts(parts)
     node = _unlock(name)
     chain = _chain()
-    refs = _parts(parts)
     hosted = _run(lambda: operator.set_parts(chain, node, refs, hosted=False, keystore=keystore()))
     out.print("hosting " + (", ".join(str(p) for p in hosted) or "nothing"))
 

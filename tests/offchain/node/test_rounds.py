@@ -18,13 +18,14 @@ from zkai.crypto.encryption import seal
 from zkai.crypto.field import BN254_R
 from zkai.crypto.transcript import output_transcript_step
 from zkai.node.endpoint import create_endpoint
-from zkai.node.keys import UnlockedNode
+from zkai.node.keys import UnlockedNode, unlock
+from zkai.node.operator import rotate_keys
 from zkai.node.rounds import RoundService
 from zkai.protocol.messages import AckMessage, RoundMessage
 from zkai.protocol.payload import RoundPayload
 
 from .conftest import Network
-from .localchain import SentRound, UserQuery, increase_time
+from .localchain import PASSPHRASE, SentRound, UserQuery, increase_time
 
 X = [10, 20, 30]
 
@@ -396,3 +397,49 @@ def test_health_names_node_and_market(
         "chain_id": network.chain.deployment.chain_id,
         "market": network.chain.deployment.address("QueryMarket"),
     }
+
+
+def test_round_after_key_rotation_uses_the_recorded_keys(
+    network: Network, node: UnlockedNode, tmp_path: Path
+) -> None:
+    user, sent = _requested(network, node)  # recorded with generation 0
+    rotate_keys(network.chain, network.keystore, node.name, PASSPHRASE)
+    rotated = unlock(network.keystore, node.name, PASSPHRASE)
+    assert len(rotated.generations) == 2
+    client = _client(network.service(rotated, tmp_path / "rotated.sqlite3"))
+    status, answer = _post(client, sent.body)
+    assert status == 200, answer
+    ack = AckMessage(
+        user.query,
+        0,
+        node.address,
+        1,
+        sent.message.input_transcript,
+        int(answer["output_transcript"], 16),
+    )
+    signer = ack.signer(user.domain, bytes.fromhex(answer["ack"][2:]))
+    assert signer == node.current.ack_signer != rotated.current.ack_signer
+    fresh, fresh_sent = _requested(network, rotated)  # recorded with generation 1
+    assert _keys(network, rotated)[node.address] == rotated.current.encryption_key
+    status, answer = _post(client, fresh_sent.body)
+    assert status == 200, answer
+    ack = AckMessage(
+        fresh.query,
+        0,
+        node.address,
+        1,
+        fresh_sent.message.input_transcript,
+        int(answer["output_transcript"], 16),
+    )
+    assert ack.signer(fresh.domain, bytes.fromhex(answer["ack"][2:])) == rotated.current.ack_signer
+
+
+def test_round_keys_rotated_away_refused(
+    network: Network, node: UnlockedNode, tmp_path: Path
+) -> None:
+    _, sent = _requested(network, node)
+    rotate_keys(network.chain, network.keystore, node.name, PASSPHRASE)
+    rotated = unlock(network.keystore, node.name, PASSPHRASE)
+    only_new = dataclasses.replace(rotated, generations=rotated.generations[1:])
+    client = _client(network.service(only_new, tmp_path / "new-only.sqlite3"))
+    _refused(client, sent.body, "key-unavailable")

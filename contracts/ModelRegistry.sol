@@ -2,50 +2,62 @@
 pragma solidity ^0.8.24;
 
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
-import {IInferenceVerifier} from "./interfaces/IInferenceVerifier.sol";
+import {IVerifierFactory} from "./interfaces/IVerifierFactory.sol";
+import {IGroth16Verifier} from "./interfaces/IGroth16Verifier.sol";
 
-/// @title Model registry
-/// @notice Models, their owners and their versions. See `IModelRegistry`.
-/// @dev Permissionless: anyone registers a model and owns it. Users choose models by id and
-///      should check a model's verifier and weights commitment off-chain before trusting it.
+/// @title Model registry (protocol version 2)
+/// @notice Models, their owners, versions and per-part terms. See `IModelRegistry`.
+/// @dev Permissionless and ownerless: anyone registers a model and owns it. Only verifiers made by
+///      the factory fixed at deployment are accepted. Users and nodes should check a version's
+///      manifest, circuit and key hashes off-chain before relying on it.
 contract ModelRegistry is IModelRegistry {
-    /// @notice Bounds of a model's number of shares (nodes per query). At least 2, so that no
-    ///         single node sees the input.
-    uint8 public constant MIN_SHARES = 2;
-    uint8 public constant MAX_SHARES = 16;
+    /// @notice Bounds of a part's number of nodes k.
+    uint8 public constant MIN_SHARES = 1;
+    uint8 public constant MAX_SHARES = 8;
+    /// @notice Most parts a version may have.
+    uint256 public constant MAX_PARTS = 16;
+    /// @notice Longest minimum proof window a part may ask for.
+    uint64 public constant MAX_MIN_PROOF_WINDOW = 1 days;
+    /// @notice Public inputs of every part verifier: tag, n, T_n, O_{n-1}, O_n.
+    uint256 public constant PART_PUBLIC_INPUTS = 5;
+
+    IVerifierFactory private immutable _factory;
 
     uint256 private _modelCount;
     mapping(uint256 modelId => Model) private _models;
-    mapping(uint256 modelId => mapping(uint32 version => ModelVersion)) private _versions;
+    mapping(uint256 modelId => mapping(uint32 version => Version)) private _versions;
+    mapping(uint256 modelId => mapping(uint32 version => mapping(uint256 part => PartTerms))) private _parts;
+
+    /// @param factory The verifier factory whose verifiers parts must use.
+    constructor(IVerifierFactory factory) {
+        if (address(factory).code.length == 0) revert ModelRegistryInvalidFactory(address(factory));
+        _factory = factory;
+    }
 
     /// @inheritdoc IModelRegistry
     function registerModel(
-        address verifier,
-        bytes32 weightsCommitment,
-        uint32 inputSize,
-        uint32 outputSize,
-        uint8 shares,
-        uint96 pricePerQuery
+        bytes32 manifestHash,
+        string calldata metadataURI,
+        PartTerms[] calldata parts
     ) external returns (uint256 modelId) {
         modelId = ++_modelCount;
-        _models[modelId] = Model({owner: msg.sender, latestVersion: 0, active: true});
-        emit ModelRegistered(modelId, msg.sender);
+        Model storage model = _models[modelId];
+        model.owner = msg.sender;
+        model.active = true;
+        model.metadataURI = metadataURI;
+        emit ModelRegistered(modelId, msg.sender, metadataURI);
         emit ModelActiveSet(modelId, true);
-        _publish(modelId, verifier, weightsCommitment, inputSize, outputSize, shares, pricePerQuery);
+        _publish(modelId, manifestHash, parts);
     }
 
     /// @inheritdoc IModelRegistry
     function publishVersion(
         uint256 modelId,
-        address verifier,
-        bytes32 weightsCommitment,
-        uint32 inputSize,
-        uint32 outputSize,
-        uint8 shares,
-        uint96 pricePerQuery
+        bytes32 manifestHash,
+        PartTerms[] calldata parts
     ) external returns (uint32 version) {
         _ownedModel(modelId);
-        return _publish(modelId, verifier, weightsCommitment, inputSize, outputSize, shares, pricePerQuery);
+        return _publish(modelId, manifestHash, parts);
     }
 
     /// @inheritdoc IModelRegistry
@@ -60,17 +72,24 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
-    function getVersion(uint256 modelId, uint32 version) external view returns (ModelVersion memory) {
-        Model storage model = _models[modelId];
-        if (model.latestVersion == 0) revert ModelNotFound(modelId);
-        if (version == 0 || version > model.latestVersion) revert VersionNotFound(modelId, version);
-        return _versions[modelId][version];
+    function getVersion(uint256 modelId, uint32 version) external view returns (Version memory) {
+        return _version(modelId, version);
     }
 
     /// @inheritdoc IModelRegistry
-    function getCurrent(uint256 modelId) external view returns (Model memory model, ModelVersion memory version) {
-        model = _models[modelId];
-        version = _versions[modelId][model.latestVersion];
+    function getPart(uint256 modelId, uint32 version, uint256 part) external view returns (PartTerms memory) {
+        if (part >= _version(modelId, version).partCount) revert PartNotFound(modelId, version, part);
+        return _parts[modelId][version][part];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function getParts(uint256 modelId, uint32 version) external view returns (PartTerms[] memory parts) {
+        uint256 count = _version(modelId, version).partCount;
+        parts = new PartTerms[](count);
+        mapping(uint256 part => PartTerms) storage stored = _parts[modelId][version];
+        for (uint256 i = 0; i < count; ++i) {
+            parts[i] = stored[i];
+        }
     }
 
     /// @inheritdoc IModelRegistry
@@ -78,51 +97,60 @@ contract ModelRegistry is IModelRegistry {
         return _modelCount;
     }
 
+    /// @inheritdoc IModelRegistry
+    function verifierFactory() external view returns (address) {
+        return address(_factory);
+    }
+
+    function _version(uint256 modelId, uint32 version) private view returns (Version storage) {
+        uint32 current = _models[modelId].currentVersion;
+        if (current == 0) revert ModelNotFound(modelId);
+        if (version == 0 || version > current) revert VersionNotFound(modelId, version);
+        return _versions[modelId][version];
+    }
+
     function _ownedModel(uint256 modelId) private view returns (Model storage model) {
         model = _models[modelId];
-        if (model.latestVersion == 0) revert ModelNotFound(modelId);
+        if (model.currentVersion == 0) revert ModelNotFound(modelId);
         if (model.owner != msg.sender) revert NotModelOwner(modelId, msg.sender, model.owner);
     }
 
     function _publish(
         uint256 modelId,
-        address verifier,
-        bytes32 weightsCommitment,
-        uint32 inputSize,
-        uint32 outputSize,
-        uint8 shares,
-        uint96 pricePerQuery
+        bytes32 manifestHash,
+        PartTerms[] calldata parts
     ) private returns (uint32 version) {
-        if (shares < MIN_SHARES || shares > MAX_SHARES) revert ShareCountOutOfBounds(shares, MIN_SHARES, MAX_SHARES);
-        if (inputSize == 0 || outputSize == 0) revert SizeZero(inputSize, outputSize);
-        if (weightsCommitment == bytes32(0)) revert WeightsCommitmentZero(modelId);
-        if (pricePerQuery % shares != 0) revert PriceNotDivisible(pricePerQuery, shares);
-        if (verifier.code.length == 0) revert VerifierNotContract(verifier);
-        uint256 publicInputs = IInferenceVerifier(verifier).publicInputCount();
-        if (publicInputs != uint256(outputSize) + 1) {
-            revert VerifierShapeMismatch(verifier, uint256(outputSize) + 1, publicInputs);
-        }
+        if (manifestHash == bytes32(0)) revert ManifestHashZero();
+        uint256 count = parts.length;
+        if (count == 0 || count > MAX_PARTS) revert PartCountOutOfBounds(count, MAX_PARTS);
         Model storage model = _models[modelId];
-        version = model.latestVersion + 1;
-        model.latestVersion = version;
-        _versions[modelId][version] = ModelVersion({
-            verifier: verifier,
-            pricePerQuery: pricePerQuery,
-            weightsCommitment: weightsCommitment,
-            inputSize: inputSize,
-            outputSize: outputSize,
-            shares: shares,
-            publishedAt: uint64(block.timestamp)
+        version = model.currentVersion + 1;
+        mapping(uint256 part => PartTerms) storage stored = _parts[modelId][version];
+        for (uint256 i = 0; i < count; ++i) {
+            _checkPart(i, parts[i]);
+            stored[i] = parts[i];
+        }
+        model.currentVersion = version;
+        _versions[modelId][version] = Version({
+            manifestHash: manifestHash,
+            publishedAt: uint64(block.timestamp),
+            partCount: count
         });
-        emit ModelVersionPublished(
-            modelId,
-            version,
-            verifier,
-            weightsCommitment,
-            inputSize,
-            outputSize,
-            shares,
-            pricePerQuery
-        );
+        emit ModelVersionPublished(modelId, version, manifestHash, count);
+    }
+
+    function _checkPart(uint256 index, PartTerms calldata part) private view {
+        address verifier = part.verifier;
+        if (!_factory.isVerifier(verifier)) revert VerifierNotFromFactory(index, verifier);
+        uint256 inputs = IGroth16Verifier(verifier).publicInputCount();
+        if (inputs != PART_PUBLIC_INPUTS) revert VerifierShapeMismatch(index, verifier, inputs);
+        if (part.shares < MIN_SHARES || part.shares > MAX_SHARES) {
+            revert ShareCountOutOfBounds(index, part.shares, MIN_SHARES, MAX_SHARES);
+        }
+        if (part.maxRounds == 0) revert MaxRoundsZero(index);
+        if (part.minProofWindow == 0 || part.minProofWindow > MAX_MIN_PROOF_WINDOW) {
+            revert MinProofWindowOutOfBounds(index, part.minProofWindow, MAX_MIN_PROOF_WINDOW);
+        }
+        if (part.circuitHash == bytes32(0) || part.keyHash == bytes32(0)) revert PartHashZero(index);
     }
 }

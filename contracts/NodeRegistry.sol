@@ -11,8 +11,8 @@ import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 
 /// @title Node registry
 /// @notice Staking of inference nodes. See `INodeRegistry`.
-/// @dev Known risk: eligibility is checked when a query is requested, not when it is served; a
-///      node that starts unbonding keeps its assigned shares (and stays slashable for them).
+/// @dev Eligibility and hosting are checked when a query is requested, not when it is served; a
+///      node that starts unbonding keeps its assignments (and stays slashable for them).
 contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -22,6 +22,8 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     /// @notice Bounds of the unbonding period fixed at deployment.
     uint64 public constant MIN_UNBONDING_PERIOD = 1 hours;
     uint64 public constant MAX_UNBONDING_PERIOD = 365 days;
+    /// @notice Longest endpoint, in bytes.
+    uint256 public constant MAX_ENDPOINT_LENGTH = 256;
 
     IERC20 private immutable _token;
     uint64 private immutable _unbondingPeriod;
@@ -31,6 +33,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     mapping(address account => bool) private _slashers;
     mapping(address node => Node) private _nodes;
     address[] private _nodeList;
+    mapping(address node => mapping(uint256 modelId => mapping(uint256 part => bool))) private _hosts;
 
     /// @param owner_ Owner (sets slashers, slash recipient, minimum stake).
     /// @param token The staking token.
@@ -58,25 +61,43 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- nodes
 
     /// @inheritdoc INodeRegistry
-    function register(bytes32 encryptionKey, string calldata metadataURI, uint256 amount) external nonReentrant {
+    function register(
+        bytes32 encryptionKey,
+        address ackSigner,
+        string calldata endpoint,
+        string calldata metadataURI,
+        uint256 amount
+    ) external nonReentrant {
         Node storage node = _nodes[msg.sender];
         if (node.registered) revert NodeAlreadyRegistered(msg.sender);
-        if (encryptionKey == bytes32(0)) revert EncryptionKeyZero(msg.sender);
         node.registered = true;
-        node.encryptionKey = encryptionKey;
-        node.metadataURI = metadataURI;
+        _setKeys(node, encryptionKey, ackSigner, endpoint, metadataURI);
         _nodeList.push(msg.sender);
-        emit NodeRegistered(msg.sender, encryptionKey, metadataURI);
+        emit NodeRegistered(msg.sender, encryptionKey, ackSigner, endpoint, metadataURI);
         if (amount > 0) _stake(node, amount);
     }
 
     /// @inheritdoc INodeRegistry
-    function updateNode(bytes32 encryptionKey, string calldata metadataURI) external {
+    function updateNode(
+        bytes32 encryptionKey,
+        address ackSigner,
+        string calldata endpoint,
+        string calldata metadataURI
+    ) external {
         Node storage node = _registered(msg.sender);
-        if (encryptionKey == bytes32(0)) revert EncryptionKeyZero(msg.sender);
-        node.encryptionKey = encryptionKey;
-        node.metadataURI = metadataURI;
-        emit NodeUpdated(msg.sender, encryptionKey, metadataURI);
+        _setKeys(node, encryptionKey, ackSigner, endpoint, metadataURI);
+        emit NodeUpdated(msg.sender, encryptionKey, ackSigner, endpoint, metadataURI);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function setParts(uint256 modelId, uint256[] calldata parts, bool hosted) external {
+        _registered(msg.sender);
+        if (parts.length == 0) revert NoParts(msg.sender);
+        mapping(uint256 part => bool) storage hosts = _hosts[msg.sender][modelId];
+        for (uint256 i = 0; i < parts.length; ++i) {
+            hosts[parts[i]] = hosted;
+            emit PartHosted(msg.sender, modelId, parts[i], hosted);
+        }
     }
 
     /// @inheritdoc INodeRegistry
@@ -166,6 +187,21 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc INodeRegistry
+    function hostsPart(address node, uint256 modelId, uint256 part) external view returns (bool) {
+        return _hosts[node][modelId][part];
+    }
+
+    /// @inheritdoc INodeRegistry
+    function assignmentTerms(
+        address node,
+        uint256 modelId,
+        uint256 part
+    ) external view returns (bool eligible, bool hosts, bytes32 encryptionKey, address ackSigner) {
+        Node storage record = _nodes[node];
+        return (isEligible(node), _hosts[node][modelId][part], record.encryptionKey, record.ackSigner);
+    }
+
+    /// @inheritdoc INodeRegistry
     function getNode(address node) external view returns (Node memory) {
         return _nodes[node];
     }
@@ -210,6 +246,25 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     function _registered(address account) private view returns (Node storage node) {
         node = _nodes[account];
         if (!node.registered) revert NodeNotRegistered(account);
+    }
+
+    function _setKeys(
+        Node storage node,
+        bytes32 encryptionKey,
+        address ackSigner,
+        string calldata endpoint,
+        string calldata metadataURI
+    ) private {
+        if (encryptionKey == bytes32(0)) revert EncryptionKeyZero(msg.sender);
+        if (ackSigner == address(0)) revert AckSignerZero(msg.sender);
+        uint256 length = bytes(endpoint).length;
+        if (length == 0 || length > MAX_ENDPOINT_LENGTH) {
+            revert EndpointLengthInvalid(msg.sender, length, MAX_ENDPOINT_LENGTH);
+        }
+        node.encryptionKey = encryptionKey;
+        node.ackSigner = ackSigner;
+        node.endpoint = endpoint;
+        node.metadataURI = metadataURI;
     }
 
     function _stake(Node storage node, uint256 amount) private {

@@ -8,40 +8,66 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IQueryMarket} from "./interfaces/IQueryMarket.sol";
 import {INodeRegistry} from "./interfaces/INodeRegistry.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
-import {IInferenceVerifier} from "./interfaces/IInferenceVerifier.sol";
+import {IGroth16Verifier} from "./interfaces/IGroth16Verifier.sol";
 
-/// @title Query market
-/// @notice Escrow, proof-checked payment and settlement of secret-shared inference queries.
-///         See `IQueryMarket`.
-/// @dev Storage is laid out for `submitResult`, the hot path: it reads one query slot and the
-///      share's two slots and writes only the share's status. Outputs and encrypted payloads live
-///      only in events.
-contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
+/// @title Query market (protocol version 2)
+/// @notice Escrow, proven per-assignment claims, Ack-based slashing and refunds. See `IQueryMarket`
+///         and PROTOCOL.md ("Version 2").
+/// @dev Owner powers (Ownable2Step) are limited to the cuts, the fee recipients, the slash amount,
+///      the proof-window floor and the challenge window, each bounded, and each read only by
+///      queries requested after the change: claims, slashes and settlement read the query's record.
+///      No owner function moves tokens. Settlement never calls the node registry.
+contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EIP712 {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
-    /// @notice The BN254 scalar field order r: commitments and outputs are below it.
+    /// @notice The BN254 scalar field order r.
     uint256 public constant SNARK_SCALAR_FIELD =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
-    /// @notice Upper bounds of the cuts, in basis points of a share's fee.
+    /// @notice Upper bounds of the cuts, in basis points of a credit.
     uint16 public constant MAX_PROTOCOL_FEE_BPS = 1_000;
     uint16 public constant MAX_CONTRIBUTOR_FEE_BPS = 2_000;
     uint16 public constant BPS = 10_000;
-    /// @notice Upper bound of the stake slashed per missed share.
+    /// @notice Upper bound of the stake slashed per assignment.
     uint256 public constant MAX_SLASH_AMOUNT = 1_000_000 ether;
-    /// @notice Lower bound of the deadline window (its upper bound is the unbonding period).
-    uint64 public constant MIN_DEADLINE_WINDOW = 1 minutes;
+    /// @notice Bounds of the market's proof-window floor.
+    uint64 public constant MIN_PROOF_WINDOW_FLOOR = 30 seconds;
+    uint64 public constant MAX_PROOF_WINDOW_FLOOR = 1 days;
+    /// @notice Bounds of the challenge window.
+    uint64 public constant MIN_CHALLENGE_WINDOW = 10 minutes;
+    uint64 public constant MAX_CHALLENGE_WINDOW = 30 days;
+    /// @notice Bounds of the unbonding margin (fixed at deployment).
+    uint64 public constant MIN_UNBONDING_MARGIN = 1 minutes;
+    uint64 public constant MAX_UNBONDING_MARGIN = 30 days;
+    /// @notice Domain string of assignment tags.
+    string public constant ASSIGNMENT_DOMAIN = "zkai/v2/assignment";
+    /// @notice EIP-712 type hashes (as zkai.protocol.messages).
+    bytes32 public constant ROUND_TYPEHASH = keccak256(
+        "Round(bytes32 queryId,uint256 part,address node,uint256 round,uint256 commitment,uint256 inputTranscript,uint256 prevOutputTranscript)"
+    );
+    bytes32 public constant ACK_TYPEHASH = keccak256(
+        "Ack(bytes32 queryId,uint256 part,address node,uint256 round,uint256 inputTranscript,uint256 outputTranscript)"
+    );
+
+    uint8 private constant _REASON_NO_CLAIM = 1;
+    uint8 private constant _REASON_FEWER_ROUNDS = 2;
+    uint8 private constant _REASON_TRANSCRIPT = 3;
+    uint8 private constant _REASON_EQUIVOCATION = 4;
 
     IERC20 private immutable _token;
     INodeRegistry private immutable _nodeRegistry;
     IModelRegistry private immutable _modelRegistry;
+    uint64 private immutable _unbondingMargin;
 
-    uint16 private _protocolFeeBps;
-    uint16 private _contributorFeeBps;
-    uint64 private _maxDeadlineWindow;
+    uint16 private _protocolBps;
+    uint16 private _contributorBps;
+    uint64 private _minProofWindowFloor;
+    uint64 private _challengeWindow;
     address private _treasury;
     address private _rewardsPool;
     uint256 private _slashAmount;
@@ -49,157 +75,192 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     uint128 private _accruedProtocolFees;
     uint128 private _accruedContributorFees;
 
-    uint256 private _queryCount;
-    mapping(uint256 queryId => Query) private _queries;
-    mapping(uint256 queryId => mapping(uint256 shareIndex => Share)) private _shares;
+    mapping(bytes32 queryId => Query) private _queries;
+    mapping(bytes32 queryId => mapping(uint256 part => mapping(address node => Assignment))) private _assignments;
+    mapping(bytes32 queryId => mapping(uint256 part => address[])) private _queryNodes;
 
-    /// @notice Deployment settings (a struct keeps the constructor readable).
-    struct Config {
-        address owner;
-        IERC20 token;
-        INodeRegistry nodeRegistry;
-        IModelRegistry modelRegistry;
-        address treasury;
-        address rewardsPool;
-        uint16 protocolFeeBps;
-        uint16 contributorFeeBps;
-        uint256 slashAmount;
-        uint64 maxDeadlineWindow;
-    }
-
-    constructor(Config memory config) Ownable(config.owner) {
-        _requireContract(address(config.token));
-        _requireContract(address(config.nodeRegistry));
-        _requireContract(address(config.modelRegistry));
-        _token = config.token;
-        _nodeRegistry = config.nodeRegistry;
-        _modelRegistry = config.modelRegistry;
-        _setTreasury(config.treasury);
-        _setRewardsPool(config.rewardsPool);
-        _setFees(config.protocolFeeBps, config.contributorFeeBps);
-        _setSlashAmount(config.slashAmount);
-        _setMaxDeadlineWindow(config.maxDeadlineWindow);
+    /// @param token_ The payment token (ERC-20 with ERC-2612 permit).
+    /// @param nodeRegistry_ The node registry (eligibility, hosting, keys; slashing).
+    /// @param modelRegistry_ The model registry (versions and part terms).
+    /// @param treasury_ Receives swept protocol cuts.
+    /// @param rewardsPool_ Receives swept contributor cuts (ContributorRewards).
+    /// @param protocolBps Protocol cut, <= MAX_PROTOCOL_FEE_BPS.
+    /// @param contributorBps Contributor cut, <= MAX_CONTRIBUTOR_FEE_BPS.
+    /// @param slashAmount_ Stake slashed per slashable assignment, <= MAX_SLASH_AMOUNT.
+    /// @param minProofWindowFloor_ Least proof window of any query, in the floor bounds.
+    /// @param challengeWindow_ t_C - t_P, in the challenge-window bounds.
+    /// @param unbondingMargin_ Least time between t_C and the end of an unbonding started at request.
+    constructor(
+        IERC20 token_,
+        INodeRegistry nodeRegistry_,
+        IModelRegistry modelRegistry_,
+        address treasury_,
+        address rewardsPool_,
+        uint16 protocolBps,
+        uint16 contributorBps,
+        uint256 slashAmount_,
+        uint64 minProofWindowFloor_,
+        uint64 challengeWindow_,
+        uint64 unbondingMargin_
+    ) Ownable(msg.sender) EIP712("ZKAI QueryMarket", "2") {
+        _requireContract(address(token_));
+        _requireContract(address(nodeRegistry_));
+        _requireContract(address(modelRegistry_));
+        if (unbondingMargin_ < MIN_UNBONDING_MARGIN || unbondingMargin_ > MAX_UNBONDING_MARGIN) {
+            revert UnbondingMarginOutOfBounds(unbondingMargin_, MIN_UNBONDING_MARGIN, MAX_UNBONDING_MARGIN);
+        }
+        _token = token_;
+        _nodeRegistry = nodeRegistry_;
+        _modelRegistry = modelRegistry_;
+        _unbondingMargin = unbondingMargin_;
+        _setTreasury(treasury_);
+        _setRewardsPool(rewardsPool_);
+        _setFees(protocolBps, contributorBps);
+        _setSlashAmount(slashAmount_);
+        _setWindows(minProofWindowFloor_, challengeWindow_);
     }
 
     // ---------------------------------------------------------------- users
 
     /// @inheritdoc IQueryMarket
     function requestQuery(
-        uint256 modelId,
-        address[] calldata nodes,
-        uint256[] calldata commitments,
-        bytes[] calldata encryptedPayloads,
-        uint256 deadline
-    ) external nonReentrant returns (uint256 queryId) {
-        return _requestQuery(modelId, nodes, commitments, encryptedPayloads, deadline);
-    }
-
-    /// @inheritdoc IQueryMarket
-    function requestQueryWithPermit(
-        uint256 modelId,
-        address[] calldata nodes,
-        uint256[] calldata commitments,
-        bytes[] calldata encryptedPayloads,
-        uint256 deadline,
+        Request calldata request,
         Permit calldata permit
-    ) external nonReentrant returns (uint256 queryId) {
-        // A front-run permit must not block the query: if the permit fails, the transferFrom
-        // below still succeeds when the allowance suffices, and fails with the token's error if not.
-        try
-            IERC20Permit(address(_token)).permit(
-                msg.sender,
-                address(this),
-                permit.value,
-                permit.deadline,
-                permit.v,
-                permit.r,
-                permit.s
-            )
-        {} catch {}
-        return _requestQuery(modelId, nodes, commitments, encryptedPayloads, deadline);
+    ) external nonReentrant returns (bytes32 queryId) {
+        queryId = keccak256(abi.encode(block.chainid, address(this), msg.sender, request.salt));
+        Query storage query = _queries[queryId];
+        if (query.sessionKey != address(0)) revert QueryExists(queryId);
+        if (request.sessionKey == address(0)) revert SessionKeyZero();
+        IModelRegistry.PartTerms[] memory parts = _pinnedParts(request);
+        uint256 escrow;
+        uint256 assignments;
+        for (uint256 p = 0; p < parts.length; ++p) {
+            (uint256 cost, uint256 count) = _assignPart(queryId, request, p, parts[p]);
+            escrow += cost;
+            assignments += count;
+        }
+        if (escrow > request.feeCap) revert FeeCapExceeded(escrow, request.feeCap);
+        _record(query, queryId, request, escrow, assignments, _checkDeadlines(request, parts), parts.length);
+        if (permit.value != 0) {
+            // A front-run permit must not block the request: the transferFrom below still
+            // succeeds when the allowance suffices.
+            try
+                IERC20Permit(address(_token)).permit(
+                    msg.sender,
+                    address(this),
+                    permit.value,
+                    permit.deadline,
+                    permit.v,
+                    permit.r,
+                    permit.s
+                )
+            {} catch {}
+        }
+        if (escrow > 0) _token.safeTransferFrom(msg.sender, address(this), escrow);
     }
 
     // ---------------------------------------------------------------- nodes
 
     /// @inheritdoc IQueryMarket
-    function submitResult(
-        uint256 queryId,
-        uint256 shareIndex,
-        uint256[] calldata outputs,
-        bytes calldata proof
+    function claim(
+        bytes32 queryId,
+        uint256 part,
+        uint32 rounds,
+        uint256 commitment,
+        uint256 inputTranscript,
+        uint256 prevOutputTranscript,
+        uint256 outputTranscript,
+        bytes calldata roundSignature,
+        uint256[8] calldata proof
     ) external nonReentrant {
         Query storage query = _queries[queryId];
-        uint256 deadline = query.deadline;
-        if (deadline == 0) revert QueryNotFound(queryId);
-        if (block.timestamp > deadline) revert DeadlinePassed(queryId, deadline, block.timestamp);
-        if (shareIndex >= query.shareCount) revert ShareIndexOutOfRange(queryId, shareIndex, query.shareCount);
-        Share storage share = _shares[queryId][shareIndex];
-        if (share.node != msg.sender) revert NotAssignedNode(queryId, shareIndex, msg.sender, share.node);
-        if (share.status != ShareStatus.Pending) revert ShareAlreadySubmitted(queryId, shareIndex);
-
-        uint256[] memory publicInputs = new uint256[](outputs.length + 1);
-        publicInputs[0] = share.commitment;
-        for (uint256 i = 0; i < outputs.length; ++i) {
-            publicInputs[i + 1] = outputs[i];
-        }
-        if (!IInferenceVerifier(query.verifier).verify(publicInputs, proof)) revert InvalidProof(queryId, shareIndex);
-
-        share.status = ShareStatus.Submitted;
-        emit ResultSubmitted(queryId, shareIndex, msg.sender, outputs);
-    }
-
-    /// @inheritdoc IQueryMarket
-    function claimPayouts(
-        uint256[] calldata queryIds,
-        uint256[] calldata shareIndexes
-    ) external nonReentrant returns (uint256 payout) {
-        if (queryIds.length != shareIndexes.length) revert ClaimLengthMismatch(queryIds.length, shareIndexes.length);
-        uint256 protocolCuts;
-        uint256 contributorCuts;
-        for (uint256 i = 0; i < queryIds.length; ++i) {
-            (uint256 queryId, uint256 shareIndex) = (queryIds[i], shareIndexes[i]);
-            Share storage share = _shares[queryId][shareIndex];
-            if (share.node != msg.sender) revert NotAssignedNode(queryId, shareIndex, msg.sender, share.node);
-            if (share.status != ShareStatus.Submitted) {
-                revert ShareNotClaimable(queryId, shareIndex, uint8(share.status));
-            }
-            share.status = ShareStatus.Paid;
-            (uint256 sharePayout, uint256 protocolCut, uint256 contributorCut) = _split(_queries[queryId]);
-            payout += sharePayout;
-            protocolCuts += protocolCut;
-            contributorCuts += contributorCut;
-        }
-        _accruedProtocolFees += protocolCuts.toUint128();
-        _accruedContributorFees += contributorCuts.toUint128();
-        emit PayoutsClaimed(msg.sender, queryIds.length, payout, protocolCuts, contributorCuts);
+        Assignment storage assignment = _claimable(query, queryId, part, rounds);
+        _checkRound(queryId, part, rounds, commitment, inputTranscript, prevOutputTranscript, roundSignature);
+        _checkProof(
+            assignment.verifier,
+            queryId,
+            part,
+            rounds,
+            inputTranscript,
+            prevOutputTranscript,
+            outputTranscript,
+            proof
+        );
+        assignment.rounds = rounds;
+        assignment.inputTranscript = inputTranscript;
+        assignment.outputTranscript = outputTranscript;
+        uint256 credit = uint256(rounds) * assignment.price;
+        uint256 payout = _credit(query, credit);
+        emit Claimed(queryId, part, msg.sender, rounds, inputTranscript, outputTranscript, credit, payout);
         if (payout > 0) _token.safeTransfer(msg.sender, payout);
     }
 
     // ---------------------------------------------------------------- anyone
 
     /// @inheritdoc IQueryMarket
-    function settle(uint256 queryId) external nonReentrant {
-        Query storage query = _queries[queryId];
-        uint256 deadline = query.deadline;
-        if (deadline == 0) revert QueryNotFound(queryId);
-        if (block.timestamp <= deadline) revert DeadlineNotPassed(queryId, deadline, block.timestamp);
-        if (query.settled) revert QueryAlreadySettled(queryId);
-        query.settled = true;
-
-        uint256 shareCount = query.shareCount;
-        uint256 slashAmount_ = _slashAmount;
-        uint256 missed;
-        for (uint256 i = 0; i < shareCount; ++i) {
-            Share storage share = _shares[queryId][i];
-            if (share.status != ShareStatus.Pending) continue;
-            share.status = ShareStatus.Missed;
-            ++missed;
-            uint256 slashed = slashAmount_ == 0 ? 0 : _nodeRegistry.slash(share.node, slashAmount_, bytes32(queryId));
-            emit ShareMissed(queryId, i, share.node, slashed);
+    function slash(
+        bytes32 queryId,
+        uint256 part,
+        address node,
+        uint32 round,
+        uint256 inputTranscript,
+        uint256 outputTranscript,
+        bytes calldata ackSignature
+    ) external nonReentrant {
+        Assignment storage assignment = _slashable(queryId, part, node, round);
+        uint64 proofDeadline = _queries[queryId].proofDeadline;
+        if (block.timestamp <= proofDeadline) revert SlashTooEarly(queryId, proofDeadline, block.timestamp);
+        _checkAck(queryId, part, node, round, inputTranscript, outputTranscript, ackSignature, assignment.ackSigner);
+        uint32 claimed = assignment.rounds;
+        uint8 reason;
+        if (claimed == 0) {
+            reason = _REASON_NO_CLAIM;
+        } else if (claimed < round) {
+            reason = _REASON_FEWER_ROUNDS;
+        } else if (
+            claimed == round &&
+            (inputTranscript != assignment.inputTranscript || outputTranscript != assignment.outputTranscript)
+        ) {
+            reason = _REASON_TRANSCRIPT;
+        } else {
+            revert NotSlashable(queryId, part, node, round);
         }
-        uint256 refund = missed * query.feePerShare;
+        _slash(queryId, part, node, round, reason);
+    }
+
+    /// @inheritdoc IQueryMarket
+    function slashEquivocation(
+        bytes32 queryId,
+        uint256 part,
+        address node,
+        uint32 round,
+        uint256 t1,
+        uint256 o1,
+        bytes calldata sig1,
+        uint256 t2,
+        uint256 o2,
+        bytes calldata sig2
+    ) external nonReentrant {
+        if (t1 == t2 && o1 == o2) revert NotEquivocation(queryId, part, node, round);
+        address signer = _slashable(queryId, part, node, round).ackSigner;
+        _checkAck(queryId, part, node, round, t1, o1, sig1, signer);
+        _checkAck(queryId, part, node, round, t2, o2, sig2, signer);
+        _slash(queryId, part, node, round, _REASON_EQUIVOCATION);
+    }
+
+    /// @inheritdoc IQueryMarket
+    function settle(bytes32 queryId) external nonReentrant {
+        Query storage query = _queries[queryId];
+        if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
+        if (query.settled) revert QueryAlreadySettled(queryId);
+        if (block.timestamp <= query.proofDeadline && query.unclaimed != 0) {
+            revert SettleTooEarly(queryId, query.proofDeadline, query.unclaimed);
+        }
+        query.settled = true;
+        uint256 credits = query.credits;
+        uint256 refund = uint256(query.escrow) - credits;
         address user = query.user;
-        emit QuerySettled(queryId, user, missed, refund);
+        emit QuerySettled(queryId, user, credits, refund);
         if (refund > 0) _token.safeTransfer(user, refund);
     }
 
@@ -219,8 +280,8 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- owner
 
     /// @inheritdoc IQueryMarket
-    function setFees(uint16 protocolFeeBps, uint16 contributorFeeBps) external onlyOwner {
-        _setFees(protocolFeeBps, contributorFeeBps);
+    function setFees(uint16 protocolBps, uint16 contributorBps) external onlyOwner {
+        _setFees(protocolBps, contributorBps);
     }
 
     /// @inheritdoc IQueryMarket
@@ -239,32 +300,40 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IQueryMarket
-    function setMaxDeadlineWindow(uint64 window) external onlyOwner {
-        _setMaxDeadlineWindow(window);
+    function setMinProofWindowFloor(uint64 floor) external onlyOwner {
+        _setWindows(floor, _challengeWindow);
+    }
+
+    /// @inheritdoc IQueryMarket
+    function setChallengeWindow(uint64 window) external onlyOwner {
+        _setWindows(_minProofWindowFloor, window);
     }
 
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IQueryMarket
-    function getQuery(uint256 queryId) external view returns (Query memory) {
+    function assignmentTag(bytes32 queryId, uint256 part, address node) external view returns (uint256) {
+        return _tag(queryId, part, node);
+    }
+
+    /// @inheritdoc IQueryMarket
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IQueryMarket
+    function getQuery(bytes32 queryId) external view returns (Query memory) {
         return _queries[queryId];
     }
 
     /// @inheritdoc IQueryMarket
-    function getShare(uint256 queryId, uint256 shareIndex) external view returns (Share memory) {
-        return _shares[queryId][shareIndex];
+    function getAssignment(bytes32 queryId, uint256 part, address node) external view returns (Assignment memory) {
+        return _assignments[queryId][part][node];
     }
 
     /// @inheritdoc IQueryMarket
-    function shareSplit(
-        uint256 queryId
-    ) external view returns (uint256 payout, uint256 protocolCut, uint256 contributorCut) {
-        return _split(_queries[queryId]);
-    }
-
-    /// @inheritdoc IQueryMarket
-    function queryCount() external view returns (uint256) {
-        return _queryCount;
+    function getQueryNodes(bytes32 queryId, uint256 part) external view returns (address[] memory) {
+        return _queryNodes[queryId][part];
     }
 
     /// @inheritdoc IQueryMarket
@@ -273,8 +342,8 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IQueryMarket
-    function fees() external view returns (uint16 protocolFeeBps, uint16 contributorFeeBps) {
-        return (_protocolFeeBps, _contributorFeeBps);
+    function fees() external view returns (uint16 protocolBps, uint16 contributorBps) {
+        return (_protocolBps, _contributorBps);
     }
 
     /// @inheritdoc IQueryMarket
@@ -293,8 +362,18 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IQueryMarket
-    function maxDeadlineWindow() external view returns (uint64) {
-        return _maxDeadlineWindow;
+    function minProofWindowFloor() external view returns (uint64) {
+        return _minProofWindowFloor;
+    }
+
+    /// @inheritdoc IQueryMarket
+    function challengeWindow() external view returns (uint64) {
+        return _challengeWindow;
+    }
+
+    /// @inheritdoc IQueryMarket
+    function unbondingMargin() external view returns (uint64) {
+        return _unbondingMargin;
     }
 
     /// @inheritdoc IQueryMarket
@@ -312,91 +391,282 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
         return address(_modelRegistry);
     }
 
-    // ---------------------------------------------------------------- internal
+    // ---------------------------------------------------------------- internal: request
 
-    function _requestQuery(
-        uint256 modelId,
-        address[] calldata nodes,
-        uint256[] calldata commitments,
-        bytes[] calldata encryptedPayloads,
-        uint256 deadline
-    ) private returns (uint256 queryId) {
-        uint256 fee;
-        (queryId, fee) = _recordQuery(modelId, nodes.length, commitments.length, encryptedPayloads.length, deadline);
-        for (uint256 i = 0; i < nodes.length; ++i) {
-            address node = nodes[i];
-            if (!_nodeRegistry.isEligible(node)) revert NodeNotEligible(node);
-            for (uint256 j = 0; j < i; ++j) {
-                if (nodes[j] == node) revert DuplicateNode(node);
+    /// @dev The part terms of the pinned version, after checking the model and the request's shape.
+    function _pinnedParts(Request calldata request) private view returns (IModelRegistry.PartTerms[] memory parts) {
+        IModelRegistry.Model memory model = _modelRegistry.getModel(request.modelId);
+        if (!model.active) revert ModelNotActive(request.modelId);
+        if (request.version != model.currentVersion) {
+            revert VersionMismatch(request.modelId, request.version, model.currentVersion);
+        }
+        parts = _modelRegistry.getParts(request.modelId, request.version);
+        if (request.nodes.length != parts.length || request.budgets.length != parts.length) {
+            revert PartCountMismatch(parts.length, request.nodes.length, request.budgets.length);
+        }
+        uint256 firstShares = parts[0].shares;
+        if (request.firstCommitments.length != firstShares) {
+            revert FirstCommitmentCountMismatch(firstShares, request.firstCommitments.length);
+        }
+    }
+
+    /// @dev Checks and records the assignments of part `p`; returns their cost and number.
+    function _assignPart(
+        bytes32 queryId,
+        Request calldata request,
+        uint256 p,
+        IModelRegistry.PartTerms memory terms
+    ) private returns (uint256 cost, uint256 count) {
+        address[] calldata nodes = request.nodes[p];
+        count = nodes.length;
+        if (count != terms.shares) revert ShareCountMismatch(p, terms.shares, count);
+        uint32 budget = request.budgets[p];
+        if (budget == 0 || budget > terms.maxRounds) revert BudgetOutOfRange(p, budget, terms.maxRounds);
+        for (uint256 j = 0; j < count; ++j) {
+            address node = nodes[j];
+            for (uint256 i = 0; i < j; ++i) {
+                if (nodes[i] == node) revert DuplicateNode(p, node);
             }
-            uint256 commitment = commitments[i];
-            if (commitment >= SNARK_SCALAR_FIELD) revert CommitmentNotInField(i, commitment);
-            _shares[queryId][i] = Share({node: node, status: ShareStatus.Pending, commitment: commitment});
-            emit ShareAssigned(queryId, i, node, commitment, encryptedPayloads[i]);
+            uint256 firstCommitment;
+            if (p == 0) {
+                firstCommitment = request.firstCommitments[j];
+                if (firstCommitment >= SNARK_SCALAR_FIELD) revert CommitmentNotInField(j, firstCommitment);
+            }
+            _assign(queryId, request.modelId, p, node, budget, terms);
+            emit Assigned(queryId, p, node, budget, terms.price, firstCommitment);
         }
-        if (fee > 0) _token.safeTransferFrom(msg.sender, address(this), fee);
+        _queryNodes[queryId][p] = nodes;
+        cost = count * uint256(budget) * terms.price;
     }
 
-    /// @dev Checks the model, the share counts and the deadline; records the query header.
-    function _recordQuery(
+    function _assign(
+        bytes32 queryId,
         uint256 modelId,
-        uint256 nodeCount,
-        uint256 commitmentCount,
-        uint256 payloadCount,
-        uint256 deadline
-    ) private returns (uint256 queryId, uint256 fee) {
-        (IModelRegistry.Model memory model, IModelRegistry.ModelVersion memory version) = _modelRegistry.getCurrent(
-            modelId
+        uint256 p,
+        address node,
+        uint32 budget,
+        IModelRegistry.PartTerms memory terms
+    ) private {
+        (bool eligible, bool hosts, bytes32 encryptionKey, address ackSigner) = _nodeRegistry.assignmentTerms(
+            node,
+            modelId,
+            p
         );
-        if (!model.active) revert ModelNotActive(modelId);
-        uint256 shareCount = version.shares;
-        if (nodeCount != shareCount || commitmentCount != shareCount || payloadCount != shareCount) {
-            revert ShareCountMismatch(shareCount, nodeCount, commitmentCount, payloadCount);
-        }
-        uint256 latest = block.timestamp + _maxDeadlineWindow;
-        if (deadline <= block.timestamp || deadline > latest) {
-            revert DeadlineOutOfRange(deadline, block.timestamp, latest);
-        }
-        queryId = ++_queryCount;
-        uint256 feePerShare = version.pricePerQuery / shareCount;
-        fee = feePerShare * shareCount;
-        _queries[queryId] = Query({
-            verifier: version.verifier,
-            // deadline <= block.timestamp + maxDeadlineWindow (checked above), far below 2^40 s
-            deadline: uint40(deadline),
-            protocolFeeBps: _protocolFeeBps,
-            contributorFeeBps: _contributorFeeBps,
-            // ModelRegistry bounds a version's share count by MAX_SHARES (< 2^8)
-            shareCount: uint8(shareCount),
-            settled: false,
-            user: msg.sender,
-            feePerShare: feePerShare.toUint96(),
-            modelId: modelId.toUint64(),
-            modelVersion: model.latestVersion
-        });
-        emit QueryRequested(queryId, modelId, msg.sender, model.latestVersion, fee, uint64(deadline)); // bounded as above
+        if (!eligible) revert NodeNotEligible(node);
+        if (!hosts) revert NodeNotHostingPart(node, modelId, p);
+        Assignment storage assignment = _assignments[queryId][p][node];
+        assignment.ackSigner = ackSigner;
+        assignment.budget = budget;
+        assignment.price = terms.price;
+        assignment.verifier = terms.verifier;
+        assignment.encryptionKey = encryptionKey;
     }
 
-    function _split(
-        Query storage query
-    ) private view returns (uint256 payout, uint256 protocolCut, uint256 contributorCut) {
-        uint256 feePerShare = query.feePerShare;
-        protocolCut = (feePerShare * query.protocolFeeBps) / BPS;
-        contributorCut = (feePerShare * query.contributorFeeBps) / BPS;
-        payout = feePerShare - protocolCut - contributorCut;
+    function _record(
+        Query storage query,
+        bytes32 queryId,
+        Request calldata request,
+        uint256 escrow,
+        uint256 assignments,
+        uint64 challengeDeadline,
+        uint256 partCount
+    ) private {
+        query.sessionKey = request.sessionKey;
+        query.proofDeadline = request.proofDeadline;
+        query.protocolBps = _protocolBps;
+        query.contributorBps = _contributorBps;
+        query.escrow = escrow.toUint112();
+        query.unclaimed = assignments.toUint16();
+        query.user = msg.sender;
+        query.roundDeadline = request.roundDeadline;
+        query.version = request.version;
+        query.challengeDeadline = challengeDeadline;
+        query.slashAmount = uint128(_slashAmount); // <= MAX_SLASH_AMOUNT < 2^128
+        query.partCount = uint8(partCount); // ModelRegistry.MAX_PARTS < 2^8
+        query.modelId = request.modelId;
+        emit QueryRequested(
+            queryId,
+            msg.sender,
+            request.modelId,
+            request.version,
+            escrow,
+            request.roundDeadline,
+            request.proofDeadline,
+            challengeDeadline,
+            request.sessionKey
+        );
     }
+
+    /// @dev Checks t_R, t_P and t_C against now, the windows and the unbonding period; returns t_C.
+    function _checkDeadlines(
+        Request calldata request,
+        IModelRegistry.PartTerms[] memory parts
+    ) private view returns (uint64 challengeDeadline) {
+        if (request.roundDeadline <= block.timestamp) {
+            revert RoundDeadlineInPast(request.roundDeadline, block.timestamp);
+        }
+        uint256 window = _minProofWindowFloor;
+        for (uint256 p = 0; p < parts.length; ++p) {
+            if (parts[p].minProofWindow > window) window = parts[p].minProofWindow;
+        }
+        if (uint256(request.proofDeadline) < uint256(request.roundDeadline) + window) {
+            revert ProofWindowTooShort(request.roundDeadline, request.proofDeadline, window);
+        }
+        uint256 tC = uint256(request.proofDeadline) + _challengeWindow;
+        uint256 latest = block.timestamp + _nodeRegistry.unbondingPeriod() - _unbondingMargin;
+        if (tC > latest) revert ChallengeDeadlineBeyondUnbonding(uint64(tC), latest);
+        challengeDeadline = uint64(tC); // tC <= latest, far below 2^64
+    }
+
+    // ---------------------------------------------------------------- internal: claims, slashes
+
+    /// @dev The caller's assignment, after checking that it exists, is unclaimed, is in time and
+    ///      that `rounds` is within its budget.
+    function _claimable(
+        Query storage query,
+        bytes32 queryId,
+        uint256 part,
+        uint32 rounds
+    ) private view returns (Assignment storage assignment) {
+        if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
+        assignment = _assignments[queryId][part][msg.sender];
+        uint32 budget = assignment.budget;
+        if (budget == 0) revert NotAssigned(queryId, part, msg.sender);
+        if (assignment.rounds != 0) revert AlreadyClaimed(queryId, part, msg.sender);
+        if (block.timestamp > query.proofDeadline) {
+            revert ClaimTooLate(queryId, query.proofDeadline, block.timestamp);
+        }
+        if (rounds == 0 || rounds > budget) revert RoundsOutOfRange(rounds, budget);
+    }
+
+    /// @dev Reverts unless the session key signed Round(queryId, part, caller, rounds, ...).
+    function _checkRound(
+        bytes32 queryId,
+        uint256 part,
+        uint32 rounds,
+        uint256 commitment,
+        uint256 inputTranscript,
+        uint256 prevOutputTranscript,
+        bytes calldata signature
+    ) private view {
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    ROUND_TYPEHASH,
+                    queryId,
+                    part,
+                    msg.sender,
+                    rounds,
+                    commitment,
+                    inputTranscript,
+                    prevOutputTranscript
+                )
+            )
+        );
+        (address recovered, , ) = ECDSA.tryRecoverCalldata(digest, signature);
+        address sessionKey = _queries[queryId].sessionKey;
+        if (recovered != sessionKey) revert InvalidSessionSignature(queryId, recovered, sessionKey);
+    }
+
+    /// @dev Reverts unless `verifier` accepts `proof` for (tag, rounds, T_n, O_{n-1}, O_n), the tag
+    ///      computed here for the caller.
+    function _checkProof(
+        address verifier,
+        bytes32 queryId,
+        uint256 part,
+        uint32 rounds,
+        uint256 inputTranscript,
+        uint256 prevOutputTranscript,
+        uint256 outputTranscript,
+        uint256[8] calldata proof
+    ) private view {
+        uint256[] memory inputs = new uint256[](5);
+        inputs[0] = _tag(queryId, part, msg.sender);
+        inputs[1] = rounds;
+        inputs[2] = inputTranscript;
+        inputs[3] = prevOutputTranscript;
+        inputs[4] = outputTranscript;
+        if (!IGroth16Verifier(verifier).verifyProof(proof, inputs)) revert InvalidProof(queryId, part, msg.sender);
+    }
+
+    /// @dev Records a credit on the query and accrues its cuts; returns the node's payout.
+    function _credit(Query storage query, uint256 credit) private returns (uint256 payout) {
+        uint256 protocolCut = (credit * query.protocolBps) / BPS;
+        uint256 contributorCut = (credit * query.contributorBps) / BPS;
+        payout = credit - protocolCut - contributorCut;
+        // credits <= escrow (rounds <= budget), which fits uint112 and uint16 assignments
+        query.credits += uint112(credit);
+        query.unclaimed -= 1;
+        _accruedProtocolFees += uint128(protocolCut);
+        _accruedContributorFees += uint128(contributorCut);
+    }
+
+    /// @dev The assignment, after checking that the query exists, the challenge deadline has not
+    ///      passed, the round is not 0, and the assignment exists and is not yet slashed.
+    function _slashable(
+        bytes32 queryId,
+        uint256 part,
+        address node,
+        uint32 round
+    ) private view returns (Assignment storage assignment) {
+        Query storage query = _queries[queryId];
+        if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
+        if (block.timestamp > query.challengeDeadline) {
+            revert SlashTooLate(queryId, query.challengeDeadline, block.timestamp);
+        }
+        if (round == 0) revert RoundZero();
+        assignment = _assignments[queryId][part][node];
+        if (assignment.budget == 0) revert NotAssigned(queryId, part, node);
+        if (assignment.slashed) revert AlreadySlashed(queryId, part, node);
+    }
+
+    function _checkAck(
+        bytes32 queryId,
+        uint256 part,
+        address node,
+        uint32 round,
+        uint256 inputTranscript,
+        uint256 outputTranscript,
+        bytes calldata signature,
+        address ackSigner
+    ) private view {
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(ACK_TYPEHASH, queryId, part, node, round, inputTranscript, outputTranscript))
+        );
+        (address recovered, , ) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (recovered != ackSigner || recovered == address(0)) {
+            revert InvalidAckSignature(queryId, recovered, ackSigner);
+        }
+    }
+
+    /// @dev Marks the assignment slashed, then takes the recorded amount from the node's stake.
+    function _slash(bytes32 queryId, uint256 part, address node, uint32 round, uint8 reason) private {
+        _assignments[queryId][part][node].slashed = true;
+        uint256 amount = _queries[queryId].slashAmount;
+        uint256 slashed;
+        if (amount > 0) slashed = _nodeRegistry.slash(node, amount, queryId);
+        emit AssignmentSlashed(queryId, part, node, round, slashed, reason);
+    }
+
+    function _tag(bytes32 queryId, uint256 part, address node) private view returns (uint256) {
+        return
+            uint256(keccak256(abi.encode(ASSIGNMENT_DOMAIN, block.chainid, address(this), queryId, part, node))) %
+            SNARK_SCALAR_FIELD;
+    }
+
+    // ---------------------------------------------------------------- internal: settings
 
     function _requireContract(address account) private view {
         if (account.code.length == 0) revert InvalidContract(account);
     }
 
-    function _setFees(uint16 protocolFeeBps, uint16 contributorFeeBps) private {
-        if (protocolFeeBps > MAX_PROTOCOL_FEE_BPS || contributorFeeBps > MAX_CONTRIBUTOR_FEE_BPS) {
-            revert FeesOutOfBounds(protocolFeeBps, contributorFeeBps);
+    function _setFees(uint16 protocolBps, uint16 contributorBps) private {
+        if (protocolBps > MAX_PROTOCOL_FEE_BPS || contributorBps > MAX_CONTRIBUTOR_FEE_BPS) {
+            revert FeesOutOfBounds(protocolBps, contributorBps);
         }
-        _protocolFeeBps = protocolFeeBps;
-        _contributorFeeBps = contributorFeeBps;
-        emit FeesSet(protocolFeeBps, contributorFeeBps);
+        _protocolBps = protocolBps;
+        _contributorBps = contributorBps;
+        emit FeesSet(protocolBps, contributorBps);
     }
 
     function _setTreasury(address treasury_) private {
@@ -417,12 +687,23 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient {
         emit SlashAmountSet(slashAmount_);
     }
 
-    function _setMaxDeadlineWindow(uint64 window) private {
-        uint64 max = _nodeRegistry.unbondingPeriod();
-        if (window < MIN_DEADLINE_WINDOW || window > max) {
-            revert DeadlineWindowOutOfBounds(window, MIN_DEADLINE_WINDOW, max);
+    function _setWindows(uint64 floor, uint64 window) private {
+        if (floor < MIN_PROOF_WINDOW_FLOOR || floor > MAX_PROOF_WINDOW_FLOOR) {
+            revert ProofWindowFloorOutOfBounds(floor, MIN_PROOF_WINDOW_FLOOR, MAX_PROOF_WINDOW_FLOOR);
         }
-        _maxDeadlineWindow = window;
-        emit MaxDeadlineWindowSet(window);
+        if (window < MIN_CHALLENGE_WINDOW || window > MAX_CHALLENGE_WINDOW) {
+            revert ChallengeWindowOutOfBounds(window, MIN_CHALLENGE_WINDOW, MAX_CHALLENGE_WINDOW);
+        }
+        uint64 unbonding = _nodeRegistry.unbondingPeriod();
+        uint256 total = uint256(window) + floor + _unbondingMargin;
+        if (total >= unbonding) revert WindowsExceedUnbonding(total, unbonding);
+        if (floor != _minProofWindowFloor) {
+            _minProofWindowFloor = floor;
+            emit MinProofWindowFloorSet(floor);
+        }
+        if (window != _challengeWindow) {
+            _challengeWindow = window;
+            emit ChallengeWindowSet(window);
+        }
     }
 }

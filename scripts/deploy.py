@@ -1,6 +1,7 @@
 """Deploy and wire the ZKAI contracts: `ape run deploy --network <ecosystem:network:provider>`.
 
-Deploys ZKAIToken, NodeRegistry, ModelRegistry, ContributorRewards and QueryMarket, wires them
+Deploys ZKAIToken, NodeRegistry, VerifierFactory, ModelRegistry (which accepts only the factory's
+verifiers), ContributorRewards and QueryMarket (protocol version 2), wires them
 (the market is the registry's slasher and pays the contributor cut into ContributorRewards), and
 records addresses, deployment blocks and the chain id in `deployments/<network>.json` (for example
 `deployments/local.json` for `ethereum:local:foundry`, which git ignores).
@@ -44,14 +45,24 @@ UNBONDING_PERIOD = 7 * 24 * 3600  # ZKAI_UNBONDING_PERIOD: lock (and slashabilit
 PROTOCOL_FEE_BPS = 500  # ZKAI_PROTOCOL_FEE_BPS: treasury cut of each share's fee (max 1000)
 CONTRIBUTOR_FEE_BPS = 1_000  # ZKAI_CONTRIBUTOR_FEE_BPS: contributor-pool cut (max 2000)
 SLASH_AMOUNT = 100 * ETHER  # ZKAI_SLASH_AMOUNT: stake a node loses per missed share
-MAX_DEADLINE_WINDOW = 24 * 3600  # ZKAI_MAX_DEADLINE_WINDOW: <= UNBONDING_PERIOD
+MIN_PROOF_WINDOW_FLOOR = 60  # ZKAI_MIN_PROOF_WINDOW_FLOOR: least t_P - t_R of any query (s)
+CHALLENGE_WINDOW = 3600  # ZKAI_CHALLENGE_WINDOW: t_C - t_P, how long Acks can slash (s)
+UNBONDING_MARGIN = 3600  # ZKAI_UNBONDING_MARGIN: t_C + margin <= request time + unbonding (s)
 CLAIM_WINDOW = 30 * 24 * 3600  # ZKAI_CLAIM_WINDOW: how long a reward epoch stays claimable
 
-ORDER = ("ZKAIToken", "NodeRegistry", "ModelRegistry", "ContributorRewards", "QueryMarket")
+ORDER = (
+    "ZKAIToken",
+    "NodeRegistry",
+    "VerifierFactory",
+    "ModelRegistry",
+    "ContributorRewards",
+    "QueryMarket",
+)
 DEPENDS_ON = {
     "ZKAIToken": (),
     "NodeRegistry": ("ZKAIToken",),
-    "ModelRegistry": (),
+    "VerifierFactory": (),
+    "ModelRegistry": ("VerifierFactory",),
     "ContributorRewards": ("ZKAIToken",),
     "QueryMarket": ("ZKAIToken", "NodeRegistry", "ModelRegistry", "ContributorRewards"),
 }
@@ -66,7 +77,9 @@ class Parameters:
     protocol_fee_bps: int = PROTOCOL_FEE_BPS
     contributor_fee_bps: int = CONTRIBUTOR_FEE_BPS
     slash_amount: int = SLASH_AMOUNT
-    max_deadline_window: int = MAX_DEADLINE_WINDOW
+    min_proof_window_floor: int = MIN_PROOF_WINDOW_FLOOR
+    challenge_window: int = CHALLENGE_WINDOW
+    unbonding_margin: int = UNBONDING_MARGIN
     claim_window: int = CLAIM_WINDOW
 
     @classmethod
@@ -118,21 +131,22 @@ def deploy(deployer: AccountAPI, path: Path, params: Parameters) -> dict[str, Co
             params.unbonding_period,
             deployer,  # slashed stake goes to the treasury; the deployer until it is handed over
         ),
-        "ModelRegistry": lambda: (),
+        "VerifierFactory": lambda: (),
+        "ModelRegistry": lambda: (contracts["VerifierFactory"],),
         "ContributorRewards": lambda: (deployer, contracts["ZKAIToken"], params.claim_window),
+        # The market's owner is its deployer (Ownable2Step: hand it over with transferOwnership).
         "QueryMarket": lambda: (
-            (
-                deployer,
-                contracts["ZKAIToken"],
-                contracts["NodeRegistry"],
-                contracts["ModelRegistry"],
-                deployer,  # treasury
-                contracts["ContributorRewards"],
-                params.protocol_fee_bps,
-                params.contributor_fee_bps,
-                params.slash_amount,
-                params.max_deadline_window,
-            ),
+            contracts["ZKAIToken"],
+            contracts["NodeRegistry"],
+            contracts["ModelRegistry"],
+            deployer,  # treasury
+            contracts["ContributorRewards"],
+            params.protocol_fee_bps,
+            params.contributor_fee_bps,
+            params.slash_amount,
+            params.min_proof_window_floor,
+            params.challenge_window,
+            params.unbonding_margin,
         ),
     }
 

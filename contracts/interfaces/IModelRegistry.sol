@@ -6,123 +6,140 @@ interface IModelRegistryErrors {
     /// @notice Thrown by `publishVersion` and `setActive` when the caller does not own the model.
     error NotModelOwner(uint256 modelId, address caller, address owner);
 
-    /// @notice Thrown by `publishVersion`, `setActive` and `getVersion` for an unknown model.
+    /// @notice Thrown by `publishVersion`, `setActive`, `getVersion`, `getPart` and `getParts` for
+    ///         an unknown model.
     error ModelNotFound(uint256 modelId);
 
-    /// @notice Thrown by `getVersion` for a version the model does not have.
+    /// @notice Thrown by `getVersion`, `getPart` and `getParts` for a version the model does not have.
     error VersionNotFound(uint256 modelId, uint32 version);
 
-    /// @notice Thrown by `registerModel` and `publishVersion` when the number of shares is
-    ///         outside [MIN_SHARES, MAX_SHARES].
-    error ShareCountOutOfBounds(uint8 shares, uint8 min, uint8 max);
+    /// @notice Thrown by `getPart` for a part the version does not have.
+    error PartNotFound(uint256 modelId, uint32 version, uint256 part);
 
-    /// @notice Thrown by `registerModel` and `publishVersion` when an input or output size is 0.
-    error SizeZero(uint32 inputSize, uint32 outputSize);
+    /// @notice Thrown by `registerModel` and `publishVersion` when the version has no part or more
+    ///         than MAX_PARTS.
+    error PartCountOutOfBounds(uint256 parts, uint256 max);
 
-    /// @notice Thrown by `registerModel` and `publishVersion` when the verifier has no code.
-    error VerifierNotContract(address verifier);
+    /// @notice Thrown by `registerModel` and `publishVersion` when the manifest hash is zero.
+    error ManifestHashZero();
 
-    /// @notice Thrown by `registerModel` and `publishVersion` when the verifier's public input
-    ///         count is not 1 + outputSize (the commitment, then the outputs).
-    error VerifierShapeMismatch(address verifier, uint256 expectedPublicInputs, uint256 actualPublicInputs);
+    /// @notice Thrown when a part's verifier was not deployed by the registry's VerifierFactory.
+    error VerifierNotFromFactory(uint256 part, address verifier);
 
-    /// @notice Thrown by `registerModel` and `publishVersion` when the price does not split
-    ///         evenly into the shares (each node is paid price / shares).
-    error PriceNotDivisible(uint96 pricePerQuery, uint8 shares);
+    /// @notice Thrown when a part's verifier does not take exactly 5 public inputs
+    ///         (tag, n, T_n, O_{n-1}, O_n).
+    error VerifierShapeMismatch(uint256 part, address verifier, uint256 publicInputs);
 
-    /// @notice Thrown by `registerModel` and `publishVersion` when the weights commitment is 0.
-    error WeightsCommitmentZero(uint256 modelId);
+    /// @notice Thrown when a part's share count is outside [MIN_SHARES, MAX_SHARES].
+    error ShareCountOutOfBounds(uint256 part, uint8 shares, uint8 min, uint8 max);
+
+    /// @notice Thrown when a part's maxRounds is 0.
+    error MaxRoundsZero(uint256 part);
+
+    /// @notice Thrown when a part's minProofWindow is 0 or above MAX_MIN_PROOF_WINDOW.
+    error MinProofWindowOutOfBounds(uint256 part, uint64 minProofWindow, uint64 max);
+
+    /// @notice Thrown when a part's circuit hash or key hash is zero.
+    error PartHashZero(uint256 part);
+
+    /// @notice Thrown by the constructor when the verifier factory has no code.
+    error ModelRegistryInvalidFactory(address factory);
 }
 
 /// @title Events of the model registry
 interface IModelRegistryEvents {
     /// @notice `owner` registered model `modelId` (its version 1 follows as ModelVersionPublished).
-    event ModelRegistered(uint256 indexed modelId, address indexed owner);
+    event ModelRegistered(uint256 indexed modelId, address indexed owner, string metadataURI);
 
-    /// @notice Model `modelId` has a new current version.
+    /// @notice Model `modelId` has a new current version `version` of `partCount` parts.
     event ModelVersionPublished(
         uint256 indexed modelId,
         uint32 indexed version,
-        address verifier,
-        bytes32 weightsCommitment,
-        uint32 inputSize,
-        uint32 outputSize,
-        uint8 shares,
-        uint96 pricePerQuery
+        bytes32 manifestHash,
+        uint256 partCount
     );
 
     /// @notice Model `modelId` was activated or deactivated.
     event ModelActiveSet(uint256 indexed modelId, bool active);
 }
 
-/// @title Model registry
-/// @notice A model has an id, an owner and versions. Each version fixes a verifier (whose circuit
-///         has the weights as constants), a commitment to the weights/manifest, the input and
-///         output sizes, the number of shares k a query is split into and the price per query.
-///         The owner publishes new versions and (de)activates the model; every version stays
-///         readable.
+/// @title Model registry (protocol version 2)
+/// @notice A model has an id, an owner and versions. A version is a manifest (by hash) split into
+///         parts; each part has its own terms: a factory-made verifier of 5 public inputs, a price
+///         per round per assignment, R_max, a minimum proof window, the number of nodes k, and the
+///         hashes of its circuit and proving key. The owner publishes new versions and
+///         (de)activates the model; every version stays readable. Queries pin the version they
+///         were requested with.
 interface IModelRegistry is IModelRegistryErrors, IModelRegistryEvents {
-    /// @notice One published version of a model.
-    /// @param verifier An `IInferenceVerifier` with 1 + outputSize public inputs.
-    /// @param pricePerQuery Fee for one query, in token units; divisible by `shares`.
-    /// @param weightsCommitment Commitment to the weights / model manifest.
-    /// @param inputSize Number of field elements in an input.
-    /// @param outputSize Number of field elements in an output.
-    /// @param shares Number of nodes (additive shares) per query.
-    /// @param publishedAt Block timestamp of publication.
-    struct ModelVersion {
+    /// @notice Terms of one part of a model version.
+    /// @param verifier A `Groth16Verifier` made by the factory, with 5 public inputs.
+    /// @param price Fee per round per assignment, in token wei.
+    /// @param maxRounds R_max, the slot count of the part's circuit (>= 1).
+    /// @param minProofWindow Seconds a node needs to prove after the round deadline (>= 1).
+    /// @param shares k, the number of nodes a query assigns to this part (1..8).
+    /// @param circuitHash Hash of the part's circuit (nodes and clients check it).
+    /// @param keyHash Hash of the part's proving/verifying key (nodes and clients check it).
+    struct PartTerms {
         address verifier;
-        uint96 pricePerQuery;
-        bytes32 weightsCommitment;
-        uint32 inputSize;
-        uint32 outputSize;
+        uint96 price;
+        uint32 maxRounds;
+        uint64 minProofWindow;
         uint8 shares;
-        uint64 publishedAt;
+        bytes32 circuitHash;
+        bytes32 keyHash;
     }
 
-    /// @notice A model's header. `latestVersion` is 0 for an unknown model.
+    /// @notice A model's header. `currentVersion` is 0 for an unknown model.
     struct Model {
         address owner;
-        uint32 latestVersion;
         bool active;
+        uint32 currentVersion;
+        string metadataURI;
     }
 
-    /// @notice Register a model owned by the caller, active, with version 1.
+    /// @notice One published version.
+    struct Version {
+        bytes32 manifestHash;
+        uint64 publishedAt;
+        uint256 partCount;
+    }
+
+    /// @notice Register a model owned by the caller, active, with version 1 of `parts`.
     /// @return modelId The new model's id (ids start at 1).
     function registerModel(
-        address verifier,
-        bytes32 weightsCommitment,
-        uint32 inputSize,
-        uint32 outputSize,
-        uint8 shares,
-        uint96 pricePerQuery
+        bytes32 manifestHash,
+        string calldata metadataURI,
+        PartTerms[] calldata parts
     ) external returns (uint256 modelId);
 
     /// @notice Publish a new version of a model the caller owns; it becomes current for new
-    ///         queries (queries already made keep the version they were made with).
+    ///         queries (queries already requested keep the version and terms they recorded).
     /// @return version The new version number.
     function publishVersion(
         uint256 modelId,
-        address verifier,
-        bytes32 weightsCommitment,
-        uint32 inputSize,
-        uint32 outputSize,
-        uint8 shares,
-        uint96 pricePerQuery
+        bytes32 manifestHash,
+        PartTerms[] calldata parts
     ) external returns (uint32 version);
 
-    /// @notice Activate or deactivate a model the caller owns. Inactive models take no queries.
+    /// @notice Activate or deactivate a model the caller owns. Inactive models take no new
+    ///         queries; queries in flight are not affected.
     function setActive(uint256 modelId, bool active) external;
 
     /// @notice A model's header; all zero (inactive) for an unknown id. Never reverts.
     function getModel(uint256 modelId) external view returns (Model memory);
 
     /// @notice A published version of a model.
-    function getVersion(uint256 modelId, uint32 version) external view returns (ModelVersion memory);
+    function getVersion(uint256 modelId, uint32 version) external view returns (Version memory);
 
-    /// @notice The header and current version of a model in one call (zero for an unknown id).
-    function getCurrent(uint256 modelId) external view returns (Model memory model, ModelVersion memory version);
+    /// @notice The terms of one part (0-based) of a published version.
+    function getPart(uint256 modelId, uint32 version, uint256 part) external view returns (PartTerms memory);
+
+    /// @notice The terms of every part of a published version, in part order.
+    function getParts(uint256 modelId, uint32 version) external view returns (PartTerms[] memory);
 
     /// @notice The number of registered models (the highest id).
     function modelCount() external view returns (uint256);
+
+    /// @notice The factory whose verifiers this registry accepts.
+    function verifierFactory() external view returns (address);
 }

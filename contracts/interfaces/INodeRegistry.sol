@@ -46,15 +46,41 @@ interface INodeRegistryErrors {
 
     /// @notice Thrown by the constructor when the staking token has no code.
     error NodeRegistryInvalidToken(address token);
+
+    /// @notice Thrown by `register` and `updateNode` when the ack signer is the zero address.
+    error AckSignerZero(address node);
+
+    /// @notice Thrown by `register` and `updateNode` when the endpoint is empty or longer than
+    ///         MAX_ENDPOINT_LENGTH bytes.
+    error EndpointLengthInvalid(address node, uint256 length, uint256 maxLength);
+
+    /// @notice Thrown by `setParts` when the list of parts is empty.
+    error NoParts(address node);
 }
 
 /// @title Events of the node registry
 interface INodeRegistryEvents {
-    /// @notice A node registered with its encryption public key and metadata URI.
-    event NodeRegistered(address indexed node, bytes32 encryptionKey, string metadataURI);
+    /// @notice A node registered with its encryption public key, ack signer, endpoint and metadata.
+    event NodeRegistered(
+        address indexed node,
+        bytes32 encryptionKey,
+        address indexed ackSigner,
+        string endpoint,
+        string metadataURI
+    );
 
-    /// @notice A node changed its encryption public key or metadata URI.
-    event NodeUpdated(address indexed node, bytes32 encryptionKey, string metadataURI);
+    /// @notice A node rotated its encryption key or ack signer, or changed endpoint or metadata.
+    ///         Queries already requested keep the key and signer recorded at request.
+    event NodeUpdated(
+        address indexed node,
+        bytes32 encryptionKey,
+        address indexed ackSigner,
+        string endpoint,
+        string metadataURI
+    );
+
+    /// @notice `node` now hosts (or no longer hosts) part `part` of model `modelId`.
+    event PartHosted(address indexed node, uint256 indexed modelId, uint256 part, bool hosted);
 
     /// @notice A node added `amount` to its stake, which is now `totalStake`.
     event Staked(address indexed node, uint256 amount, uint256 totalStake);
@@ -87,35 +113,68 @@ interface INodeRegistryEvents {
 }
 
 /// @title Node registry: staking of inference nodes
-/// @notice A node registers an X25519 public key (to receive encrypted shares) and a metadata URI,
-///         stakes the token, and serves queries while eligible: staked at or above `minStake()`
+/// @notice A node registers an X25519 public key (payloads are sealed to it), an ack signer (the
+///         secp256k1 key that signs its Acks), the endpoint users send rounds to and a metadata
+///         URI, declares the model parts it hosts, stakes the token, and serves queries while eligible: staked at or above `minStake()`
 ///         and not unbonding. Leaving is two steps: `requestUnstake` (the whole stake unbonds for
 ///         `unbondingPeriod()`, the node stops being eligible) and `withdraw` after it.
-/// @dev Unbonding stake stays slashable until withdrawn. The query market requires its maximum
-///      deadline window to be at most `unbondingPeriod()`, so a node that accepted a query and
-///      then asks to leave can still be slashed for missing it, provided the query is settled
-///      before the node withdraws (settling is open to anyone for `unbondingPeriod() - window`).
+/// @dev Unbonding stake stays slashable until withdrawn. The query market requires every query's
+///      challenge deadline, plus a margin, to fall within `unbondingPeriod()` of its request, so a
+///      node that acknowledged rounds and then asks to leave is still slashable for them.
 interface INodeRegistry is INodeRegistryErrors, INodeRegistryEvents {
     /// @notice A node's record.
-    /// @param encryptionKey X25519 public key that users encrypt shares to.
+    /// @param encryptionKey X25519 public key that users seal round payloads to.
+    /// @param ackSigner Address whose EIP-712 signatures are the node's Acks (may be the node).
+    /// @param endpoint Where users send rounds (https URL), 1..MAX_ENDPOINT_LENGTH bytes.
+    /// @param metadataURI Where the node describes itself (operator, hardware).
     /// @param stake Stake in token units (active, or unbonding when `unlockTime != 0`).
     /// @param unlockTime When the unbonding stake becomes withdrawable; 0 when not unbonding.
     /// @param registered Whether the node registered.
-    /// @param metadataURI Where the node describes itself (endpoint, models served, operator).
     struct Node {
         bytes32 encryptionKey;
+        address ackSigner;
+        string endpoint;
+        string metadataURI;
         uint128 stake;
         uint64 unlockTime;
         bool registered;
-        string metadataURI;
     }
 
     /// @notice Register the caller as a node and stake `amount` (may be 0; stake later).
     /// @dev Pulls `amount` with transferFrom: approve the registry first.
-    function register(bytes32 encryptionKey, string calldata metadataURI, uint256 amount) external;
+    function register(
+        bytes32 encryptionKey,
+        address ackSigner,
+        string calldata endpoint,
+        string calldata metadataURI,
+        uint256 amount
+    ) external;
 
-    /// @notice Change the caller's encryption public key or metadata URI.
-    function updateNode(bytes32 encryptionKey, string calldata metadataURI) external;
+    /// @notice Rotate the caller's encryption key or ack signer, or change its endpoint or
+    ///         metadata URI. Queries already requested keep what they recorded (an Ack signed by
+    ///         the old signer still slashes for them).
+    function updateNode(
+        bytes32 encryptionKey,
+        address ackSigner,
+        string calldata endpoint,
+        string calldata metadataURI
+    ) external;
+
+    /// @notice Declare that the caller hosts (`hosted`) or no longer hosts the given parts
+    ///         (0-based) of model `modelId`. Only a registered node, for itself. The model
+    ///         registry is not consulted: hosting a part that does not exist assigns nothing.
+    function setParts(uint256 modelId, uint256[] calldata parts, bool hosted) external;
+
+    /// @notice Whether `node` declared that it hosts part `part` of model `modelId`.
+    function hostsPart(address node, uint256 modelId, uint256 part) external view returns (bool);
+
+    /// @notice What the market records for an assignment, in one call: whether `node` is eligible,
+    ///         whether it hosts the part, and its current encryption key and ack signer.
+    function assignmentTerms(
+        address node,
+        uint256 modelId,
+        uint256 part
+    ) external view returns (bool eligible, bool hosts, bytes32 encryptionKey, address ackSigner);
 
     /// @notice Add `amount` to the caller's stake (not while unbonding).
     function stake(uint256 amount) external;

@@ -2,62 +2,108 @@
 pragma solidity ^0.8.24;
 
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
-import {IInferenceVerifierErrors} from "./IInferenceVerifier.sol";
 
-/// @title Errors of the query market
-/// @notice Also lists the errors that bubble up from the token (payment) and from a model's
-///         verifier (malformed shapes), so clients decode them from the market's ABI.
-interface IQueryMarketErrors is IERC20Errors, IInferenceVerifierErrors {
-    /// @notice Thrown by `requestQuery*` when the model is unknown or inactive.
+/// @title Errors of the query market (protocol version 2)
+/// @notice Also lists the token's errors (payment), so clients decode them from the market's ABI.
+interface IQueryMarketErrors is IERC20Errors {
+    /// @notice Thrown by `requestQuery` when a query with this id (same user and salt) exists.
+    error QueryExists(bytes32 queryId);
+
+    /// @notice Thrown by `requestQuery` when the session key is the zero address.
+    error SessionKeyZero();
+
+    /// @notice Thrown by `requestQuery` when the model is unknown or inactive.
     error ModelNotActive(uint256 modelId);
 
-    /// @notice Thrown by `requestQuery*` when the nodes, commitments and payloads do not all
-    ///         number the model's shares k.
-    error ShareCountMismatch(uint256 expected, uint256 nodes, uint256 commitments, uint256 payloads);
+    /// @notice Thrown by `requestQuery` when the expected version is not the model's current one.
+    error VersionMismatch(uint256 modelId, uint32 expected, uint32 current);
 
-    /// @notice Thrown by `requestQuery*` when the deadline is not in (now, latest].
-    error DeadlineOutOfRange(uint256 deadline, uint256 currentTime, uint256 latest);
+    /// @notice Thrown by `requestQuery` when `nodes` or `budgets` does not have one entry per part.
+    error PartCountMismatch(uint256 parts, uint256 nodeLists, uint256 budgets);
 
-    /// @notice Thrown by `requestQuery*` when an assigned node is not eligible.
+    /// @notice Thrown by `requestQuery` when a part's node list does not have its k entries.
+    error ShareCountMismatch(uint256 part, uint256 expected, uint256 actual);
+
+    /// @notice Thrown by `requestQuery` when firstCommitments does not have part 0's k entries.
+    error FirstCommitmentCountMismatch(uint256 expected, uint256 actual);
+
+    /// @notice Thrown by `requestQuery` when a round-1 commitment is not below r.
+    error CommitmentNotInField(uint256 index, uint256 commitment);
+
+    /// @notice Thrown by `requestQuery` when a budget is outside [1, maxRounds of the part].
+    error BudgetOutOfRange(uint256 part, uint32 budget, uint32 maxRounds);
+
+    /// @notice Thrown by `requestQuery` when an assigned node is not eligible.
     error NodeNotEligible(address node);
 
-    /// @notice Thrown by `requestQuery*` when a node is assigned two shares.
-    error DuplicateNode(address node);
+    /// @notice Thrown by `requestQuery` when an assigned node does not host its part.
+    error NodeNotHostingPart(address node, uint256 modelId, uint256 part);
 
-    /// @notice Thrown by `requestQuery*` when a commitment is not a BN254 scalar field element.
-    error CommitmentNotInField(uint256 shareIndex, uint256 commitment);
+    /// @notice Thrown by `requestQuery` when a node appears twice in one part.
+    error DuplicateNode(uint256 part, address node);
 
-    /// @notice Thrown by `submitResult` and `settle` for an unknown query.
-    error QueryNotFound(uint256 queryId);
+    /// @notice Thrown by `requestQuery` when the escrow exceeds the fee cap.
+    error FeeCapExceeded(uint256 escrow, uint256 feeCap);
 
-    /// @notice Thrown by `submitResult` when the share index is not below the query's k.
-    error ShareIndexOutOfRange(uint256 queryId, uint256 shareIndex, uint256 shareCount);
+    /// @notice Thrown by `requestQuery` when the round deadline is not in the future.
+    error RoundDeadlineInPast(uint64 roundDeadline, uint256 currentTime);
 
-    /// @notice Thrown by `submitResult` and `claimPayouts` when the caller is not the node
-    ///         assigned to the share.
-    error NotAssignedNode(uint256 queryId, uint256 shareIndex, address caller, address node);
+    /// @notice Thrown by `requestQuery` when proofDeadline - roundDeadline is below the longest
+    ///         minimum proof window of the query's parts or the market's floor (`required`).
+    error ProofWindowTooShort(uint64 roundDeadline, uint64 proofDeadline, uint256 required);
 
-    /// @notice Thrown by `submitResult` when the share already has a result (replay).
-    error ShareAlreadySubmitted(uint256 queryId, uint256 shareIndex);
+    /// @notice Thrown by `requestQuery` when the challenge deadline plus the margin is beyond the
+    ///         registry's unbonding period from now.
+    error ChallengeDeadlineBeyondUnbonding(uint64 challengeDeadline, uint256 latest);
 
-    /// @notice Thrown by `submitResult` after the query's deadline.
-    error DeadlinePassed(uint256 queryId, uint256 deadline, uint256 currentTime);
+    /// @notice Thrown for an unknown query.
+    error QueryNotFound(bytes32 queryId);
 
-    /// @notice Thrown by `submitResult` when the model's verifier rejects the proof.
-    error InvalidProof(uint256 queryId, uint256 shareIndex);
+    /// @notice Thrown when (query, part, node) is not an assignment.
+    error NotAssigned(bytes32 queryId, uint256 part, address node);
 
-    /// @notice Thrown by `settle` up to and including the deadline.
-    error DeadlineNotPassed(uint256 queryId, uint256 deadline, uint256 currentTime);
+    /// @notice Thrown by `claim` when the assignment was already claimed.
+    error AlreadyClaimed(bytes32 queryId, uint256 part, address node);
+
+    /// @notice Thrown by `claim` after the proof deadline.
+    error ClaimTooLate(bytes32 queryId, uint64 proofDeadline, uint256 currentTime);
+
+    /// @notice Thrown by `claim` when rounds is 0 or above the assignment's budget.
+    error RoundsOutOfRange(uint32 rounds, uint32 budget);
+
+    /// @notice Thrown by `claim` when the Round signature is not the query's session key's.
+    error InvalidSessionSignature(bytes32 queryId, address recovered, address sessionKey);
+
+    /// @notice Thrown by `claim` when the part's verifier rejects the proof.
+    error InvalidProof(bytes32 queryId, uint256 part, address node);
+
+    /// @notice Thrown by `slash` up to and including the proof deadline.
+    error SlashTooEarly(bytes32 queryId, uint64 proofDeadline, uint256 currentTime);
+
+    /// @notice Thrown by `slash` and `slashEquivocation` after the challenge deadline.
+    error SlashTooLate(bytes32 queryId, uint64 challengeDeadline, uint256 currentTime);
+
+    /// @notice Thrown by `slash` and `slashEquivocation` when the assignment was already slashed.
+    error AlreadySlashed(bytes32 queryId, uint256 part, address node);
+
+    /// @notice Thrown by `slash` and `slashEquivocation` when an Ack is not the recorded signer's.
+    error InvalidAckSignature(bytes32 queryId, address recovered, address ackSigner);
+
+    /// @notice Thrown by `slash` and `slashEquivocation` for round 0 (rounds start at 1).
+    error RoundZero();
+
+    /// @notice Thrown by `slash` when the Ack matches the claim (claimed n >= i, and T, O equal
+    ///         when n == i): the node did what it acknowledged.
+    error NotSlashable(bytes32 queryId, uint256 part, address node, uint32 round);
+
+    /// @notice Thrown by `slashEquivocation` when both Acks carry the same (T, O).
+    error NotEquivocation(bytes32 queryId, uint256 part, address node, uint32 round);
+
+    /// @notice Thrown by `settle` before the proof deadline while an assignment is unclaimed.
+    error SettleTooEarly(bytes32 queryId, uint64 proofDeadline, uint256 unclaimed);
 
     /// @notice Thrown by `settle` for a query already settled.
-    error QueryAlreadySettled(uint256 queryId);
-
-    /// @notice Thrown by `claimPayouts` when the share has no unclaimed result (it is pending,
-    ///         missed, already paid, or does not exist).
-    error ShareNotClaimable(uint256 queryId, uint256 shareIndex, uint8 status);
-
-    /// @notice Thrown by `claimPayouts` when the two arrays differ in length.
-    error ClaimLengthMismatch(uint256 queryIds, uint256 shareIndexes);
+    error QueryAlreadySettled(bytes32 queryId);
 
     /// @notice Thrown by the constructor and `setFees` above MAX_PROTOCOL_FEE_BPS or
     ///         MAX_CONTRIBUTOR_FEE_BPS.
@@ -66,9 +112,18 @@ interface IQueryMarketErrors is IERC20Errors, IInferenceVerifierErrors {
     /// @notice Thrown by the constructor and `setSlashAmount` above MAX_SLASH_AMOUNT.
     error SlashAmountOutOfBounds(uint256 slashAmount, uint256 max);
 
-    /// @notice Thrown by the constructor and `setMaxDeadlineWindow` outside
-    ///         [MIN_DEADLINE_WINDOW, nodeRegistry.unbondingPeriod()].
-    error DeadlineWindowOutOfBounds(uint64 window, uint64 min, uint64 max);
+    /// @notice Thrown by the constructor and `setMinProofWindowFloor` outside its bounds.
+    error ProofWindowFloorOutOfBounds(uint64 floor, uint64 min, uint64 max);
+
+    /// @notice Thrown by the constructor and `setChallengeWindow` outside its bounds.
+    error ChallengeWindowOutOfBounds(uint64 window, uint64 min, uint64 max);
+
+    /// @notice Thrown by the constructor when the unbonding margin is outside its bounds.
+    error UnbondingMarginOutOfBounds(uint64 margin, uint64 min, uint64 max);
+
+    /// @notice Thrown by the constructor and the window setters when challengeWindow + floor +
+    ///         margin is not below the node registry's unbonding period (no query could be made).
+    error WindowsExceedUnbonding(uint256 total, uint64 unbondingPeriod);
 
     /// @notice Thrown by the constructor and `setTreasury` for the zero address.
     error InvalidTreasury(address treasury);
@@ -80,50 +135,60 @@ interface IQueryMarketErrors is IERC20Errors, IInferenceVerifierErrors {
     error InvalidContract(address account);
 }
 
-/// @title Events of the query market
+/// @title Events of the query market (protocol version 2)
 interface IQueryMarketEvents {
-    /// @notice `user` paid `fee` into escrow for a query to `modelId` at `modelVersion`; the
-    ///         nodes must submit by `deadline`. One ShareAssigned per share follows.
+    /// @notice `user` requested query `queryId` of model `modelId` at `version`, escrowing `escrow`.
     event QueryRequested(
-        uint256 indexed queryId,
-        uint256 indexed modelId,
+        bytes32 indexed queryId,
         address indexed user,
-        uint32 modelVersion,
-        uint256 fee,
-        uint64 deadline
+        uint256 indexed modelId,
+        uint32 version,
+        uint256 escrow,
+        uint64 roundDeadline,
+        uint64 proofDeadline,
+        uint64 challengeDeadline,
+        address sessionKey
     );
 
-    /// @notice Share `shareIndex` of query `queryId` goes to `node`: its commitment and the share
-    ///         (s_j, m_j, salt_j) encrypted to the node's key. The payload lives only here.
-    event ShareAssigned(
-        uint256 indexed queryId,
-        uint256 shareIndex,
+    /// @notice `node` is assigned part `part` of the query with `budget` rounds at `price` each;
+    ///         `firstCommitment` is its round-1 commitment for part 0 (0 for other parts).
+    event Assigned(
+        bytes32 indexed queryId,
+        uint256 part,
         address indexed node,
-        uint256 commitment,
-        bytes encryptedPayload
+        uint32 budget,
+        uint96 price,
+        uint256 firstCommitment
     );
 
-    /// @notice `node` proved share `shareIndex` of query `queryId`; its masked `outputs`. The share
-    ///         is now claimable by the node for `shareSplit(queryId)`'s payout.
-    event ResultSubmitted(uint256 indexed queryId, uint256 shareIndex, address indexed node, uint256[] outputs);
-
-    /// @notice `node` missed share `shareIndex` of query `queryId` and lost `slashed` stake.
-    event ShareMissed(uint256 indexed queryId, uint256 shareIndex, address indexed node, uint256 slashed);
-
-    /// @notice Query `queryId` was settled: `missedShares` missed, `refund` returned to `user`.
-    event QuerySettled(uint256 indexed queryId, address indexed user, uint256 missedShares, uint256 refund);
-
-    /// @notice `node` was paid `payout` for `shares` proven shares; their `protocolCut` and
-    ///         `contributorCut` were booked for sweeping.
-    event PayoutsClaimed(
+    /// @notice `node` proved `rounds` rounds of its assignment and was paid `payout` of `credit`.
+    event Claimed(
+        bytes32 indexed queryId,
+        uint256 part,
         address indexed node,
-        uint256 shares,
-        uint256 payout,
-        uint256 protocolCut,
-        uint256 contributorCut
+        uint32 rounds,
+        uint256 inputTranscript,
+        uint256 outputTranscript,
+        uint256 credit,
+        uint256 payout
     );
 
-    /// @notice Accrued protocol fees went to `treasury` and contributor cuts to `rewardsPool`.
+    /// @notice `node` was slashed `amount` (what the registry took) for its Ack of `round`.
+    /// @param reason 1 = no claim, 2 = claimed fewer rounds, 3 = transcript differs,
+    ///        4 = equivocation (two Acks of one round).
+    event AssignmentSlashed(
+        bytes32 indexed queryId,
+        uint256 part,
+        address indexed node,
+        uint32 round,
+        uint256 amount,
+        uint8 reason
+    );
+
+    /// @notice The query was settled: `credits` went to nodes (and cuts), `refund` back to `user`.
+    event QuerySettled(bytes32 indexed queryId, address indexed user, uint256 credits, uint256 refund);
+
+    /// @notice Accrued cuts were sent to the treasury and the contributor rewards pool.
     event FeesSwept(
         address indexed treasury,
         uint256 protocolFees,
@@ -131,70 +196,59 @@ interface IQueryMarketEvents {
         uint256 contributorFees
     );
 
-    /// @notice New queries pay these cuts (basis points of each share's fee).
+    /// @notice The cuts of new queries are now these.
     event FeesSet(uint16 protocolFeeBps, uint16 contributorFeeBps);
 
-    /// @notice Protocol fees now go to `treasury`.
+    /// @notice Protocol cuts now go to `treasury`.
     event TreasurySet(address indexed treasury);
 
     /// @notice Contributor cuts now go to `rewardsPool`.
     event RewardsPoolSet(address indexed rewardsPool);
 
-    /// @notice A missed share now costs its node `slashAmount` of stake.
+    /// @notice New queries record this slash amount.
     event SlashAmountSet(uint256 slashAmount);
 
-    /// @notice New queries may set a deadline at most `window` seconds ahead.
-    event MaxDeadlineWindowSet(uint64 window);
+    /// @notice New queries need at least this proof window.
+    event MinProofWindowFloorSet(uint64 floor);
+
+    /// @notice New queries get this challenge window.
+    event ChallengeWindowSet(uint64 window);
 }
 
-/// @title Query market: escrow, proof-checked payment, settlement
-/// @notice A user escrows a model's price and assigns each of the model's k shares to a distinct
-///         eligible node, with the share's commitment and encrypted payload. Each node proves its
-///         share before the deadline and is credited at once; after the deadline anyone settles:
-///         the user is refunded for missing shares and their nodes are slashed.
-/// @dev Token conservation, per query: fee = sum(payouts) + protocol cuts + contributor cuts +
-///      refund, where unclaimed shares and unsettled shares stay in escrow.
-///      Payment is a credit: a proven share is itself the node's claim, paid (with its cuts booked
-///      for `sweepFees`) when the node calls `claimPayouts` for any batch of its shares, at any
-///      time. `submitResult` then writes one storage slot (the share's status) instead of a token
-///      transfer (~15k gas more) or a per-node balance (~22k more for a node's first result).
-///      Known risk: settling is permissionless but not automatic; a node that requests unstake
-///      escapes the slash for a missed share if nobody settles before it withdraws (at least
-///      unbondingPeriod - maxDeadlineWindow after the deadline).
+/// @title Query market (protocol version 2)
+/// @notice Escrow, per-assignment proven claims, slashing on signed Acks, and refunds of queries
+///         that run in rounds over a model's parts. A query assigns k nodes to each part; an
+///         assignment (query, part, node) has a budget of rounds, is claimed once with one Groth16
+///         proof over (tag, n, T_n, O_{n-1}, O_n) and the session key's Round signature for round
+///         n, and is slashable on the node's Ack it cannot back with its claim. Every term a claim,
+///         slash or settlement reads is recorded at request: later owner, registry or model
+///         changes never touch a query in flight.
 interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
-    /// @notice Share status. `None` only for shares that do not exist. `Submitted` shares are
-    ///         proven and not yet paid; `Paid` ones were claimed by their node.
-    enum ShareStatus {
-        None,
-        Pending,
-        Submitted,
-        Paid,
-        Missed
+    /// @notice A query request.
+    /// @param salt Chosen by the user; queryId = keccak256(abi.encode(chainid, market, user, salt)).
+    /// @param modelId The model.
+    /// @param version The model version the user expects (must be the current one).
+    /// @param feeCap Most the user will escrow.
+    /// @param nodes nodes[p] = the k distinct nodes of part p.
+    /// @param budgets budgets[p] = the round budget B of every assignment of part p.
+    /// @param roundDeadline t_R: no round is served after it.
+    /// @param proofDeadline t_P: no claim after it.
+    /// @param sessionKey The address whose Round signatures authorise the rounds (new per query).
+    /// @param firstCommitments firstCommitments[j] = round-1 commitment of part 0's j-th node.
+    struct Request {
+        bytes32 salt;
+        uint256 modelId;
+        uint32 version;
+        uint256 feeCap;
+        address[][] nodes;
+        uint32[] budgets;
+        uint64 roundDeadline;
+        uint64 proofDeadline;
+        address sessionKey;
+        uint256[] firstCommitments;
     }
 
-    /// @notice A query, as recorded at request time (fees, verifier and version are snapshots).
-    /// @dev Field order is storage order: `submitResult` reads only the first slot.
-    struct Query {
-        address verifier;
-        uint40 deadline;
-        uint16 protocolFeeBps;
-        uint16 contributorFeeBps;
-        uint8 shareCount;
-        bool settled;
-        address user;
-        uint96 feePerShare;
-        uint64 modelId;
-        uint32 modelVersion;
-    }
-
-    /// @notice One share of a query.
-    struct Share {
-        address node;
-        ShareStatus status;
-        uint256 commitment;
-    }
-
-    /// @notice An ERC-2612 permit for the query fee.
+    /// @notice An ERC-2612 permit for the escrow (value 0: none, use the allowance).
     struct Permit {
         uint256 value;
         uint256 deadline;
@@ -203,117 +257,193 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
         bytes32 s;
     }
 
-    /// @notice Request a query, paying the model's price with transferFrom (approve first).
-    /// @param modelId The model; its current version is used.
-    /// @param nodes k distinct eligible nodes; share j goes to nodes[j].
-    /// @param commitments c_j = Poseidon(s_j, m_j, salt_j), BN254 field elements.
-    /// @param encryptedPayloads The shares encrypted to each node's key (emitted, not stored).
-    /// @param deadline Last timestamp at which results are accepted, at most
-    ///        `maxDeadlineWindow()` seconds ahead.
-    /// @return queryId The new query's id (ids start at 1).
-    function requestQuery(
-        uint256 modelId,
-        address[] calldata nodes,
-        uint256[] calldata commitments,
-        bytes[] calldata encryptedPayloads,
-        uint256 deadline
-    ) external returns (uint256 queryId);
+    /// @notice A query's record (all zero for an unknown id).
+    /// @param sessionKey Signer of the query's Rounds.
+    /// @param proofDeadline t_P.
+    /// @param protocolBps Protocol cut recorded at request.
+    /// @param contributorBps Contributor cut recorded at request.
+    /// @param escrow E, escrowed at request.
+    /// @param credits Sum of the claimed credits so far.
+    /// @param unclaimed Assignments not yet claimed.
+    /// @param settled Whether the refund was paid.
+    /// @param user The requester (refunded at settle).
+    /// @param roundDeadline t_R.
+    /// @param version The model version pinned at request.
+    /// @param challengeDeadline t_C = t_P + challenge window at request.
+    /// @param slashAmount Stake slashed per slashable assignment, recorded at request.
+    /// @param partCount Number of parts.
+    /// @param modelId The model.
+    struct Query {
+        address sessionKey;
+        uint64 proofDeadline;
+        uint16 protocolBps;
+        uint16 contributorBps;
+        uint112 escrow;
+        uint112 credits;
+        uint16 unclaimed;
+        bool settled;
+        address user;
+        uint64 roundDeadline;
+        uint32 version;
+        uint64 challengeDeadline;
+        uint128 slashAmount;
+        uint8 partCount;
+        uint256 modelId;
+    }
 
-    /// @notice `requestQuery`, with an ERC-2612 permit for the fee in the same transaction.
-    /// @dev A permit that fails (for example because it was front-run and already used) is
-    ///      ignored; the payment then succeeds if the allowance suffices.
-    function requestQueryWithPermit(
-        uint256 modelId,
-        address[] calldata nodes,
-        uint256[] calldata commitments,
-        bytes[] calldata encryptedPayloads,
-        uint256 deadline,
-        Permit calldata permit
-    ) external returns (uint256 queryId);
+    /// @notice An assignment's record (all zero if (query, part, node) is not one).
+    /// @param ackSigner The node's ack signer at request (Acks must recover to it).
+    /// @param budget B, the most rounds it may claim.
+    /// @param rounds The claimed n (0 until claimed).
+    /// @param slashed Whether it was slashed.
+    /// @param price Price per round, from the part's terms at request.
+    /// @param verifier The part's verifier at request.
+    /// @param encryptionKey The node's encryption key at request (payloads are sealed to it).
+    /// @param inputTranscript The claimed T_n.
+    /// @param outputTranscript The claimed O_n.
+    struct Assignment {
+        address ackSigner;
+        uint32 budget;
+        uint32 rounds;
+        bool slashed;
+        uint96 price;
+        address verifier;
+        bytes32 encryptionKey;
+        uint256 inputTranscript;
+        uint256 outputTranscript;
+    }
 
-    /// @notice Submit the proven result of share `shareIndex` of `queryId`. Only the assigned
-    ///         node, once, up to the deadline. The model version's verifier must accept `proof`
-    ///         for public inputs [commitment, outputs...]; the share then is the node's credit,
-    ///         claimable with `claimPayouts` at any time.
-    /// @param outputs out_j = W s_j + m_j (mod r), the model's output size many.
-    /// @param proof The 256-byte Groth16 proof.
-    function submitResult(
-        uint256 queryId,
-        uint256 shareIndex,
-        uint256[] calldata outputs,
-        bytes calldata proof
+    /// @notice Request a query: checks the terms (see PROTOCOL.md, "A query", step 1), records them
+    ///         per query and per assignment, and escrows E = sum_p k_p * B_p * price_p.
+    /// @dev Applies `permit` first when its value is not 0; a failing permit (front-run) falls
+    ///      through to the allowance.
+    /// @return queryId keccak256(abi.encode(chainid, this, msg.sender, request.salt)).
+    function requestQuery(Request calldata request, Permit calldata permit) external returns (bytes32 queryId);
+
+    /// @notice Claim an assignment once: the caller is the node; pays rounds * price minus the cuts.
+    /// @param rounds n, 1 <= n <= budget.
+    /// @param commitment c_n, as in the session key's Round for n.
+    /// @param inputTranscript T_n.
+    /// @param prevOutputTranscript O_{n-1}.
+    /// @param outputTranscript O_n.
+    /// @param roundSignature The session key's EIP-712 Round(queryId, part, node, n, c_n, T_n, O_{n-1}).
+    /// @param proof Groth16 proof for (tag, n, T_n, O_{n-1}, O_n), the tag computed here.
+    function claim(
+        bytes32 queryId,
+        uint256 part,
+        uint32 rounds,
+        uint256 commitment,
+        uint256 inputTranscript,
+        uint256 prevOutputTranscript,
+        uint256 outputTranscript,
+        bytes calldata roundSignature,
+        uint256[8] calldata proof
     ) external;
 
-    /// @notice After the deadline: refund the user for shares without a result and slash their
-    ///         nodes. Anyone may call, once per query.
-    function settle(uint256 queryId) external;
+    /// @notice Slash an assignment on its node's Ack of `round`: anyone, after the proof deadline
+    ///         and until the challenge deadline, once per assignment, if the assignment is
+    ///         unclaimed, or claimed fewer rounds, or claimed `round` with another (T, O).
+    function slash(
+        bytes32 queryId,
+        uint256 part,
+        address node,
+        uint32 round,
+        uint256 inputTranscript,
+        uint256 outputTranscript,
+        bytes calldata ackSignature
+    ) external;
 
-    /// @notice Pay the caller for its proven shares (queryIds[i], shareIndexes[i]), in one
-    ///         transfer, and book their protocol and contributor cuts.
-    /// @return payout The amount paid.
-    function claimPayouts(
-        uint256[] calldata queryIds,
-        uint256[] calldata shareIndexes
-    ) external returns (uint256 payout);
+    /// @notice Slash an assignment whose node acknowledged one round with two different (T, O):
+    ///         anyone, until the challenge deadline, once per assignment.
+    function slashEquivocation(
+        bytes32 queryId,
+        uint256 part,
+        address node,
+        uint32 round,
+        uint256 t1,
+        uint256 o1,
+        bytes calldata sig1,
+        uint256 t2,
+        uint256 o2,
+        bytes calldata sig2
+    ) external;
 
-    /// @notice Send accrued protocol fees to the treasury and contributor cuts to the rewards
-    ///         pool. Anyone may call.
+    /// @notice Refund escrow - credits to the user: anyone, once, after the proof deadline or as soon
+    ///         as every assignment has claimed. Never calls the node registry.
+    function settle(bytes32 queryId) external;
+
+    /// @notice Send the accrued cuts to the treasury and the rewards pool. Anyone.
     function sweepFees() external;
 
-    /// @notice Set the cuts for new queries, in basis points of a share's fee. Owner only.
-    function setFees(uint16 protocolFeeBps, uint16 contributorFeeBps) external;
+    /// @notice Set the cuts of new queries (at most MAX_PROTOCOL_FEE_BPS and
+    ///         MAX_CONTRIBUTOR_FEE_BPS). Owner only; queries in flight keep theirs.
+    function setFees(uint16 protocolBps, uint16 contributorBps) external;
 
-    /// @notice Set where protocol fees go. Owner only.
+    /// @notice Set where protocol cuts are swept. Owner only; never touches escrow.
     function setTreasury(address treasury) external;
 
-    /// @notice Set where contributor cuts go. Owner only.
+    /// @notice Set where contributor cuts are swept. Owner only; never touches escrow.
     function setRewardsPool(address rewardsPool) external;
 
-    /// @notice Set the stake a node loses per missed share, up to MAX_SLASH_AMOUNT. Owner only.
+    /// @notice Set the slash amount of new queries (at most MAX_SLASH_AMOUNT). Owner only;
+    ///         queries in flight keep the amount they recorded.
     function setSlashAmount(uint256 slashAmount) external;
 
-    /// @notice Set how far ahead a deadline may be, at most the node registry's unbonding period.
-    ///         Owner only.
-    function setMaxDeadlineWindow(uint64 window) external;
+    /// @notice Set the market's minimum proof window for new queries, within
+    ///         [MIN_PROOF_WINDOW_FLOOR, MAX_PROOF_WINDOW_FLOOR] and with challengeWindow + floor +
+    ///         margin below the unbonding period. Owner only.
+    function setMinProofWindowFloor(uint64 floor) external;
 
-    /// @notice A query (all zero for an unknown id).
-    function getQuery(uint256 queryId) external view returns (Query memory);
+    /// @notice Set the challenge window of new queries, within [MIN_CHALLENGE_WINDOW,
+    ///         MAX_CHALLENGE_WINDOW] and with challengeWindow + floor + margin below the unbonding
+    ///         period. Owner only; queries in flight keep their challenge deadline.
+    function setChallengeWindow(uint64 window) external;
 
-    /// @notice A share of a query (all zero for an unknown one).
-    function getShare(uint256 queryId, uint256 shareIndex) external view returns (Share memory);
+    /// @notice tag_a = keccak256(abi.encode("zkai/v2/assignment", chainid, this, queryId, part, node)) mod r.
+    function assignmentTag(bytes32 queryId, uint256 part, address node) external view returns (uint256);
 
-    /// @notice How a share's fee splits: node payout, protocol cut, contributor cut.
-    function shareSplit(
-        uint256 queryId
-    ) external view returns (uint256 payout, uint256 protocolCut, uint256 contributorCut);
+    /// @notice The EIP-712 domain separator (name "ZKAI QueryMarket", version "2").
+    function domainSeparator() external view returns (bytes32);
 
-    /// @notice The number of queries made (the highest id).
-    function queryCount() external view returns (uint256);
+    /// @notice A query's record.
+    function getQuery(bytes32 queryId) external view returns (Query memory);
 
-    /// @notice Protocol fees and contributor cuts accrued and not yet swept.
+    /// @notice An assignment's record.
+    function getAssignment(bytes32 queryId, uint256 part, address node) external view returns (Assignment memory);
+
+    /// @notice The nodes of part `part` of the query, in request order.
+    function getQueryNodes(bytes32 queryId, uint256 part) external view returns (address[] memory);
+
+    /// @notice Cuts accrued and not yet swept.
     function accruedFees() external view returns (uint256 protocolFees, uint256 contributorFees);
 
-    /// @notice Current cuts for new queries, in basis points.
-    function fees() external view returns (uint16 protocolFeeBps, uint16 contributorFeeBps);
+    /// @notice The cuts new queries record.
+    function fees() external view returns (uint16 protocolBps, uint16 contributorBps);
 
-    /// @notice Where protocol fees go.
+    /// @notice Where protocol cuts go.
     function treasury() external view returns (address);
 
     /// @notice Where contributor cuts go.
     function rewardsPool() external view returns (address);
 
-    /// @notice Stake a node loses per missed share.
+    /// @notice The slash amount new queries record.
     function slashAmount() external view returns (uint256);
 
-    /// @notice How far ahead a new query's deadline may be, in seconds.
-    function maxDeadlineWindow() external view returns (uint64);
+    /// @notice The market's floor of proof windows.
+    function minProofWindowFloor() external view returns (uint64);
 
-    /// @notice The payment token (immutable).
+    /// @notice The challenge window new queries get.
+    function challengeWindow() external view returns (uint64);
+
+    /// @notice Margin between a query's challenge deadline and the unbonding period (fixed).
+    function unbondingMargin() external view returns (uint64);
+
+    /// @notice The payment token.
     function token() external view returns (address);
 
-    /// @notice The node registry that decides eligibility and is called to slash (immutable).
+    /// @notice The node registry.
     function nodeRegistry() external view returns (address);
 
-    /// @notice The model registry that queries read their model version from (immutable).
+    /// @notice The model registry.
     function modelRegistry() external view returns (address);
 }

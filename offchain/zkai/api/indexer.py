@@ -313,7 +313,7 @@ class Indexer:
             state = self._state(session)
             if state.last_block != start - 1:
                 raise ChainError(f"index cursor moved to {state.last_block} during a sync")
-            for entry in fetched.logs:
+            for entry in sorted(fetched.logs, key=_apply_order):
                 tx_hash = as_hex(entry["transactionHash"])
                 log_index = int(entry["logIndex"])
                 if session.get(db.RawEvent, (tx_hash, log_index)) is not None:
@@ -350,6 +350,18 @@ class Indexer:
         with self.sessions.begin() as session:
             for epoch in session.scalars(select(db.Epoch).where(~db.Epoch.distribution_known)):
                 load_epoch_distribution(session, epoch, self.distributions_dir)
+
+
+def _apply_order(entry: Any) -> tuple[int, int, int, int]:
+    """Chain order, but for a request: the market emits its `Assigned` logs before the
+    `QueryRequested` that creates the query, which is applied first."""
+    first = entry["contract"] == "QueryMarket" and entry["event"] == "QueryRequested"
+    return (
+        int(entry["blockNumber"]),
+        int(entry["transactionIndex"]),
+        0 if first else 1,
+        int(entry["logIndex"]),
+    )
 
 
 def _mismatch(sessions: sessionmaker[Session], recorded: str, genesis: str, rpc_url: str) -> str:

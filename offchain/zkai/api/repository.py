@@ -116,7 +116,9 @@ def _models_out(session: Session, models: Sequence[db.Model]) -> list[ModelOut]:
             select(db.Query.model_id, func.count())
             .where(db.Query.model_id.in_(ids))
             .group_by(db.Query.model_id)
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     out = []
     for m in models:

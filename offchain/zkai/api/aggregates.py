@@ -91,7 +91,6 @@ def stats(session: Session) -> NetworkStats:
         escrowed=Amount.of(escrowed),
         credits=Amount.of(total(session, "credits")),
         refunds=Amount.of(refunds),
-        fees_paid=Amount.of(escrowed - refunds),
         node_earnings=Amount.of(total(session, "node_payouts")),
         protocol_fees=Amount.of(total(session, "protocol_cuts")),
         contributor_cuts=Amount.of(total(session, "contributor_cuts")),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from zkai.api import db
@@ -161,14 +160,7 @@ def _part_hosted(
         if row is None:
             session.add(db.NodePart(node=key[0], model_id=key[1], part=key[2], since=event.time))
     elif row is not None:
-        session.execute(
-            delete(db.NodePart).where(
-                db.NodePart.node == key[0],
-                db.NodePart.model_id == key[1],
-                db.NodePart.part == key[2],
-            )
-        )
-        session.expire(row)
+        session.delete(row)
 
 
 def _staked(

@@ -264,9 +264,8 @@ class NetworkStats(BaseModel):
     rounds_claimed: int
     total_staked: Amount
     escrowed: Amount = Field(description="Escrow of every query.")
-    credits: Amount = Field(description="Credits of every claim.")
+    credits: Amount = Field(description="Credits of every claim: what users paid for rounds.")
     refunds: Amount
-    fees_paid: Amount = Field(description="Escrow minus refunds.")
     node_earnings: Amount = Field(description="Payouts of every claim.")
     protocol_fees: Amount
     contributor_cuts: Amount

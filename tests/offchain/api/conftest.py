@@ -45,6 +45,7 @@ SHARES = (2, 1)
 MAX_ROUNDS = 4
 MIN_PROOF_WINDOW = 60
 BUDGETS = (3, 2)
+ROTATED_ENDPOINT = "https://node0.example:9443"
 CIRCUIT = Path(__file__).parent / "circuits" / "claim_statement.circom"
 
 deploy_script = load_module_from_path("zkai_deploy_script", ROOT / "scripts" / "deploy.py")
@@ -303,6 +304,15 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
             sender=node,
         )
         registry.setParts(model_id, hosted[i], True, sender=node)
+    registry.setParts(model_id, [0, 1], True, sender=nodes[2])  # hosts both for a while,
+    registry.setParts(model_id, [0], False, sender=nodes[2])  # then part 1 only again
+    registry.updateNode(  # a rotation: the index follows NodeUpdated
+        bytes([9]) * 32,
+        ack_signers[0].address,
+        ROTATED_ENDPOINT,
+        "ipfs://node0-rotated",
+        sender=nodes[0],
+    )
     user = accounts[5]
     token.transfer(user, 1_000 * ETHER, sender=owner)
     token.approve(contracts["QueryMarket"], 2**256 - 1, sender=user)

@@ -10,7 +10,16 @@ from zkai.api import db
 from zkai.api.indexer import Indexer
 from zkai.rewards import RewardTree
 
-from .conftest import BUDGETS, MAX_ROUNDS, PRICES, SHARES, LiveServer, api_settings, wait_for
+from .conftest import (
+    BUDGETS,
+    MAX_ROUNDS,
+    PRICES,
+    ROTATED_ENDPOINT,
+    SHARES,
+    LiveServer,
+    api_settings,
+    wait_for,
+)
 
 BPS = 10_000
 
@@ -133,7 +142,8 @@ def test_nodes_endpoint_parts_stake_claims_earnings_match_chain(client, network)
         node = by_address[account.address]
         record = network.registry.getNode(account)
         assert _wei(node["stake"]) == record.stake
-        assert node["endpoint"] == record.endpoint == f"https://node{index}.example:8443"
+        assert node["endpoint"] == record.endpoint
+        assert node["metadata_uri"] == record.metadataURI
         assert node["ack_signer"] == record.ackSigner == network.ack_signers[index].address
         assert node["encryption_key"] == "0x" + bytes(record.encryptionKey).hex()
         hosted = [(p["model_id"], p["part"]) for p in node["parts"]]
@@ -149,6 +159,9 @@ def test_nodes_endpoint_parts_stake_claims_earnings_match_chain(client, network)
         assert node["claims"] == len(claims)
         assert _wei(node["credited"]) == sum(credits)
         assert _wei(node["earnings"]) == sum(_payout(network, c) for c in credits)
+    rotated = by_address[network.nodes[0].address]
+    assert (rotated["endpoint"], rotated["encryption_key"]) == (ROTATED_ENDPOINT, "0x" + "09" * 32)
+    assert [p["part"] for p in by_address[network.nodes[2].address]["parts"]] == [1]
     assert by_address[network.nodes[1].address]["slash_count"] == 1
     assert _wei(by_address[network.nodes[1].address]["slashed"]) == network.market.slashAmount()
     assignments = client.get(f"/api/nodes/{network.nodes[0].address.lower()}/assignments").json()

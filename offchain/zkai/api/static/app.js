@@ -120,7 +120,7 @@ async function refresh() {
     queries.items.slice(0, DETAILED_QUERIES).map((q) => api(`/api/queries/${q.query_id}`)),
   );
   setAmount("total-staked", stats.total_staked);
-  setAmount("fees-paid", stats.fees_paid);
+  setAmount("paid-for-rounds", stats.credits);
   setAmount("node-earnings", stats.node_earnings);
   setAmount("rewards-distributed", stats.rewards_distributed);
   setAmount("total-supply", token.total_supply);

@@ -1,6 +1,7 @@
 """A real v2 network with real events for the API tests: contracts deployed and wired by
 scripts/deploy.py, a two-part model whose parts are verified by a factory verifier of a real
-Groth16 circuit (the claim statement (tag, n, T_n, O_{n-1}, O_n)), three staked nodes hosting
+Groth16 circuit (the toy assignment circuit of tests/contracts, with the public inputs (tag, n,
+T_n, O_{n-1}, O_n) of every part circuit), three staked nodes hosting
 parts, queries requested, claimed with real proofs and Round signatures of their session keys,
 one assignment slashed on its node's Ack, one query settled; a reward epoch and a reward claim.
 Then the API app on a fresh SQLite index of that chain, and helpers to serve it over real HTTP.
@@ -8,7 +9,6 @@ Then the API app on a fresh SQLite index of that chain, and helpers to serve it 
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import groth16py
 import pytest
 import uvicorn
 from eth_account import Account
@@ -46,43 +45,27 @@ MAX_ROUNDS = 4
 MIN_PROOF_WINDOW = 60
 BUDGETS = (3, 2)
 ROTATED_ENDPOINT = "https://node0.example:9443"
-CIRCUIT = Path(__file__).parent / "circuits" / "claim_statement.circom"
 
 deploy_script = load_module_from_path("zkai_deploy_script", ROOT / "scripts" / "deploy.py")
-
-
-def vk_words(vk: groth16py.VerifyingKey) -> list[int]:
-    """VerifierFactory's VK words: alpha1, beta2, gamma2, delta2 (G2 in EVM order), IC."""
-    data = json.loads(vk.to_json())
-
-    def g2(point: list[list[str]]) -> list[int]:
-        (x0, x1), (y0, y1) = point[0], point[1]
-        return [int(x1), int(x0), int(y1), int(y0)]
-
-    words = [int(data["vk_alpha_1"][0]), int(data["vk_alpha_1"][1])]
-    for name in ("vk_beta_2", "vk_gamma_2", "vk_delta_2"):
-        words += g2(data[name])
-    for point in data["IC"]:
-        words += [int(point[0]), int(point[1])]
-    return words
-
-
-def proof_words(proof: bytes) -> list[int]:
-    return [int.from_bytes(proof[i : i + 32], "big") for i in range(0, 256, 32)]
+zk = load_module_from_path("zkai_contract_test_circuits", ROOT / "tests" / "contracts" / "zk.py")
 
 
 @dataclass
 class Assignment:
-    """What a test knows of one assignment: the transcripts its claim will carry."""
+    """What a test knows of one assignment: what its claim's statement is made of (the toy
+    circuit of tests/contracts binds T and O to the tag, n, O_{n-1} and a private w)."""
 
     query_id: bytes
     part: int
     node: Any
     budget: int
+    tag: int
     commitment: int
-    input_transcript: int
     prev_output_transcript: int
-    output_transcript: int
+    w: int
+
+    def statement(self, rounds: int) -> Any:
+        return zk.Statement.make(self.tag, rounds, self.prev_output_transcript, self.w)
 
 
 @dataclass
@@ -97,7 +80,7 @@ class Network:
     user: Any
     contributors: list[Any]
     model_id: int
-    pk: groth16py.ProvingKey
+    circuit: Any
     rng: random.Random
     queries: dict[bytes, list[Assignment]] = field(default_factory=dict)
     session_keys: dict[bytes, LocalAccount] = field(default_factory=dict)
@@ -162,14 +145,15 @@ class Network:
         )
         self.request_receipts[qid] = receipt
         self.session_keys[qid] = session
+        market = self.market.address
         self.queries[qid] = [
             Assignment(
                 qid,
                 part,
                 node,
                 BUDGETS[part],
+                assignment_tag(chain.chain_id, market, qid, part, node.address),
                 firsts[j] if part == 0 else self.field_element(),
-                self.field_element(),
                 self.field_element(),
                 self.field_element(),
             )
@@ -183,35 +167,26 @@ class Network:
 
     def claim(self, chain: Any, qid: bytes, part: int, node: Any, rounds: int) -> Any:
         a = self.assignment(qid, part, node)
+        statement = a.statement(rounds)
         signature = RoundMessage(
             qid,
             part,
             node.address,
             rounds,
             a.commitment,
-            a.input_transcript,
-            a.prev_output_transcript,
+            statement.input_transcript,
+            statement.prev_output_transcript,
         ).sign(self.domain(chain), self.session_keys[qid])
-        tag = assignment_tag(chain.chain_id, self.market.address, qid, part, node.address)
-        witness = {
-            "tag": tag,
-            "rounds": rounds,
-            "inputTranscript": a.input_transcript,
-            "prevOutputTranscript": a.prev_output_transcript,
-            "outputTranscript": a.output_transcript,
-            "secret": self.field_element(),
-        }
-        proof = groth16py.prove(self.pk, witness)
         receipt = self.market.claim(
             qid,
             part,
             rounds,
             a.commitment,
-            a.input_transcript,
-            a.prev_output_transcript,
-            a.output_transcript,
+            statement.input_transcript,
+            statement.prev_output_transcript,
+            statement.output_transcript,
             signature,
-            proof_words(proof),
+            self.circuit.prove(statement),
             sender=node,
         )
         self.claim_receipts[(qid, part, node.address)] = receipt
@@ -220,16 +195,18 @@ class Network:
     def slash_unclaimed(self, chain: Any, qid: bytes, part: int, node_index: int) -> Any:
         """Slash an unclaimed assignment on its node's Ack of round 1 (after the proof deadline)."""
         node = self.nodes[node_index]
-        a = self.assignment(qid, part, node)
-        ack = AckMessage(qid, part, node.address, 1, a.input_transcript, a.output_transcript)
+        round_1 = self.assignment(qid, part, node).statement(1)
+        ack = AckMessage(
+            qid, part, node.address, 1, round_1.input_transcript, round_1.output_transcript
+        )
         signature = ack.sign(self.domain(chain), self.ack_signers[node_index])
         return self.market.slash(
             qid,
             part,
             node,
             1,
-            a.input_transcript,
-            a.output_transcript,
+            round_1.input_transcript,
+            round_1.output_transcript,
             signature,
             sender=self.owner,
         )
@@ -251,10 +228,6 @@ class Network:
         )
 
 
-def _setup_circuit() -> tuple[groth16py.ProvingKey, groth16py.VerifyingKey]:
-    return groth16py.setup_circom(str(CIRCUIT), [groth16py.circomlib_path(2)])
-
-
 def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Network:
     """Deploy, register, request, claim, slash, settle: every event kind the dashboard shows.
 
@@ -266,8 +239,8 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
     path = folder / "deployment.json"
     contracts = deploy_script.deploy(owner, path, deploy_script.Parameters())
     token, registry = contracts["ZKAIToken"], contracts["NodeRegistry"]
-    pk, vk = _setup_circuit()
-    words = vk_words(vk)
+    circuit = zk.load_circuit()
+    words = circuit.vk_words
     factory = contracts["VerifierFactory"]
     factory.deploy(words, sender=owner)
     verifier = factory.deploy.call(words)
@@ -278,8 +251,8 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
             MAX_ROUNDS,
             MIN_PROOF_WINDOW,
             shares,
-            keccak(CIRCUIT.read_bytes()),
-            keccak(b"".join(w.to_bytes(32, "big") for w in words)),
+            keccak((zk.CIRCUITS / zk.TOY_CIRCUIT).read_bytes()),
+            zk.vk_hash(words),
         )
         for price, shares in zip(PRICES, SHARES, strict=True)
     ]
@@ -326,7 +299,7 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
         user,
         [accounts[6], accounts[7]],
         model_id,
-        pk,
+        circuit,
         random.Random(7),
     )
     first = network.request(chain)

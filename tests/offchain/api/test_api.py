@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from zkai.api import db
 from zkai.api.indexer import Indexer
+from zkai.protocol.messages import AckMessage
 from zkai.rewards import RewardTree
 
 from .conftest import (
@@ -404,3 +406,39 @@ def test_http_live_server_follows_chain(network, chain, tmp_path):
         assert page.status_code == 200
         assert "ZKAI network" in page.text
         assert httpx.get(f"{server.url}/static/app.js").status_code == 200
+
+
+def test_indexer_equivocation_slash_is_recorded_on_its_assignment(network, chain, tmp_path):
+    """Two Acks of one round with different transcripts: slashed at once (reason 4). On an index
+    of its own: ape reverts the chain after each test, and the module's index has seen blocks of
+    earlier tests that no longer exist."""
+    from zkai.api.app import create_app
+
+    qid = network.request(chain)
+    node = network.nodes[2]
+    domain = network.domain(chain)
+    acks = []
+    for output in (11, 12):
+        ack = AckMessage(qid, 1, node.address, 1, 10, output)
+        acks.append((10, output, ack.sign(domain, network.ack_signers[2])))
+    (t1, o1, sig1), (t2, o2, sig2) = acks
+    network.market.slashEquivocation(
+        qid, 1, node, 1, t1, o1, sig1, t2, o2, sig2, sender=network.owner
+    )
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+        app.state.zkai.indexer.sync_once()
+        body = client.get(f"/api/queries/{_hex(qid)}").json()
+        node_body = client.get(f"/api/nodes/{node.address}").json()
+    (slashed,) = [a for a in body["assignments"] if _wei(a["slashed"])]
+    assert (slashed["part"], slashed["node"]) == (1, node.address)
+    assert (slashed["slash_round"], slashed["slash_reason"]) == (1, "equivocation")
+    assert _wei(slashed["slashed"]) == network.market.getQuery(qid).slashAmount
+    assert network.market.getAssignment(qid, 1, node).slashed
+    assert body["status"] == "requested"
+    assert node_body["slash_count"] == 1
+    assert _wei(node_body["stake"]) == network.registry.getNode(node).stake

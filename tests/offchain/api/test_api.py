@@ -229,6 +229,16 @@ def test_stats_conservation_per_query_escrow_is_payouts_cuts_refund(client, netw
             assert _wei(body["escrow"]) == payouts + cuts + _wei(body["refund"])
 
 
+def test_timeseries_counts_queries_escrow_and_claims(client, network):
+    series = client.get("/api/stats/timeseries?bucket_seconds=31536000").json()
+    (bucket,) = series["buckets"]
+    assert bucket["queries"] == 3
+    assert _wei(bucket["fees"]) == sum(network.market.getQuery(q).escrow for q in _ids(network))
+    assert bucket["verifications"] == len(network.claim_receipts)
+    gases = [r.gas_used for r in network.claim_receipts.values()]
+    assert bucket["mean_verification_gas"] == sum(gases) // len(gases)
+
+
 def test_token_supply_and_treasury_match_chain(client, network):
     token = client.get("/api/token").json()
     assert _wei(token["total_supply"]) == network.token.totalSupply()
@@ -442,3 +452,26 @@ def test_indexer_equivocation_slash_is_recorded_on_its_assignment(network, chain
     assert body["status"] == "requested"
     assert node_body["slash_count"] == 1
     assert _wei(node_body["stake"]) == network.registry.getNode(node).stake
+
+
+def test_indexer_fees_swept_to_treasury_and_pool(network, chain, tmp_path):
+    """sweepFees moves the accrued cuts: the token view follows, the cuts earned stay."""
+    from zkai.api.app import create_app
+
+    treasury, pool = network.market.treasury(), network.market.rewardsPool()
+    accrued = network.market.accruedFees()
+    assert accrued[0] > 0
+    network.market.sweepFees(sender=network.owner)
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+        app.state.zkai.indexer.sync_once()
+        token = client.get("/api/token").json()
+        stats = client.get("/api/stats").json()
+    assert _wei(token["treasury_balance"]) == network.token.balanceOf(treasury)
+    assert _wei(token["rewards_pool_balance"]) == network.token.balanceOf(pool)
+    assert _wei(token["market_escrow"]) == network.token.balanceOf(network.market)
+    assert (_wei(stats["protocol_fees"]), _wei(stats["contributor_cuts"])) == tuple(accrued)

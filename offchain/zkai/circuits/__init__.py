@@ -1,37 +1,32 @@
-"""Share circuits: circom source from a manifest, cached Groth16 builds, proving, verifying.
+"""Part circuits (protocol version 2): circom source from a manifest, cached Groth16 builds,
+proving an assignment's rounds in one proof, verifying.
 
-- `source`: the circuit of a manifest (commitment chain + W share + mask).
-- `artifacts`: a built circuit's files and the keys loaded from them (`CircuitArtifacts`).
-- `build`: keys and Solidity verifier, cached by content hash; `build_circuit_dev` (single-party
-  setup, DEVELOPMENT ONLY) and `import_ceremony_zkey` (production keys).
-- `prove`: `prove_share`, `verify_share_proof` and the snarkjs proof format.
+- `part_source`: the circuit of one part with R_max slots (public tag, n, T_n, O_{n-1}, O_n).
+- `statement`: its public and private inputs computed in Python; `round_outputs` for nodes.
+- `artifacts`: a built circuit's files, keys, `vk_words()`, `circuit_hash`, `key_hash`.
+- `build`: keys cached by content hash; `build_part_dev` (single-party setup, DEVELOPMENT ONLY)
+  and `import_ceremony_zkey` (production keys).
+- `prove`: low-level proving of inputs, verification, proof formats (words, snarkjs).
+- `part`: the API: `part_artifacts`, `prove_part`, `verify_part`, `round_outputs`.
 - `witness`: the fast witness path (the circuit's wasm under Node).
+- `measure`: constraints and proving times (`python -m zkai.circuits.measure`).
 """
 
-from zkai.circuits.artifacts import CircuitArtifacts
-from zkai.circuits.build import (
-    build_circuit_dev,
-    circuit_info,
-    import_ceremony_zkey,
-    load_artifacts,
-)
-from zkai.circuits.prove import (
-    ShareProof,
-    proof_to_snarkjs,
-    prove_share,
-    share_public_inputs,
-    verify_share_proof,
-)
+from zkai.circuits.artifacts import PartArtifacts
+from zkai.circuits.build import import_ceremony_zkey, load_part_artifacts
+from zkai.circuits.part import PartProof, part_artifacts, prove_part, round_outputs, verify_part
+from zkai.circuits.statement import Opening, check_openings, public_inputs
 
 __all__ = [
-    "CircuitArtifacts",
-    "ShareProof",
-    "build_circuit_dev",
-    "circuit_info",
+    "Opening",
+    "PartArtifacts",
+    "PartProof",
+    "check_openings",
     "import_ceremony_zkey",
-    "load_artifacts",
-    "proof_to_snarkjs",
-    "prove_share",
-    "share_public_inputs",
-    "verify_share_proof",
+    "load_part_artifacts",
+    "part_artifacts",
+    "prove_part",
+    "public_inputs",
+    "round_outputs",
+    "verify_part",
 ]

@@ -1,7 +1,12 @@
-"""A built circuit's files (`zkai.circuits.build` makes them) and the keys loaded from them.
+"""A built part circuit's files (`zkai.circuits.build` makes them) and what is derived from them.
 
 A module of its own so the dependency runs one way, build -> prove -> artifacts: proving reads
 the artifacts, and the build proves once through the fast witness path to validate it.
+
+Hashes the registry records for a part (`PartTerms.circuitHash`, `.keyHash`):
+- `circuit_hash` = keccak256 of the circuit's circom source (`circuit.circom`, UTF-8);
+- `key_hash` = keccak256 of the packed verification-key words (`vk_words()`, 32 bytes each,
+  big-endian), i.e. what `Groth16Verifier.vkHash()` returns for the verifier deployed from them.
 """
 
 from __future__ import annotations
@@ -10,26 +15,58 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import groth16py
+from eth_hash.auto import keccak
 
 from zkai.models.manifest import Manifest
 
-from .source import public_input_count
-
-__all__ = ["CircuitArtifacts", "SetupKind"]
+__all__ = ["PUBLIC_INPUT_COUNT", "PartArtifacts", "SetupKind", "vk_words_from_snarkjs"]
 
 SetupKind = Literal["development-single-party", "ceremony"]
+PUBLIC_INPUT_COUNT = 5
+"""(tag, n, T_n, O_{n-1}, O_n)."""
+
+
+def vk_words_from_snarkjs(vk: dict[str, object]) -> tuple[int, ...]:
+    """VerifierFactory's VK words from a snarkjs verification_key.json object.
+
+    alpha1.x, alpha1.y, beta2, gamma2, delta2 (each x.c1, x.c0, y.c1, y.c0: the EVM pairing
+    order), then the IC points (x, y), publicInputCount + 1 of them.
+    """
+
+    def g1(point: object) -> list[int]:
+        assert isinstance(point, list)
+        return [int(point[0]), int(point[1])]
+
+    def g2(point: object) -> list[int]:
+        assert isinstance(point, list)
+        (x0, x1), (y0, y1) = point[0], point[1]
+        return [int(x1), int(x0), int(y1), int(y0)]
+
+    ic = vk["IC"]
+    assert isinstance(ic, list)
+    words = [
+        *g1(vk["vk_alpha_1"]),
+        *g2(vk["vk_beta_2"]),
+        *g2(vk["vk_gamma_2"]),
+        *g2(vk["vk_delta_2"]),
+    ]
+    for point in ic:
+        words += g1(point)
+    return tuple(words)
 
 
 @dataclass(frozen=True)
-class CircuitArtifacts:
-    """A built circuit: where its files are and what it cost. Load keys lazily from here."""
+class PartArtifacts:
+    """A built part circuit: where its files are and what it cost. Keys load lazily."""
 
     directory: Path
     key: str
     manifest: Manifest
+    part: int
+    rounds: int
     constraints: int
     setup_seconds: float
     setup_kind: SetupKind
@@ -54,21 +91,32 @@ class CircuitArtifacts:
         return self.directory / "verification_key.json"
 
     @property
-    def verifier_source_path(self) -> Path:
-        return self.directory / "Verifier.sol"
-
-    @property
-    def verifier_build_path(self) -> Path:
-        return self.directory / "verifier.json"
-
-    @property
     def n_public(self) -> int:
-        return public_input_count(self.manifest)
+        return PUBLIC_INPUT_COUNT
 
     @property
     def development_only(self) -> bool:
         """True for single-party setups, whose keys must never secure real value."""
         return self.setup_kind == "development-single-party"
+
+    @cached_property
+    def circuit_hash(self) -> bytes:
+        """keccak256 of the circom source (bytes32)."""
+        return bytes(keccak(self.circuit_path.read_bytes()))
+
+    @cached_property
+    def verification_key(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads(self.verification_key_path.read_text())
+        return data
+
+    def vk_words(self) -> tuple[int, ...]:
+        """The VK words `VerifierFactory.deploy` takes (v2-interfaces.md order)."""
+        return vk_words_from_snarkjs(self.verification_key)
+
+    @cached_property
+    def key_hash(self) -> bytes:
+        """keccak256 of the packed VK words (bytes32): the deployed verifier's `vkHash()`."""
+        return bytes(keccak(b"".join(w.to_bytes(32, "big") for w in self.vk_words())))
 
     @cached_property
     def proving_key(self) -> groth16py.ProvingKey:
@@ -82,12 +130,6 @@ class CircuitArtifacts:
     def verifier(self) -> groth16py.Verifier:
         return groth16py.Verifier(self.verifying_key)
 
-    @cached_property
-    def verifier_build(self) -> dict[str, Any]:
-        """{"contract", "abi", "bytecode", "deployed_bytecode"} of the compiled verifier."""
-        data: dict[str, Any] = json.loads(self.verifier_build_path.read_text())
-        return data
-
     def paths(self) -> dict[str, Path | None]:
         """Every artifact file by role (for benchmarks and tooling)."""
         return {
@@ -96,6 +138,4 @@ class CircuitArtifacts:
             "proving_key": self.proving_key_path,
             "wasm": self.wasm_path,
             "verification_key": self.verification_key_path,
-            "verifier_source": self.verifier_source_path,
-            "verifier_build": self.verifier_build_path,
         }

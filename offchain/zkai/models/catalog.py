@@ -92,14 +92,16 @@ def current_version(
 ) -> tuple[Manifest, int]:
     """The manifest of the model's current on-chain version, and that version's number.
 
-    Found by the version's weights commitment (`zkai.models.store.resolve_manifest`): the entry's
+    Read as ModelRegistry v2's `getModel(id).currentVersion` and `getVersion(id, v).manifestHash`;
+    found by that manifest hash (`zkai.models.store.resolve_manifest`): the entry's
     own manifest if it still matches, else the manifest store, else the API. So a model whose
     owner published a new version (a training round, say) is queried with the new weights.
     """
     registry = chain.contract("ModelRegistry")
-    model, version = chain.call(registry.functions.getCurrent(entry.model_id))
-    latest = int(model[1])
+    model = chain.call(registry.functions.getModel(entry.model_id))
+    latest = int(model[2])
     if latest == 0:
         raise UnknownModelError(f"model {entry.name!r} (id {entry.model_id}) is not on this chain")
-    commitment = bytes(version[2])
+    version = chain.call(registry.functions.getVersion(entry.model_id, latest))
+    commitment = bytes(version[0])
     return resolve_manifest(commitment, candidates=entry.manifest_candidates(), store=store), latest

@@ -4,8 +4,12 @@
   logistic regression (sigmoid; label 1 = benign, as in scikit-learn's target).
 - `digits`: the 8x8 handwritten digits, a 10-class multinomial logistic regression on the 64
   raw pixel values 0..16 (argmax).
+- `digits-mlp`: the same digits, an `MLPClassifier` 64 -> 32 ReLU -> 10 (seeded), in two parts:
+  part 0 = the first layer, part 1 = the second; the user applies relu and the rescale between
+  them (inputs at 2**8, weights at 2**16, hidden values rescaled back to 2**8 and clamped into
+  twice the largest activation seen in training).
 
-Both are trained as `StandardScaler` + `LogisticRegression` (fixed random_state, stratified
+All are trained behind a `StandardScaler` (fixed random_state, stratified
 75/25 split) and the scaler is folded into the weights, so the models take raw features.
 Scales: breast-cancer features span 0.05 (smoothness) to 2500 (area), so inputs use 2**16 (a
 resolution of 1.5e-5, far below any feature's spread); digits pixels are integers, so inputs are
@@ -43,7 +47,7 @@ __all__ = [
 ]
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
-DEMO_MODELS = ("breast-cancer", "digits")
+DEMO_MODELS = ("breast-cancer", "digits", "digits-mlp")
 RANDOM_STATE = 0
 _SETTINGS: dict[str, dict[str, Any]] = {
     "breast-cancer": {
@@ -62,6 +66,14 @@ _SETTINGS: dict[str, dict[str, Any]] = {
         "pixel values 0..16",
         # The pixel domain, not the training range (pixel 0 is blank in every training image).
         "input_range": lambda x: ([0.0] * x.shape[1], [16.0] * x.shape[1]),
+    },
+    "digits-mlp": {
+        "input_scale_bits": 8,
+        "weight_scale_bits": 16,
+        "description": "8x8 handwritten digits, MLP 64 -> 32 ReLU -> 10 on the 64 raw pixel "
+        "values 0..16, in two parts (one per layer)",
+        "input_range": lambda x: ([0.0] * x.shape[1], [16.0] * x.shape[1]),
+        "parts": [[0], [1]],
     },
 }
 
@@ -84,7 +96,7 @@ def load_split(name: str) -> DemoSplit:
 
     if name == "breast-cancer":
         data = load_breast_cancer()
-    elif name == "digits":
+    elif name in ("digits", "digits-mlp"):
         data = load_digits()
     else:
         raise ModelFormatError(f"unknown demo model {name!r}; choose from {DEMO_MODELS}")
@@ -98,13 +110,17 @@ def load_split(name: str) -> DemoSplit:
 def train(name: str) -> tuple[Manifest, float]:
     """Train a demo model; returns its manifest and the float model's held-out accuracy."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     split = load_split(name)
-    pipeline = make_pipeline(
-        StandardScaler(), LogisticRegression(max_iter=5000, random_state=RANDOM_STATE)
+    estimator: Any = (
+        MLPClassifier(hidden_layer_sizes=(32,), max_iter=2000, random_state=RANDOM_STATE)
+        if name == "digits-mlp"
+        else LogisticRegression(max_iter=5000, random_state=RANDOM_STATE)
     )
+    pipeline = make_pipeline(StandardScaler(), estimator)
     pipeline.fit(split.x_train, split.y_train)
     float_accuracy = float(np.mean(pipeline.predict(split.x_test) == split.y_test))
     settings = _SETTINGS[name]
@@ -118,6 +134,7 @@ def train(name: str) -> tuple[Manifest, float]:
         labels=split.labels,
         description=settings["description"],
         input_range=settings["input_range"](split.x_train),
+        parts=settings.get("parts"),
     )
     return manifest, float_accuracy
 
@@ -126,7 +143,7 @@ def evaluate(manifest: Manifest, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any
     """Accuracy of the quantised model (exact integer arithmetic) on labelled inputs."""
     hits = 0
     for row, target in zip(x, y, strict=True):
-        prediction = manifest.predict(manifest.forward(manifest.quantise_input(row.tolist())))
+        prediction = manifest.predict(row.tolist())
         hits += int(prediction.label == int(target))
     return hits / len(y)
 
@@ -151,11 +168,13 @@ def report(*, retrain: bool = False) -> dict[str, Any]:
             "test_samples": len(split.y_test),
             "input_size": manifest.input_size,
             "output_size": manifest.output_size,
+            "blocks": [f"{b.input_size}->{b.output_size}" for b in manifest.blocks],
+            "parts": [",".join(str(b) for b in p.schedule) for p in manifest.parts],
             "input_scale_bits": manifest.input_scale_bits,
             "weight_scale_bits": manifest.weight_scale_bits,
             "manifest_bytes": len(manifest.to_json().encode()),
-            "content_hash": manifest.content_hash_hex,
-            "matches_fresh_training": fresh.content_hash == manifest.content_hash,
+            "content_hash": manifest.hash_hex,
+            "matches_fresh_training": fresh.hash == manifest.hash,
         }
     return result
 

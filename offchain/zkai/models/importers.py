@@ -1,10 +1,12 @@
-"""Importing trained linear models into a `Manifest`.
+"""Importing trained models into a "zkai-model/2" `Manifest`.
 
 Sources:
 - scikit-learn: any fitted estimator with `coef_` / `intercept_` (LogisticRegression,
-  LinearSVC, RidgeClassifier, LinearRegression, ...), or a `Pipeline` of `StandardScaler`
-  steps followed by one (the scaling is folded into W and b, so the manifest takes raw
-  features). Binary classifiers get `sigmoid`, multi-class ones `argmax`, regressors `none`.
+  LinearSVC, RidgeClassifier, LinearRegression, ...) or a ReLU `MLPClassifier` /
+  `MLPRegressor` (`coefs_` / `intercepts_`), or a `Pipeline` of `StandardScaler` steps followed
+  by one (the scaling is folded into the first layer, so the manifest takes raw features).
+  Binary classifiers get `sigmoid`, multi-class ones `argmax`, regressors `none`.
+- `from_layers`: float ReLU networks from any source (relu + rescale between blocks).
 - ONNX: a graph whose core is one `Gemm`, or `MatMul` followed by `Add`, with the weights (and
   bias) as initializers, optionally followed by `Sigmoid` (-> sigmoid) or `Softmax` / `ArgMax`
   (-> argmax). This is what `torch.onnx.export` produces for `nn.Linear` (Gemm with
@@ -13,7 +15,8 @@ Sources:
 
 Quantisation: weights are rounded at 2**weight_scale_bits, the bias at
 2**(input_scale_bits + weight_scale_bits), the declared input range at 2**input_scale_bits
-(floor of the minimum, ceiling of the maximum, so the training data lies inside it).
+(floor of the minimum, ceiling of the maximum, so the training data lies inside it). Between
+blocks a rescale by 2**weight_scale_bits returns to the input scale (see `from_layers`).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import numpy.typing as npt
 
 from zkai.crypto.field import quantise, quantise_vector
 from zkai.errors import EncodingOverflowError, ModelFormatError
-from zkai.models.manifest import Manifest, Postprocess
+from zkai.models.manifest import Manifest, Part, Postprocess
+from zkai.models.steps import LinearBlock, Relu, Rescale, Step
 
 __all__ = [
+    "from_layers",
     "from_linear",
     "from_onnx",
     "from_sklearn",
@@ -62,36 +67,95 @@ def from_linear(
     labels: Sequence[str] | None = None,
     description: str = "",
 ) -> Manifest:
-    """Quantise a float linear layer y = W x + b (W: outputs x inputs) into a manifest."""
-    w = np.asarray(weights, dtype=np.float64)
-    b = np.asarray(bias, dtype=np.float64).reshape(-1)
-    if w.ndim != 2:
-        raise ModelFormatError(f"weights must be a 2-D matrix, got shape {w.shape}")
-    m, n = w.shape
-    if b.shape != (m,):
-        raise ModelFormatError(f"bias has shape {b.shape}, expected ({m},) for {m} outputs")
-    if len(input_min) != n or len(input_max) != n:
-        raise ModelFormatError(f"input range must have {n} entries per bound")
+    """Quantise a float linear layer y = W x + b (W: outputs x inputs): one block, one part."""
+    return from_layers(
+        [(weights, bias)],
+        name=name,
+        version=version,
+        input_scale_bits=input_scale_bits,
+        weight_scale_bits=weight_scale_bits,
+        postprocess=postprocess,
+        input_min=input_min,
+        input_max=input_max,
+        labels=labels,
+        description=description,
+    )
+
+
+def from_layers(
+    layers: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]],
+    *,
+    name: str,
+    version: int,
+    input_scale_bits: int,
+    weight_scale_bits: int,
+    postprocess: Postprocess,
+    input_min: Sequence[float],
+    input_max: Sequence[float],
+    hidden_max: Sequence[float] = (),
+    parts: Sequence[Sequence[int]] | None = None,
+    labels: Sequence[str] | None = None,
+    description: str = "",
+) -> Manifest:
+    """Quantise a float ReLU network: layers (W_l, b_l), ReLU between them.
+
+    Block l's input is at scale 2**input_scale_bits, its output at 2**(input_scale_bits +
+    weight_scale_bits); between blocks the user applies relu, then a rescale by
+    2**weight_scale_bits back to the input scale, clamped into [0, hidden_max[l]] (the declared
+    range of block l+1's inputs, in float units). `parts` lists each part's blocks (default: one
+    part per block); each part gets R_max = the length of its schedule.
+    """
+    if not layers:
+        raise ModelFormatError("a model needs at least one layer")
+    if len(hidden_max) != len(layers) - 1:
+        raise ModelFormatError(
+            f"{len(layers)} layers need {len(layers) - 1} hidden ranges, got {len(hidden_max)}"
+        )
+    scale = float(1 << input_scale_bits)
+    steps: list[Step] = []
+    size: int | None = None
     try:
-        weights_int = [quantise_vector(row, weight_scale_bits, what="weight") for row in w]
-        bias_int = quantise_vector(b, input_scale_bits + weight_scale_bits, what="bias")
-        scale = float(1 << input_scale_bits)
+        for index, (weights, bias) in enumerate(layers):
+            w = np.asarray(weights, dtype=np.float64)
+            b = np.asarray(bias, dtype=np.float64).reshape(-1)
+            if w.ndim != 2:
+                raise ModelFormatError(f"layer {index}: W must be a 2-D matrix, got {w.shape}")
+            m, n = w.shape
+            if b.shape != (m,):
+                raise ModelFormatError(f"layer {index}: bias has shape {b.shape}, expected ({m},)")
+            if size is not None and n != size:
+                raise ModelFormatError(f"layer {index} takes {n} values, layer before gives {size}")
+            size = m
+            if index > 0:
+                top = _bound(hidden_max[index - 1], scale, math.ceil, f"hidden_max[{index - 1}]")
+                steps += [Relu(), Rescale(weight_scale_bits, 0, top)]
+            steps.append(
+                LinearBlock(
+                    index,
+                    tuple(
+                        tuple(quantise_vector(row, weight_scale_bits, what="weight")) for row in w
+                    ),
+                    tuple(quantise_vector(b, input_scale_bits + weight_scale_bits, what="bias")),
+                )
+            )
+        first = np.asarray(layers[0][0]).shape[1]
+        if len(input_min) != first or len(input_max) != first:
+            raise ModelFormatError(f"input range must have {first} entries per bound")
         lows = [_bound(v, scale, math.floor, f"input_min[{j}]") for j, v in enumerate(input_min)]
         highs = [_bound(v, scale, math.ceil, f"input_max[{j}]") for j, v in enumerate(input_max)]
     except EncodingOverflowError as exc:
         raise ModelFormatError(f"cannot quantise model {name!r}: {exc}") from exc
+    groups = [[b] for b in range(len(layers))] if parts is None else [list(g) for g in parts]
     return Manifest(
         name=name,
         version=version,
-        input_size=n,
-        output_size=m,
         input_scale_bits=input_scale_bits,
         weight_scale_bits=weight_scale_bits,
-        weights=tuple(tuple(row) for row in weights_int),
-        bias=tuple(bias_int),
-        postprocess=postprocess,
         input_min=tuple(lows),
         input_max=tuple(highs),
+        steps=tuple(steps),
+        parts=tuple(Part(p, tuple(g), max(1, len(g))) for p, g in enumerate(groups)),
+        postprocess=postprocess,
         labels=None if labels is None else tuple(labels),
         description=description,
     )
@@ -115,22 +179,29 @@ def from_sklearn(
     labels: Sequence[str] | None = None,
     description: str = "",
     input_range: tuple[Sequence[float], Sequence[float]] | None = None,
+    hidden_margin: float = 2.0,
+    parts: Sequence[Sequence[int]] | None = None,
 ) -> Manifest:
-    """A fitted scikit-learn linear model.
+    """A fitted scikit-learn linear model or ReLU `MLPClassifier` / `MLPRegressor`.
 
     The declared input range is `input_range` (per-feature minima and maxima, from knowledge of
-    the domain) when given, else the range seen in `training_inputs`.
+    the domain) when given, else the range seen in `training_inputs`. For an MLP, hidden layer l's
+    clamp range is [0, hidden_margin x the largest activation seen on `training_inputs`].
     """
-    w, b, classes = _sklearn_linear(estimator)
+    layers, classes = _sklearn_layers(estimator)
     if classes is not None:
         labels = labels if labels is not None else [str(c) for c in classes]
-        default: Postprocess = "sigmoid" if w.shape[0] == 1 else "argmax"
+        default: Postprocess = "sigmoid" if layers[-1][0].shape[0] == 1 else "argmax"
     else:
         default = "none"
     low, high = input_range if input_range is not None else input_range_of(training_inputs)
-    return from_linear(
-        w,
-        b,
+    hidden: list[float] = []
+    activations = np.asarray(training_inputs, dtype=np.float64)
+    for w, b in layers[:-1]:
+        activations = np.maximum(activations @ w.T + b, 0.0)
+        hidden.append(hidden_margin * float(activations.max(initial=0.0)))
+    return from_layers(
+        layers,
         name=name,
         version=version,
         input_scale_bits=input_scale_bits,
@@ -138,23 +209,39 @@ def from_sklearn(
         postprocess=postprocess or default,
         input_min=low,
         input_max=high,
+        hidden_max=hidden,
+        parts=parts,
         labels=labels,
         description=description,
     )
 
 
-def _sklearn_linear(estimator: Any) -> tuple[FloatArray, FloatArray, Any]:
-    """(W, b, classes_) of a linear estimator, folding leading StandardScaler steps into it."""
+def _sklearn_layers(estimator: Any) -> tuple[list[tuple[FloatArray, FloatArray]], Any]:
+    """[(W, b), ...] and classes_ of a linear model or ReLU MLP, folding leading StandardScalers."""
     steps = list(getattr(estimator, "steps", [("model", estimator)]))
     final = steps[-1][1]
-    coef = getattr(final, "coef_", None)
-    intercept = getattr(final, "intercept_", None)
-    if coef is None or intercept is None:
-        raise ModelFormatError(
-            f"{type(final).__name__} has no coef_ / intercept_: not a fitted linear model"
-        )
-    w = np.atleast_2d(np.asarray(coef, dtype=np.float64))
-    b = np.broadcast_to(np.asarray(intercept, dtype=np.float64), (w.shape[0],)).copy()
+    coefs = getattr(final, "coefs_", None)
+    if coefs is not None:
+        if getattr(final, "activation", None) != "relu":
+            raise ModelFormatError(
+                f"{type(final).__name__} uses activation {getattr(final, 'activation', None)!r}; "
+                "only ReLU networks are supported"
+            )
+        layers = [
+            (np.asarray(c, np.float64).T, np.asarray(i, np.float64).reshape(-1))
+            for c, i in zip(coefs, final.intercepts_, strict=True)
+        ]
+    else:
+        coef = getattr(final, "coef_", None)
+        intercept = getattr(final, "intercept_", None)
+        if coef is None or intercept is None:
+            raise ModelFormatError(
+                f"{type(final).__name__} has no coef_ / intercept_: not a fitted linear model"
+            )
+        w = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+        b = np.broadcast_to(np.asarray(intercept, dtype=np.float64), (w.shape[0],)).copy()
+        layers = [(w, b)]
+    w, b = layers[0]
     for step_name, step in reversed(steps[:-1]):
         if type(step).__name__ != "StandardScaler":
             raise ModelFormatError(
@@ -168,7 +255,8 @@ def _sklearn_linear(estimator: Any) -> tuple[FloatArray, FloatArray, Any]:
         mean_arr = np.zeros(w.shape[1]) if mean is None else np.asarray(mean, np.float64)
         w = w / scale_arr
         b = b - w @ mean_arr
-    return w, b, getattr(final, "classes_", None)
+    layers[0] = (w, b)
+    return layers, getattr(final, "classes_", None)
 
 
 def from_onnx(

@@ -1,20 +1,25 @@
-"""The model format: a quantised linear layer and everything needed to serve it privately.
+"""The model format "zkai-model/2": linear blocks and user steps, grouped into parts.
 
-A manifest fixes a model version completely: name, version, sizes, the fixed-point scales,
-integer weights W (output_size x input_size) and bias b, the post-processing applied to the
-output (argmax, sigmoid or none), the declared per-feature input range and optional labels.
-Its content hash (keccak256 of the canonical JSON, a bytes32) is what goes on-chain, so the
-circuit, its verifier and the answer a user reconstructs are all tied to one manifest.
+A manifest fixes a model version completely: name, version, the fixed-point scales, the ordered
+steps (`zkai.models.steps`: linear blocks with quantised W and public b, user steps relu and
+rescale), the parts (each a schedule of block indices and R_max, the slot count of its circuit),
+the declared input range of the first block, the post-processing of the final values (argmax,
+sigmoid or none) and optional labels. Its content hash (keccak256 of the canonical JSON, a bytes32)
+is what goes on-chain.
 
-Fixed point (see `zkai.crypto.field`): inputs at scale 2**input_scale_bits, weights at
-2**weight_scale_bits, bias and outputs at 2**(input_scale_bits + weight_scale_bits). The
-quantised model is y = W x + b over the integers, which equals the field computation as long as
-every |y_i| <= (r-1)/2. `Manifest` checks that bound at construction from the declared input
-ranges, and `quantise_input` checks it again for each actual input (inputs may lie outside the
-declared range; pass `check_range=True` to refuse those).
+Bounds, checked at construction for every block (version 1's worst case, sum |W| |x| + |b| <=
+(r-1)/2): the first block over the declared input range; a later block over the interval its input
+can take, which the steps before it fix (a rescale clamps into its [min, max], relu keeps values
+non-negative). So no input the user can prepare, and no intermediate value, can wrap around the
+field. Inputs outside the declared range are accepted if their own bound holds (`check_range=True`
+refuses them).
 
-Canonical JSON: keys sorted, no whitespace, UTF-8, integers only (the input range is stored
-quantised, at the input scale), so the hash does not depend on float formatting.
+Parts: part p's round i evaluates block `schedule_p[(i-1) % len(schedule_p)]`; every block is in
+exactly one part. `max_rounds` (R_max >= 1) is the slot count of the part's circuit.
+
+Plaintext evaluation (`evaluate`, `predict`) runs the steps in exact integer arithmetic; it is what
+the network reproduces bit for bit (nodes compute W s + m on shares, the user adds b and runs the
+user steps). Canonical JSON: keys sorted, no whitespace, UTF-8, integers only.
 """
 
 from __future__ import annotations
@@ -29,27 +34,44 @@ from typing import Any, Literal, cast
 
 from eth_hash.auto import keccak
 
-from zkai.crypto.field import BN254_R, MAX_SCALE_BITS, MAX_SIGNED, is_field_element, quantise_vector
-from zkai.errors import (
-    EncodingOverflowError,
-    InputRangeError,
-    InvalidInputError,
-    ModelFormatError,
-    ShareError,
-)
+from zkai.crypto.field import MAX_SCALE_BITS, quantise_vector
+from zkai.errors import InputRangeError, InvalidInputError, ModelFormatError
+
+from .steps import Interval, LinearBlock, Step, StepResult, UserStep, parse_step
 
 __all__ = [
     "FORMAT",
+    "MAX_PARTS",
+    "MAX_ROUNDS",
     "POSTPROCESS_KINDS",
+    "Evaluation",
     "Manifest",
+    "Part",
     "Postprocess",
     "Prediction",
 ]
 
-FORMAT = "zkai-linear-model/1"
+FORMAT = "zkai-model/2"
+MAX_PARTS = 16
+MAX_ROUNDS = 1024
 Postprocess = Literal["argmax", "sigmoid", "none"]
 POSTPROCESS_KINDS: tuple[Postprocess, ...] = ("argmax", "sigmoid", "none")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_FIELDS = frozenset(
+    {
+        "name",
+        "version",
+        "description",
+        "input_scale_bits",
+        "weight_scale_bits",
+        "input_min",
+        "input_max",
+        "steps",
+        "parts",
+        "postprocess",
+        "labels",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,7 @@ class Prediction:
     `raw` are the integer outputs at the output scale; `scores` the same as floats. `label` is
     the predicted class index (argmax: the first maximal output; sigmoid: 1 when the score is
     positive) and `probability` the sigmoid of the score; both are None when not applicable.
+    `clamped` counts values a rescale clamped on the way (0 for an in-range input).
     """
 
     raw: tuple[int, ...]
@@ -66,41 +89,75 @@ class Prediction:
     label: int | None
     probability: float | None
     label_name: str | None = None
+    clamped: int = 0
 
 
-def _int_matrix(value: object, rows: int, cols: int, what: str) -> tuple[tuple[int, ...], ...]:
-    if not isinstance(value, Sequence) or len(value) != rows:
-        raise ModelFormatError(f"{what} must be a list of {rows} rows")
-    return tuple(_int_vector(row, cols, f"{what}[{i}]") for i, row in enumerate(value))
+@dataclass(frozen=True)
+class Evaluation:
+    """A plaintext run: each block's input and output (with bias) and the final values."""
+
+    block_inputs: tuple[tuple[int, ...], ...]
+    block_outputs: tuple[tuple[int, ...], ...]
+    outputs: tuple[int, ...]
+    clamped: int
 
 
-def _int_vector(value: object, size: int, what: str) -> tuple[int, ...]:
-    if not isinstance(value, Sequence) or isinstance(value, str | bytes) or len(value) != size:
-        raise ModelFormatError(f"{what} must be a list of {size} integers")
-    for i, v in enumerate(value):
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ModelFormatError(f"{what}[{i}] = {v!r} is not an integer")
-    return tuple(value)
+@dataclass(frozen=True)
+class Part:
+    """A group of blocks that one set of nodes hosts, and its circuit's slot count R_max."""
+
+    index: int
+    schedule: tuple[int, ...]
+    max_rounds: int
+
+    def block_for_round(self, i: int) -> int:
+        """The block round i (1-based) evaluates: schedule[(i-1) % len(schedule)]."""
+        if not isinstance(i, int) or isinstance(i, bool) or i < 1:
+            raise ModelFormatError(f"rounds are numbered from 1, got {i!r}")
+        return self.schedule[(i - 1) % len(self.schedule)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schedule": list(self.schedule), "max_rounds": self.max_rounds}
+
+
+def _parse_part(data: object, index: int, blocks: int) -> Part:
+    if not isinstance(data, Mapping) or set(data) != {"schedule", "max_rounds"}:
+        raise ModelFormatError(f"part {index} must be an object with schedule and max_rounds")
+    schedule, max_rounds = data["schedule"], data["max_rounds"]
+    if (
+        not isinstance(schedule, Sequence)
+        or isinstance(schedule, str)
+        or not schedule
+        or not all(isinstance(b, int) and not isinstance(b, bool) for b in schedule)
+    ):
+        raise ModelFormatError(f"part {index}: schedule must be a non-empty list of block indices")
+    for b in schedule:
+        if not 0 <= b < blocks:
+            raise ModelFormatError(f"part {index}: block {b} does not exist (0..{blocks - 1})")
+    if not isinstance(max_rounds, int) or isinstance(max_rounds, bool):
+        raise ModelFormatError(f"part {index}: max_rounds must be an integer")
+    if not 1 <= max_rounds <= MAX_ROUNDS:
+        raise ModelFormatError(f"part {index}: max_rounds must be in 1..{MAX_ROUNDS}")
+    return Part(index, tuple(schedule), max_rounds)
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A quantised linear model (see the module docstring). Validated on construction."""
+    """A quantised model in parts (see the module docstring). Validated on construction."""
 
     name: str
     version: int
-    input_size: int
-    output_size: int
     input_scale_bits: int
     weight_scale_bits: int
-    weights: tuple[tuple[int, ...], ...]
-    bias: tuple[int, ...]
-    postprocess: Postprocess
     input_min: tuple[int, ...]
     input_max: tuple[int, ...]
+    steps: tuple[Step, ...]
+    parts: tuple[Part, ...]
+    postprocess: Postprocess
     labels: tuple[str, ...] | None = None
     description: str = ""
-    _bounds: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _input_intervals: tuple[Interval, ...] = field(init=False, repr=False, compare=False)
+    _output_scale_bits: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -111,20 +168,93 @@ class Manifest:
             raise ModelFormatError(
                 f"model version must be a positive integer, got {self.version!r}"
             )
-        for what, size in (("input_size", self.input_size), ("output_size", self.output_size)):
-            if not isinstance(size, int) or not 1 <= size <= 4096:
-                raise ModelFormatError(f"{what} must be an integer in 1..4096, got {size!r}")
+        if not isinstance(self.description, str):
+            raise ModelFormatError("description must be a string")
         for what, bits in (
             ("input_scale_bits", self.input_scale_bits),
             ("weight_scale_bits", self.weight_scale_bits),
         ):
-            if not isinstance(bits, int) or not 0 <= bits <= MAX_SCALE_BITS:
+            if not isinstance(bits, int) or isinstance(bits, bool):
+                raise ModelFormatError(f"{what} must be an integer")
+            if not 0 <= bits <= MAX_SCALE_BITS:
                 raise ModelFormatError(f"{what} must be an integer in 0..{MAX_SCALE_BITS}")
-        n, m = self.input_size, self.output_size
-        object.__setattr__(self, "weights", _int_matrix(self.weights, m, n, "weights"))
-        object.__setattr__(self, "bias", _int_vector(self.bias, m, "bias"))
-        object.__setattr__(self, "input_min", _int_vector(self.input_min, n, "input_min"))
-        object.__setattr__(self, "input_max", _int_vector(self.input_max, n, "input_max"))
+        steps = tuple(self.steps)
+        if not steps or not isinstance(steps[0], LinearBlock):
+            raise ModelFormatError("the first step of a manifest must be a linear block")
+        object.__setattr__(self, "steps", steps)
+        blocks = [s for s in steps if isinstance(s, LinearBlock)]
+        if [b.index for b in blocks] != list(range(len(blocks))):
+            raise ModelFormatError("linear blocks must be numbered 0, 1, ... in step order")
+        self._check_parts(len(blocks))
+        self._check_input_range(blocks[0].input_size)
+        self._check_flow()
+        self._check_postprocess()
+
+    def _check_parts(self, n_blocks: int) -> None:
+        parts = tuple(self.parts)
+        if not 1 <= len(parts) <= MAX_PARTS:
+            raise ModelFormatError(f"a manifest has 1..{MAX_PARTS} parts, got {len(parts)}")
+        if [p.index for p in parts] != list(range(len(parts))):
+            raise ModelFormatError("parts must be numbered 0, 1, ... in order")
+        owner: dict[int, int] = {}
+        for part in parts:
+            for b in part.schedule:
+                if not 0 <= b < n_blocks:
+                    raise ModelFormatError(f"part {part.index}: block {b} does not exist")
+                if owner.setdefault(b, part.index) != part.index:
+                    raise ModelFormatError(
+                        f"block {b} is in parts {owner[b]} and {part.index}: each linear "
+                        "block must be in exactly one part"
+                    )
+        missing = sorted(set(range(n_blocks)) - set(owner))
+        if missing:
+            raise ModelFormatError(f"blocks {missing} are in no part")
+        object.__setattr__(self, "parts", parts)
+
+    def _check_input_range(self, n: int) -> None:
+        for what in ("input_min", "input_max"):
+            values = getattr(self, what)
+            if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != n:
+                raise ModelFormatError(f"{what} must be a list of {n} integers")
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                raise ModelFormatError(f"{what} must hold integers (quantised at the input scale)")
+            object.__setattr__(self, what, tuple(values))
+        for j, (lo, hi) in enumerate(zip(self.input_min, self.input_max, strict=True)):
+            if lo > hi:
+                raise ModelFormatError(f"input_min[{j}] = {lo} exceeds input_max[{j}] = {hi}")
+
+    def _check_flow(self) -> None:
+        """Sizes match along the steps; every block's worst case fits the field."""
+        interval: Interval = (self.input_min, self.input_max)
+        bits = self.input_scale_bits
+        intervals: list[Interval] = []
+        size = len(self.input_min)
+        for position, step in enumerate(self.steps):
+            if isinstance(step, LinearBlock):
+                if step.input_size != size:
+                    raise ModelFormatError(
+                        f"block {step.index} (step {position}) takes {step.input_size} values, "
+                        f"the step before it gives {size}"
+                    )
+                intervals.append(interval)
+                magnitude = [max(abs(lo), abs(hi)) for lo, hi in zip(*interval, strict=True)]
+                where = (
+                    "over the declared input range"
+                    if step.index == 0
+                    else ("over the range the steps before it allow")
+                )
+                step.check_bound(magnitude, context=where)
+                interval = step.output_interval(interval)
+                size = step.output_size
+                bits += self.weight_scale_bits
+            else:
+                interval = step.interval(interval)
+                bits = step.scale_bits(bits)
+        object.__setattr__(self, "_input_intervals", tuple(intervals))
+        object.__setattr__(self, "_output_scale_bits", bits)
+
+    def _check_postprocess(self) -> None:
+        m = self.output_size
         if self.postprocess not in POSTPROCESS_KINDS:
             raise ModelFormatError(
                 f"postprocess {self.postprocess!r} is not one of {', '.join(POSTPROCESS_KINDS)}"
@@ -137,41 +267,75 @@ class Manifest:
             if len(labels) != wanted or not all(isinstance(x, str) for x in labels):
                 raise ModelFormatError(f"labels must be {wanted} strings, got {labels!r}")
             object.__setattr__(self, "labels", labels)
-        for j, (lo, hi) in enumerate(zip(self.input_min, self.input_max, strict=True)):
-            if lo > hi:
-                raise ModelFormatError(f"input_min[{j}] = {lo} exceeds input_max[{j}] = {hi}")
-        magnitude = [
-            max(abs(lo), abs(hi)) for lo, hi in zip(self.input_min, self.input_max, strict=True)
-        ]
-        bounds = tuple(self._output_bound(magnitude))
-        object.__setattr__(self, "_bounds", bounds)
-        for i, bound in enumerate(bounds):
-            if bound > MAX_SIGNED:
-                raise EncodingOverflowError(
-                    f"output {i} of model {self.name!r} can reach |y| <= {bound} over the declared "
-                    f"input range, beyond the field's signed limit {MAX_SIGNED} = (r-1)/2; "
-                    "lower the scales"
-                )
 
-    # -- derived values -------------------------------------------------------------------
+    # -- structure -----------------------------------------------------------------------------
+
+    @property
+    def blocks(self) -> tuple[LinearBlock, ...]:
+        """The linear blocks in step order (block b is `blocks[b]`)."""
+        return tuple(s for s in self.steps if isinstance(s, LinearBlock))
+
+    def block(self, b: int) -> LinearBlock:
+        blocks = self.blocks
+        if not isinstance(b, int) or not 0 <= b < len(blocks):
+            raise ModelFormatError(
+                f"model {self.name!r} has blocks 0..{len(blocks) - 1}, not {b!r}"
+            )
+        return blocks[b]
+
+    def part(self, p: int) -> Part:
+        if not isinstance(p, int) or not 0 <= p < len(self.parts):
+            raise ModelFormatError(
+                f"model {self.name!r} has parts 0..{len(self.parts) - 1}, not {p!r}"
+            )
+        return self.parts[p]
+
+    def part_of_block(self, b: int) -> Part:
+        self.block(b)
+        return next(p for p in self.parts if b in p.schedule)
+
+    @property
+    def input_size(self) -> int:
+        return self.blocks[0].input_size
+
+    @property
+    def output_size(self) -> int:
+        size = self.input_size
+        for step in self.steps:
+            if isinstance(step, LinearBlock):
+                size = step.output_size
+        return size
 
     @property
     def output_scale_bits(self) -> int:
-        """Outputs (and the bias) are at scale 2**(input_scale_bits + weight_scale_bits)."""
-        return self.input_scale_bits + self.weight_scale_bits
+        """Scale of the final values: the input scale, times W's per block, over the rescales."""
+        return self._output_scale_bits
 
-    @property
-    def output_bounds(self) -> tuple[int, ...]:
-        """Bound on |y_i| over the declared input range (checked against (r-1)/2)."""
-        return self._bounds
+    def block_input_range(self, b: int) -> Interval:
+        """The interval block b's input can take (declared range for block 0, else derived)."""
+        self.block(b)
+        return self._input_intervals[b]
 
-    def _output_bound(self, magnitude: Sequence[int]) -> list[int]:
-        return [
-            sum(abs(w) * a for w, a in zip(row, magnitude, strict=True)) + abs(b)
-            for row, b in zip(self.weights, self.bias, strict=True)
-        ]
+    def user_steps_after(self, b: int) -> tuple[UserStep, ...]:
+        """The user steps between block b and the next block (or the end)."""
+        self.block(b)
+        position = self.steps.index(self.blocks[b])
+        following: list[UserStep] = []
+        for step in self.steps[position + 1 :]:
+            if isinstance(step, LinearBlock):
+                break
+            following.append(step)
+        return tuple(following)
 
-    # -- canonical form and hash -------------------------------------------------------------
+    def run_user_steps(self, b: int, values: Sequence[int]) -> StepResult:
+        """Apply the user steps after block b to its reconstructed outputs (W x + b)."""
+        current = StepResult(tuple(values))
+        for step in self.user_steps_after(b):
+            result = step.apply(current.values)
+            current = StepResult(result.values, current.clamped + result.clamped)
+        return current
+
+    # -- canonical form and hash ------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as plain JSON data (integers, strings and lists only)."""
@@ -180,15 +344,13 @@ class Manifest:
             "name": self.name,
             "version": self.version,
             "description": self.description,
-            "input_size": self.input_size,
-            "output_size": self.output_size,
             "input_scale_bits": self.input_scale_bits,
             "weight_scale_bits": self.weight_scale_bits,
-            "weights": [list(row) for row in self.weights],
-            "bias": list(self.bias),
-            "postprocess": self.postprocess,
             "input_min": list(self.input_min),
             "input_max": list(self.input_max),
+            "steps": [s.to_dict() for s in self.steps],
+            "parts": [p.to_dict() for p in self.parts],
+            "postprocess": self.postprocess,
             "labels": None if self.labels is None else list(self.labels),
         }
 
@@ -199,25 +361,17 @@ class Manifest:
         ).encode()
 
     @property
-    def content_hash(self) -> bytes:
-        """keccak256 of the canonical JSON (bytes32): the model's on-chain identity."""
+    def hash(self) -> bytes:
+        """keccak256 of the canonical JSON (bytes32): the model version's on-chain identity."""
         return bytes(keccak(self.canonical_json()))
 
     @property
-    def content_hash_hex(self) -> str:
-        return "0x" + self.content_hash.hex()
+    def hash_hex(self) -> str:
+        return "0x" + self.hash.hex()
 
     def to_json(self) -> str:
         """A readable JSON file (one weight row per line); parses back to the same hash."""
-        lines = []
-        for key, value in sorted(self.to_dict().items()):
-            if key == "weights":
-                rows = ",\n    ".join(json.dumps(row, separators=(",", ":")) for row in value)
-                text = "[\n    " + rows + "\n  ]"
-            else:
-                text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            lines.append(f"  {json.dumps(key)}: {text}")
-        return "{\n" + ",\n".join(lines) + "\n}\n"
+        return _pretty(self.to_dict(), 0) + "\n"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
@@ -226,46 +380,41 @@ class Manifest:
             raise ModelFormatError("a manifest must be a JSON object")
         if data.get("format") != FORMAT:
             raise ModelFormatError(f"manifest format {data.get('format')!r} is not {FORMAT!r}")
-        fields = {
-            "name",
-            "version",
-            "description",
-            "input_size",
-            "output_size",
-            "input_scale_bits",
-            "weight_scale_bits",
-            "weights",
-            "bias",
-            "postprocess",
-            "input_min",
-            "input_max",
-            "labels",
-        }
-        unknown = set(data) - fields - {"format"}
-        missing = fields - set(data)
+        unknown = set(data) - _FIELDS - {"format"}
+        missing = _FIELDS - set(data)
         if unknown or missing:
             raise ModelFormatError(
                 f"manifest fields: missing {sorted(missing)}, unknown {sorted(unknown)}"
             )
+        raw_steps, raw_parts = data["steps"], data["parts"]
+        if not isinstance(raw_steps, list) or not raw_steps:
+            raise ModelFormatError("steps must be a non-empty list")
+        if not isinstance(raw_parts, list):
+            raise ModelFormatError("parts must be a list")
+        steps: list[Step] = []
+        for position, item in enumerate(raw_steps):
+            blocks = sum(isinstance(s, LinearBlock) for s in steps)
+            steps.append(parse_step(item, position, blocks))
+        if not isinstance(steps[0], LinearBlock):
+            raise ModelFormatError("the first step of a manifest must be a linear block")
+        n_blocks = sum(isinstance(s, LinearBlock) for s in steps)
+        parts = [_parse_part(item, p, n_blocks) for p, item in enumerate(raw_parts)]
         labels = data["labels"]
-        try:
-            return cls(
-                name=data["name"],
-                version=data["version"],
-                input_size=data["input_size"],
-                output_size=data["output_size"],
-                input_scale_bits=data["input_scale_bits"],
-                weight_scale_bits=data["weight_scale_bits"],
-                weights=data["weights"],
-                bias=data["bias"],
-                postprocess=cast(Postprocess, data["postprocess"]),
-                input_min=data["input_min"],
-                input_max=data["input_max"],
-                labels=None if labels is None else tuple(labels),
-                description=data["description"],
-            )
-        except TypeError as exc:
-            raise ModelFormatError(f"malformed manifest: {exc}") from exc
+        if labels is not None and not isinstance(labels, list):
+            raise ModelFormatError("labels must be a list of strings or null")
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            input_scale_bits=data["input_scale_bits"],
+            weight_scale_bits=data["weight_scale_bits"],
+            input_min=data["input_min"],
+            input_max=data["input_max"],
+            steps=tuple(steps),
+            parts=tuple(parts),
+            postprocess=cast(Postprocess, data["postprocess"]),
+            labels=None if labels is None else tuple(labels),
+            description=data["description"],
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
@@ -289,11 +438,10 @@ class Manifest:
     # -- the quantised model ---------------------------------------------------------------
 
     def quantise_input(self, x: Sequence[float], *, check_range: bool = False) -> list[int]:
-        """Fixed-point integers for an input vector, checked so the output cannot overflow.
+        """Fixed-point integers for an input vector, checked so block 0 cannot overflow.
 
-        `EncodingOverflowError` if a value or the resulting output bound exceeds the field's
-        signed limit; with `check_range`, `InputRangeError` for a feature outside the declared
-        range.
+        `EncodingOverflowError` if a value or block 0's output bound exceeds the field's signed
+        limit; with `check_range`, `InputRangeError` for a feature outside the declared range.
         """
         if len(x) != self.input_size:
             raise InvalidInputError(
@@ -304,11 +452,14 @@ class Manifest:
         return values
 
     def check_input(self, values: Sequence[int], *, check_range: bool = False) -> None:
-        """Check quantised inputs: declared range (optional) and the output bound (always)."""
+        """Check quantised inputs: declared range (optional) and block 0's bound (always)."""
         if len(values) != self.input_size:
             raise InvalidInputError(
                 f"input has {len(values)} features, model {self.name!r} takes {self.input_size}"
             )
+        for j, v in enumerate(values):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise InvalidInputError(f"input[{j}] = {v!r} is not an integer")
         if check_range:
             for j, v in enumerate(values):
                 lo, hi = self.input_min[j], self.input_max[j]
@@ -318,40 +469,32 @@ class Manifest:
                         f"input[{j}] = {v / scale} is outside the declared range "
                         f"[{lo / scale}, {hi / scale}] of model {self.name!r}"
                     )
-        bounds = self._output_bound([abs(v) for v in values])
-        for i, bound in enumerate(bounds):
-            if bound > MAX_SIGNED:
-                raise EncodingOverflowError(
-                    f"for this input, output {i} can reach |y| <= {bound}, beyond the field's "
-                    f"signed limit {MAX_SIGNED} = (r-1)/2"
-                )
+        self.blocks[0].check_bound([abs(v) for v in values], context="for this input")
 
-    def forward(self, x_int: Sequence[int]) -> list[int]:
-        """The plaintext quantised model over the integers: y = W x + b (output scale)."""
+    def evaluate(self, x_int: Sequence[int]) -> Evaluation:
+        """The plaintext quantised model over the integers, step by step (exact)."""
         self.check_input(x_int)
-        return [
-            sum(w * v for w, v in zip(row, x_int, strict=True)) + b
-            for row, b in zip(self.weights, self.bias, strict=True)
-        ]
+        values = tuple(x_int)
+        inputs: list[tuple[int, ...]] = []
+        outputs: list[tuple[int, ...]] = []
+        clamped = 0
+        for step in self.steps:
+            if isinstance(step, LinearBlock):
+                inputs.append(values)
+                values = tuple(step.forward(values))
+                outputs.append(values)
+            else:
+                result = step.apply(values)
+                values, clamped = result.values, clamped + result.clamped
+        return Evaluation(tuple(inputs), tuple(outputs), values, clamped)
 
-    def masked_output(self, share: Sequence[int], mask: Sequence[int]) -> list[int]:
-        """A node's result on its share: W s + m (mod r), what the share circuit proves."""
-        if len(share) != self.input_size or len(mask) != self.output_size:
-            raise ShareError(
-                f"share/mask have {len(share)}/{len(mask)} elements, model {self.name!r} "
-                f"takes {self.input_size}/{self.output_size}"
-            )
-        for what, values in (("share", share), ("mask", mask)):
-            for i, v in enumerate(values):
-                if not is_field_element(v):
-                    raise ShareError(f"{what}[{i}] = {v!r} is not a field element in [0, r)")
-        return [
-            (sum(w * s for w, s in zip(row, share, strict=True)) + m) % BN254_R
-            for row, m in zip(self.weights, mask, strict=True)
-        ]
+    def predict(self, x: Sequence[float], *, check_range: bool = False) -> Prediction:
+        """Quantise, evaluate and decode a float input (the answer the network must give)."""
+        evaluation = self.evaluate(self.quantise_input(x, check_range=check_range))
+        return self.decode(evaluation.outputs, clamped=evaluation.clamped)
 
-    def predict(self, raw: Sequence[int]) -> Prediction:
-        """Decode integer outputs and apply the post-processing."""
+    def decode(self, raw: Sequence[int], *, clamped: int = 0) -> Prediction:
+        """Decode final integer values (output scale) and apply the post-processing."""
         if len(raw) != self.output_size:
             raise ModelFormatError(
                 f"{len(raw)} outputs given, model {self.name!r} has {self.output_size}"
@@ -366,7 +509,21 @@ class Manifest:
             label = int(raw[0] > 0)
             probability = _sigmoid(scores[0])
         name = self.labels[label] if self.labels is not None and label is not None else None
-        return Prediction(tuple(raw), scores, label, probability, name)
+        return Prediction(tuple(raw), scores, label, probability, name, clamped)
+
+
+def _pretty(value: Any, depth: int) -> str:
+    """JSON with lists of scalars on one line and one line per row of a matrix."""
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {_pretty(value[k], depth + 1)}" for k in sorted(value)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        items = [inner + _pretty(v, depth + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _sigmoid(z: float) -> float:

@@ -1,7 +1,7 @@
 """Manifests by content hash: the one way every party finds the manifest of a model version.
 
 The chain records each version's weights commitment, which is the keccak256 of the manifest's
-canonical JSON (`Manifest.content_hash`). So a manifest can come from anywhere and be trusted as
+canonical JSON (`Manifest.hash`). So a manifest can come from anywhere and be trusted as
 soon as its hash equals the commitment. `ManifestStore` keeps them under
 `<data_dir>/manifests/<hash hex>.json`; `resolve_manifest` looks there, then in the candidates
 the caller knows (a catalogue entry), then asks the API (`GET /api/manifests/<hash>`), checks the
@@ -53,8 +53,8 @@ class ManifestStore:
 
     def put(self, manifest: Manifest) -> Path:
         """Store `manifest` under its content hash (atomic; a no-op when already there)."""
-        path = self.path(manifest.content_hash)
-        if self.get(manifest.content_hash) is None:
+        path = self.path(manifest.hash)
+        if self.get(manifest.hash) is None:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(manifest.to_json())
@@ -67,7 +67,7 @@ class ManifestStore:
             manifest = Manifest.load(self.path(commitment))
         except ModelFormatError:
             return None
-        return manifest if manifest.content_hash == commitment else None
+        return manifest if manifest.hash == commitment else None
 
 
 def fetch_manifest(api_url: str, commitment: bytes) -> Manifest:
@@ -97,9 +97,9 @@ def fetch_manifest(api_url: str, commitment: bytes) -> Manifest:
             f"{response.status_code})"
         )
     manifest = Manifest.from_json(body)
-    if manifest.content_hash != commitment:
+    if manifest.hash != commitment:
         raise UnknownModelError(
-            f"the API at {api_url} served a manifest hashing to {manifest.content_hash_hex}, "
+            f"the API at {api_url} served a manifest hashing to {manifest.hash_hex}, "
             f"not 0x{commitment.hex()}: refused"
         )
     return manifest
@@ -122,7 +122,7 @@ def resolve_manifest(
     if found is not None:
         return found
     for candidate in candidates:
-        if candidate.content_hash == commitment:
+        if candidate.hash == commitment:
             store.put(candidate)
             return candidate
     url = get_settings().api_base_url if api_url is None else api_url

@@ -9,11 +9,14 @@ from sqlalchemy import func, select
 
 from zkai.api import db
 from zkai.api.indexer import Indexer
+from zkai.models.demo import load_demo_manifest
+from zkai.models.manifest import Manifest
 from zkai.protocol.messages import AckMessage
 from zkai.rewards import RewardTree
 
 from .conftest import (
     BUDGETS,
+    DEMO_MODEL,
     MAX_ROUNDS,
     PRICES,
     ROTATED_ENDPOINT,
@@ -179,7 +182,12 @@ def test_models_versions_with_parts_match_chain(client, network):
     assert model["metadata_uri"] == "ipfs://zkai-test-model"
     version = model["current"]
     assert version["part_count"] == network.models.getVersion(network.model_id, 1).partCount
-    assert version["manifest_hash"] == "0x" + "42" * 32
+    manifest = load_demo_manifest(DEMO_MODEL)
+    assert version["manifest_hash"] == manifest.hash_hex
+    served = client.get(f"/api/manifests/{version['manifest_hash']}")
+    assert served.status_code == 200
+    assert Manifest.from_json(served.content).hash == manifest.hash
+    assert len(manifest.parts) == version["part_count"]
     for part in version["parts"]:
         terms = network.models.getPart(network.model_id, 1, part["part"])
         assert part["verifier"] == terms.verifier

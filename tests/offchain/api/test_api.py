@@ -174,7 +174,7 @@ def test_nodes_endpoint_parts_stake_claims_earnings_match_chain(client, network)
     assert [a["query_id"] for a in assignments["items"]] == [_hex(q) for q in _ids(network)[::-1]]
 
 
-def test_models_versions_with_parts_match_chain(client, network):
+def test_models_versions_with_parts_match_chain(client, network, project):
     model = client.get(f"/api/models/{network.model_id}").json()
     record = network.models.getModel(network.model_id)
     assert (model["owner"], model["active"]) == (record.owner, record.active)
@@ -196,6 +196,9 @@ def test_models_versions_with_parts_match_chain(client, network):
         assert part["max_rounds"] == terms.maxRounds == MAX_ROUNDS
         assert part["min_proof_window"] == terms.minProofWindow
         assert part["key_hash"] == "0x" + bytes(terms.keyHash).hex()
+        verifier = project.Groth16Verifier.at(terms.verifier)
+        assert part["verifier_vk_hash"] == "0x" + bytes(verifier.vkHash()).hex()
+        assert part["key_matches"] is True
     assert model["queries"] == 3
     assert client.get(f"/api/models/{network.model_id}/versions").json() == model["versions"]
     assert client.get("/api/models").json()["items"] == [model]
@@ -483,3 +486,28 @@ def test_indexer_fees_swept_to_treasury_and_pool(network, chain, tmp_path):
     assert _wei(token["rewards_pool_balance"]) == network.token.balanceOf(pool)
     assert _wei(token["market_escrow"]) == network.token.balanceOf(network.market)
     assert (_wei(stats["protocol_fees"]), _wei(stats["contributor_cuts"])) == tuple(accrued)
+
+
+def test_models_part_whose_key_hash_is_not_its_verifiers_is_flagged(network, chain, tmp_path):
+    """The registry records a part's key hash as its owner declares it; the API compares it with
+    the key the factory deployed the verifier for, so a user sees a mismatch
+    before relying on it."""
+    from zkai.api.app import create_app
+
+    terms = [list(t) for t in network.models.getParts(network.model_id, 1)]
+    terms[1][6] = b"\x13" * 32  # part 1 declares a key its verifier was not deployed for
+    network.models.publishVersion(
+        network.model_id, b"\x24" * 32, [tuple(t) for t in terms], sender=network.owner
+    )
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+        app.state.zkai.indexer.sync_once()
+        model = client.get(f"/api/models/{network.model_id}").json()
+    assert model["current_version"] == 2
+    assert [p["key_matches"] for p in model["versions"][0]["parts"]] == [True, True]
+    assert [p["key_matches"] for p in model["current"]["parts"]] == [True, False]
+    assert model["current"]["parts"][1]["key_hash"] == "0x" + "13" * 32

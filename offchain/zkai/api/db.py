@@ -132,6 +132,18 @@ class ModelPart(Base):
     key_hash: Mapped[str] = mapped_column(HASH)
 
 
+class Verifier(Base):
+    """A verifier the VerifierFactory deployed (`VerifierDeployed`): the only kind the registry
+    accepts for a part."""
+
+    __tablename__ = "verifiers"
+    address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    vk_hash: Mapped[str] = mapped_column(HASH)
+    public_inputs: Mapped[int] = mapped_column(Integer)
+    deployed_at: Mapped[int] = mapped_column(BigInteger)
+    deployed_block: Mapped[int] = mapped_column(BigInteger)
+
+
 class Node(Base):
     __tablename__ = "nodes"
     address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)

@@ -219,6 +219,23 @@ def _min_stake_set(
     set_parameter(session, "min_stake", int(event.args["minStake"]))
 
 
+# ------------------------------------------------------------------ verifier factory
+
+
+def _verifier_deployed(
+    session: Session, event: Event, fetched: FetchedRange, distributions_dir: Path | None
+) -> None:
+    session.add(
+        db.Verifier(
+            address=as_address(event.args["verifier"]),
+            vk_hash=as_hex(event.args["vkHash"]),
+            public_inputs=int(event.args["publicInputs"]),
+            deployed_at=event.time,
+            deployed_block=event.block,
+        )
+    )
+
+
 # ------------------------------------------------------------------ model registry
 
 
@@ -349,6 +366,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("NodeRegistry", "Withdrawn"): _withdrawn,
     ("NodeRegistry", "Slashed"): _slashed,
     ("NodeRegistry", "MinStakeSet"): _min_stake_set,
+    ("VerifierFactory", "VerifierDeployed"): _verifier_deployed,
     ("ModelRegistry", "ModelRegistered"): _model_registered,
     ("ModelRegistry", "ModelVersionPublished"): _version_published,
     ("ModelRegistry", "ModelActiveSet"): _model_active_set,

@@ -56,7 +56,14 @@ from zkai.errors import ChainError, IndexMismatchError
 
 log = logging.getLogger(__name__)
 
-CONTRACTS = ("ZKAIToken", "NodeRegistry", "ModelRegistry", "QueryMarket", "ContributorRewards")
+CONTRACTS = (
+    "ZKAIToken",
+    "NodeRegistry",
+    "VerifierFactory",
+    "ModelRegistry",
+    "QueryMarket",
+    "ContributorRewards",
+)
 
 
 def _jsonable(value: Any) -> Any:

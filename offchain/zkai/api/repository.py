@@ -65,16 +65,25 @@ def total(session: Session, name: str) -> int:
 
 
 def _versions_of(session: Session, model_ids: Sequence[int]) -> dict[int, list[ModelVersionOut]]:
-    """Every version of the models, with its parts, in two statements."""
+    """Every version of the models, with its parts and their verifiers, in three statements."""
     if not model_ids:
         return {}
     parts: dict[tuple[int, int], list[PartTermsOut]] = defaultdict(list)
-    part_rows = session.scalars(
-        select(db.ModelPart)
-        .where(db.ModelPart.model_id.in_(model_ids))
-        .order_by(db.ModelPart.model_id, db.ModelPart.version, db.ModelPart.part)
+    part_rows = list(
+        session.scalars(
+            select(db.ModelPart)
+            .where(db.ModelPart.model_id.in_(model_ids))
+            .order_by(db.ModelPart.model_id, db.ModelPart.version, db.ModelPart.part)
+        )
     )
+    verifiers = {
+        v.address: v.vk_hash
+        for v in session.scalars(
+            select(db.Verifier).where(db.Verifier.address.in_({p.verifier for p in part_rows}))
+        )
+    }
     for p in part_rows:
+        vk_hash = verifiers.get(p.verifier)
         parts[(p.model_id, p.version)].append(
             PartTermsOut(
                 part=p.part,
@@ -85,6 +94,8 @@ def _versions_of(session: Session, model_ids: Sequence[int]) -> dict[int, list[M
                 min_proof_window=p.min_proof_window,
                 circuit_hash=p.circuit_hash,
                 key_hash=p.key_hash,
+                verifier_vk_hash=vk_hash,
+                key_matches=vk_hash is not None and vk_hash == p.key_hash,
             )
         )
     versions: dict[int, list[ModelVersionOut]] = defaultdict(list)

@@ -65,7 +65,13 @@ class PartTermsOut(BaseModel):
     max_rounds: int = Field(description="R_max: slots of the part's circuit.")
     min_proof_window: int = Field(description="Seconds the part's proof needs, at least.")
     circuit_hash: str
-    key_hash: str
+    key_hash: str = Field(description="keccak256 of the part's verification-key words.")
+    verifier_vk_hash: str | None = Field(
+        description="The verifier's key hash from its VerifierDeployed event (None: not seen)."
+    )
+    key_matches: bool = Field(
+        description="Whether the verifier was deployed for exactly the key the part declares."
+    )
 
 
 class ModelVersionOut(BaseModel):

@@ -30,6 +30,8 @@ from zkai.chain.client import Deployment
 from zkai.config import Settings
 from zkai.crypto.field import BN254_R
 from zkai.devservices import free_port
+from zkai.models.demo import load_demo_manifest
+from zkai.models.store import ManifestStore
 from zkai.protocol.ids import assignment_tag, new_salt, query_id
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.rewards import RewardTree, publish_distribution
@@ -44,6 +46,8 @@ SHARES = (2, 1)
 MAX_ROUNDS = 4
 MIN_PROOF_WINDOW = 60
 BUDGETS = (3, 2)
+DEMO_MODEL = "digits-mlp"
+"""The model's manifest (served by the API under its hash, which the registry records)."""
 ROTATED_ENDPOINT = "https://node0.example:9443"
 
 deploy_script = load_module_from_path("zkai_deploy_script", ROOT / "scripts" / "deploy.py")
@@ -256,8 +260,10 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
         )
         for price, shares in zip(PRICES, SHARES, strict=True)
     ]
+    manifest = load_demo_manifest(DEMO_MODEL)  # two parts, as the terms
+    ManifestStore(folder / "manifests").put(manifest)
     receipt = contracts["ModelRegistry"].registerModel(
-        b"\x42" * 32, "ipfs://zkai-test-model", terms, sender=owner
+        manifest.hash, "ipfs://zkai-test-model", terms, sender=owner
     )
     model_id = int(receipt.events.filter(contracts["ModelRegistry"].ModelRegistered)[0].modelId)
     nodes = [accounts[2], accounts[3], accounts[4]]

@@ -9,11 +9,14 @@ from sqlalchemy import func, select
 
 from zkai.api import db
 from zkai.api.indexer import Indexer
+from zkai.models.demo import load_demo_manifest
+from zkai.models.manifest import Manifest
 from zkai.protocol.messages import AckMessage
 from zkai.rewards import RewardTree
 
 from .conftest import (
     BUDGETS,
+    DEMO_MODEL,
     MAX_ROUNDS,
     PRICES,
     ROTATED_ENDPOINT,
@@ -171,7 +174,7 @@ def test_nodes_endpoint_parts_stake_claims_earnings_match_chain(client, network)
     assert [a["query_id"] for a in assignments["items"]] == [_hex(q) for q in _ids(network)[::-1]]
 
 
-def test_models_versions_with_parts_match_chain(client, network):
+def test_models_versions_with_parts_match_chain(client, network, project):
     model = client.get(f"/api/models/{network.model_id}").json()
     record = network.models.getModel(network.model_id)
     assert (model["owner"], model["active"]) == (record.owner, record.active)
@@ -179,7 +182,12 @@ def test_models_versions_with_parts_match_chain(client, network):
     assert model["metadata_uri"] == "ipfs://zkai-test-model"
     version = model["current"]
     assert version["part_count"] == network.models.getVersion(network.model_id, 1).partCount
-    assert version["manifest_hash"] == "0x" + "42" * 32
+    manifest = load_demo_manifest(DEMO_MODEL)
+    assert version["manifest_hash"] == manifest.hash_hex
+    served = client.get(f"/api/manifests/{version['manifest_hash']}")
+    assert served.status_code == 200
+    assert Manifest.from_json(served.content).hash == manifest.hash
+    assert len(manifest.parts) == version["part_count"]
     for part in version["parts"]:
         terms = network.models.getPart(network.model_id, 1, part["part"])
         assert part["verifier"] == terms.verifier
@@ -188,6 +196,9 @@ def test_models_versions_with_parts_match_chain(client, network):
         assert part["max_rounds"] == terms.maxRounds == MAX_ROUNDS
         assert part["min_proof_window"] == terms.minProofWindow
         assert part["key_hash"] == "0x" + bytes(terms.keyHash).hex()
+        verifier = project.Groth16Verifier.at(terms.verifier)
+        assert part["verifier_vk_hash"] == "0x" + bytes(verifier.vkHash()).hex()
+        assert part["key_matches"] is True
     assert model["queries"] == 3
     assert client.get(f"/api/models/{network.model_id}/versions").json() == model["versions"]
     assert client.get("/api/models").json()["items"] == [model]
@@ -227,6 +238,16 @@ def test_stats_conservation_per_query_escrow_is_payouts_cuts_refund(client, netw
         cuts = credits - payouts
         if body["status"] == "settled":
             assert _wei(body["escrow"]) == payouts + cuts + _wei(body["refund"])
+
+
+def test_timeseries_counts_queries_escrow_and_claims(client, network):
+    series = client.get("/api/stats/timeseries?bucket_seconds=31536000").json()
+    (bucket,) = series["buckets"]
+    assert bucket["queries"] == 3
+    assert _wei(bucket["fees"]) == sum(network.market.getQuery(q).escrow for q in _ids(network))
+    assert bucket["verifications"] == len(network.claim_receipts)
+    gases = [r.gas_used for r in network.claim_receipts.values()]
+    assert bucket["mean_verification_gas"] == sum(gases) // len(gases)
 
 
 def test_token_supply_and_treasury_match_chain(client, network):
@@ -442,3 +463,51 @@ def test_indexer_equivocation_slash_is_recorded_on_its_assignment(network, chain
     assert body["status"] == "requested"
     assert node_body["slash_count"] == 1
     assert _wei(node_body["stake"]) == network.registry.getNode(node).stake
+
+
+def test_indexer_fees_swept_to_treasury_and_pool(network, chain, tmp_path):
+    """sweepFees moves the accrued cuts: the token view follows, the cuts earned stay."""
+    from zkai.api.app import create_app
+
+    treasury, pool = network.market.treasury(), network.market.rewardsPool()
+    accrued = network.market.accruedFees()
+    assert accrued[0] > 0
+    network.market.sweepFees(sender=network.owner)
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+        app.state.zkai.indexer.sync_once()
+        token = client.get("/api/token").json()
+        stats = client.get("/api/stats").json()
+    assert _wei(token["treasury_balance"]) == network.token.balanceOf(treasury)
+    assert _wei(token["rewards_pool_balance"]) == network.token.balanceOf(pool)
+    assert _wei(token["market_escrow"]) == network.token.balanceOf(network.market)
+    assert (_wei(stats["protocol_fees"]), _wei(stats["contributor_cuts"])) == tuple(accrued)
+
+
+def test_models_part_whose_key_hash_is_not_its_verifiers_is_flagged(network, chain, tmp_path):
+    """The registry records a part's key hash as its owner declares it; the API compares it with
+    the key the factory deployed the verifier for, so a user sees a mismatch
+    before relying on it."""
+    from zkai.api.app import create_app
+
+    terms = [list(t) for t in network.models.getParts(network.model_id, 1)]
+    terms[1][6] = b"\x13" * 32  # part 1 declares a key its verifier was not deployed for
+    network.models.publishVersion(
+        network.model_id, b"\x24" * 32, [tuple(t) for t in terms], sender=network.owner
+    )
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+        app.state.zkai.indexer.sync_once()
+        model = client.get(f"/api/models/{network.model_id}").json()
+    assert model["current_version"] == 2
+    assert [p["key_matches"] for p in model["versions"][0]["parts"]] == [True, True]
+    assert [p["key_matches"] for p in model["current"]["parts"]] == [True, False]
+    assert model["current"]["parts"][1]["key_hash"] == "0x" + "13" * 32

@@ -106,6 +106,7 @@ def _check_against_chain(page: Any, network: Any) -> None:
         terms = network.models.getPart(network.model_id, 1, p)
         row = page.locator(f'#models tr[data-model="{network.model_id}"][data-part="{p}"]')
         assert int(row.locator("td").nth(2).get_attribute("data-wei")) == terms.price
+        assert row.locator(".key").inner_text() == "matches"
     for qid in list(network.queries)[-5:]:
         query_id = "0x" + qid.hex()
         row = page.locator(f'#queries tr[data-query-id="{query_id}"]')

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/manifests", tags=["models"])
         200: {"content": {"application/json": {}}, "description": "The manifest (JSON)."},
     },
     response_class=Response,
-    summary="The manifest whose keccak256 is a model version's weights commitment",
+    summary="The manifest whose keccak256 is a model version's manifest hash",
 )
 def get_manifest(
     state: StateDep,

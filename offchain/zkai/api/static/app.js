@@ -153,6 +153,7 @@ async function refresh() {
     cell(tr, String(part.shares), { num: true });
     cell(tr, String(part.max_rounds), { num: true });
     cell(tr, short(part.verifier), { code: true, title: part.verifier });
+    cell(tr, part.key_matches ? "matches" : "does not match the verifier").classList.add("key");
   });
   fillTable("contributors", contributors.items, (tr, c) => {
     tr.dataset.address = c.address;

@@ -84,6 +84,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model_id", "version", "part"),
     )
     op.create_table(
+        "verifiers",
+        sa.Column("address", ADDRESS, nullable=False),
+        sa.Column("vk_hash", HASH, nullable=False),
+        sa.Column("public_inputs", sa.Integer(), nullable=False),
+        sa.Column("deployed_at", sa.BigInteger(), nullable=False),
+        sa.Column("deployed_block", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("address"),
+    )
+    op.create_table(
         "nodes",
         sa.Column("address", ADDRESS, nullable=False),
         sa.Column("encryption_key", HASH, nullable=False),
@@ -187,6 +196,7 @@ def downgrade() -> None:
     op.drop_table("queries")
     op.drop_table("node_parts")
     op.drop_table("nodes")
+    op.drop_table("verifiers")
     op.drop_table("model_parts")
     op.drop_table("model_versions")
     with op.batch_alter_table("models", schema=None) as batch_op:

@@ -18,12 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from zkai.chain.client import ChainClient
-from zkai.client.transport import RoundTransport
 from zkai.circuits.part import PartProof, part_artifacts, prove_part
+from zkai.client.transport import RoundTransport
 from zkai.crypto.encryption import NodeKeyPair, generate_keypair, open_sealed
 from zkai.crypto.transcript import TranscriptState
 from zkai.errors import BenchmarkError, RoundRefusedError

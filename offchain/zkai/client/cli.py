@@ -13,13 +13,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect, with_retries
-from zkai.client.query import (
-    DEFAULT_ROUND_WINDOW_S,
-    QueryClient,
-    QueryOutcome,
-    describe_query,
-    settle_query,
-)
+from zkai.client.query import DEFAULT_ROUND_WINDOW_S, QueryClient, QueryOutcome
+from zkai.client.settlement import describe_query, settle_query
 from zkai.cliutil import ask_passphrase, err, fail, keystore, out, unlock_account
 from zkai.errors import QueryError, ZKAIError
 from zkai.localnet_state import local_network_wallet

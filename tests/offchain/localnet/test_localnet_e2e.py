@@ -27,12 +27,8 @@ from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 
 from zkai.chain.client import ChainClient, Deployment
-from zkai.client.query import (
-    QueryClient,
-    QueryIncompleteError,
-    settle_query,
-    slash_unproven,
-)
+from zkai.client.query import QueryClient, QueryIncompleteError
+from zkai.client.settlement import settle_query, slash_unproven
 from zkai.crypto.encryption import generate_keypair, open_sealed
 from zkai.crypto.field import BN254_R
 from zkai.crypto.transcript import output_transcript_step, transcript_start

@@ -121,10 +121,11 @@ def test_demo_round_publishes_a_version_that_is_queried_and_pays_contributors(
     w3, addresses = _chain(demo)
     registry = w3.eth.contract(address=addresses["ModelRegistry"], abi=load_abi("ModelRegistry"))
     digits_id = demo["state"].info["models"]["digits"]
-    model, current = registry.functions.getCurrent(digits_id).call()
-    assert model[1] == 2
+    model = registry.functions.getModel(digits_id).call()
+    assert model[2] == 2  # currentVersion
+    version = registry.functions.getVersion(digits_id, 2).call()
     manifests = demo["data_dir"] / "manifests"
-    assert (manifests / f"{bytes(current[2]).hex()}.json").exists()
+    assert (manifests / f"{bytes(version[0]).hex()}.json").exists()
     pool_contract = w3.eth.contract(
         address=addresses["ContributorRewards"], abi=load_abi("ContributorRewards")
     )

@@ -97,7 +97,7 @@ def test_round_is_published_with_a_public_context_only(
     assert info.round_id in [r["round_id"] for r in listed["items"]]
     detail = api.get(f"/api/training/rounds/{info.round_id}").json()
     assert detail["state"] == "open"
-    assert detail["base_manifest_hash"] == digits.content_hash_hex
+    assert detail["base_manifest_hash"] == digits.hash_hex
     assert detail["parameter_count"] == 650
     assert detail["result"] is None
     context = api.get(f"/api/training/rounds/{info.round_id}/context")
@@ -265,13 +265,13 @@ def test_upload_to_a_closed_round_is_refused(
 
 def test_manifests_are_served_by_hash(api: TestClient, tmp_path: Path, digits: Manifest) -> None:
     ManifestStore(tmp_path / "manifests").put(digits)
-    served = api.get(f"/api/manifests/{digits.content_hash_hex}")
+    served = api.get(f"/api/manifests/{digits.hash_hex}")
     assert served.status_code == 200
-    assert Manifest.from_json(served.content).content_hash == digits.content_hash
+    assert Manifest.from_json(served.content).hash == digits.hash
     # A stored file that was edited no longer matches its name: it is not served.
-    path = ManifestStore(tmp_path / "manifests").path(digits.content_hash)
+    path = ManifestStore(tmp_path / "manifests").path(digits.hash)
     path.write_text(path.read_text().replace('"digits"', '"digitz"'))
-    assert api.get(f"/api/manifests/{digits.content_hash_hex}").status_code == 404
+    assert api.get(f"/api/manifests/{digits.hash_hex}").status_code == 404
 
 
 def test_refusals_at_the_api_never_clear_a_pending_upload(

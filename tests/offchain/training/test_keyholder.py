@@ -19,7 +19,7 @@ from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore
-from zkai.registration import register_model
+from zkai.registration import PartPricing, register_model
 from zkai.training.client import read_training_csv, verify_round
 from zkai.training.keyholder import finalise_training_round, open_training_round
 from zkai.training.rounds import make_submission, submit
@@ -40,7 +40,7 @@ def test_key_holder_round_from_open_to_published(
 ) -> None:
     settings = Settings(data_dir=tmp_path / "keyholder", redis_url=redis_url, api_url="")
     owner, stranger = anvil_account(0), anvil_account(5)
-    model_id, _ = register_model(chain, owner, digits, price=2 * ETHER, shares=2)
+    model_id, _ = register_model(chain, owner, digits, [PartPricing(2 * ETHER, 2)])
     ModelCatalog(chain.deployment.chain_id, settings.data_dir).add(
         "digits", model_id, "demo:digits"
     )
@@ -76,7 +76,7 @@ def test_key_holder_round_from_open_to_published(
     )
     info = opened.info
     assert info.model_id == model_id
-    assert info.base_manifest_hash == digits.content_hash_hex
+    assert info.base_manifest_hash == digits.hash_hex
     assert opened.key_path.exists()
     store = RoundStore.from_url(redis_url)
 
@@ -150,8 +150,8 @@ def test_key_holder_round_from_open_to_published(
     entry = ModelCatalog(chain.deployment.chain_id, settings.data_dir).get("digits")
     manifest, version = current_version(chain, entry, ManifestStore(settings.manifests_path))
     assert version == 2
-    assert manifest.content_hash_hex == record["manifest_hash"]
-    assert entry.manifest().content_hash == manifest.content_hash
+    assert manifest.hash_hex == record["manifest_hash"]
+    assert entry.manifest().hash == manifest.hash
     distribution = settings.reward_distributions_dir / f"{record['root'][2:]}.json"
     assert distribution.exists()
 

@@ -11,7 +11,8 @@ from zkai.chain.client import ChainClient
 from zkai.localnet_state import anvil_account
 from zkai.models.demo import DemoSplit
 from zkai.models.manifest import Manifest
-from zkai.registration import register_model
+from zkai.protocol.market import read_model
+from zkai.registration import PartPricing, register_model
 from zkai.training.he import KeyHolder
 from zkai.training.rounds import close_round, finalise_round, make_submission, publish_round, submit
 from zkai.training.store import RoundInfo, RoundStore
@@ -31,7 +32,7 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
     digits_split: DemoSplit,
 ) -> None:
     owner = anvil_account(0)
-    model_id, version = register_model(chain, owner, digits, price=PRICE, shares=SHARES)
+    model_id, version = register_model(chain, owner, digits, [PartPricing(PRICE, SHARES)])
     assert version == 1
 
     info = new_round()
@@ -72,8 +73,7 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
         model_id,
         result.manifest,
         result.tree,
-        price=PRICE,
-        shares=SHARES,
+        pricing=[PartPricing(PRICE, SHARES)],
         after_epoch=0,
     )
     # Publishing again (an interrupted run resumed) changes nothing.
@@ -84,16 +84,14 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
         model_id,
         result.manifest,
         result.tree,
-        price=PRICE,
-        shares=SHARES,
+        pricing=[PartPricing(PRICE, SHARES)],
         after_epoch=0,
     ) == (new_version, epoch)
 
     assert new_version == 2
     assert int(chain.call(rewards.functions.epochCount())) == 1
-    assert int(chain.call(chain.contract("ModelRegistry").functions.getModel(model_id))[1]) == 2
-    _model, current = chain.call(chain.contract("ModelRegistry").functions.getCurrent(model_id))
-    assert bytes(current[2]) == result.manifest.content_hash
+    assert read_model(chain, model_id).version == 2
+    assert read_model(chain, model_id).manifest_hash == result.manifest.hash
     assert epoch == 1
     assert bytes(chain.call(rewards.functions.getEpoch(epoch))[0]) == result.tree.root
 
@@ -115,8 +113,7 @@ def test_publish_round_registers_the_new_version_and_pays_a_contributor(
         model_id,
         result.manifest,
         result.tree,
-        price=PRICE,
-        shares=SHARES,
+        pricing=[PartPricing(PRICE, SHARES)],
         after_epoch=epoch,
     )
     assert second == epoch + 1

@@ -63,7 +63,7 @@ def test_round_end_to_end_three_contributors(
     assert result.accepted, result.reason
     assert result.manifest is not None
     assert result.manifest.version == digits.version + 1
-    assert result.manifest.content_hash != digits.content_hash
+    assert result.manifest.hash != digits.hash
     new_accuracy = accuracy(result.manifest, split.x_test, split.y_test)
     assert new_accuracy == result.new_accuracy
     assert new_accuracy >= accuracy(digits, split.x_test, split.y_test) - TOLERANCE

@@ -23,13 +23,16 @@
     commitment-mismatch       the opening does not hash to c_i                             (d)
     commitment-reused         this node served c_i before (never serve one twice)
     first-commitment-mismatch round 1 of part 0: c_1 is not the request's                  (d)
+    unprovable                the part circuit's statement over rounds 1..i fails          (e)
     no-capacity               the prover could not finish every owed proof in time         (f)
 
 Check (e), the new slot's witness: the node computes out_i = W s_i + m_i from the opened values
-(sizes and field range checked), the exact relation the part circuit constrains; the commitment
-and transcript steps are the ones it has just recomputed. Then the round is stored durably
-(`RoundStore.record_round`, one transaction that also fails if a concurrent request stored it
-first) and only then answered. The plaintext share exists only in this process and the store.
+and runs the part circuit's own statement (`zkai.circuits.statement`: slot sizes, field range,
+and the public inputs (tag, i, T_i, O_{i-1}, O_i) the circuit constrains) over rounds 1..i; the
+public inputs must equal what it is about to sign (it computes, it does not prove). Then the
+round is stored durably (`RoundStore.record_round`, one transaction that also fails if a
+concurrent request stored it first) and only then answered. The plaintext share exists only
+in this process and the store.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from zkai.circuits.statement import check_openings, public_inputs
 from zkai.crypto.encryption import open_sealed
 from zkai.crypto.field import BN254_R
 from zkai.crypto.transcript import (
@@ -47,7 +51,7 @@ from zkai.crypto.transcript import (
     input_transcript_step,
     output_transcript_step,
 )
-from zkai.errors import DecryptionError, NodeError, ShareError, SignatureError
+from zkai.errors import DecryptionError, NodeError, ProofError, ShareError, SignatureError
 from zkai.node.capacity import ProofJob, first_late_job
 from zkai.node.chainview import ChainView, QueryRecord
 from zkai.node.keys import UnlockedNode
@@ -63,7 +67,7 @@ from zkai.node.store import (
 )
 from zkai.protocol.ids import assignment_tag
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
-from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundPayload
+from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundOpening, RoundPayload
 
 __all__ = ["STATUS", "RoundAnswer", "RoundRefusedError", "RoundRequest", "RoundService"]
 
@@ -86,6 +90,7 @@ STATUS: dict[str, int] = {
     "deadline": 410,
     "budget": 422,
     "part-not-served": 422,
+    "unprovable": 422,
     "key-unavailable": 422,
     "not-final": 503,
     "no-capacity": 503,
@@ -359,6 +364,7 @@ class RoundService:
         self._check_capacity(assignment, part, stored is None)
         outputs = tuple(part.apply(block, opening.share, opening.mask))
         o_i = output_transcript_step(state.output_transcript, request.round, outputs)
+        self._check_witness(assignment.tag, part, served, opening, (expected_t, o_i))
         ack = AckMessage(
             request.query, request.part, self.node.address, request.round, expected_t, o_i
         ).sign(self.domain, ack_key.ack_account)
@@ -396,7 +402,7 @@ class RoundService:
         part: ServedPart,
         block: int,
         secret: bytes,
-    ) -> Any:
+    ) -> RoundOpening:
         try:
             plain = open_sealed(secret, request.payload)
         except DecryptionError as exc:
@@ -439,6 +445,36 @@ class RoundService:
         if opening.commitment(assignment.tag, h) != request.commitment:
             raise RoundRefusedError("commitment-mismatch", "the payload does not open c_i")
         return opening
+
+    # -- e: the new slot's witness ----------------------------------------------------------
+
+    def _check_witness(
+        self,
+        tag: int,
+        part: ServedPart,
+        served: list[RoundRow],
+        opening: RoundOpening,
+        transcripts: tuple[int, int],
+    ) -> None:
+        """The part circuit's own statement over every round so far plus this one: the sizes and
+        field checks of its slots, and the public inputs it will constrain, (tag, i, T_i,
+        O_{i-1}, O_i), equal to what this node is about to sign."""
+        openings = [RoundOpening(r.share, r.mask, r.salt) for r in served] + [opening]
+        try:
+            check_openings(part.manifest, part.part, part.artifacts.rounds, tag, openings)
+            public = public_inputs(part.manifest, part.part, tag, openings)
+        except (ProofError, ShareError) as exc:
+            raise RoundRefusedError(
+                "unprovable", f"the part circuit would refuse it: {exc}"
+            ) from None
+        i = len(openings)
+        previous = (
+            served[-1].output_transcript if served else TranscriptState.start(tag).output_transcript
+        )
+        if public != (tag, i, transcripts[0], previous, transcripts[1]):
+            raise RoundRefusedError(
+                "unprovable", "the part circuit's public inputs differ from what would be signed"
+            )
 
     # -- f: capacity ----------------------------------------------------------------------------
 

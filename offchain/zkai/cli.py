@@ -12,7 +12,7 @@ from rich.table import Table
 from zkai import __version__
 from zkai.api.cli import api as api_command
 from zkai.bench.cli import bench as bench_command
-from zkai.client.cli import query, wallet_app
+from zkai.client.cli import queries_app, query, wallet_app
 from zkai.config import get_settings
 from zkai.errors import ZKAIError
 from zkai.localnet import cli as localnet_cli
@@ -31,6 +31,7 @@ console = Console()
 app.command(name="api")(api_command)
 
 app.add_typer(wallet_app, name="wallet")
+app.add_typer(queries_app, name="queries")
 app.add_typer(node_app, name="node")
 app.add_typer(train_app, name="train")
 app.add_typer(rewards_app, name="rewards")

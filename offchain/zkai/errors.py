@@ -167,3 +167,17 @@ class UpdateRejectedError(TrainingError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"update rejected ({reason}): {detail}")
+
+
+class RoundRefusedError(QueryError):
+    """A node refused a round (`reason` is its code); it signed nothing, so nothing is owed."""
+
+    def __init__(self, node: str, reason: str, detail: str) -> None:
+        super().__init__(f"node {node} refused the round ({reason}): {detail}")
+        self.node = node
+        self.reason = reason
+        self.detail = detail
+
+
+class NodeUnreachableError(QueryError):
+    """A node's round endpoint did not answer (after retries)."""

@@ -1,220 +1,134 @@
-"""Private inference, one linear round: the functions the wallet, the node and the API call.
+"""A whole private query in one process, with no chain and no network: `run_local`.
 
-User side (`prepare_query`): quantise x, embed it in F_r, deal k additive shares (k-1 as
-32-byte seeds, one explicit; see `zkai.crypto.sharing` for the payload format), commit to each
-(share, mask, salt) and seal each payload to its node's X25519 key. What goes on-chain per node
-is `NodeRequest(public_key, commitment, ciphertext)`; the user keeps `QuerySecrets` (the sum of
-the masks and the commitments).
-
-Node side (`open_request`, `node_respond`): open the sealed payload, check it against the
-posted commitment (`CommitmentMismatchError` otherwise), compute out_j = W s_j + m_j (mod r)
-and prove it; the public inputs are [c_j, out_j].
-
-User side again (`reconstruct`, `finish_query`): check every proof and that it is bound to the
-commitment the user posted for that node, then y = sum_j out_j - sum_j m_j + b (mod r), read
-as signed integers at the output scale, and apply the model's post-processing. The bias is
-added here, not by a node (it is public: it is part of the manifest).
-
-`run_local` runs the whole round in-process; its result equals `manifest.forward` (the
-plaintext quantised model) exactly, which the property tests check.
+The user's side is the real one (`zkai.client.session.QuerySession`: dealing, sealing, signing,
+checking every answer, reconstructing, the user steps); each node is played by library calls of
+the node's own computation: open the sealed payload, check its header and commitment, return
+W s + m with an Ack signed by its key. Its result equals the plaintext quantised model
+(`Manifest.evaluate`) exactly, which the property tests check, and the openings it keeps are what
+the part circuits prove (`zkai.circuits.part.prove_part`, used by the benchmark and the tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from zkai.circuits.artifacts import CircuitArtifacts
-from zkai.circuits.prove import ShareProof, WitnessPath, prove_share, verify_share_proof
-from zkai.crypto.encryption import generate_keypair, open_sealed, seal
-from zkai.crypto.field import BN254_R, decode_signed_vector, encode_signed_vector
-from zkai.crypto.sharing import ShareOpening, SharePayload, deal
-from zkai.errors import CommitmentMismatchError, ProofError, ShareError
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from zkai.client.session import PreparedRound, QuerySession
+from zkai.crypto.encryption import NodeKeyPair, generate_keypair, open_sealed
+from zkai.crypto.field import encode_signed_vector
+from zkai.crypto.transcript import output_transcript_step
+from zkai.errors import CommitmentMismatchError, ShareError
 from zkai.models.manifest import Manifest, Prediction
+from zkai.protocol.messages import AckMessage
+from zkai.protocol.payload import RoundOpening, RoundPayload
+from zkai.protocol.wire import RoundAnswer
 
-__all__ = [
-    "InferenceRun",
-    "NodeRequest",
-    "PreparedQuery",
-    "QuerySecrets",
-    "finish_query",
-    "node_respond",
-    "open_request",
-    "prepare_query",
-    "prepare_query_quantised",
-    "reconstruct",
-    "run_local",
-]
+__all__ = ["LocalNode", "LocalRun", "run_local"]
+
+LOCAL_CHAIN_ID = 31337
+LOCAL_MARKET = "0x000000000000000000000000000000000000dEaD"
 
 
-@dataclass(frozen=True)
-class NodeRequest:
-    """What the user posts for one node: its key, the commitment and the sealed payload."""
+@dataclass
+class LocalNode:
+    """A node played in-process: its keys and the openings of every round it served."""
 
-    public_key: bytes
-    commitment: int
-    ciphertext: bytes
+    account: LocalAccount = field(default_factory=Account.create)
+    ack: LocalAccount = field(default_factory=Account.create)
+    keys: NodeKeyPair = field(default_factory=generate_keypair)
+    served: dict[tuple[bytes, int], list[RoundOpening]] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class QuerySecrets:
-    """What the user keeps to reconstruct the answer (never leaves the user)."""
-
-    manifest_hash: bytes
-    commitments: tuple[int, ...]
-    mask_sum: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class PreparedQuery:
-    """A query ready to post: one request per node, plus the user's secrets."""
-
-    requests: tuple[NodeRequest, ...]
-    secrets: QuerySecrets
-    quantised_input: tuple[int, ...]
-
-
-def prepare_query(
-    manifest: Manifest,
-    x: Sequence[float],
-    node_public_keys: Sequence[bytes],
-    *,
-    check_range: bool = False,
-) -> PreparedQuery:
-    """Quantise, share, commit and seal a float input for the given nodes (k = len(keys))."""
-    return prepare_query_quantised(
-        manifest, manifest.quantise_input(x, check_range=check_range), node_public_keys
-    )
-
-
-def prepare_query_quantised(
-    manifest: Manifest, x_int: Sequence[int], node_public_keys: Sequence[bytes]
-) -> PreparedQuery:
-    """`prepare_query` for an input already in fixed-point integers."""
-    if not node_public_keys:
-        raise ShareError("a query needs at least one node")
-    if len(set(node_public_keys)) != len(node_public_keys):
-        raise ShareError("the nodes of a query must be distinct")
-    manifest.check_input(x_int)
-    secret = encode_signed_vector(x_int, what="input")
-    payloads = deal(secret, len(node_public_keys), manifest.output_size)
-    requests: list[NodeRequest] = []
-    mask_sum = [0] * manifest.output_size
-    for payload, key in zip(payloads, node_public_keys, strict=True):
+    def serve(
+        self, session: QuerySession, manifest: Manifest, prepared: PreparedRound
+    ) -> RoundAnswer:
+        request = prepared.request
+        payload = RoundPayload.from_bytes(open_sealed(self.keys.private_key, request.sealed))
+        header = payload.header
+        m = request.message
+        if (header.query_id, header.part, header.node, header.round) != (
+            m.query_id,
+            m.part,
+            m.node,
+            m.round,
+        ):
+            raise ShareError("the sealed header does not match the signed round")
+        block = manifest.block(header.block)
         opening = payload.opening()
-        mask_sum = [(a + b) % BN254_R for a, b in zip(mask_sum, opening.mask, strict=True)]
-        requests.append(NodeRequest(key, opening.commitment, seal(key, payload.to_bytes())))
-    secrets = QuerySecrets(
-        manifest_hash=manifest.content_hash,
-        commitments=tuple(r.commitment for r in requests),
-        mask_sum=tuple(mask_sum),
-    )
-    return PreparedQuery(tuple(requests), secrets, tuple(x_int))
-
-
-def open_request(
-    manifest: Manifest, private_key: bytes, ciphertext: bytes, commitment: int
-) -> ShareOpening:
-    """Node side: decrypt, parse and check a payload against its posted commitment."""
-    payload = SharePayload.from_bytes(
-        open_sealed(private_key, ciphertext),
-        input_size=manifest.input_size,
-        output_size=manifest.output_size,
-    )
-    opening = payload.opening()
-    if opening.commitment != commitment:
-        raise CommitmentMismatchError(
-            f"the payload opens commitment {opening.commitment:#x}, but {commitment:#x} was posted"
+        state = session.assignment(m.part, m.node)
+        if opening.commitment(state.tag, header) != m.commitment:
+            raise CommitmentMismatchError("the payload does not open the signed commitment")
+        outputs = block.apply(opening.share, opening.mask)
+        o_i = output_transcript_step(state.state.output_transcript, m.round, outputs)
+        ack = AckMessage(m.query_id, m.part, m.node, m.round, m.input_transcript, o_i).sign(
+            session.domain, self.ack
         )
-    return opening
-
-
-def node_respond(
-    artifacts: CircuitArtifacts,
-    private_key: bytes,
-    ciphertext: bytes,
-    commitment: int,
-    *,
-    witness: WitnessPath = "auto",
-) -> ShareProof:
-    """Node side: open the request, compute W s + m and prove it."""
-    opening = open_request(artifacts.manifest, private_key, ciphertext, commitment)
-    return prove_share(artifacts, opening, witness=witness)
-
-
-def reconstruct(
-    manifest: Manifest, secrets: QuerySecrets, outputs: Sequence[Sequence[int]]
-) -> list[int]:
-    """y = sum_j out_j - sum_j m_j + b as signed integers at the output scale.
-
-    `outputs` are the nodes' masked outputs, one per request, all of them. Proofs are not
-    checked here (`finish_query` does).
-    """
-    if manifest.content_hash != secrets.manifest_hash:
-        raise ShareError("these query secrets belong to a different model")
-    if len(outputs) != len(secrets.commitments):
-        raise ShareError(
-            f"{len(outputs)} node outputs given, the query has {len(secrets.commitments)} shares"
-        )
-    total = list(secrets.mask_sum)
-    total = [(-v) % BN254_R for v in total]
-    for j, out in enumerate(outputs):
-        if len(out) != manifest.output_size:
-            raise ShareError(
-                f"node {j} returned {len(out)} outputs, the model has {manifest.output_size}"
-            )
-        total = [(a + b) % BN254_R for a, b in zip(total, out, strict=True)]
-    signed = decode_signed_vector(total, what="output")
-    return [v + b for v, b in zip(signed, manifest.bias, strict=True)]
-
-
-def finish_query(
-    artifacts: CircuitArtifacts, secrets: QuerySecrets, proofs: Sequence[ShareProof]
-) -> Prediction:
-    """Check every node's proof and commitment, then reconstruct and post-process.
-
-    `ProofError` if a proof does not verify, `CommitmentMismatchError` if a proof is for a
-    commitment other than the one posted for that node.
-    """
-    if len(proofs) != len(secrets.commitments):
-        raise ShareError(
-            f"{len(proofs)} proofs given, the query has {len(secrets.commitments)} shares"
-        )
-    for j, (proof, commitment) in enumerate(zip(proofs, secrets.commitments, strict=True)):
-        if proof.commitment != commitment:
-            raise CommitmentMismatchError(
-                f"the proof of node {j} is for commitment {proof.commitment:#x}, "
-                f"not the posted {commitment:#x}"
-            )
-        if not verify_share_proof(artifacts, proof.proof, proof.public_inputs):
-            raise ProofError(f"the proof of node {j} does not verify")
-    raw = reconstruct(artifacts.manifest, secrets, [p.outputs for p in proofs])
-    return artifacts.manifest.predict(raw)
+        self.served.setdefault((m.query_id, m.part), []).append(opening)
+        return RoundAnswer(tuple(outputs), o_i, ack)
 
 
 @dataclass(frozen=True)
-class InferenceRun:
-    """The result of `run_local`: the prediction and everything behind it."""
-
+class LocalRun:
+    outputs: tuple[int, ...]
     prediction: Prediction
-    query: PreparedQuery
-    proofs: tuple[ShareProof, ...]
+    session: QuerySession
+    nodes: tuple[tuple[LocalNode, ...], ...]  # per part
+    clamped: int
+
+    def openings(self, part: int, index: int) -> list[RoundOpening]:
+        """The openings node `index` of `part` served, in round order (what its proof covers)."""
+        node = self.nodes[part][index]
+        return node.served[(self.session.query_id, part)]
+
+    def tag(self, part: int, index: int) -> int:
+        return self.session.assignment(part, self.nodes[part][index].account.address).tag
 
 
 def run_local(
-    artifacts: CircuitArtifacts,
+    manifest: Manifest,
     x: Sequence[float],
     *,
-    k: int = 3,
-    witness: WitnessPath = "auto",
-) -> InferenceRun:
-    """The whole round in one process with k fresh node keys (tests, demos, benchmarks)."""
-    if k < 1:
-        raise ShareError(f"k must be at least 1, got {k}")
-    keys = [generate_keypair() for _ in range(k)]
-    query = prepare_query(artifacts.manifest, x, [key.public_key for key in keys])
-    proofs = tuple(
-        node_respond(artifacts, key.private_key, req.ciphertext, req.commitment, witness=witness)
-        for key, req in zip(keys, query.requests, strict=True)
+    shares: int = 2,
+    nodes: Sequence[Sequence[LocalNode]] | None = None,
+    check_range: bool = False,
+) -> LocalRun:
+    """One private query of `manifest` on `x` with `shares` played nodes per part."""
+    values = manifest.quantise_input(x, check_range=check_range)
+    user = Account.create()
+    session = QuerySession(LOCAL_CHAIN_ID, LOCAL_MARKET, user.address)
+    per_part = (
+        tuple(tuple(p) for p in nodes)
+        if nodes is not None
+        else tuple(tuple(LocalNode() for _ in range(shares)) for _ in manifest.parts)
     )
-    return InferenceRun(finish_query(artifacts, query.secrets, proofs), query, proofs)
+    for p, part_nodes in enumerate(per_part):
+        budget = sum(1 for b in manifest.blocks if b.index in manifest.part(p).schedule)
+        for n in part_nodes:
+            session.add_assignment(
+                p,
+                n.account.address,
+                encryption_key=n.keys.public_key,
+                ack_signer=n.ack.address,
+                endpoint="in-process",
+                budget=budget,
+            )
+    clamped = 0
+    for block in manifest.blocks:
+        part = manifest.part_of_block(block.index).index
+        pending = session.prepare_block(
+            part, block.index, encode_signed_vector(values), block.output_size
+        )
+        answers = [
+            node.serve(session, manifest, prepared)
+            for node, prepared in zip(per_part[part], pending, strict=True)
+        ]
+        for prepared, answer in zip(pending, answers, strict=True):
+            session.accept(prepared, answer)
+        values = block.reconstruct(session.reconstruct(pending, answers))
+        stepped = manifest.run_user_steps(block.index, values)
+        values, clamped = list(stepped.values), clamped + stepped.clamped
+    return LocalRun(
+        tuple(values), manifest.decode(values, clamped=clamped), session, per_part, clamped
+    )

@@ -1,65 +1,114 @@
-"""Putting a model version on-chain: its verifier, its adapter and its ModelRegistry entry.
+"""Putting a model version on-chain: one factory verifier per part, and its ModelRegistry entry.
 
-`register_model` and `publish_version` take a manifest, build (or load from the cache) its
-circuit, deploy the circuit's generated Groth16 verifier and a `Groth16VerifierAdapter` in front of
-it (one adapter per version: the adapter fixes the public input count 1 + outputs), and record
-the version in `ModelRegistry` with the manifest's content hash as the weights commitment. Nodes
-check that hash, and the verifier's runtime code, before they prove anything for the model.
+For every part of a manifest, `register_model` / `publish_version` build (or load from the cache)
+the part's circuit and keys (`zkai.circuits.part`), have the `VerifierFactory` deploy the one
+generic Groth16 verifier with that verification key (idempotent per key: an identical key reuses
+the verifier), and record the part's terms: verifier, price per round, R_max (the circuit's slot
+count), the minimum proof window, k and the circuit and key hashes that nodes and users check.
+The registry accepts only factory verifiers, so no model owner can point a part at arbitrary code.
 
-Artifacts default to the development setup (`build_circuit_dev`): pass ceremony artifacts
-(`zkai.circuits.import_ceremony_zkey`) for keys that secure real value. These functions know
-nothing about the command line; `zkai up` and the CLI call them.
+Keys default to the single-party development setup; these functions know nothing about the
+command line: `zkai up`, the training key holder and the CLI call them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
+from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from zkai.chain.client import ChainClient
-from zkai.circuits.artifacts import CircuitArtifacts
-from zkai.circuits.build import build_circuit_dev
+from zkai.circuits.artifacts import PartArtifacts
+from zkai.circuits.part import part_artifacts
 from zkai.errors import ChainError
 from zkai.models.manifest import Manifest
+from zkai.protocol.market import PartTerms
 
-__all__ = ["DeployedVerifier", "deploy_verifier", "publish_version", "register_model"]
+__all__ = [
+    "DEFAULT_MIN_PROOF_WINDOW_S",
+    "PartPricing",
+    "deploy_part_verifier",
+    "part_terms",
+    "publish_version",
+    "register_model",
+    "verifier_matches",
+]
 
-ADAPTER_CONTRACT = "Groth16VerifierAdapter"
+# Seconds a node needs at least to prove a part after the last round (registered per part, never
+# below the market's floor). Generous against measured prove times of a second or less.
+DEFAULT_MIN_PROOF_WINDOW_S = 60
 
 
 @dataclass(frozen=True)
-class DeployedVerifier:
-    """The generated verifier of one circuit and the adapter the registry points at."""
+class PartPricing:
+    """What a model owner chooses for a part: the price of one round and k."""
 
-    verifier: ChecksumAddress
-    adapter: ChecksumAddress
-
-
-def deploy_verifier(
-    chain: ChainClient, owner: LocalAccount, artifacts: CircuitArtifacts
-) -> DeployedVerifier:
-    """Deploy `artifacts`' generated verifier and a Groth16VerifierAdapter in front of it."""
-    build = artifacts.verifier_build
-    verifier, _ = chain.deploy(owner, (build["abi"], "0x" + build["bytecode"].removeprefix("0x")))
-    adapter, _ = chain.deploy(owner, ADAPTER_CONTRACT, (verifier, artifacts.n_public))
-    return DeployedVerifier(to_checksum_address(verifier), to_checksum_address(adapter))
+    price: int
+    shares: int
+    min_proof_window: int = DEFAULT_MIN_PROOF_WINDOW_S
 
 
-def _artifacts(manifest: Manifest, artifacts: CircuitArtifacts | None) -> CircuitArtifacts:
-    if artifacts is None:
-        return build_circuit_dev(manifest)
-    if artifacts.manifest.content_hash != manifest.content_hash:
+def vk_hash(words: Sequence[int]) -> bytes:
+    """keccak256(abi.encodePacked(uint256[] vk)): how the VerifierFactory names a key."""
+    return keccak(b"".join(w.to_bytes(32, "big") for w in words))
+
+
+def deploy_part_verifier(chain: ChainClient, owner: LocalAccount, artifacts: PartArtifacts) -> str:
+    """The factory's verifier for `artifacts`' key (deployed now unless it exists)."""
+    factory = chain.contract("VerifierFactory")
+    words = list(artifacts.vk_words())
+    existing = chain.call(factory.functions.verifierOf(vk_hash(words)))
+    if int(existing, 16) != 0:
+        return to_checksum_address(existing)
+    receipt = chain.transact(owner, factory.functions.deploy(words))
+    logs = factory.events.VerifierDeployed().process_receipt(receipt, errors=DISCARD)
+    if not logs:
+        raise ChainError("VerifierFactory.deploy logged no VerifierDeployed")
+    return to_checksum_address(logs[0]["args"]["verifier"])
+
+
+def verifier_matches(chain: ChainClient, verifier: str, artifacts: PartArtifacts) -> bool:
+    """Is `verifier` a factory verifier for exactly `artifacts`' key? (what nodes and users
+    check)"""
+    factory = chain.contract("VerifierFactory")
+    if not chain.call(factory.functions.isVerifier(verifier)):
+        return False
+    return bool(
+        to_checksum_address(chain.call(factory.functions.verifierOf(vk_hash(artifacts.vk_words()))))
+        == to_checksum_address(verifier)
+    )
+
+
+def part_terms(
+    chain: ChainClient,
+    owner: LocalAccount,
+    manifest: Manifest,
+    pricing: Sequence[PartPricing],
+) -> list[PartTerms]:
+    if len(pricing) != len(manifest.parts):
         raise ChainError(
-            f"the artifacts given are for model {artifacts.manifest.name!r} "
-            f"(0x{artifacts.manifest.content_hash.hex()}), not for this manifest "
-            f"(0x{manifest.content_hash.hex()})"
+            f"model {manifest.name!r} has {len(manifest.parts)} parts, {len(pricing)} prices given"
         )
-    return artifacts
+    terms = []
+    for p, price in enumerate(pricing):
+        artifacts = part_artifacts(manifest, p)
+        terms.append(
+            PartTerms(
+                verifier=deploy_part_verifier(chain, owner, artifacts),
+                price=price.price,
+                max_rounds=artifacts.rounds,
+                min_proof_window=price.min_proof_window,
+                shares=price.shares,
+                circuit_hash=artifacts.circuit_hash,
+                key_hash=artifacts.key_hash,
+            )
+        )
+    return terms
 
 
 def _event_arg(chain: ChainClient, receipt: TxReceipt, event: str, arg: str) -> int:
@@ -74,27 +123,17 @@ def register_model(
     chain: ChainClient,
     owner: LocalAccount,
     manifest: Manifest,
+    pricing: Sequence[PartPricing],
     *,
-    price: int,
-    shares: int,
-    artifacts: CircuitArtifacts | None = None,
+    metadata_uri: str = "",
 ) -> tuple[int, int]:
-    """Register `manifest` as a new model owned by `owner`; returns (model id, version 1).
-
-    `price` is the fee per query in token wei (divisible by `shares`), `shares` the number of
-    nodes k a query is split into.
-    """
-    deployed = deploy_verifier(chain, owner, _artifacts(manifest, artifacts))
+    """Register `manifest` as a new model owned by `owner`; returns (model id, version 1)."""
+    terms = part_terms(chain, owner, manifest, pricing)
     registry = chain.contract("ModelRegistry")
     receipt = chain.transact(
         owner,
         registry.functions.registerModel(
-            deployed.adapter,
-            manifest.content_hash,
-            manifest.input_size,
-            manifest.output_size,
-            shares,
-            price,
+            manifest.hash, metadata_uri or manifest.name, [t.as_tuple() for t in terms]
         ),
     )
     model_id = _event_arg(chain, receipt, "ModelRegistered", "modelId")
@@ -107,24 +146,13 @@ def publish_version(
     owner: LocalAccount,
     model_id: int,
     manifest: Manifest,
-    *,
-    price: int,
-    shares: int,
-    artifacts: CircuitArtifacts | None = None,
+    pricing: Sequence[PartPricing],
 ) -> int:
     """Publish `manifest` as the new current version of `model_id`; returns the version."""
-    deployed = deploy_verifier(chain, owner, _artifacts(manifest, artifacts))
+    terms = part_terms(chain, owner, manifest, pricing)
     registry = chain.contract("ModelRegistry")
     receipt = chain.transact(
         owner,
-        registry.functions.publishVersion(
-            model_id,
-            deployed.adapter,
-            manifest.content_hash,
-            manifest.input_size,
-            manifest.output_size,
-            shares,
-            price,
-        ),
+        registry.functions.publishVersion(model_id, manifest.hash, [t.as_tuple() for t in terms]),
     )
     return _event_arg(chain, receipt, "ModelVersionPublished", "version")

@@ -300,6 +300,13 @@ class ChainClient:
         except (ContractCustomError, ContractLogicError) as exc:
             raise decode_revert(getattr(exc, "data", None)) from exc
 
+    def call_at(self, fn: ContractFunction, block: Any = "latest") -> Any:
+        """`call` at a given block (a number, a hash or a tag such as "latest" or "finalized")."""
+        try:
+            return with_retries(lambda: fn.call(block_identifier=block))
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise decode_revert(getattr(exc, "data", None)) from exc
+
     def transact(
         self,
         account: LocalAccount,

@@ -13,12 +13,18 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect, with_retries
-from zkai.client.query import DEFAULT_DEADLINE_S, QueryClient, QueryOutcome
+from zkai.client.query import (
+    DEFAULT_ROUND_WINDOW_S,
+    QueryClient,
+    QueryOutcome,
+    describe_query,
+    settle_query,
+)
 from zkai.cliutil import ask_passphrase, err, fail, keystore, out, unlock_account
 from zkai.errors import QueryError, ZKAIError
 from zkai.localnet_state import local_network_wallet
 from zkai.models.catalog import ModelCatalog, current_version
-from zkai.units import format_amount
+from zkai.units import format_amount, tokens_to_wei
 
 wallet_app = typer.Typer(
     help="Encrypted wallets: create, import, list, balances.", no_args_is_help=True
@@ -130,26 +136,37 @@ def read_input_vector(source: str) -> list[float]:
 
 
 def print_outcome(outcome: QueryOutcome) -> None:
-    if outcome.expired:
-        out.print(
-            f"[yellow]query {outcome.query_id} expired[/] with {len(outcome.shares)} of its "
-            f"shares proven; refunded {format_amount(outcome.refund)} ZKAI"
-        )
-        return
     assert outcome.prediction is not None
     p = outcome.prediction
     answer = p.label_name or (str(p.label) if p.label is not None else str(list(p.scores)))
     out.print(f"[bold green]{outcome.model}[/] says: [bold]{answer}[/]")
     if p.probability is not None:
         out.print(f"probability {p.probability:.4f}")
-    table = Table("share", "node", "tx", "gas used", title=f"query {outcome.query_id}")
-    for s in outcome.shares:
-        table.add_row(str(s.index), s.node, s.tx_hash, f"{s.gas_used:,}")
+    if outcome.clamped:
+        out.print(
+            f"[yellow]{outcome.clamped} intermediate values were clamped to the model's range[/]"
+        )
+    table = Table("part", "node", "rounds", "claim gas", "paid ZKAI", title="assignments")
+    for a in outcome.assignments:
+        table.add_row(
+            str(a.part),
+            a.node,
+            str(a.rounds),
+            f"{a.claim_gas:,}" if a.claimed else "[yellow]not claimed[/]",
+            format_amount(a.credit),
+        )
     out.print(table)
     out.print(
-        f"fee {format_amount(outcome.fee)} ZKAI · request gas {outcome.request_gas:,} · "
-        f"latency {outcome.latency_s:.2f} s · every share verified on-chain: {outcome.verified}"
+        f"query 0x{outcome.query_id.hex()[:16]}… · escrow {format_amount(outcome.escrow)} ZKAI · "
+        f"cost {format_amount(outcome.cost)} ZKAI · request gas {outcome.request_gas:,} · "
+        f"answer {outcome.answer_s:.2f} s · all proofs {outcome.latency_s:.2f} s · "
+        f"every node's proof accepted on-chain: {outcome.verified}"
     )
+    if outcome.cost < outcome.escrow:
+        out.print(
+            f"unused escrow {format_amount(outcome.escrow - outcome.cost)} ZKAI: "
+            f"`zkai queries settle 0x{outcome.query_id.hex()}` after the proof deadline"
+        )
 
 
 def query(
@@ -160,14 +177,20 @@ def query(
     wallet: Annotated[str | None, typer.Option(help="Paying wallet (zkai wallet list).")] = None,
     ape_alias: Annotated[str | None, typer.Option(help="Pay from an ape account.")] = None,
     nodes: Annotated[
-        str | None, typer.Option(help="Comma-separated node addresses (default: random).")
+        str | None,
+        typer.Option(
+            help="Nodes per part: addresses separated by commas, parts by ';' (default: random)."
+        ),
     ] = None,
-    deadline: Annotated[
-        int, typer.Option(help="Seconds the nodes have to prove.")
-    ] = DEFAULT_DEADLINE_S,
+    max_fee: Annotated[
+        str | None, typer.Option(help="Refuse to escrow more than this many ZKAI.")
+    ] = None,
+    round_window: Annotated[
+        int, typer.Option(help="Seconds for all rounds (the nodes prove after it, or sooner).")
+    ] = DEFAULT_ROUND_WINDOW_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Pay for one private query: share, encrypt, pay with a permit, wait for proofs, decode."""
+    """Pay for one private query: rounds with the nodes of every part, then every proof on-chain."""
     try:
         x = read_input_vector(input_file)
         account = unlock_account(wallet, ape_alias)
@@ -175,31 +198,39 @@ def query(
         entry = ModelCatalog(chain.deployment.chain_id).get(model)
         manifest, _version = current_version(chain, entry)
         client = QueryClient(chain, account)
-        pending = client.submit(
-            entry.name,
-            manifest,
-            entry.model_id,
-            x,
-            nodes=nodes.split(",") if nodes else None,
-            deadline_s=deadline,
-        )
+        per_part = [part.split(",") for part in nodes.split(";")] if nodes else None
+        cap = tokens_to_wei(max_fee) if max_fee is not None else None
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} shares proven"),
+            TextColumn("{task.completed}/{task.total}"),
             TimeElapsedColumn(),
             console=err,
             transient=True,
             disable=as_json,
         ) as progress:
-            task = progress.add_task(
-                f"query {pending.query_id}: nodes proving", total=len(pending.nodes)
-            )
-            outcome = client.wait(
-                pending,
+            blocks = len(manifest.blocks)
+            rounds = progress.add_task("paying and sending the rounds", total=blocks)
+            claims = progress.add_task("nodes proving and claiming", total=None)
+
+            def on_progress(event: str, detail: dict[str, Any]) -> None:
+                if event == "requested":
+                    progress.update(rounds, description="rounds with the nodes")
+                elif event == "block":
+                    progress.advance(rounds)
+                elif event == "claimed":
+                    progress.advance(claims)
+
+            outcome = client.run(
+                entry.name,
                 manifest,
-                on_progress=lambda done, _k: progress.update(task, completed=done),
+                entry.model_id,
+                x,
+                nodes=per_part,
+                max_fee=cap,
+                round_window_s=round_window,
+                on_progress=on_progress,
             )
     except ZKAIError as exc:
         raise fail(str(exc)) from None
@@ -207,5 +238,66 @@ def query(
         typer.echo(json.dumps(outcome.as_json()))
     else:
         print_outcome(outcome)
-    if outcome.expired or not outcome.verified:
+    if not outcome.verified:
         raise typer.Exit(2)
+
+
+queries_app = typer.Typer(help="Queries on-chain: show one, settle one.", no_args_is_help=True)
+
+
+def _query_id(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise fail(f"{text!r} is not a query id (0x followed by 64 hex digits)")
+    return raw
+
+
+@queries_app.command("show")
+def queries_show(
+    query_id: Annotated[str, typer.Argument(help="The query id (0x...).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A query's escrow, deadlines and every assignment's claim, read from the chain."""
+    qid = _query_id(query_id)
+    try:
+        chain = chain_client()
+        summary = describe_query(chain, qid)
+    except ZKAIError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    out.print(
+        f"query {query_id} by {summary['user']} · model {summary['model_id']} "
+        f"v{summary['version']} · escrow {format_amount(int(summary['escrow']))} ZKAI · "
+        f"credits {format_amount(int(summary['credits']))} ZKAI · settled {summary['settled']}"
+    )
+    table = Table("part", "node", "budget", "claimed rounds", "slashed")
+    for a in summary["assignments"]:
+        table.add_row(
+            str(a["part"]), a["node"], str(a["budget"]), str(a["rounds"]), str(a["slashed"])
+        )
+    out.print(table)
+
+
+@queries_app.command("settle")
+def queries_settle(
+    query_id: Annotated[str, typer.Argument(help="The query id (0x...).")],
+    wallet: Annotated[str | None, typer.Option(help="Wallet that sends the transaction.")] = None,
+    ape_alias: Annotated[str | None, typer.Option(help="Send from an ape account.")] = None,
+) -> None:
+    """Refund a query's unused escrow to its user (after its proof deadline, or once all
+    claimed)."""
+    qid = _query_id(query_id)
+    try:
+        account = unlock_account(wallet, ape_alias)
+        result = settle_query(chain_client(), account, qid)
+    except ZKAIError as exc:
+        raise fail(str(exc)) from None
+    if result.already:
+        out.print(f"already settled; {format_amount(result.refund)} ZKAI were refunded")
+    else:
+        out.print(f"settled in {result.tx_hash}: {format_amount(result.refund)} ZKAI refunded")

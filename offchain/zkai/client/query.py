@@ -1,396 +1,613 @@
-"""Paying for a private query and reading its proven answer.
+"""A private, proven, paid query (protocol version 2), from the user's wallet.
 
-The flow (docs/DESIGN.md): resolve the model, choose k eligible nodes that serve it, check the
-input and the wallet's funds *before* anything is signed, then in one transaction pay with a
-permit and post commitments and sealed payloads; wait for every share's `ResultSubmitted`, check
-on-chain that each share's proof was accepted, reconstruct and decode. If the deadline passes
-first, settle the query: the missing shares are refunded and their nodes slashed.
+`QueryClient.run` does everything `zkai query` shows:
+1. Plan, before anything is signed: the model's current version and parts (on-chain), the local
+   manifest by hash, the input checked against the model, k eligible nodes for every part (those
+   that host it; distinct nodes across parts where there are enough), each part's budget (the
+   number of its block evaluations in one forward pass), the escrow E, the deadlines from the
+   market's minimums, and the wallet's ZKAI and ETH.
+2. Request: the round-1 shares of part 0 are dealt first (the request carries their commitments),
+   then one transaction pays E with a permit and pins the version and a fee cap.
+3. Rounds: the manifest's steps in order. A linear block goes to the k nodes of its part, each with
+   a fresh share and mask sealed to the node's recorded key and a `Round` signed with the session
+   key; each answer is checked (`QuerySession.accept`) before it is used; the block's output is
+   sum out - sum m + b. User steps (activations, rescaling) run here, on the reconstructed values.
+4. Proofs: every node claims its assignment on-chain with one proof; the answer is reported as
+   verified only when every assignment's recorded (rounds, T_n, O_n) equals the client's own.
+   Unused budget is refunded by `settle` (anyone may send it after the proof deadline).
+Which nodes are asked, and when, never depends on the reconstructed values (PROTOCOL.md, step 3).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
 from web3.logs import DISCARD
 
 from zkai.chain.client import ChainClient, with_retries
 from zkai.client.permit import sign_permit
+from zkai.client.session import PreparedRound, QuerySession
+from zkai.client.transport import RoundTransport
+from zkai.crypto.field import encode_signed_vector
 from zkai.errors import (
-    ContractRevertError,
     InsufficientFundsError,
-    ModelInactiveError,
+    NodeUnreachableError,
     NotEnoughNodesError,
     QueryError,
-    UnknownModelError,
+    RoundRefusedError,
 )
-from zkai.inference import QuerySecrets, prepare_query, reconstruct
 from zkai.models.manifest import Manifest, Prediction
+from zkai.protocol.market import (
+    ModelTerms,
+    NodeInfo,
+    eligible_nodes_for_part,
+    query_nodes,
+    read_assignment,
+    read_market_terms,
+    read_model,
+    read_query,
+)
+from zkai.protocol.wire import RoundAnswer
 from zkai.units import format_amount
 
-# IQueryMarket.ShareStatus
-SHARE_PENDING, SHARE_SUBMITTED, SHARE_PAID, SHARE_MISSED = 1, 2, 3, 4
-ACCEPTED_STATUSES = (SHARE_SUBMITTED, SHARE_PAID)
-# Gas a query may need beyond requestQuery itself, for the ETH pre-check (settle on expiry).
-SETTLE_GAS_ALLOWANCE = 200_000
-# Gas limit for `settle` when it cannot be estimated (see `_expire`): generous per missed share.
-SETTLE_GAS_BASE, SETTLE_GAS_PER_SHARE = 80_000, 90_000
-# How long after the deadline `wait` keeps trying to settle before giving up with an error.
-SETTLE_PATIENCE_S = 120
-# Seconds the nodes have to prove, by default: the market's minimum window is 60 s; a node whose
-# worker dies mid-proof recovers in seconds (`zkai.node.locks`), far within either.
-DEFAULT_DEADLINE_S = 120
+__all__ = [
+    "DEFAULT_ROUND_WINDOW_S",
+    "QueryClient",
+    "QueryIncompleteError",
+    "QueryOutcome",
+    "QueryPlan",
+    "Settlement",
+    "describe_query",
+    "settle_query",
+    "slash_unproven",
+]
+
+# Seconds the user gives itself for all rounds (t_R - now). Nodes claim as soon as a budget is
+# used up, so a forward pass never waits for it; it bounds how long nodes keep a query open.
+DEFAULT_ROUND_WINDOW_S = 120
+# ETH for the request and a later settle, for the pre-check.
+GAS_ALLOWANCE = 1_500_000
+CLAIM_PATIENCE_S = 30.0
+
+Progress = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
-class NodeChoice:
-    address: str
-    encryption_key: bytes
+class QueryPlan:
+    """Everything decided before paying."""
 
-
-@dataclass(frozen=True)
-class ModelOnChain:
-    model_id: int
-    version: int
-    verifier: str
-    weights_commitment: bytes
-    input_size: int
-    output_size: int
-    shares: int
-    price: int
+    terms: ModelTerms
+    nodes: tuple[tuple[NodeInfo, ...], ...]  # per part
+    budgets: tuple[int, ...]  # per part
+    escrow: int
+    round_deadline: int
+    proof_deadline: int
 
 
 @dataclass
-class ShareReceipt:
-    index: int
+class AssignmentOutcome:
+    part: int
     node: str
-    tx_hash: str
-    gas_used: int
-    outputs: tuple[int, ...]
-    status: int = SHARE_SUBMITTED
+    rounds: int
+    claimed: bool = False
+    claim_tx: str | None = None
+    claim_gas: int = 0
+    credit: int = 0
 
 
 @dataclass
 class QueryOutcome:
     """What `zkai query --json` prints (see `as_json`)."""
 
-    query_id: int
+    query_id: bytes
     model: str
     model_id: int
     version: int
-    fee: int
+    escrow: int
     request_tx: str
     request_gas: int
-    shares: list[ShareReceipt] = field(default_factory=list)
+    round_deadline: int
+    proof_deadline: int
+    assignments: list[AssignmentOutcome] = field(default_factory=list)
     prediction: Prediction | None = None
     outputs: list[int] | None = None
+    clamped: int = 0
+    answer_s: float = 0.0
     latency_s: float = 0.0
     verified: bool = False
-    refund: int = 0
-    expired: bool = False
+    cost: int = 0
+    session: QuerySession | None = field(default=None, repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
+        p = self.prediction
         return {
-            "query_id": self.query_id,
+            "query_id": "0x" + self.query_id.hex(),
             "model": self.model,
             "model_id": self.model_id,
             "version": self.version,
-            "prediction": None if self.prediction is None else self.prediction.label,
-            "scores": None if self.prediction is None else list(self.prediction.scores),
+            "prediction": None if p is None else p.label,
+            "label_name": None if p is None else p.label_name,
+            "scores": None if p is None else list(p.scores),
             "outputs": self.outputs,
-            "fee": self.fee,
-            "refund": self.refund,
-            "expired": self.expired,
+            "clamped_values": self.clamped,
+            "escrow": self.escrow,
+            "cost": self.cost,
             "request": {"tx_hash": self.request_tx, "gas_used": self.request_gas},
-            "shares": [
-                {"index": s.index, "node": s.node, "tx_hash": s.tx_hash, "gas_used": s.gas_used}
-                for s in self.shares
+            "deadlines": {"rounds": self.round_deadline, "proofs": self.proof_deadline},
+            "assignments": [
+                {
+                    "part": a.part,
+                    "node": a.node,
+                    "rounds": a.rounds,
+                    "claimed": a.claimed,
+                    "claim_tx": a.claim_tx,
+                    "claim_gas": a.claim_gas,
+                    "credit": a.credit,
+                }
+                for a in self.assignments
             ],
+            "answer_s": round(self.answer_s, 3),
             "latency_s": round(self.latency_s, 3),
             "verified": self.verified,
         }
 
 
-@dataclass
-class PendingQuery:
-    query_id: int
-    deadline: int
-    nodes: list[str]
-    secrets: QuerySecrets
-    outcome: QueryOutcome
-    started: float
+def rounds_per_query(manifest: Manifest, part: int) -> int:
+    """Rounds one forward pass needs from each node of `part`: its block evaluations."""
+    schedule = set(manifest.part(part).schedule)
+    return sum(1 for block in manifest.blocks if block.index in schedule)
 
 
-def node_serves(metadata_uri: str, model_id: int) -> bool:
-    """A node's metadata URI is compact JSON `{"name": ..., "models": [ids]}` (docs/DESIGN.md)."""
-    try:
-        metadata = json.loads(metadata_uri)
-        return model_id in {int(m) for m in metadata.get("models", [])}
-    except (ValueError, TypeError, AttributeError):
-        return False
+def _noop(_event: str, _detail: dict[str, Any]) -> None:
+    return None
 
 
 class QueryClient:
-    def __init__(self, chain: ChainClient, account: LocalAccount) -> None:
+    """Plans, pays for and runs private queries from one wallet."""
+
+    def __init__(
+        self,
+        chain: ChainClient,
+        account: LocalAccount,
+        *,
+        transport: RoundTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.chain = chain
         self.account = account
         self.market = chain.contract("QueryMarket")
         self.token = chain.contract("ZKAIToken")
-        self.models = chain.contract("ModelRegistry")
-        self.nodes = chain.contract("NodeRegistry")
+        self.transport = transport or RoundTransport()
+        self.rng = rng or random.SystemRandom()
 
-    # -- before paying ------------------------------------------------------------------------
+    # -- planning ------------------------------------------------------------------------------
 
-    def model(self, model_id: int) -> ModelOnChain:
-        count = int(self.chain.call(self.models.functions.modelCount()))
-        if not 1 <= model_id <= count:
-            raise UnknownModelError(
-                f"no model with id {model_id} is registered ({count} models on this chain)"
+    def plan(
+        self,
+        manifest: Manifest,
+        model_id: int,
+        *,
+        nodes: Sequence[Sequence[str]] | None = None,
+        round_window_s: int = DEFAULT_ROUND_WINDOW_S,
+        exclude: Sequence[str] = (),
+    ) -> QueryPlan:
+        terms = read_model(self.chain, model_id)
+        if terms.manifest_hash != manifest.hash:
+            raise QueryError(
+                f"the local manifest of {manifest.name!r} (0x{manifest.hash.hex()}) is not "
+                f"model {model_id} version {terms.version} on-chain "
+                f"(0x{terms.manifest_hash.hex()}); fetch the current manifest"
             )
-        model, version = self.chain.call(self.models.functions.getCurrent(model_id))
-        owner, latest, active = model
-        if not active:
-            raise ModelInactiveError(f"model {model_id} has been deactivated by its owner {owner}")
-        verifier, price, commitment, n_in, n_out, shares, _ = version
-        return ModelOnChain(
-            model_id,
-            int(latest),
-            verifier,
-            bytes(commitment),
-            int(n_in),
-            int(n_out),
-            int(shares),
-            int(price),
-        )
-
-    def eligible_nodes(self, model_id: int) -> list[NodeChoice]:
-        addresses = self.chain.call(self.nodes.functions.getEligibleNodes(0, 1000))
-        choices = []
-        for address in addresses:
-            node = self.chain.call(self.nodes.functions.getNode(address))
-            encryption_key, _stake, _unlock, registered, metadata = node
-            if registered and node_serves(metadata, model_id):
-                choices.append(NodeChoice(to_checksum_address(address), bytes(encryption_key)))
-        return choices
-
-    def choose_nodes(
-        self, model: ModelOnChain, requested: Sequence[str] | None = None
-    ) -> list[NodeChoice]:
-        eligible = self.eligible_nodes(model.model_id)
-        if requested:
-            by_address = {n.address.lower(): n for n in eligible}
-            chosen = []
-            for address in requested:
-                if address.lower() not in by_address:
-                    raise NotEnoughNodesError(
-                        f"node {address} is not an eligible node serving model {model.model_id}"
-                    )
-                chosen.append(by_address[address.lower()])
-            if len({c.address for c in chosen}) != len(chosen):
-                raise NotEnoughNodesError("the same node was named twice")
-            if len(chosen) != model.shares:
-                raise NotEnoughNodesError(
-                    f"model {model.model_id} needs exactly {model.shares} nodes, "
-                    f"{len(chosen)} were named"
+        if len(terms.parts) != len(manifest.parts):
+            raise QueryError(
+                f"model {model_id} has {len(terms.parts)} parts on-chain, the manifest "
+                f"{len(manifest.parts)}"
+            )
+        budgets = tuple(rounds_per_query(manifest, p) for p in range(len(terms.parts)))
+        for p, (b, part) in enumerate(zip(budgets, terms.parts, strict=True)):
+            if b > part.max_rounds:
+                raise QueryError(
+                    f"part {p} needs {b} rounds but its circuit proves at most {part.max_rounds}"
                 )
-            return chosen
-        if len(eligible) < model.shares:
-            raise NotEnoughNodesError(
-                f"model {model.model_id} needs {model.shares} nodes but only {len(eligible)} "
-                "eligible nodes serve it; start more nodes (`zkai node run`) or try later"
+        chosen = self._choose(terms, nodes, exclude)
+        escrow = sum(
+            part.shares * b * part.price for part, b in zip(terms.parts, budgets, strict=True)
+        )
+        market = read_market_terms(self.chain)
+        now = self._chain_now()
+        round_deadline = now + round_window_s
+        window = max([market.min_proof_window_floor, *(p.min_proof_window for p in terms.parts)])
+        proof_deadline = round_deadline + window
+        if (
+            proof_deadline + market.challenge_window - now + market.unbonding_margin
+            > market.unbonding_period
+        ):
+            raise QueryError(
+                "the deadlines would outlast the nodes' unbonding period; "
+                "use a shorter round window"
             )
-        return random.SystemRandom().sample(eligible, model.shares)
+        return QueryPlan(terms, chosen, budgets, escrow, round_deadline, proof_deadline)
 
-    def check_funds(self, fee: int) -> None:
+    def _choose(
+        self, terms: ModelTerms, requested: Sequence[Sequence[str]] | None, exclude: Sequence[str]
+    ) -> tuple[tuple[NodeInfo, ...], ...]:
+        excluded = {a.lower() for a in exclude}
+        used: set[str] = set()
+        chosen = []
+        for p, part in enumerate(terms.parts):
+            eligible = self._live(
+                [
+                    n
+                    for n in eligible_nodes_for_part(self.chain, terms.model_id, p)
+                    if n.address.lower() not in excluded
+                ]
+            )
+            if requested is not None:
+                by_address = {n.address.lower(): n for n in eligible}
+                names = list(requested[p]) if p < len(requested) else []
+                picked = []
+                for address in names:
+                    if address.lower() not in by_address:
+                        raise NotEnoughNodesError(
+                            f"node {address} is not an eligible node hosting part {p} of model "
+                            f"{terms.model_id}"
+                        )
+                    picked.append(by_address[address.lower()])
+                if len({n.address for n in picked}) != len(picked) or len(picked) != part.shares:
+                    raise NotEnoughNodesError(
+                        f"part {p} of model {terms.model_id} needs exactly "
+                        f"{part.shares} distinct nodes"
+                    )
+            else:
+                if len(eligible) < part.shares:
+                    raise NotEnoughNodesError(
+                        f"part {p} of model {terms.model_id} needs {part.shares} nodes but only "
+                        f"{len(eligible)} eligible nodes that host it answer; start more nodes "
+                        f"(`zkai node register --part {terms.model_id}:{p}`) or try later"
+                    )
+                fresh = [n for n in eligible if n.address not in used]
+                pool = fresh if len(fresh) >= part.shares else eligible
+                picked = self.rng.sample(pool, part.shares)
+            used.update(n.address for n in picked)
+            chosen.append(tuple(picked))
+        return tuple(chosen)
+
+    def _live(self, nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
+        """The nodes whose endpoint answers its health check now (asked concurrently)."""
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
+            alive = list(pool.map(lambda n: self.transport.healthy(n.endpoint, n.address), nodes))
+        return [n for n, ok in zip(nodes, alive, strict=True) if ok]
+
+    def _chain_now(self) -> int:
+        latest = with_retries(lambda: self.chain.w3.eth.get_block("latest"))
+        # A chain that mines on demand (anvil) may have an old latest block; the next one is not.
+        return max(int(latest["timestamp"]), int(time.time()))
+
+    def check_funds(self, amount: int) -> None:
         balance = int(self.chain.call(self.token.functions.balanceOf(self.account.address)))
-        if balance < fee:
+        if balance < amount:
             raise InsufficientFundsError(
-                f"the fee is {format_amount(fee)} ZKAI but {self.account.address} holds "
+                f"the query escrows {format_amount(amount)} ZKAI but {self.account.address} holds "
                 f"{format_amount(balance)} ZKAI; top up the wallet"
             )
         eth = with_retries(lambda: self.chain.w3.eth.get_balance(self.account.address))
         gas_price = with_retries(lambda: self.chain.w3.eth.gas_price)
-        if eth < gas_price * SETTLE_GAS_ALLOWANCE:
+        if eth < gas_price * GAS_ALLOWANCE:
             raise InsufficientFundsError(
                 f"{self.account.address} has {format_amount(eth)} ETH, too little for gas "
-                f"(need about {format_amount(gas_price * SETTLE_GAS_ALLOWANCE)} ETH)"
+                f"(need about {format_amount(gas_price * GAS_ALLOWANCE)} ETH)"
             )
 
-    # -- paying and posting -------------------------------------------------------------------
+    # -- running -------------------------------------------------------------------------------
 
-    def submit(
+    def run(
         self,
         name: str,
         manifest: Manifest,
         model_id: int,
         x: Sequence[float],
         *,
-        nodes: Sequence[str] | None = None,
-        deadline_s: int = DEFAULT_DEADLINE_S,
-    ) -> PendingQuery:
-        """Check everything, then pay and post the query in one transaction."""
-        model = self.model(model_id)
-        if model.weights_commitment != manifest.content_hash:
-            raise QueryError(
-                f"the local manifest of {name!r} (hash 0x{manifest.content_hash.hex()}) is not "
-                f"model {model_id} version {model.version} on-chain "
-                f"(0x{model.weights_commitment.hex()}); fetch the current manifest"
-            )
-        if len(x) != model.input_size:
-            raise QueryError(
-                f"model {name!r} takes {model.input_size} numbers, the input has {len(x)}"
-            )
-        chosen = self.choose_nodes(model, nodes)
-        self.check_funds(model.price)
-        prepared = prepare_query(manifest, x, [n.encryption_key for n in chosen], check_range=True)
+        nodes: Sequence[Sequence[str]] | None = None,
+        max_fee: int | None = None,
+        round_window_s: int = DEFAULT_ROUND_WINDOW_S,
+        wait_proofs: bool = True,
+        on_progress: Progress | None = None,
+    ) -> QueryOutcome:
+        progress = on_progress or _noop
         started = time.monotonic()
-        # The latest block can be old on a chain that mines on demand; the next one is not.
-        chain_now = int(with_retries(lambda: self.chain.w3.eth.get_block("latest"))["timestamp"])
-        deadline = max(chain_now, int(time.time())) + deadline_s
+        values = manifest.quantise_input(x, check_range=True)
+        plan = self.plan(manifest, model_id, nodes=nodes, round_window_s=round_window_s)
+        fee_cap = plan.escrow if max_fee is None else max_fee
+        if plan.escrow > fee_cap:
+            raise QueryError(
+                f"the query escrows {format_amount(plan.escrow)} ZKAI, above --max-fee "
+                f"{format_amount(fee_cap)} ZKAI"
+            )
+        self.check_funds(plan.escrow)
+        session = QuerySession(
+            self.chain.deployment.chain_id, self.market.address, self.account.address
+        )
+        for p, part_nodes in enumerate(plan.nodes):
+            for n in part_nodes:
+                session.add_assignment(
+                    p,
+                    n.address,
+                    encryption_key=n.encryption_key,
+                    ack_signer=n.ack_signer,
+                    endpoint=n.endpoint,
+                    budget=plan.budgets[p],
+                )
+        blocks = manifest.blocks
+        # Part 0's first round is dealt before paying: the request carries its commitments.
+        first = blocks[0]
+        if manifest.part_of_block(first.index).index != 0:
+            raise QueryError("the first linear block of a model must belong to part 0")
+        pending: list[PreparedRound] | None = session.prepare_block(
+            0, first.index, encode_signed_vector(values), first.output_size
+        )
+        assert pending is not None
+        outcome = self._request(name, plan, session, pending, fee_cap)
+        outcome.session = session
+        progress("requested", {"query_id": outcome.query_id, "tx": outcome.request_tx})
+        clamped = 0
+        for block in blocks:
+            part = manifest.part_of_block(block.index).index
+            if pending is None:
+                pending = session.prepare_block(
+                    part, block.index, encode_signed_vector(values), block.output_size
+                )
+            try:
+                answers = self._send_all(session, pending)
+            except (RoundRefusedError, NodeUnreachableError) as exc:
+                raise QueryIncompleteError(
+                    f"{exc}. Query 0x{outcome.query_id.hex()} stops at block {block.index}: the "
+                    "nodes that served their rounds claim them; the rest of the escrow is "
+                    f"refunded by `zkai queries settle 0x{outcome.query_id.hex()}` after the "
+                    f"proof deadline (chain time {plan.proof_deadline})",
+                    outcome,
+                ) from exc
+            for prepared, answer in zip(pending, answers, strict=True):
+                session.accept(prepared, answer)
+            values = block.reconstruct(session.reconstruct(pending, answers))
+            stepped = manifest.run_user_steps(block.index, values)
+            values, clamped = list(stepped.values), clamped + stepped.clamped
+            progress("block", {"block": block.index, "part": part})
+            pending = None
+        outcome.outputs = list(values)
+        outcome.clamped = clamped
+        outcome.prediction = manifest.decode(values, clamped=clamped)
+        outcome.answer_s = time.monotonic() - started
+        outcome.assignments = [
+            AssignmentOutcome(p, s.node, s.rounds) for (p, _), s in session.assignments.items()
+        ]
+        if wait_proofs:
+            self.wait_claims(outcome, session, on_progress=progress)
+        outcome.latency_s = time.monotonic() - started
+        return outcome
+
+    def _request(
+        self,
+        name: str,
+        plan: QueryPlan,
+        session: QuerySession,
+        first: Sequence[PreparedRound],
+        fee_cap: int,
+    ) -> QueryOutcome:
         permit = sign_permit(
             self.account,
             self.token,
             self.market.address,
-            model.price,
-            deadline,
+            plan.escrow,
+            plan.round_deadline,
             self.chain.deployment.chain_id,
         )
-        call = self.market.functions.requestQueryWithPermit(
-            model_id,
-            [c.address for c in chosen],
-            [r.commitment for r in prepared.requests],
-            [r.ciphertext for r in prepared.requests],
-            deadline,
-            permit.as_tuple(),
+        request = (
+            session.salt,
+            plan.terms.model_id,
+            plan.terms.version,
+            fee_cap,
+            [[n.address for n in part] for part in plan.nodes],
+            list(plan.budgets),
+            plan.round_deadline,
+            plan.proof_deadline,
+            session.session_key.address,
+            [p.commitment for p in first],
         )
-        receipt = self.chain.transact(self.account, call)
-        (event,) = self.market.events.QueryRequested().process_receipt(receipt, errors=DISCARD)
-        query_id = int(event["args"]["queryId"])
-        outcome = QueryOutcome(
-            query_id=query_id,
+        receipt = self.chain.transact(
+            self.account, self.market.functions.requestQuery(request, permit.as_tuple())
+        )
+        logs = self.market.events.QueryRequested().process_receipt(receipt, errors=DISCARD)
+        if not logs or bytes(logs[0]["args"]["queryId"]) != session.query_id:
+            raise QueryError("the request was mined but logged no QueryRequested for this query")
+        return QueryOutcome(
+            query_id=session.query_id,
             model=name,
-            model_id=model_id,
-            version=int(event["args"]["modelVersion"]),
-            fee=int(event["args"]["fee"]),
-            request_tx="0x" + receipt["transactionHash"].hex().removeprefix("0x"),
+            model_id=plan.terms.model_id,
+            version=plan.terms.version,
+            escrow=plan.escrow,
+            request_tx="0x" + bytes(receipt["transactionHash"]).hex(),
             request_gas=int(receipt["gasUsed"]),
+            round_deadline=plan.round_deadline,
+            proof_deadline=plan.proof_deadline,
         )
-        return PendingQuery(
-            query_id, deadline, [c.address for c in chosen], prepared.secrets, outcome, started
-        )
 
-    # -- waiting and reading ------------------------------------------------------------------
+    def _send_all(
+        self, session: QuerySession, pending: Sequence[PreparedRound]
+    ) -> list[RoundAnswer]:
+        """Send one block's rounds to its k nodes at once; their answers in the same order."""
+        with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            futures = [
+                pool.submit(
+                    self.transport.send, session.assignment(p.part, p.node).endpoint, p.request
+                )
+                for p in pending
+            ]
+            return [f.result() for f in futures]
 
-    def _receipt(self, tx_hash: Any) -> Any:
-        return with_retries(lambda: self.chain.w3.eth.get_transaction_receipt(tx_hash))
+    # -- after the answer ------------------------------------------------------------------------
 
-    def _results(self, pending: PendingQuery, from_block: int) -> dict[int, ShareReceipt]:
-        latest = with_retries(lambda: self.chain.w3.eth.block_number)
-        found: dict[int, ShareReceipt] = {}
-        for log in self.chain.events(
-            "QueryMarket",
-            "ResultSubmitted",
-            from_block,
-            latest,
-            {"queryId": pending.query_id},
-        ):
-            args = log["args"]
-            tx_hash = log["transactionHash"]
-            receipt = self._receipt(tx_hash)
-            index = int(args["shareIndex"])
-            found[index] = ShareReceipt(
-                index=index,
-                node=to_checksum_address(args["node"]),
-                tx_hash="0x" + bytes(tx_hash).hex(),
-                gas_used=int(receipt["gasUsed"]),
-                outputs=tuple(int(v) for v in args["outputs"]),
-            )
-        return found
-
-    def wait(
+    def wait_claims(
         self,
-        pending: PendingQuery,
-        manifest: Manifest,
+        outcome: QueryOutcome,
+        session: QuerySession,
         *,
-        on_progress: Callable[[int, int], None] | None = None,
-        poll_s: float = 0.25,
-    ) -> QueryOutcome:
-        """Wait for every share (at most until the deadline), then reconstruct or settle."""
-        outcome = pending.outcome
-        k = len(pending.nodes)
-        request_block = int(self._receipt(outcome.request_tx)["blockNumber"])
-        results: dict[int, ShareReceipt] = {}
-        while True:
-            results = self._results(pending, request_block)
-            if on_progress is not None:
-                on_progress(len(results), k)
-            if len(results) == k:
-                break
-            # Wall-clock time: a chain that mines only on demand (anvil) has no newer block to ask.
-            if time.time() > pending.deadline + 1:
-                try:
-                    return self._expire(pending, results)
-                except ContractRevertError as exc:
-                    if exc.error != "DeadlineNotPassed":
-                        raise
-                    if time.time() > pending.deadline + SETTLE_PATIENCE_S:
+        on_progress: Progress | None = None,
+        poll_s: float = 0.3,
+    ) -> None:
+        """Wait until every assignment is claimed (or its proof deadline passes), then verify."""
+        progress = on_progress or _noop
+        pending = {(a.part, a.node): a for a in outcome.assignments}
+        while pending:
+            for key, a in list(pending.items()):
+                record = read_assignment(self.chain, outcome.query_id, a.part, a.node)
+                if int(record.rounds) > 0:
+                    a.claimed = True
+                    a.credit = int(record.rounds) * int(record.price)
+                    state = session.assignment(a.part, a.node).state
+                    a.rounds = int(record.rounds)
+                    if (
+                        int(record.rounds) != state.rounds
+                        or int(record.inputTranscript) != state.input_transcript
+                        or int(record.outputTranscript) != state.output_transcript
+                    ):
                         raise QueryError(
-                            f"query {pending.query_id} is past its deadline but the chain does "
-                            f"not accept `settle` yet ({exc}); retry later"
-                        ) from exc
+                            f"node {a.node} claimed part {a.part} with a transcript that differs "
+                            "from this client's: the answer is not verified"
+                        )
+                    del pending[key]
+                    progress("claimed", {"part": a.part, "node": a.node})
+            if not pending:
+                break
+            if self._chain_now() > outcome.proof_deadline + CLAIM_PATIENCE_S:
+                return
             time.sleep(poll_s)
-        outcome.shares = [results[i] for i in range(k)]
-        outcome.verified = self._verified_on_chain(pending.query_id, k)
-        outputs = [s.outputs for s in outcome.shares]
-        outcome.outputs = reconstruct(manifest, pending.secrets, outputs)
-        outcome.prediction = manifest.predict(outcome.outputs)
-        outcome.latency_s = time.monotonic() - pending.started
-        return outcome
+        self._claim_receipts(outcome)
+        outcome.verified = all(a.claimed for a in outcome.assignments)
+        outcome.cost = sum(a.credit for a in outcome.assignments)
 
-    def _verified_on_chain(self, query_id: int, k: int) -> bool:
-        """Every share's proof was accepted by the verifier: its status says so on-chain."""
-        for index in range(k):
-            share = self.chain.call(self.market.functions.getShare(query_id, index))
-            if int(share[1]) not in ACCEPTED_STATUSES:
-                return False
-        return True
+    def _claim_receipts(self, outcome: QueryOutcome) -> None:
+        latest = with_retries(lambda: self.chain.w3.eth.block_number)
+        start = latest - 5_000 if latest > 5_000 else 0
+        by_key = {(a.part, a.node): a for a in outcome.assignments}
+        for log in self.chain.events(
+            "QueryMarket", "Claimed", start, latest, {"queryId": outcome.query_id}
+        ):
+            key = (int(log["args"]["part"]), str(log["args"]["node"]))
+            if key in by_key:
+                tx_hash = log["transactionHash"]
+                receipt = with_retries(
+                    functools.partial(self.chain.w3.eth.get_transaction_receipt, tx_hash)
+                )
+                by_key[key].claim_tx = "0x" + bytes(tx_hash).hex()
+                by_key[key].claim_gas = int(receipt["gasUsed"])
 
-    def _expire(self, pending: PendingQuery, results: dict[int, ShareReceipt]) -> QueryOutcome:
-        """After the deadline: settle (refund the missing shares, slash their nodes)."""
-        outcome = pending.outcome
-        query = self.chain.call(self.market.functions.getQuery(pending.query_id))
-        settled = bool(query[5])
-        if not settled:
-            settle = self.market.functions.settle(pending.query_id)
-            try:
-                receipt = self.chain.transact(self.account, settle)
-            except ContractRevertError as exc:
-                # Estimation runs against the latest block; a chain that mines on demand (anvil)
-                # may have none past the deadline yet, while the block this transaction lands in
-                # will be. Past a grace period, send it with a fixed gas limit instead.
-                if exc.error != "DeadlineNotPassed" or time.time() < pending.deadline + 10:
-                    raise
-                gas = SETTLE_GAS_BASE + SETTLE_GAS_PER_SHARE * len(pending.nodes)
-                receipt = self.chain.transact(self.account, settle, gas=gas)
-            logs = self.market.events.QuerySettled().process_receipt(receipt, errors=DISCARD)
-            outcome.refund = int(logs[0]["args"]["refund"]) if logs else 0
-        else:
-            latest = with_retries(lambda: self.chain.w3.eth.block_number)
-            for log in self.chain.events(
-                "QueryMarket",
-                "QuerySettled",
-                self.chain.deployment.start_block,
-                latest,
-                {"queryId": pending.query_id},
-            ):
-                outcome.refund = int(log["args"]["refund"])
-        outcome.shares = [results[i] for i in sorted(results)]
-        outcome.expired = True
-        outcome.latency_s = time.monotonic() - pending.started
-        return outcome
+
+class QueryIncompleteError(QueryError):
+    """A query was paid but could not finish (a node refused or vanished mid-query)."""
+
+    def __init__(self, message: str, outcome: QueryOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class SlashResult:
+    part: int
+    node: str
+    round: int
+    tx_hash: str
+
+
+def slash_unproven(
+    chain: ChainClient, account: LocalAccount, session: QuerySession
+) -> list[SlashResult]:
+    """After the proof deadline: slash every assignment whose node acknowledged a round it did
+    not prove (no claim, fewer rounds, or another transcript), with the node's own Ack."""
+    market = chain.contract("QueryMarket")
+    done = []
+    for (part, node), state in session.assignments.items():
+        if not state.acks:
+            continue
+        record = read_assignment(chain, session.query_id, part, node)
+        if record.slashed:
+            continue
+        i, t_i, o_i, signature = state.acks[-1]
+        claimed = int(record.rounds)
+        if claimed > i or (
+            claimed == i
+            and (int(record.inputTranscript), int(record.outputTranscript)) == (t_i, o_i)
+        ):
+            continue
+        receipt = chain.transact(
+            account, market.functions.slash(session.query_id, part, node, i, t_i, o_i, signature)
+        )
+        done.append(SlashResult(part, node, i, "0x" + bytes(receipt["transactionHash"]).hex()))
+    return done
+
+
+@dataclass(frozen=True)
+class Settlement:
+    query_id: bytes
+    refund: int
+    tx_hash: str | None
+    already: bool
+
+
+def settle_query(chain: ChainClient, account: LocalAccount, query_id: bytes) -> Settlement:
+    """Settle a query (refund its unused escrow to its user); anyone may, after its proof
+    deadline."""
+    query = read_query(chain, query_id)
+    if not query.exists:
+        raise QueryError(f"no query 0x{query_id.hex()} on this chain")
+    if query.settled:
+        return Settlement(query_id, int(query.escrow) - int(query.credits), None, True)
+    market = chain.contract("QueryMarket")
+    receipt = chain.transact(account, market.functions.settle(query_id))
+    logs = market.events.QuerySettled().process_receipt(receipt, errors=DISCARD)
+    refund = int(logs[0]["args"]["refund"]) if logs else 0
+    return Settlement(query_id, refund, "0x" + bytes(receipt["transactionHash"]).hex(), False)
+
+
+def describe_query(chain: ChainClient, query_id: bytes) -> dict[str, Any]:
+    """A query and its assignments as the chain records them (for `zkai queries show`)."""
+    query = read_query(chain, query_id)
+    if not query.exists:
+        raise QueryError(f"no query 0x{query_id.hex()} on this chain")
+    assignments = []
+    for part in range(int(query.partCount)):
+        for node in query_nodes(chain, query_id, part):
+            a = read_assignment(chain, query_id, part, node)
+            assignments.append(
+                {
+                    "part": part,
+                    "node": node,
+                    "budget": int(a.budget),
+                    "rounds": int(a.rounds),
+                    "credit": str(int(a.rounds) * int(a.price)),
+                    "slashed": bool(a.slashed),
+                }
+            )
+    return {
+        "query_id": "0x" + query_id.hex(),
+        "user": query.user,
+        "model_id": int(query.modelId),
+        "version": int(query.version),
+        "escrow": str(int(query.escrow)),
+        "credits": str(int(query.credits)),
+        "settled": bool(query.settled),
+        "deadlines": {
+            "rounds": int(query.roundDeadline),
+            "proofs": int(query.proofDeadline),
+            "challenge": int(query.challengeDeadline),
+        },
+        "assignments": assignments,
+    }

@@ -1,7 +1,7 @@
 """`zkai demo`: private queries on the local network, then an encrypted training round.
 
 Queries: several per demo model from the demo wallet, each compared exactly with the plaintext
-quantised model's output (`Manifest.forward`) and checked to have every share proven on-chain.
+quantised model's output (`Manifest.evaluate`) and checked to have every share proven on-chain.
 
 Training (`run_demo_training`), every step through the same code as the commands:
 1. the key holder (the deployer, who owns the demo models) opens a round on `digits` for three
@@ -67,9 +67,12 @@ class DemoQuery:
     exact: bool
     verified: bool
     latency_s: float
-    fee: int
-    gas_per_share: list[int]
-    query_id: int | None = None
+    cost: int
+    parts: int = 0
+    nodes: int = 0
+    claim_gas: list[int] = field(default_factory=list)
+    answer_s: float = 0.0
+    query_id: str | None = None
     version: int | None = None
     error: str | None = None
 
@@ -161,33 +164,32 @@ def _query(
     chain: ChainClient,
     name: str,
     sample: int,
-    deadline_s: int,
+    round_window_s: int,
 ) -> DemoQuery:
     """One private query on `name`'s current version, compared with its plaintext model."""
     entry = catalog.get(name)
     manifest, _version = current_version(chain, entry)
     split = load_split(name)
     x = [float(v) for v in split.x_test[sample]]
-    expected_raw = manifest.forward(manifest.quantise_input(x))
-    expected = manifest.predict(expected_raw).label
+    expected_raw = list(manifest.evaluate(manifest.quantise_input(x)).outputs)
+    expected = manifest.decode(expected_raw).label
     result = DemoQuery(
-        name, sample, expected, None, int(split.y_test[sample]), False, False, 0.0, 0, []
+        name, sample, expected, None, int(split.y_test[sample]), False, False, 0.0, 0
     )
     try:
-        pending = client.submit(name, manifest, entry.model_id, x, deadline_s=deadline_s)
-        result.query_id = pending.query_id
-        outcome = client.wait(pending, manifest)
+        outcome = client.run(name, manifest, entry.model_id, x, round_window_s=round_window_s)
+        result.query_id = "0x" + outcome.query_id.hex()
         result.version = outcome.version
-        result.fee = outcome.fee
+        result.cost = outcome.cost
         result.latency_s = round(outcome.latency_s, 3)
-        result.gas_per_share = [s.gas_used for s in outcome.shares]
+        result.answer_s = round(outcome.answer_s, 3)
+        result.parts = len({a.part for a in outcome.assignments})
+        result.nodes = len({a.node for a in outcome.assignments})
+        result.claim_gas = [a.claim_gas for a in outcome.assignments]
         result.verified = outcome.verified
-        if outcome.expired:
-            result.error = f"expired; refunded {outcome.refund}"
-        else:
-            assert outcome.prediction is not None
-            result.answer = outcome.prediction.label
-            result.exact = outcome.outputs == expected_raw
+        assert outcome.prediction is not None
+        result.answer = outcome.prediction.label
+        result.exact = outcome.outputs == expected_raw
     except ZKAIError as exc:
         result.error = str(exc)
     return result
@@ -196,10 +198,10 @@ def _query(
 def run_demo_queries(
     samples_per_model: int = 3,
     on_query: Callable[[DemoQuery], None] | None = None,
-    deadline_s: int = 120,
+    round_window_s: int = 120,
 ) -> DemoReport:
     """Several private queries per demo model from the demo wallet, each compared exactly with
-    the plaintext quantised model's output (`Manifest.forward`)."""
+    the plaintext quantised model's output (`Manifest.evaluate`)."""
     report = DemoReport()
     started = time.monotonic()
     chain = connect()
@@ -207,7 +209,7 @@ def run_demo_queries(
     catalog = ModelCatalog(chain.deployment.chain_id)
     for name in DEMO_MODELS:
         for i in range(samples_per_model):
-            result = _query(client, catalog, chain, name, i, deadline_s)
+            result = _query(client, catalog, chain, name, i, round_window_s)
             report.queries.append(result)
             if on_query is not None:
                 on_query(result)
@@ -235,13 +237,13 @@ def run_demo_training(
     samples: int = 2,
     say: Say = _quiet,
     on_query: Callable[[DemoQuery], None] | None = None,
-    deadline_s: int = 120,
+    round_window_s: int = 120,
 ) -> DemoTraining:
     """A training round with three contributors, a new version queried, rewards claimed."""
     started = time.monotonic()
     report = DemoTraining()
     try:
-        _training(report, samples, say, on_query, deadline_s)
+        _training(report, samples, say, on_query, round_window_s)
     except ZKAIError as exc:
         report.error = str(exc)
     report.seconds = round(time.monotonic() - started, 2)
@@ -253,7 +255,7 @@ def _training(
     samples: int,
     say: Say,
     on_query: Callable[[DemoQuery], None] | None,
-    deadline_s: int,
+    round_window_s: int,
 ) -> None:
     settings = get_settings()
     chain = connect()
@@ -328,7 +330,7 @@ def _training(
 
     client = QueryClient(chain, anvil_account(DEMO_USER_INDEX))
     for i in range(samples):
-        query = _query(client, catalog, chain, TRAINING_MODEL, i, deadline_s)
+        query = _query(client, catalog, chain, TRAINING_MODEL, i, round_window_s)
         report.queries.append(query)
         if on_query is not None:
             on_query(query)

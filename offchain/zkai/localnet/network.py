@@ -21,6 +21,7 @@ not tied to a chain and are left as they are (a private Redis goes with the netw
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -59,9 +60,10 @@ from zkai.localnet_state import (
 from zkai.models.catalog import ModelCatalog
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest
 from zkai.models.store import ManifestStore
-from zkai.node.operator import init_node, register_node
+from zkai.node.keys import unlock as unlock_node_keys
+from zkai.node.operator import PartRef, init_node, register_node
 from zkai.node.state import forget_chain
-from zkai.registration import register_model
+from zkai.registration import PartPricing, register_model
 from zkai.toolchain import REPO_ROOT, require_tool
 from zkai.units import ETHER, format_amount
 from zkai.wallet import Keystore
@@ -75,18 +77,31 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class UpOptions:
-    nodes: int = 2
+    nodes: int = 4
     shares: int = 2
     rpc_port: int = 8545
     api_port: int = 8000
+    node_port: int = 9100
     worker_concurrency: int = 1
     demo_user_tokens: int = 10_000 * ETHER
     node_stake: int = 2_000 * ETHER
     price: dict[str, int] | None = None
 
     def price_of(self, name: str) -> int:
-        default = {"digits": 2 * ETHER, "breast-cancer": 1 * ETHER}
+        """Price of one round of one part, per node."""
+        default = {"digits": ETHER, "breast-cancer": ETHER // 2, "digits-mlp": ETHER}
         return (self.price or default).get(name, ETHER)
+
+    def parts_of(self, node_index: int, parts: int) -> list[int]:
+        """The parts node `node_index` (0-based) hosts of a model with `parts` parts.
+
+        A one-part model is hosted by every node. A model in several parts is split so that no
+        node hosts all of it: node i hosts part i // shares (mod the part count), so the first k
+        nodes host part 0, the next k part 1, and so on.
+        """
+        if parts == 1:
+            return [0]
+        return [(node_index // self.shares) % parts]
 
 
 def _port_free(port: int) -> bool:
@@ -105,6 +120,13 @@ def _wait_until(
             return
         time.sleep(0.2)
     raise ZKAIError(f"{what} did not come up within {timeout:.0f} s; see {record.log}")
+
+
+def _endpoint_up(endpoint: str) -> bool:
+    try:
+        return bool(requests.get(f"{endpoint}/v2/health", timeout=1).status_code == 200)
+    except requests.RequestException:
+        return False
 
 
 def _zkai_command(*args: str) -> list[str]:
@@ -205,20 +227,24 @@ class LocalNetwork:
 
         catalog = ModelCatalog(ANVIL_CHAIN_ID, self.data_dir)
         model_ids: list[int] = []
+        part_counts: list[int] = []
         for name in DEMO_MODELS:
             self.say(f"building and registering model {name} (development-only trusted setup)")
             manifest = load_demo_manifest(name)
-            model_id, _version = register_model(
-                chain, deployer, manifest, price=options.price_of(name), shares=options.shares
-            )
+            pricing = [
+                PartPricing(price=options.price_of(name), shares=options.shares)
+                for _ in manifest.parts
+            ]
+            model_id, _version = register_model(chain, deployer, manifest, pricing)
             catalog.add(name, model_id, f"demo:{name}")
             # The API serves it to nodes and contributors.
             ManifestStore(self.data_dir / "manifests").put(manifest)
             model_ids.append(model_id)
+            part_counts.append(len(manifest.parts))
         state.info["models"] = {e.name: e.model_id for e in catalog.entries()}
         state.save()
 
-        self._start_nodes(state, chain, deployer, options, model_ids, env, logs)
+        self._start_nodes(state, chain, deployer, options, model_ids, part_counts, env, logs)
         self.say("starting the training aggregation worker (public CKKS contexts only)")
         state.add(
             start_background(
@@ -278,36 +304,71 @@ class LocalNetwork:
         deployer: LocalAccount,
         options: UpOptions,
         model_ids: list[int],
+        part_counts: list[int],
         env: dict[str, str],
         logs: Path,
     ) -> None:
         keystore = Keystore(self.data_dir, scrypt_n=2**10)
         token = chain.contract("ZKAIToken")
+        records = []
         for i in range(options.nodes):
             name = f"node-{i + 1}"
             key = anvil_account(FIRST_NODE_INDEX + i).key
             if not keystore.node_dir(name).exists():
                 init_node(keystore, name, LOCAL_PASSPHRASE, key)
-            identity = keystore.unlock_node(name, LOCAL_PASSPHRASE)
+            identity = unlock_node_keys(keystore, name, LOCAL_PASSPHRASE)
             chain.transact(
-                deployer, token.functions.transfer(identity.account.address, options.node_stake)
+                deployer, token.functions.transfer(identity.address, options.node_stake)
             )
-            register_node(chain, identity, models=model_ids, stake=options.node_stake)
-            state.info.setdefault("nodes", {})[name] = identity.account.address
+            port = options.node_port + i if _port_free(options.node_port + i) else free_port()
+            endpoint = f"http://127.0.0.1:{port}"
+            parts = [
+                PartRef(model_id, part)
+                for model_id, count in zip(model_ids, part_counts, strict=True)
+                for part in options.parts_of(i, count)
+            ]
+            register_node(
+                chain,
+                identity,
+                endpoint=endpoint,
+                parts=parts,
+                stake=options.node_stake,
+                keystore=keystore,
+            )
+            state.info.setdefault("nodes", {})[name] = identity.address
+            state.endpoints[name] = endpoint
             state.save()
+            hosted = ", ".join(str(p) for p in parts)
             self.say(
-                f"{name} {identity.account.address} registered, staked "
-                f"{format_amount(options.node_stake)} ZKAI; starting its service"
+                f"{name} {identity.address} registered at {endpoint} (parts {hosted}), "
+                f"staked {format_amount(options.node_stake)} ZKAI; starting its service"
             )
             record = start_background(
                 name,
                 _zkai_command(
-                    "node", "run", name, "--concurrency", str(options.worker_concurrency)
+                    "node",
+                    "run",
+                    name,
+                    "--concurrency",
+                    str(options.worker_concurrency),
                 ),
                 logs / f"{name}.log",
-                env={**env, "ZKAI_PASSPHRASE": LOCAL_PASSPHRASE},
+                env={
+                    **env,
+                    "ZKAI_PASSPHRASE": LOCAL_PASSPHRASE,
+                    "ZKAI_NODE_HOST": "127.0.0.1",
+                    "ZKAI_NODE_PORT": str(port),
+                },
             )
             state.add(record)
+            records.append((name, endpoint, record))
+        for name, endpoint, record in records:
+            _wait_until(
+                functools.partial(_endpoint_up, endpoint),
+                f"{name}'s round endpoint",
+                record,
+                120,
+            )
 
     def _start_api(
         self, state: LocalnetState, options: UpOptions, env: dict[str, str], logs: Path

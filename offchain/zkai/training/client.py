@@ -31,13 +31,13 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
-from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 
 from zkai.chain.client import ChainClient
-from zkai.errors import TrainingError, UpdateRejectedError
+from zkai.errors import TrainingError, UnknownModelError, UpdateRejectedError
 from zkai.http import api_request
 from zkai.models.store import parse_commitment, resolve_manifest
+from zkai.protocol.market import read_model
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.rounds import Submission, make_submission
 from zkai.training.store import RoundInfo
@@ -193,25 +193,26 @@ def verify_round(chain: ChainClient, info: RoundInfo, announcement: str | None) 
         raise TrainingError(
             f"round {info.round_id!r} carries no signed announcement by the model's owner: refused"
         )
-    registry = chain.contract("ModelRegistry")
-    model, _current = chain.call(registry.functions.getCurrent(info.model_id))
-    if int(model[1]) == 0:
-        raise TrainingError(f"round {info.round_id!r} names model {info.model_id}, unknown here")
+    try:
+        model = read_model(chain, info.model_id, version=info.base_version)
+    except UnknownModelError:
+        raise TrainingError(
+            f"round {info.round_id!r} names model {info.model_id}, unknown here"
+        ) from None
     message = encode_defunct(text=info.announcement())
     try:
         signer = Account.recover_message(message, signature=announcement)
     except (BadSignature, ValidationError, ValueError) as exc:
         raise TrainingError(f"round {info.round_id!r}: malformed announcement: {exc}") from exc
-    if signer != to_checksum_address(model[0]):
+    if signer != model.owner:
         raise TrainingError(
             f"round {info.round_id!r} was not announced by model {info.model_id}'s owner "
-            f"{model[0]} (the signature is by {signer}): refusing to encrypt under its context"
+            f"{model.owner} (the signature is by {signer}): refusing to encrypt under its context"
         )
-    version = chain.call(registry.functions.getVersion(info.model_id, info.base_version))
-    if "0x" + bytes(version[2]).hex() != info.base_manifest_hash.lower():
+    if "0x" + model.manifest_hash.hex() != info.base_manifest_hash.lower():
         raise TrainingError(
             f"round {info.round_id!r} trains {info.base_manifest_hash}, but model "
-            f"{info.model_id} version {info.base_version} commits to 0x{bytes(version[2]).hex()}"
+            f"{info.model_id} version {info.base_version} commits to 0x{model.manifest_hash.hex()}"
         )
 
 

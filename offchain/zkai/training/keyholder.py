@@ -33,9 +33,11 @@ from eth_utils.address import is_address, to_checksum_address
 
 from zkai.chain.client import ChainClient
 from zkai.config import Settings, get_settings
-from zkai.errors import TrainingError
+from zkai.errors import TrainingError, UnknownModelError
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.store import ManifestStore, parse_commitment, resolve_manifest
+from zkai.protocol.market import read_model
+from zkai.registration import PartPricing
 from zkai.rewards import RewardTree, publish_distribution
 from zkai.training.he import KeyHolder
 from zkai.training.local import LocalTrainingConfig
@@ -183,13 +185,14 @@ def finalise_training_round(
 
 
 def _check_owner(chain: ChainClient, signer: LocalAccount, model_id: int) -> None:
-    model, _current = chain.call(chain.contract("ModelRegistry").functions.getCurrent(model_id))
-    if int(model[1]) == 0:
-        raise TrainingError(f"model {model_id} is not registered on this chain")
-    if to_checksum_address(model[0]) != signer.address:
+    try:
+        model = read_model(chain, model_id)
+    except UnknownModelError:
+        raise TrainingError(f"model {model_id} is not registered on this chain") from None
+    if model.owner != signer.address:
         raise TrainingError(
-            f"{signer.address} does not own model {model_id} (its owner is {model[0]}): only the "
-            "owner opens its training rounds and publishes its versions; sign with its wallet"
+            f"{signer.address} does not own model {model_id} (its owner is {model.owner}): only "
+            "the owner opens its training rounds and publishes its versions; sign with its wallet"
         )
 
 
@@ -223,12 +226,11 @@ def _decrypt_and_validate(
     base = resolve_manifest(
         parse_commitment(info.base_manifest_hash), store=ManifestStore(settings.manifests_path)
     )
-    _model, current = chain.call(
-        chain.contract("ModelRegistry").functions.getCurrent(info.model_id)
-    )
-    if bytes(current[2]) != base.content_hash:
+    current = read_model(chain, info.model_id)
+    if current.manifest_hash != base.hash:
         raise TrainingError(
-            f"model {info.model_id} moved to another version (0x{bytes(current[2]).hex()}) since "
+            f"model {info.model_id} moved to another version "
+            f"(0x{current.manifest_hash.hex()}) since "
             f"round {info.round_id!r} opened on {info.base_manifest_hash}; its updates are "
             "relative to that version and cannot be applied"
         )
@@ -271,7 +273,7 @@ def _decrypt_and_validate(
                 {"address": c.address, "weight": c.weight} for c in result.contributions
             ],
             rewards=[[a, str(v)] for a, v in result.rewards],
-            manifest_hash=None if result.manifest is None else result.manifest.content_hash_hex,
+            manifest_hash=None if result.manifest is None else result.manifest.hash_hex,
         )
         if result.manifest is not None:
             ManifestStore(settings.manifests_path).put(result.manifest)
@@ -370,10 +372,10 @@ def _publish(
         )
     rewards = [(str(a), int(v)) for a, v in record["rewards"]]
     tree = RewardTree.of(rewards) if rewards and sum(v for _, v in rewards) > 0 else None
-    _model, current = chain.call(
-        chain.contract("ModelRegistry").functions.getCurrent(info.model_id)
-    )
-    price, shares = int(current[1]), int(current[5])
+    pricing = [
+        PartPricing(price=p.price, shares=p.shares, min_proof_window=p.min_proof_window)
+        for p in read_model(chain, info.model_id).parts
+    ]
     epochs_before = record.get("epochs_before")
     if epochs_before is None:  # recorded before anything is posted: see publish_round
         count = chain.contract("ContributorRewards").functions.epochCount()
@@ -388,8 +390,7 @@ def _publish(
         info.model_id,
         manifest,
         tree,
-        price=price,
-        shares=shares,
+        pricing=pricing,
         after_epoch=int(epochs_before),
     )
     if tree is not None:
@@ -400,7 +401,7 @@ def _publish(
         )
     catalog = ModelCatalog(chain.deployment.chain_id, settings.data_dir)
     entry = catalog.get(str(info.model_id))
-    catalog.add(entry.name, info.model_id, str(manifests.path(manifest.content_hash)))
+    catalog.add(entry.name, info.model_id, str(manifests.path(manifest.hash)))
     record = {
         **record,
         "published": True,

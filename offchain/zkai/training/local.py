@@ -27,6 +27,7 @@ import numpy.typing as npt
 from zkai.errors import TrainingError
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest
+from zkai.models.steps import LinearBlock
 
 __all__ = [
     "LocalTrainingConfig",
@@ -73,6 +74,16 @@ class LocalUpdate(NamedTuple):
     """The delta's L2 norm before clipping."""
 
 
+def linear_block(manifest: Manifest) -> LinearBlock:
+    """The one linear block of a trainable model (training handles one-layer models only)."""
+    if len(manifest.blocks) != 1:
+        raise TrainingError(
+            f"model {manifest.name!r} has {len(manifest.blocks)} linear blocks: encrypted training "
+            "handles one-layer (linear or logistic) models only"
+        )
+    return manifest.blocks[0]
+
+
 def parameter_count(manifest: Manifest) -> int:
     """P = outputs * inputs + outputs."""
     return manifest.output_size * manifest.input_size + manifest.output_size
@@ -88,8 +99,9 @@ def feature_scale(manifest: Manifest) -> FloatArray:
 
 def parameters_of(manifest: Manifest) -> FloatArray:
     """The manifest's dequantised model in training space: [W' row-major, b]."""
-    w = np.asarray(manifest.weights, dtype=np.float64) / float(1 << manifest.weight_scale_bits)
-    b = np.asarray(manifest.bias, dtype=np.float64) / float(1 << manifest.output_scale_bits)
+    block = linear_block(manifest)
+    w = np.asarray(block.weights, dtype=np.float64) / float(1 << manifest.weight_scale_bits)
+    b = np.asarray(block.bias, dtype=np.float64) / float(1 << manifest.output_scale_bits)
     return np.concatenate([(w * feature_scale(manifest)).reshape(-1), b])
 
 

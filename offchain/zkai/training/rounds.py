@@ -26,7 +26,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +65,11 @@ __all__ = [
     "split_rewards",
     "submit",
 ]
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from zkai.registration import PartPricing
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def open_round(
         round_id=round_id,
         model_name=manifest.name,
         base_version=manifest.version if base_version is None else base_version,
-        base_manifest_hash=manifest.content_hash_hex,
+        base_manifest_hash=manifest.hash_hex,
         parameter_count=parameter_count(manifest),
         deadline=int(deadline),
         contributors=tuple(contributors),
@@ -152,10 +157,10 @@ def make_submission(
     config: LocalTrainingConfig | None = None,
 ) -> Submission:
     """Train on private (x, y) from the round's manifest, encrypt and sign the update."""
-    if manifest.content_hash_hex != info.base_manifest_hash:
+    if manifest.hash_hex != info.base_manifest_hash:
         raise TrainingError(
             f"round {info.round_id!r} trains model version {info.base_version} "
-            f"({info.base_manifest_hash}); this manifest is {manifest.content_hash_hex}"
+            f"({info.base_manifest_hash}); this manifest is {manifest.hash_hex}"
         )
     config = config or LocalTrainingConfig(clip_norm=info.clip_norm, max_weight=info.max_weight)
     if config.clip_norm > info.clip_norm or config.max_weight > info.max_weight:
@@ -226,10 +231,10 @@ def finalise_round(
     info = store.info(round_id)
     if info is None:
         raise TrainingError(f"no training round {round_id!r}")
-    if manifest.content_hash_hex != info.base_manifest_hash:
+    if manifest.hash_hex != info.base_manifest_hash:
         raise TrainingError(
             f"round {round_id!r} trained version {info.base_version} ({info.base_manifest_hash}), "
-            f"not {manifest.content_hash_hex}"
+            f"not {manifest.hash_hex}"
         )
     if store.is_open(info, store.state(info.round_id)):
         raise TrainingError(f"round {info.round_id!r} is still open: close it first")
@@ -308,8 +313,7 @@ def publish_round(
     manifest: Manifest,
     tree: RewardTree | None,
     *,
-    price: int,
-    shares: int,
+    pricing: Sequence[PartPricing],
     after_epoch: int,
 ) -> tuple[int, int | None]:
     """Publish an accepted round: the new model version, then the reward epoch's root.
@@ -320,14 +324,14 @@ def publish_round(
     an earlier round that paid the same amounts to the same wallets has the same root, and must
     not be mistaken for this one). Returns (on-chain version, reward epoch or None).
     """
+    from zkai.protocol.market import read_model
     from zkai.registration import publish_version
 
-    registry = chain.contract("ModelRegistry")
-    model, current = chain.call(registry.functions.getCurrent(model_id))
-    if bytes(current[2]) == manifest.content_hash:
-        version = int(model[1])
+    current = read_model(chain, model_id)
+    if current.manifest_hash == manifest.hash:
+        version = current.version
     else:
-        version = publish_version(chain, owner, model_id, manifest, price=price, shares=shares)
+        version = publish_version(chain, owner, model_id, manifest, pricing)
     if tree is None:
         return version, None
     rewards = chain.contract("ContributorRewards")

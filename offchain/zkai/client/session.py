@@ -1,0 +1,222 @@
+"""The user's side of one query's rounds: dealing, sealing, signing, checking and reconstructing.
+
+A `QuerySession` holds what only the user knows: the query's session key (a fresh secp256k1 key
+whose address the request records), every round's openings (shares, masks, salts) and each
+assignment's transcript state (T, O). For one block evaluation by the k nodes of a part it
+deals the block's input into k fresh additive shares (`zkai.protocol.payload.deal_round`), seals
+each payload to the node's recorded encryption key, and signs each node's `Round`. When a node
+answers it checks the answer before using it: the right number of outputs, each below r, O_i
+= Poseidon(O_{i-1}, i, Poseidon(out_i)) equal to the O_i the node signed, and the `Ack` recovering
+to the node's recorded ack signer. Only then does the assignment's state advance. The block's
+output is sum_j out_j - sum_j m_j (mod r); the bias is the user's to add (`zkai.client.query`).
+
+Nothing here talks to a chain or a network: the client (`zkai.client.query`) does, and the tests
+drive sessions directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+
+from zkai.crypto.encryption import seal
+from zkai.crypto.field import BN254_R, is_field_element
+from zkai.crypto.transcript import TranscriptState, output_transcript_step
+from zkai.errors import SignatureError
+from zkai.protocol.ids import assignment_tag, new_salt, query_id
+from zkai.protocol.messages import AckMessage, Domain, RoundMessage
+from zkai.protocol.payload import RoundHeader, RoundOpening, deal_round
+from zkai.protocol.wire import RoundAnswer, RoundRequest
+
+__all__ = ["AckError", "AssignmentState", "PreparedRound", "QuerySession"]
+
+
+class AckError(SignatureError):
+    """A node's answer does not check out (wrong size, transcript or Ack signature): not used."""
+
+
+@dataclass(frozen=True)
+class PreparedRound:
+    """One node's round, ready to send: the signed request and what the user keeps of it."""
+
+    part: int
+    node: str
+    round: int
+    block: int
+    header: RoundHeader
+    opening: RoundOpening
+    request: RoundRequest
+
+    @property
+    def commitment(self) -> int:
+        return self.request.message.commitment
+
+
+@dataclass
+class AssignmentState:
+    """One assignment (query, part, node) as the user sees it."""
+
+    part: int
+    node: str
+    tag: int
+    encryption_key: bytes
+    ack_signer: str
+    endpoint: str
+    budget: int
+    state: TranscriptState
+    acks: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # (i, T_i, O_i, sig)
+
+    @property
+    def rounds(self) -> int:
+        return self.state.rounds
+
+
+class QuerySession:
+    """The secrets and the transcript state of one query, on the user's device only."""
+
+    def __init__(
+        self,
+        chain_id: int,
+        market: str,
+        user: str,
+        *,
+        salt: bytes | None = None,
+        session_key: LocalAccount | None = None,
+    ) -> None:
+        self.chain_id = chain_id
+        self.market = to_checksum_address(market)
+        self.user = to_checksum_address(user)
+        self.salt = salt if salt is not None else new_salt()
+        self.session_key: LocalAccount = session_key or Account.create()
+        self.query_id = query_id(chain_id, self.market, self.user, self.salt)
+        self.domain = Domain(chain_id, self.market)
+        self.assignments: dict[tuple[int, str], AssignmentState] = {}
+
+    def add_assignment(
+        self,
+        part: int,
+        node: str,
+        *,
+        encryption_key: bytes,
+        ack_signer: str,
+        endpoint: str,
+        budget: int,
+    ) -> AssignmentState:
+        node = to_checksum_address(node)
+        tag = assignment_tag(self.chain_id, self.market, self.query_id, part, node)
+        state = AssignmentState(
+            part=part,
+            node=node,
+            tag=tag,
+            encryption_key=bytes(encryption_key),
+            ack_signer=to_checksum_address(ack_signer),
+            endpoint=endpoint,
+            budget=budget,
+            state=TranscriptState.start(tag),
+        )
+        self.assignments[(part, node)] = state
+        return state
+
+    def assignment(self, part: int, node: str) -> AssignmentState:
+        return self.assignments[(part, to_checksum_address(node))]
+
+    def nodes_of(self, part: int) -> list[str]:
+        return [node for (p, node) in self.assignments if p == part]
+
+    def prepare_block(
+        self, part: int, block: int, secret: Sequence[int], output_size: int
+    ) -> list[PreparedRound]:
+        """Deal `secret` (field elements) for one evaluation of `block` by every node of `part`."""
+        nodes = self.nodes_of(part)
+        states = [self.assignment(part, node) for node in nodes]
+        for s in states:
+            if s.rounds + 1 > s.budget:
+                raise AckError(
+                    f"part {part}'s budget of {s.budget} rounds is used up for node {s.node}"
+                )
+        headers = [
+            RoundHeader(
+                chain_id=self.chain_id,
+                market=self.market,
+                query_id=self.query_id,
+                part=part,
+                node=s.node,
+                round=s.rounds + 1,
+                block=block,
+                input_size=len(secret),
+                output_size=output_size,
+            )
+            for s in states
+        ]
+        prepared = []
+        for s, payload in zip(states, deal_round(secret, headers), strict=True):
+            header = payload.header
+            opening = payload.opening()
+            commitment = opening.commitment(s.tag, header)
+            message = RoundMessage(
+                query_id=self.query_id,
+                part=part,
+                node=s.node,
+                round=header.round,
+                commitment=commitment,
+                input_transcript=s.state.next_input(block, commitment),
+                prev_output_transcript=s.state.output_transcript,
+            )
+            request = RoundRequest(
+                message=message,
+                signature=message.sign(self.domain, self.session_key),
+                sealed=seal(s.encryption_key, payload.to_bytes()),
+            )
+            prepared.append(
+                PreparedRound(part, s.node, header.round, block, header, opening, request)
+            )
+        return prepared
+
+    def accept(self, prepared: PreparedRound, answer: RoundAnswer) -> None:
+        """Check a node's answer to `prepared` and advance its assignment (AckError if wrong)."""
+        s = self.assignment(prepared.part, prepared.node)
+        if s.rounds + 1 != prepared.round:
+            raise AckError(f"round {prepared.round} of {s.node} answered out of order")
+        if len(answer.outputs) != prepared.header.output_size:
+            raise AckError(
+                f"node {s.node} returned {len(answer.outputs)} outputs for a block of "
+                f"{prepared.header.output_size}"
+            )
+        if not all(is_field_element(v) for v in answer.outputs):
+            raise AckError(f"node {s.node} returned a value not below the field order")
+        expected = output_transcript_step(s.state.output_transcript, prepared.round, answer.outputs)
+        if expected != answer.output_transcript:
+            raise AckError(f"node {s.node}'s output transcript does not match its outputs")
+        message = AckMessage(
+            query_id=self.query_id,
+            part=prepared.part,
+            node=s.node,
+            round=prepared.round,
+            input_transcript=prepared.request.message.input_transcript,
+            output_transcript=answer.output_transcript,
+        )
+        signer = message.signer(self.domain, answer.ack)
+        if signer != s.ack_signer:
+            raise AckError(
+                f"node {s.node}'s Ack is signed by {signer}, not its recorded signer {s.ack_signer}"
+            )
+        s.state = s.state.advance(prepared.block, prepared.commitment, answer.outputs)
+        s.acks.append(
+            (prepared.round, message.input_transcript, answer.output_transcript, answer.ack)
+        )
+
+    @staticmethod
+    def reconstruct(prepared: Sequence[PreparedRound], answers: Sequence[RoundAnswer]) -> list[int]:
+        """sum_j out_j - sum_j m_j (mod r): W x for the block's input x (no bias)."""
+        size = len(answers[0].outputs)
+        total = [0] * size
+        for p, a in zip(prepared, answers, strict=True):
+            total = [
+                (t + o - m) % BN254_R
+                for t, o, m in zip(total, a.outputs, p.opening.mask, strict=True)
+            ]
+        return total

@@ -1,0 +1,255 @@
+"""What the v2 contracts record, read into typed values (model parts, nodes, queries, assignments).
+
+One reader per concept, used by the user's client, the node, the API's handlers and the tests, so
+that a struct's layout is decoded in one place. Structs are decoded by the component names of the
+contract's ABI, not by position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from web3.contract import Contract
+
+from zkai.chain.client import ChainClient
+from zkai.errors import ModelInactiveError, UnknownModelError
+
+__all__ = [
+    "AssignmentRecord",
+    "MarketTerms",
+    "ModelTerms",
+    "NodeInfo",
+    "PartTerms",
+    "QueryRecord",
+    "eligible_nodes_for_part",
+    "query_nodes",
+    "read_assignment",
+    "read_market_terms",
+    "read_model",
+    "read_node",
+    "read_query",
+    "struct_fields",
+]
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def _functions(contract: Contract) -> list[dict[str, Any]]:
+    return [dict(e) for e in contract.abi if e.get("type") == "function"]
+
+
+def struct_fields(contract: Contract, function: str, value: Any, index: int = 0) -> dict[str, Any]:
+    """A struct returned by `function` (its `index`-th output) as {component name: value}."""
+    for entry in _functions(contract):
+        if entry.get("name") == function:
+            components = entry["outputs"][index].get("components")
+            if components is None:
+                raise TypeError(f"{function} output {index} is not a struct")
+            return {c["name"]: v for c, v in zip(components, value, strict=True)}
+    raise KeyError(f"{contract.address} has no function {function}")
+
+
+def _components(contract: Contract, function: str, output: int = 0) -> list[dict[str, Any]]:
+    for entry in _functions(contract):
+        if entry.get("name") == function:
+            comps = entry["outputs"][output]["components"]
+            return list(comps)
+    raise KeyError(function)
+
+
+@dataclass(frozen=True)
+class PartTerms:
+    """One part of a model version, as the ModelRegistry records it."""
+
+    verifier: str
+    price: int
+    max_rounds: int
+    min_proof_window: int
+    shares: int
+    circuit_hash: bytes
+    key_hash: bytes
+
+    @classmethod
+    def from_fields(cls, f: Mapping[str, Any]) -> PartTerms:
+        return cls(
+            verifier=to_checksum_address(f["verifier"]),
+            price=int(f["price"]),
+            max_rounds=int(f["maxRounds"]),
+            min_proof_window=int(f["minProofWindow"]),
+            shares=int(f["shares"]),
+            circuit_hash=bytes(f["circuitHash"]),
+            key_hash=bytes(f["keyHash"]),
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The `PartTerms` struct as web3 encodes it (field order of the ABI)."""
+        return (
+            self.verifier,
+            self.price,
+            self.max_rounds,
+            self.min_proof_window,
+            self.shares,
+            self.circuit_hash,
+            self.key_hash,
+        )
+
+
+@dataclass(frozen=True)
+class ModelTerms:
+    """A model's current (or a given) version with its parts."""
+
+    model_id: int
+    owner: str
+    active: bool
+    version: int
+    manifest_hash: bytes
+    parts: tuple[PartTerms, ...]
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    address: str
+    encryption_key: bytes
+    ack_signer: str
+    endpoint: str
+    metadata_uri: str
+    stake: int
+    registered: bool
+
+
+@dataclass(frozen=True)
+class MarketTerms:
+    """The market's parameters for new queries."""
+
+    min_proof_window_floor: int
+    challenge_window: int
+    unbonding_margin: int
+    unbonding_period: int
+    protocol_bps: int
+    contributor_bps: int
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    query_id: bytes
+    fields: Mapping[str, Any]
+
+    @property
+    def exists(self) -> bool:
+        return to_checksum_address(self.fields["user"]) != ZERO_ADDRESS
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass(frozen=True)
+class AssignmentRecord:
+    query_id: bytes
+    part: int
+    node: str
+    fields: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def read_model(chain: ChainClient, model_id: int, version: int | None = None) -> ModelTerms:
+    """Model `model_id` at `version` (default: current); errors for unknown or inactive models."""
+    registry = chain.contract("ModelRegistry")
+    count = int(chain.call(registry.functions.modelCount()))
+    if not 1 <= model_id <= count:
+        raise UnknownModelError(
+            f"no model with id {model_id} is registered ({count} models on this chain)"
+        )
+    model = struct_fields(registry, "getModel", chain.call(registry.functions.getModel(model_id)))
+    if not model["active"] and version is None:
+        raise ModelInactiveError(
+            f"model {model_id} has been deactivated by its owner {model['owner']}"
+        )
+    number = int(model["currentVersion"]) if version is None else version
+    record = struct_fields(
+        registry, "getVersion", chain.call(registry.functions.getVersion(model_id, number))
+    )
+    raw_parts = chain.call(registry.functions.getParts(model_id, number))
+    components = _components(registry, "getParts")
+    parts = tuple(
+        PartTerms.from_fields({c["name"]: v for c, v in zip(components, p, strict=True)})
+        for p in raw_parts
+    )
+    return ModelTerms(
+        model_id=model_id,
+        owner=to_checksum_address(model["owner"]),
+        active=bool(model["active"]),
+        version=number,
+        manifest_hash=bytes(record["manifestHash"]),
+        parts=parts,
+    )
+
+
+def read_node(chain: ChainClient, address: str) -> NodeInfo:
+    registry = chain.contract("NodeRegistry")
+    f = struct_fields(registry, "getNode", chain.call(registry.functions.getNode(address)))
+    return NodeInfo(
+        address=to_checksum_address(address),
+        encryption_key=bytes(f["encryptionKey"]),
+        ack_signer=to_checksum_address(f["ackSigner"]),
+        endpoint=str(f["endpoint"]),
+        metadata_uri=str(f["metadataURI"]),
+        stake=int(f["stake"]),
+        registered=bool(f["registered"]),
+    )
+
+
+def eligible_nodes_for_part(chain: ChainClient, model_id: int, part: int) -> list[NodeInfo]:
+    """Every eligible node that hosts (model, part), in registry order."""
+    registry = chain.contract("NodeRegistry")
+    found = []
+    for address in chain.call(registry.functions.getEligibleNodes(0, 1000)):
+        if chain.call(registry.functions.hostsPart(address, model_id, part)):
+            found.append(read_node(chain, address))
+    return found
+
+
+def read_market_terms(chain: ChainClient) -> MarketTerms:
+    market = chain.contract("QueryMarket")
+    nodes = chain.contract("NodeRegistry")
+    protocol, contributor = chain.call(market.functions.fees())
+    return MarketTerms(
+        min_proof_window_floor=int(chain.call(market.functions.minProofWindowFloor())),
+        challenge_window=int(chain.call(market.functions.challengeWindow())),
+        unbonding_margin=int(chain.call(market.functions.unbondingMargin())),
+        unbonding_period=int(chain.call(nodes.functions.unbondingPeriod())),
+        protocol_bps=int(protocol),
+        contributor_bps=int(contributor),
+    )
+
+
+def read_query(chain: ChainClient, query_id: bytes, block: Any = "latest") -> QueryRecord:
+    market = chain.contract("QueryMarket")
+    value = chain.call_at(market.functions.getQuery(query_id), block)
+    return QueryRecord(query_id, struct_fields(market, "getQuery", value))
+
+
+def read_assignment(
+    chain: ChainClient, query_id: bytes, part: int, node: str, block: Any = "latest"
+) -> AssignmentRecord:
+    market = chain.contract("QueryMarket")
+    value = chain.call_at(market.functions.getAssignment(query_id, part, node), block)
+    node = to_checksum_address(node)
+    return AssignmentRecord(query_id, part, node, struct_fields(market, "getAssignment", value))
+
+
+def query_nodes(chain: ChainClient, query_id: bytes, part: int) -> Sequence[str]:
+    market = chain.contract("QueryMarket")
+    return [
+        to_checksum_address(a) for a in chain.call(market.functions.getQueryNodes(query_id, part))
+    ]

@@ -37,11 +37,8 @@ in this process and the store.
 
 from __future__ import annotations
 
-import base64
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from zkai.circuits.statement import check_openings, public_inputs
 from zkai.crypto.encryption import open_sealed
@@ -68,6 +65,7 @@ from zkai.node.store import (
 from zkai.protocol.ids import assignment_tag
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundOpening, RoundPayload
+from zkai.protocol.wire import RoundAnswer, RoundRefusal, RoundRequest, WireError
 
 __all__ = ["STATUS", "RoundAnswer", "RoundRefusedError", "RoundRequest", "RoundService"]
 
@@ -111,39 +109,27 @@ class RoundRefusedError(NodeError):
         return STATUS.get(self.reason, 400)
 
     def as_json(self) -> dict[str, str]:
-        return {"reason": self.reason, "detail": self.detail}
+        return RoundRefusal(self.reason, self.detail).to_json()
 
 
-def _word(body: Mapping[str, Any], key: str, size: int | None = None) -> bytes:
-    value = body.get(key)
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise RoundRefusedError("malformed", f"{key!r} must be a 0x-prefixed hex string")
+def parse_request(body: object) -> RoundRequest:
+    """The wire request (`zkai.protocol.wire`), or a refusal naming what is malformed."""
     try:
-        raw = bytes.fromhex(value[2:].rjust(2 * (size or 0), "0") if size else value[2:])
-    except ValueError:
-        raise RoundRefusedError("malformed", f"{key!r} is not hex") from None
-    if size is not None and len(raw) != size:
-        raise RoundRefusedError("malformed", f"{key!r} must be {size} bytes, got {len(raw)}")
-    return raw
-
-
-def _field(body: Mapping[str, Any], key: str) -> int:
-    value = int.from_bytes(_word(body, key, 32), "big")
-    if value >= BN254_R:
-        raise RoundRefusedError("not-in-field", f"{key!r} is not below the field order r")
-    return value
-
-
-def _int(body: Mapping[str, Any], key: str, low: int) -> int:
-    value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise RoundRefusedError("malformed", f"{key!r} must be an integer >= {low}")
-    return value
+        return RoundRequest.from_json(body)
+    except WireError as exc:
+        text = str(exc)
+        if "'signature'" in text:
+            reason = "bad-signature"
+        elif "below the field order" in text:
+            reason = "not-in-field"
+        else:
+            reason = "malformed"
+        raise RoundRefusedError(reason, text) from None
 
 
 @dataclass(frozen=True)
-class RoundRequest:
-    """The body of POST /v2/rounds (v2-interfaces.md)."""
+class _Round:
+    """The fields of one parsed request, flat."""
 
     query: bytes
     part: int
@@ -156,24 +142,18 @@ class RoundRequest:
     payload: bytes
 
     @classmethod
-    def from_json(cls, body: Any) -> RoundRequest:
-        if not isinstance(body, Mapping):
-            raise RoundRefusedError("malformed", "the body must be a JSON object")
-        try:
-            payload = base64.b64decode(str(body.get("payload", "")), validate=True)
-        except ValueError:
-            raise RoundRefusedError("malformed", "'payload' must be base64") from None
-        node = _word(body, "node", 20)
+    def of(cls, request: RoundRequest) -> _Round:
+        m = request.message
         return cls(
-            query=_word(body, "query", 32),
-            part=_int(body, "part", 0),
-            node="0x" + node.hex(),
-            round=_int(body, "round", 1),
-            commitment=_field(body, "commitment"),
-            input_transcript=_field(body, "input_transcript"),
-            prev_output_transcript=_field(body, "prev_output_transcript"),
-            signature=_word(body, "signature"),
-            payload=payload,
+            m.query_id,
+            m.part,
+            m.node,
+            m.round,
+            m.commitment,
+            m.input_transcript,
+            m.prev_output_transcript,
+            request.signature,
+            request.sealed,
         )
 
     def message(self) -> RoundMessage:
@@ -186,20 +166,6 @@ class RoundRequest:
             self.input_transcript,
             self.prev_output_transcript,
         )
-
-
-@dataclass(frozen=True)
-class RoundAnswer:
-    outputs: tuple[int, ...]
-    output_transcript: int
-    ack: bytes
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "outputs": [f"0x{v:064x}" for v in self.outputs],
-            "output_transcript": f"0x{self.output_transcript:064x}",
-            "ack": "0x" + self.ack.hex(),
-        }
 
 
 class RoundService:
@@ -226,7 +192,8 @@ class RoundService:
         with self._locks_guard:
             return self._locks.setdefault((query, part), threading.Lock())
 
-    def serve(self, request: RoundRequest) -> RoundAnswer:
+    def serve(self, wire: RoundRequest) -> RoundAnswer:
+        request = _Round.of(wire)
         if request.node.lower() != self.node.address.lower():
             raise RoundRefusedError(
                 "not-assigned", f"this endpoint serves node {self.node.address}, not {request.node}"
@@ -241,7 +208,7 @@ class RoundService:
 
     # -- a: the request on-chain ------------------------------------------------------------
 
-    def _on_chain(self, request: RoundRequest, signer: str) -> tuple[QueryRecord, AssignmentRow]:
+    def _on_chain(self, request: _Round, signer: str) -> tuple[QueryRecord, AssignmentRow]:
         final = self.view.final_block()
         query = self.view.query(request.query, final)
         if not query.exists:
@@ -285,9 +252,7 @@ class RoundService:
 
     # -- the whole round --------------------------------------------------------------------
 
-    def _serve_locked(
-        self, request: RoundRequest, message: RoundMessage, signer: str
-    ) -> RoundAnswer:
+    def _serve_locked(self, request: _Round, message: RoundMessage, signer: str) -> RoundAnswer:
         _, assignment = self._on_chain(request, signer)
         stored = self.store.assignment(request.query, request.part, self.node.address)
         served = self.store.rounds(request.query, request.part, self.node.address)
@@ -397,7 +362,7 @@ class RoundService:
 
     def _open(
         self,
-        request: RoundRequest,
+        request: _Round,
         assignment: AssignmentRow,
         part: ServedPart,
         block: int,

@@ -31,7 +31,7 @@ X = [10, 20, 30]
 
 
 def _client(service: RoundService) -> TestClient:
-    return TestClient(create_endpoint(service, ["1:0"]))
+    return TestClient(create_endpoint(service, [(1, 0)]))
 
 
 def _keys(network: Network, node: UnlockedNode) -> dict[str, bytes]:
@@ -393,7 +393,7 @@ def test_health_names_node_and_market(
     answer = _client(service).get("/v2/health").json()
     assert answer == {
         "node": node.address,
-        "parts": ["1:0"],
+        "parts": [[1, 0]],
         "chain_id": network.chain.deployment.chain_id,
         "market": network.chain.deployment.address("QueryMarket"),
     }

@@ -54,7 +54,7 @@ def test_service_round_served_over_http_is_claimed_and_paid(
     proc = nodes_running(node, port)
     health = _ready(proc, port)
     assert health["node"] == node.address
-    assert health["parts"] == [f"{network.model_id}:0"]
+    assert health["parts"] == [[network.model_id, 0]]
     user = _serve_one(network, node, port)
     wait_for(lambda: _claimed_rounds(network, user, node) == 1, 120, "the claim on-chain")
     proc.wait_event("claim.claimed", timeout=30, query="0x" + user.query.hex())

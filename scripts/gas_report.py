@@ -1,11 +1,10 @@
 """Gas of the hot paths, measured on a fresh deployment: `ape run gas_report --network <net>`.
 
-Prints one JSON object: requestQuery (k = 3), submitResult for the 10-output test circuit (11
-public inputs) with its breakdown, and a reward claim. The breakdown comes from the transaction's
-call trace (`debug_traceTransaction` with the callTracer, which anvil serves): the generated
-verifier's frame, the adapter's own frame, and everything else (intrinsic gas and calldata, the
-market's checks, storage and event). For comparison it also sends the bare verifier call and the
-adapter call as transactions of their own.
+Prints one JSON object: requestQuery with 1 part (k = 1) and 2 parts (k = 2, k = 1), claim with
+a real proof of the contract tests' toy circuit (5 public inputs, as every v2 part circuit), the
+claim's verifier frame (from the call trace, `debug_traceTransaction` with the callTracer, which
+anvil serves), the raw verifyProof transaction of the same proof (the floor) and the ratio, and a
+reward claim.
 """
 
 from __future__ import annotations
@@ -19,8 +18,11 @@ from typing import Any
 
 import click
 from ape import accounts, chain, project
+from eth_account import Account
 
 from scripts.deploy import Parameters, deploy
+from zkai.protocol.ids import assignment_tag, query_id
+from zkai.protocol.messages import Domain, RoundMessage
 from zkai.rewards import RewardTree
 from zkai.toolchain import load_module_from_path
 from zkai.units import ETHER
@@ -35,48 +37,22 @@ def _load_test_circuits() -> ModuleType:
 
 
 _zk = _load_test_circuits()
-load_circuit, snarkjs_args = _zk.load_circuit, _zk.snarkjs_args
-
+FIELD = _zk.FIELD
 PRICE = 3 * ETHER
-SHARES = 3
-# A sealed box of the test circuit's share (2 inputs, 10 masks, a salt: 13 field elements).
-PAYLOAD_BYTES = 13 * 32 + 48
+ZERO_PERMIT = (0, 0, 0, b"\x00" * 32, b"\x00" * 32)
 
 
-def _intrinsic(data: bytes) -> int:
-    zeros = data.count(0)
-    return 21_000 + 4 * zeros + 16 * (len(data) - zeros)
-
-
-def _frames(tx_hash: str) -> dict[str, Any]:
+def _verifier_gas(receipt: Any, verifier: str) -> int:
     trace: dict[str, Any] = chain.provider.make_request(
-        "debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}]
+        "debug_traceTransaction", [receipt.txn_hash, {"tracer": "callTracer"}]
     )
-    return trace
-
-
-def _submit_breakdown(receipt: Any, adapter: str, verifier: str) -> dict[str, int]:
-    trace = _frames(receipt.txn_hash)
-    adapter_frame = next(c for c in trace.get("calls", []) if c["to"].lower() == adapter.lower())
-    verifier_frame = next(
-        c for c in adapter_frame.get("calls", []) if c["to"].lower() == verifier.lower()
-    )
-    adapter_gas = int(adapter_frame["gasUsed"], 16)
-    verifier_gas = int(verifier_frame["gasUsed"], 16)
-    intrinsic = _intrinsic(bytes.fromhex(trace["input"].removeprefix("0x")))
-    total = receipt.gas_used
-    return {
-        "total": total,
-        "verifier_frame": verifier_gas,
-        "adapter_frame_excluding_verifier": adapter_gas - verifier_gas,
-        "intrinsic_and_calldata": intrinsic,
-        "market_bookkeeping": total - adapter_gas - intrinsic,
-    }
+    frame = next(c for c in trace.get("calls", []) if c["to"].lower() == verifier.lower())
+    return int(frame["gasUsed"], 16)
 
 
 def measure() -> dict[str, Any]:
     test_accounts = accounts.test_accounts
-    owner, nodes, user = test_accounts[0], list(test_accounts[2:6]), test_accounts[6]
+    owner, nodes, user = test_accounts[0], list(test_accounts[2:5]), test_accounts[6]
     with tempfile.TemporaryDirectory() as folder:
         contracts = deploy(owner, Path(folder) / "gas.json", Parameters())
     token, registry = contracts["ZKAIToken"], contracts["NodeRegistry"]
@@ -85,53 +61,93 @@ def measure() -> dict[str, Any]:
         contracts["QueryMarket"],
         contracts["ContributorRewards"],
     )
+    factory = contracts["VerifierFactory"]
+    circuit = _zk.load_circuit()
+    factory_receipt = factory.deploy(circuit.vk_words, sender=owner)
+    verifier = project.Groth16Verifier.at(factory.verifierOf(_zk.vk_hash(circuit.vk_words)))
 
-    circuit = load_circuit("share_2x10.circom", 10)
-    verifier = owner.deploy(circuit.verifier_container())
-    adapter = project.Groth16VerifierAdapter.deploy(verifier, 11, sender=owner)
-    model_id = (
-        models.registerModel(adapter, b"\x42" * 32, 2, 10, SHARES, PRICE, sender=owner)
-        .events[0]
-        .modelId
-    )
+    def terms(shares: int) -> tuple[Any, ...]:
+        return (verifier.address, PRICE, 4, 60, shares, b"\xc1" * 32, b"\xc2" * 32)
+
+    def register(parts: list[tuple[Any, ...]]) -> int:
+        receipt = models.registerModel(b"\x42" * 32, "ipfs://gas", parts, sender=owner)
+        return int(receipt.events.filter(models.ModelRegistered)[0].modelId)
+
+    one_part, two_parts = register([terms(1)]), register([terms(2), terms(1)])
     min_stake = registry.minStake()
     for i, node in enumerate(nodes):
         token.transfer(node, 2 * min_stake, sender=owner)
         token.approve(registry, 2 * min_stake, sender=node)
         registry.register(
-            bytes([i + 1]) * 32, f"https://node{i}.example", 2 * min_stake, sender=node
+            bytes([i + 1]) * 32,
+            node.address,
+            f"https://node{i}.example",
+            "",
+            2 * min_stake,
+            sender=node,
         )
-    token.transfer(user, 100 * PRICE, sender=owner)
+        registry.setParts(one_part, [0], True, sender=node)
+        registry.setParts(two_parts, [0, 1], True, sender=node)
+    token.transfer(user, 1000 * PRICE, sender=owner)
     token.approve(market, 2**256 - 1, sender=user)
-
     rng = random.Random(1)
+    domain = Domain(chain.chain_id, market.address)
 
-    def request() -> tuple[Any, list[Any]]:
-        shares = [circuit.random_share(rng) for _ in range(SHARES)]
+    def request(model_id: int, part_nodes: list[list[Any]]) -> tuple[Any, bytes, Any]:
+        session, salt = Account.create(), rng.randbytes(32)
+        t_r = chain.pending_timestamp + 600
         receipt = market.requestQuery(
-            model_id,
-            nodes[:SHARES],
-            [s.commitment for s in shares],
-            [rng.randbytes(PAYLOAD_BYTES) for _ in shares],
-            chain.pending_timestamp + 3600,
+            (
+                salt,
+                model_id,
+                1,
+                10**30,
+                [[n.address for n in p] for p in part_nodes],
+                [2] * len(part_nodes),
+                t_r,
+                t_r + 600,
+                session.address,
+                [rng.randrange(FIELD) for _ in part_nodes[0]],
+            ),
+            ZERO_PERMIT,
             sender=user,
         )
-        return receipt, shares
+        return receipt, query_id(chain.chain_id, market.address, user.address, salt), session
 
-    first_request, first_shares = request()
-    second_request, second_shares = request()
-    query_one = first_request.events.filter(market.QueryRequested)[0].queryId
-    query_two = second_request.events.filter(market.QueryRequested)[0].queryId
+    def claim(query: bytes, session: Any, node: Any) -> tuple[Any, Any, list[int]]:
+        tag = assignment_tag(chain.chain_id, market.address, query, 0, node.address)
+        statement = _zk.Statement.make(tag, 2, rng.randrange(FIELD), rng.randrange(1, FIELD))
+        commitment = rng.randrange(FIELD)
+        signature = RoundMessage(
+            query,
+            0,
+            node.address,
+            2,
+            commitment,
+            statement.input_transcript,
+            statement.prev_output_transcript,
+        ).sign(domain, session)
+        proof = circuit.prove(statement)
+        receipt = market.claim(
+            query,
+            0,
+            2,
+            commitment,
+            statement.input_transcript,
+            statement.prev_output_transcript,
+            statement.output_transcript,
+            signature,
+            proof,
+            sender=node,
+        )
+        return receipt, statement, proof
 
-    share = first_shares[0]
-    proof = circuit.prove(share)
-    bare = verifier.verifyProof.transact(*snarkjs_args(proof, share.public_inputs), sender=owner)
-    through_adapter = adapter.verify.transact(share.public_inputs, proof, sender=owner)
-    first_submit = market.submitResult(query_one, 0, share.outputs, proof, sender=nodes[0])
-    share = second_shares[0]
-    later_submit = market.submitResult(
-        query_two, 0, share.outputs, circuit.prove(share), sender=nodes[0]
-    )
+    first_one, query_a, session_a = request(one_part, [[nodes[0]]])
+    later_one, query_b, session_b = request(one_part, [[nodes[0]]])
+    two, _, _ = request(two_parts, [[nodes[0], nodes[1]], [nodes[2]]])
+    first_claim, _, _ = claim(query_a, session_a, nodes[0])
+    later_claim, statement, proof = claim(query_b, session_b, nodes[0])
+    floor = verifier.verifyProof.transact(proof, statement.public_inputs, sender=owner).gas_used
 
     contributors = [a.address for a in test_accounts[7:10]] + [
         f"0x{rng.getrandbits(160):040x}" for _ in range(13)
@@ -141,36 +157,30 @@ def measure() -> dict[str, Any]:
     rewards.setAggregator(owner, True, sender=owner)
     epoch = rewards.postEpoch(tree.root, tree.total, sender=owner).events[0].epoch
     claimant, amount = tree.entries[0]
-    claim = rewards.claim(epoch, claimant, amount, tree.proof(claimant, amount), sender=owner)
-    payouts = market.claimPayouts([query_one, query_two], [0, 0], sender=nodes[0])
+    reward = rewards.claim(epoch, claimant, amount, tree.proof(claimant, amount), sender=owner)
 
     return {
         "network": f"{chain.provider.network.ecosystem.name}:{chain.provider.network.name}:"
         f"{chain.provider.name}",
+        "verifierFactory.deploy": factory_receipt.gas_used,
         "requestQuery": {
-            "shares": SHARES,
-            "payload_bytes_per_share": PAYLOAD_BYTES,
-            "first_query": first_request.gas_used,
-            "later_query": second_request.gas_used,
+            "one_part_k1_first": first_one.gas_used,
+            "one_part_k1_later": later_one.gas_used,
+            "two_parts_k2_k1": two.gas_used,
         },
-        "submitResult": {
-            "outputs": 10,
-            "public_inputs": 11,
-            "first_result_of_node": _submit_breakdown(
-                first_submit, adapter.address, verifier.address
-            ),
-            "later_result_of_node": _submit_breakdown(
-                later_submit, adapter.address, verifier.address
-            ),
-            "bare_verifier_transaction": bare.gas_used,
-            "adapter_transaction": through_adapter.gas_used,
-            "target": 360_000,
-        },
-        "claimPayouts": {"shares": 2, "gas": payouts.gas_used},
         "claim": {
+            "public_inputs": 5,
+            "first_claim_of_market": first_claim.gas_used,
+            "later_claim": later_claim.gas_used,
+            "verifier_frame": _verifier_gas(later_claim, verifier.address),
+            "raw_verifyProof_transaction": floor,
+            "later_claim_over_floor": round(later_claim.gas_used / floor, 3),
+            "target_over_floor": 1.3,
+        },
+        "rewardClaim": {
             "leaves": len(contributors),
             "proof_length": len(tree.proof(claimant, amount)),
-            "gas": claim.gas_used,
+            "gas": reward.gas_used,
         },
     }
 

@@ -211,9 +211,7 @@ def _floor(bench: BenchChain, record: ClaimRecord) -> tuple[int, int, int]:
     verifier = chain.w3.eth.contract(
         address=terms.parts[record.part].verifier, abi=load_abi("Groth16Verifier")
     )
-    fn = verifier.functions.verifyProof(
-        list(record.proof.proof), list(record.proof.public_inputs)
-    )
+    fn = verifier.functions.verifyProof(list(record.proof.proof), list(record.proof.public_inputs))
     if not chain.call(fn):
         raise BenchmarkError("the part's verifier rejects the proof its claim carried")
     estimate = chain.estimate_gas(bench.deployer, fn)
@@ -309,4 +307,3 @@ def gas_section(bench: BenchChain, queries: int, say: Progress) -> GasResult:
         slash_gas=slash,
         slash_amount_zkai_wei=amount,
     )
-

@@ -317,9 +317,7 @@ class LocalNetwork:
             if not keystore.node_dir(name).exists():
                 init_node(keystore, name, LOCAL_PASSPHRASE, key)
             identity = unlock_node_keys(keystore, name, LOCAL_PASSPHRASE)
-            chain.transact(
-                deployer, token.functions.transfer(identity.address, options.node_stake)
-            )
+            chain.transact(deployer, token.functions.transfer(identity.address, options.node_stake))
             port = options.node_port + i if _port_free(options.node_port + i) else free_port()
             endpoint = f"http://127.0.0.1:{port}"
             parts = [

@@ -165,7 +165,7 @@ def test_query_two_parts_from_the_cli_matches_the_plaintext_model(
         "--json",
         stdin=json.dumps(x),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     answer = json.loads(result.stdout)
     assert answer["outputs"] == list(expected.outputs)
     assert answer["prediction"] == manifest.decode(expected.outputs).label
@@ -187,7 +187,7 @@ def test_query_one_part_model_every_answer_exact(network: dict[str, Any]) -> Non
     result = zkai(
         network["env"], "query", "-m", "breast-cancer", "-i", "-", "--json", stdin=json.dumps(x)
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     answer = json.loads(result.stdout)
     assert answer["outputs"] == list(manifest.evaluate(manifest.quantise_input(x)).outputs)
     assert answer["verified"] is True

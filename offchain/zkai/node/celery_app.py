@@ -10,12 +10,13 @@ worker process dies is put back (`task_reject_on_worker_lost`), within about 5 s
 (`worker_lost_wait`); each worker process reserves one
 task at a time (`worker_prefetch_multiplier=1`). The Redis transport redelivers a task that was
 delivered but not acknowledged after `visibility_timeout` (`ZKAI_NODE_VISIBILITY_TIMEOUT_S`, 20 s
-by default: well within the market's minimum deadline window of 60 s), which is what recovers the
-task of a worker whose main process was killed. A task that runs longer is delivered again; the
-second delivery finds the share's lock held by a live process and ends (`zkai.node.tasks`), so a
+by default: well within a query's proof window), which is what recovers the task of a worker
+whose main process was killed. A task that runs longer is delivered again; the second delivery
+finds the assignment's claim lock held by a live process and ends (`zkai.node.claims`), so a
 proof may take longer than the timeout. Retries wait less than half of it
 (`zkai.celery_config.retry_countdown`). Redis as run here keeps nothing on disk; what a Redis
-restart loses, the listener's reconciliation re-enqueues from the chain (`zkai.node.listener`).
+restart loses, the scheduler re-enqueues from the node's own round store (`zkai.node.listener`).
+The queue carries ids only (query, part): never a payload, never a plaintext share.
 
 Logging: Celery does not install its own handlers; every record is a JSON line
 (`zkai.node.logs`).

@@ -2,20 +2,27 @@
 
 Every check of a round reads the chain at `final_block()` = latest - `confirmations` (0 on a local
 network), so a request that a reorganisation could still remove is not served ("not-final").
-Structs are read with their field names (`decode_tuples`), so this module is the one place that
-knows the contracts' shapes (docs: v2-interfaces.md).
+Structs are decoded by `zkai.protocol.market` (by the ABI's component names); this module adds
+the block the node reads at and the node's own view of the records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from eth_utils.address import to_checksum_address
-from web3.contract import Contract
 from web3.types import BlockIdentifier
 
-from zkai.chain.client import ChainClient, load_abi, with_retries
+from zkai.chain.client import ChainClient, with_retries
+from zkai.errors import NodeError
+from zkai.protocol.market import (
+    ModelTerms,
+    read_assignment,
+    read_model,
+    read_node,
+    read_query,
+    struct_fields,
+)
 
 __all__ = [
     "AssignmentRecord",
@@ -26,13 +33,6 @@ __all__ = [
 ]
 
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-def _get(record: Any, *names: str) -> Any:
-    for name in names:
-        if hasattr(record, name):
-            return getattr(record, name)
-    raise AttributeError(f"none of {names} in {type(record).__name__}")
 
 
 @dataclass(frozen=True)
@@ -88,21 +88,12 @@ class NodeOnChain:
 
 
 class ChainView:
-    """Reads of QueryMarket, ModelRegistry and NodeRegistry (module docstring)."""
+    """The node's reads of QueryMarket, ModelRegistry and NodeRegistry (module docstring), on
+    the shared typed readers of `zkai.protocol.market`."""
 
     def __init__(self, chain: ChainClient, confirmations: int = 0) -> None:
         self.chain = chain
         self.confirmations = confirmations
-        self._named: dict[str, Contract] = {}
-
-    def contract(self, name: str) -> Contract:
-        if name not in self._named:
-            self._named[name] = self.chain.w3.eth.contract(
-                address=to_checksum_address(self.chain.deployment.address(name)),
-                abi=load_abi(name),
-                decode_tuples=True,
-            )
-        return self._named[name]
 
     @property
     def chain_id(self) -> int:
@@ -119,37 +110,29 @@ class ChainView:
     def block_time(self, block: BlockIdentifier = "latest") -> int:
         return int(with_retries(lambda: self.chain.w3.eth.get_block(block))["timestamp"])
 
-    def _call(self, fn: Any, block: int | str) -> Any:
-        return with_retries(lambda: fn.call(block_identifier=block))
-
-    def query(self, query: bytes, block: int | str = "latest") -> QueryRecord:
-        q = self._call(self.contract("QueryMarket").functions.getQuery(query), block)
+    def query(self, query: bytes, block: BlockIdentifier = "latest") -> QueryRecord:
+        q = read_query(self.chain, query, block)
         return QueryRecord(
             query=query,
-            user=str(_get(q, "user")),
-            model_id=int(_get(q, "modelId")),
-            version=int(_get(q, "version")),
-            session_key=str(_get(q, "sessionKey")),
-            round_deadline=int(_get(q, "roundDeadline")),
-            proof_deadline=int(_get(q, "proofDeadline")),
-            challenge_deadline=int(_get(q, "challengeDeadline")),
+            user=str(q.user),
+            model_id=int(q.modelId),
+            version=int(q.version),
+            session_key=str(q.sessionKey),
+            round_deadline=int(q.roundDeadline),
+            proof_deadline=int(q.proofDeadline),
+            challenge_deadline=int(q.challengeDeadline),
         )
 
     def assignment(
-        self, query: bytes, part: int, node: str, block: int | str = "latest"
+        self, query: bytes, part: int, node: str, block: BlockIdentifier = "latest"
     ) -> AssignmentRecord:
-        a = self._call(
-            self.contract("QueryMarket").functions.getAssignment(
-                query, part, to_checksum_address(node)
-            ),
-            block,
-        )
+        a = read_assignment(self.chain, query, part, to_checksum_address(node), block)
         return AssignmentRecord(
-            budget=int(_get(a, "budget")),
-            price=int(_get(a, "price")),
-            ack_signer=str(_get(a, "ackSigner")),
-            encryption_key=bytes(_get(a, "encryptionKey")),
-            claimed_rounds=int(_get(a, "rounds", "claimedRounds", "n")),
+            budget=int(a.budget),
+            price=int(a.price),
+            ack_signer=str(a.ackSigner),
+            encryption_key=bytes(a.encryptionKey),
+            claimed_rounds=int(a.rounds),
         )
 
     def first_commitment(self, query: bytes, node: str, to_block: int) -> int | None:
@@ -165,48 +148,47 @@ class ChainView:
                 return int(event["args"]["firstCommitment"])
         return None
 
+    def model(self, model_id: int, version: int | None = None) -> ModelTerms:
+        return read_model(self.chain, model_id, version)
+
     def part(self, model_id: int, version: int, part: int) -> PartOnChain:
-        p = self._call(
-            self.contract("ModelRegistry").functions.getPart(model_id, version, part), "latest"
-        )
+        terms = self.model(model_id, version).parts
+        if not 0 <= part < len(terms):
+            raise NodeError(f"model {model_id} version {version} has no part {part}")
+        t = terms[part]
         return PartOnChain(
-            verifier=str(_get(p, "verifier")),
-            price=int(_get(p, "price")),
-            max_rounds=int(_get(p, "maxRounds")),
-            min_proof_window=int(_get(p, "minProofWindow")),
-            shares=int(_get(p, "shares")),
-            circuit_hash=bytes(_get(p, "circuitHash")),
-            key_hash=bytes(_get(p, "keyHash")),
+            verifier=t.verifier,
+            price=t.price,
+            max_rounds=t.max_rounds,
+            min_proof_window=t.min_proof_window,
+            shares=t.shares,
+            circuit_hash=t.circuit_hash,
+            key_hash=t.key_hash,
         )
 
     def manifest_hash(self, model_id: int, version: int) -> bytes:
-        v = self._call(
-            self.contract("ModelRegistry").functions.getVersion(model_id, version), "latest"
-        )
-        return bytes(_get(v, "manifestHash"))
+        return self.model(model_id, version).manifest_hash
 
     def current_version(self, model_id: int) -> int:
-        m = self._call(self.contract("ModelRegistry").functions.getModel(model_id), "latest")
-        return int(_get(m, "currentVersion"))
+        return self.model(model_id).version
 
     def node(self, address: str) -> NodeOnChain:
-        n = self._call(
-            self.contract("NodeRegistry").functions.getNode(to_checksum_address(address)),
-            "latest",
-        )
+        n = read_node(self.chain, address)
+        registry = self.chain.contract("NodeRegistry")
+        unlock = self.chain.call(registry.functions.getNode(n.address))
         return NodeOnChain(
-            address=to_checksum_address(address),
-            encryption_key=bytes(_get(n, "encryptionKey")),
-            ack_signer=str(_get(n, "ackSigner")),
-            endpoint=str(_get(n, "endpoint")),
-            metadata_uri=str(_get(n, "metadataURI")),
-            stake=int(_get(n, "stake")),
-            unlock_time=int(_get(n, "unlockTime")),
-            registered=bool(_get(n, "registered")),
+            address=n.address,
+            encryption_key=n.encryption_key,
+            ack_signer=n.ack_signer,
+            endpoint=n.endpoint,
+            metadata_uri=n.metadata_uri,
+            stake=n.stake,
+            unlock_time=int(struct_fields(registry, "getNode", unlock)["unlockTime"]),
+            registered=n.registered,
         )
 
     def hosts_part(self, address: str, model_id: int, part: int) -> bool:
-        fn = self.contract("NodeRegistry").functions.hostsPart(
+        fn = self.chain.contract("NodeRegistry").functions.hostsPart(
             to_checksum_address(address), model_id, part
         )
-        return bool(self._call(fn, "latest"))
+        return bool(self.chain.call(fn))

@@ -20,21 +20,22 @@ from fastapi.responses import JSONResponse
 
 from zkai.errors import ZKAIError
 from zkai.node.logs import log_event
-from zkai.node.rounds import RoundRefusedError, RoundRequest, RoundService
+from zkai.node.rounds import RoundRefusedError, RoundService, parse_request
+from zkai.protocol.wire import HEALTH_PATH, ROUND_PATH
 
 __all__ = ["create_endpoint"]
 
 log = logging.getLogger("zkai.node.endpoint")
 
 
-def create_endpoint(service: RoundService, parts: list[str] | None = None) -> FastAPI:
+def create_endpoint(service: RoundService, parts: list[tuple[int, int]] | None = None) -> FastAPI:
     """The FastAPI app of one node's round endpoint."""
     app = FastAPI(title="ZKAI node round endpoint", docs_url=None, redoc_url=None)
     node = service.node.address
 
     def serve(body: Any) -> tuple[int, dict[str, Any]]:
         try:
-            request = RoundRequest.from_json(body)
+            request = parse_request(body)
             answer = service.serve(request)
         except RoundRefusedError as refused:
             log_event(
@@ -53,13 +54,13 @@ def create_endpoint(service: RoundService, parts: list[str] | None = None) -> Fa
             log,
             "round.served",
             node=node,
-            query="0x" + request.query.hex(),
-            part=request.part,
-            round=request.round,
+            query="0x" + request.message.query_id.hex(),
+            part=request.message.part,
+            round=request.message.round,
         )
-        return 200, answer.as_json()
+        return 200, answer.to_json()
 
-    @app.post("/v2/rounds")
+    @app.post(ROUND_PATH)
     async def rounds(request: Request) -> JSONResponse:
         try:
             body = await request.json()
@@ -69,11 +70,11 @@ def create_endpoint(service: RoundService, parts: list[str] | None = None) -> Fa
         status, content = await asyncio.to_thread(serve, body)
         return JSONResponse(content, status_code=status)
 
-    @app.get("/v2/health")
+    @app.get(HEALTH_PATH)
     async def health() -> dict[str, Any]:
         return {
             "node": node,
-            "parts": parts or [],
+            "parts": [list(p) for p in parts or []],
             "chain_id": service.view.chain_id,
             "market": service.view.market,
         }

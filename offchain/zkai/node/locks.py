@@ -8,16 +8,16 @@ heartbeat thread of the holding process renews every `ttl_s / 3` while the work 
   records its holder (host, pid and the process's start time), and a holder that is certainly gone
   (same host, and that pid no longer runs or is another process) is replaced (`acquire`, and
   `holder_gone` for recovery paths such as the node listener's reconciliation);
-- a live holder keeps its lock through work of any length (a proof of one share, or of all the
-  rounds of a query), however much longer than `ttl_s` it takes;
+- a live holder keeps its lock through work of any length (a proof of all the rounds of an
+  assignment), however much longer than `ttl_s` it takes;
 - a holder whose lock was lost meanwhile (Redis restarted, a renewal failed for longer than the
   TTL, another process took it over) learns it before it acts: `ensure_held()` renews the lock
   atomically (only if it is still this holder's) and raises `LockLostError` otherwise. Call it
   immediately before the irreversible step (a transaction's send): it leaves a whole `ttl_s` of
   margin for that step.
 
-Nothing here depends on what is locked: the node locks one share of a query today, and the same
-lock serves any unit of work (version 2's claim of every round of an assignment).
+Nothing here depends on what is locked: the node locks one assignment's claim
+(`zkai.node.claims`); any other unit of work can use it the same way.
 """
 
 from __future__ import annotations

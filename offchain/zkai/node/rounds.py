@@ -23,23 +23,24 @@
     commitment-mismatch       the opening does not hash to c_i                             (d)
     commitment-reused         this node served c_i before (never serve one twice)
     first-commitment-mismatch round 1 of part 0: c_1 is not the request's                  (d)
+    unprovable                the part circuit's statement over rounds 1..i fails          (e)
     no-capacity               the prover could not finish every owed proof in time         (f)
 
 Check (e), the new slot's witness: the node computes out_i = W s_i + m_i from the opened values
-(sizes and field range checked), the exact relation the part circuit constrains; the commitment
-and transcript steps are the ones it has just recomputed. Then the round is stored durably
-(`RoundStore.record_round`, one transaction that also fails if a concurrent request stored it
-first) and only then answered. The plaintext share exists only in this process and the store.
+and runs the part circuit's own statement (`zkai.circuits.statement`: slot sizes, field range,
+and the public inputs (tag, i, T_i, O_{i-1}, O_i) the circuit constrains) over rounds 1..i; the
+public inputs must equal what it is about to sign (it computes, it does not prove). Then the
+round is stored durably (`RoundStore.record_round`, one transaction that also fails if a
+concurrent request stored it first) and only then answered. The plaintext share exists only
+in this process and the store.
 """
 
 from __future__ import annotations
 
-import base64
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from zkai.circuits.statement import check_openings, public_inputs
 from zkai.crypto.encryption import open_sealed
 from zkai.crypto.field import BN254_R
 from zkai.crypto.transcript import (
@@ -47,7 +48,7 @@ from zkai.crypto.transcript import (
     input_transcript_step,
     output_transcript_step,
 )
-from zkai.errors import DecryptionError, NodeError, ShareError, SignatureError
+from zkai.errors import DecryptionError, NodeError, ProofError, ShareError, SignatureError
 from zkai.node.capacity import ProofJob, first_late_job
 from zkai.node.chainview import ChainView, QueryRecord
 from zkai.node.keys import UnlockedNode
@@ -63,7 +64,8 @@ from zkai.node.store import (
 )
 from zkai.protocol.ids import assignment_tag
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
-from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundPayload
+from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundOpening, RoundPayload
+from zkai.protocol.wire import RoundAnswer, RoundRefusal, RoundRequest, WireError
 
 __all__ = ["STATUS", "RoundAnswer", "RoundRefusedError", "RoundRequest", "RoundService"]
 
@@ -86,6 +88,7 @@ STATUS: dict[str, int] = {
     "deadline": 410,
     "budget": 422,
     "part-not-served": 422,
+    "unprovable": 422,
     "key-unavailable": 422,
     "not-final": 503,
     "no-capacity": 503,
@@ -106,39 +109,27 @@ class RoundRefusedError(NodeError):
         return STATUS.get(self.reason, 400)
 
     def as_json(self) -> dict[str, str]:
-        return {"reason": self.reason, "detail": self.detail}
+        return RoundRefusal(self.reason, self.detail).to_json()
 
 
-def _word(body: Mapping[str, Any], key: str, size: int | None = None) -> bytes:
-    value = body.get(key)
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise RoundRefusedError("malformed", f"{key!r} must be a 0x-prefixed hex string")
+def parse_request(body: object) -> RoundRequest:
+    """The wire request (`zkai.protocol.wire`), or a refusal naming what is malformed."""
     try:
-        raw = bytes.fromhex(value[2:].rjust(2 * (size or 0), "0") if size else value[2:])
-    except ValueError:
-        raise RoundRefusedError("malformed", f"{key!r} is not hex") from None
-    if size is not None and len(raw) != size:
-        raise RoundRefusedError("malformed", f"{key!r} must be {size} bytes, got {len(raw)}")
-    return raw
-
-
-def _field(body: Mapping[str, Any], key: str) -> int:
-    value = int.from_bytes(_word(body, key, 32), "big")
-    if value >= BN254_R:
-        raise RoundRefusedError("not-in-field", f"{key!r} is not below the field order r")
-    return value
-
-
-def _int(body: Mapping[str, Any], key: str, low: int) -> int:
-    value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise RoundRefusedError("malformed", f"{key!r} must be an integer >= {low}")
-    return value
+        return RoundRequest.from_json(body)
+    except WireError as exc:
+        text = str(exc)
+        if "'signature'" in text:
+            reason = "bad-signature"
+        elif "below the field order" in text:
+            reason = "not-in-field"
+        else:
+            reason = "malformed"
+        raise RoundRefusedError(reason, text) from None
 
 
 @dataclass(frozen=True)
-class RoundRequest:
-    """The body of POST /v2/rounds (v2-interfaces.md)."""
+class _Round:
+    """The fields of one parsed request, flat."""
 
     query: bytes
     part: int
@@ -151,24 +142,18 @@ class RoundRequest:
     payload: bytes
 
     @classmethod
-    def from_json(cls, body: Any) -> RoundRequest:
-        if not isinstance(body, Mapping):
-            raise RoundRefusedError("malformed", "the body must be a JSON object")
-        try:
-            payload = base64.b64decode(str(body.get("payload", "")), validate=True)
-        except ValueError:
-            raise RoundRefusedError("malformed", "'payload' must be base64") from None
-        node = _word(body, "node", 20)
+    def of(cls, request: RoundRequest) -> _Round:
+        m = request.message
         return cls(
-            query=_word(body, "query", 32),
-            part=_int(body, "part", 0),
-            node="0x" + node.hex(),
-            round=_int(body, "round", 1),
-            commitment=_field(body, "commitment"),
-            input_transcript=_field(body, "input_transcript"),
-            prev_output_transcript=_field(body, "prev_output_transcript"),
-            signature=_word(body, "signature"),
-            payload=payload,
+            m.query_id,
+            m.part,
+            m.node,
+            m.round,
+            m.commitment,
+            m.input_transcript,
+            m.prev_output_transcript,
+            request.signature,
+            request.sealed,
         )
 
     def message(self) -> RoundMessage:
@@ -181,20 +166,6 @@ class RoundRequest:
             self.input_transcript,
             self.prev_output_transcript,
         )
-
-
-@dataclass(frozen=True)
-class RoundAnswer:
-    outputs: tuple[int, ...]
-    output_transcript: int
-    ack: bytes
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "outputs": [f"0x{v:064x}" for v in self.outputs],
-            "output_transcript": f"0x{self.output_transcript:064x}",
-            "ack": "0x" + self.ack.hex(),
-        }
 
 
 class RoundService:
@@ -221,7 +192,8 @@ class RoundService:
         with self._locks_guard:
             return self._locks.setdefault((query, part), threading.Lock())
 
-    def serve(self, request: RoundRequest) -> RoundAnswer:
+    def serve(self, wire: RoundRequest) -> RoundAnswer:
+        request = _Round.of(wire)
         if request.node.lower() != self.node.address.lower():
             raise RoundRefusedError(
                 "not-assigned", f"this endpoint serves node {self.node.address}, not {request.node}"
@@ -236,7 +208,7 @@ class RoundService:
 
     # -- a: the request on-chain ------------------------------------------------------------
 
-    def _on_chain(self, request: RoundRequest, signer: str) -> tuple[QueryRecord, AssignmentRow]:
+    def _on_chain(self, request: _Round, signer: str) -> tuple[QueryRecord, AssignmentRow]:
         final = self.view.final_block()
         query = self.view.query(request.query, final)
         if not query.exists:
@@ -280,9 +252,7 @@ class RoundService:
 
     # -- the whole round --------------------------------------------------------------------
 
-    def _serve_locked(
-        self, request: RoundRequest, message: RoundMessage, signer: str
-    ) -> RoundAnswer:
+    def _serve_locked(self, request: _Round, message: RoundMessage, signer: str) -> RoundAnswer:
         _, assignment = self._on_chain(request, signer)
         stored = self.store.assignment(request.query, request.part, self.node.address)
         served = self.store.rounds(request.query, request.part, self.node.address)
@@ -359,6 +329,7 @@ class RoundService:
         self._check_capacity(assignment, part, stored is None)
         outputs = tuple(part.apply(block, opening.share, opening.mask))
         o_i = output_transcript_step(state.output_transcript, request.round, outputs)
+        self._check_witness(assignment.tag, part, served, opening, (expected_t, o_i))
         ack = AckMessage(
             request.query, request.part, self.node.address, request.round, expected_t, o_i
         ).sign(self.domain, ack_key.ack_account)
@@ -391,12 +362,12 @@ class RoundService:
 
     def _open(
         self,
-        request: RoundRequest,
+        request: _Round,
         assignment: AssignmentRow,
         part: ServedPart,
         block: int,
         secret: bytes,
-    ) -> Any:
+    ) -> RoundOpening:
         try:
             plain = open_sealed(secret, request.payload)
         except DecryptionError as exc:
@@ -439,6 +410,36 @@ class RoundService:
         if opening.commitment(assignment.tag, h) != request.commitment:
             raise RoundRefusedError("commitment-mismatch", "the payload does not open c_i")
         return opening
+
+    # -- e: the new slot's witness ----------------------------------------------------------
+
+    def _check_witness(
+        self,
+        tag: int,
+        part: ServedPart,
+        served: list[RoundRow],
+        opening: RoundOpening,
+        transcripts: tuple[int, int],
+    ) -> None:
+        """The part circuit's own statement over every round so far plus this one: the sizes and
+        field checks of its slots, and the public inputs it will constrain, (tag, i, T_i,
+        O_{i-1}, O_i), equal to what this node is about to sign."""
+        openings = [RoundOpening(r.share, r.mask, r.salt) for r in served] + [opening]
+        try:
+            check_openings(part.manifest, part.part, part.artifacts.rounds, tag, openings)
+            public = public_inputs(part.manifest, part.part, tag, openings)
+        except (ProofError, ShareError) as exc:
+            raise RoundRefusedError(
+                "unprovable", f"the part circuit would refuse it: {exc}"
+            ) from None
+        i = len(openings)
+        previous = (
+            served[-1].output_transcript if served else TranscriptState.start(tag).output_transcript
+        )
+        if public != (tag, i, transcripts[0], previous, transcripts[1]):
+            raise RoundRefusedError(
+                "unprovable", "the part circuit's public inputs differ from what would be signed"
+            )
 
     # -- f: capacity ----------------------------------------------------------------------------
 

@@ -217,7 +217,8 @@ class NodeService:
 
     def start_endpoint(self) -> None:
         assert self.runtime is not None
-        parts = [str(p) for p in hosted_parts(Keystore(self.settings.data_dir), self.name)]
+        keystore = Keystore(self.settings.data_dir)
+        parts = [(p.model_id, p.part) for p in hosted_parts(keystore, self.name)]
         app = create_endpoint(self.runtime.rounds(), parts)
         config = uvicorn.Config(
             app,

@@ -47,7 +47,7 @@ def chain_prefix(chain: str) -> str:
 class RedisKeys:
     """Redis key names of one node on one chain (`ChainClient.identity`): nodes, and networks
     reusing the same accounts (local anvils do), can share a database without reading each
-    other's share records."""
+    other's claim records."""
 
     def __init__(self, address: str, chain: str) -> None:
         self.prefix = f"{chain_prefix(chain)}:{address.lower()}"
@@ -63,7 +63,7 @@ class RedisKeys:
 
 def forget_chain(client: redis.Redis, chain: str, addresses: Iterable[str]) -> int:
     """Delete what the nodes at `addresses` keep in Redis for `chain` (a network that is gone):
-    their share records, locks, markers and heartbeats, their nonces, and their task queues with
+    their claim markers, locks and heartbeats, their nonces, and their task queues with
     the tasks delivered from them but never acknowledged. Returns the keys deleted. Only for a
     network whose nodes no longer run: the queues are per node address, not per chain."""
     patterns = [f"{chain_prefix(chain)}:*", f"{NONCE_PREFIX}:{chain}:*"]

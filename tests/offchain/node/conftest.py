@@ -183,7 +183,8 @@ def nodes_running(network: Network, tmp_path: Path) -> Iterator[Callable[..., No
 
     def start(node: UnlockedNode, port: int, concurrency: int = 1, **extra: str) -> NodeProcess:
         env = network.env(ZKAI_NODE_PORT=str(port), **extra)
-        proc = NodeProcess(node.name, env, tmp_path / f"{node.name}.log", concurrency).start()
+        log = tmp_path / f"{node.name}-{len(started)}.log"
+        proc = NodeProcess(node.name, env, log, concurrency).start()
         started.append(proc)
         return proc
 

@@ -8,7 +8,6 @@ deployments/local.json: the deployment record goes to a temporary ZKAI_DEPLOYMEN
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -38,6 +37,7 @@ from zkai.models.manifest import Manifest
 from zkai.protocol.ids import assignment_tag, new_salt, query_id
 from zkai.protocol.messages import Domain, RoundMessage
 from zkai.protocol.payload import RoundHeader, RoundPayload, deal_round
+from zkai.protocol.wire import RoundRequest
 
 ETHER = 10**18
 MIN_STAKE = 1_000 * ETHER
@@ -288,17 +288,9 @@ class UserQuery:
         return sent
 
     def body(self, message: RoundMessage, sealed: bytes) -> dict[str, Any]:
-        return {
-            "query": "0x" + message.query_id.hex(),
-            "part": message.part,
-            "node": message.node,
-            "round": message.round,
-            "commitment": f"0x{message.commitment:064x}",
-            "input_transcript": f"0x{message.input_transcript:064x}",
-            "prev_output_transcript": f"0x{message.prev_output_transcript:064x}",
-            "signature": "0x" + message.sign(self.domain, self.session).hex(),
-            "payload": base64.b64encode(sealed).decode(),
-        }
+        """The POST /v2/rounds body, in the shared wire format."""
+        signature = message.sign(self.domain, self.session)
+        return RoundRequest(message, signature, sealed).to_json()
 
     def accept(self, node: str, sent: SentRound, outputs: list[int]) -> None:
         """The node answered `sent` with `outputs`: advance the user's copy of its transcripts."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ X = [10, 20, 30]
 
 
 def _client(service: RoundService) -> TestClient:
-    return TestClient(create_endpoint(service, ["1:0"]))
+    return TestClient(create_endpoint(service, [(1, 0)]))
 
 
 def _keys(network: Network, node: UnlockedNode) -> dict[str, bytes]:
@@ -393,7 +394,7 @@ def test_health_names_node_and_market(
     answer = _client(service).get("/v2/health").json()
     assert answer == {
         "node": node.address,
-        "parts": ["1:0"],
+        "parts": [[1, 0]],
         "chain_id": network.chain.deployment.chain_id,
         "market": network.chain.deployment.address("QueryMarket"),
     }
@@ -443,3 +444,18 @@ def test_round_keys_rotated_away_refused(
     only_new = dataclasses.replace(rotated, generations=rotated.generations[1:])
     client = _client(network.service(only_new, tmp_path / "new-only.sqlite3"))
     _refused(client, sent.body, "key-unavailable")
+
+
+def test_round_two_concurrent_rounds_for_one_i_only_one_acked(
+    network: Network, node: UnlockedNode, service: RoundService
+) -> None:
+    user, sent = _requested(network, node)
+    # The posted Round 1 twice and a different Round 1 twice, all at once.
+    user.states.clear()
+    (other,) = user.deal(1, [5, 5, 5], _keys(network, node))
+    client = _client(service)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda b: _post(client, b), [sent.body, other.body] * 2))
+    acked = {json.dumps(answer, sort_keys=True) for status, answer in results if status == 200}
+    assert len(acked) == 1  # at most one (T_1, O_1) ever signed for round 1
+    assert len(service.store.rounds(user.query, 0, node.address)) == 1

@@ -54,7 +54,7 @@ def test_service_round_served_over_http_is_claimed_and_paid(
     proc = nodes_running(node, port)
     health = _ready(proc, port)
     assert health["node"] == node.address
-    assert health["parts"] == [f"{network.model_id}:0"]
+    assert health["parts"] == [[network.model_id, 0]]
     user = _serve_one(network, node, port)
     wait_for(lambda: _claimed_rounds(network, user, node) == 1, 120, "the claim on-chain")
     proc.wait_event("claim.claimed", timeout=30, query="0x" + user.query.hex())
@@ -71,7 +71,33 @@ def test_service_worker_killed_mid_proof_claim_still_lands(
     started = proc.wait_event("claim.started", timeout=60, query="0x" + user.query.hex())
     os.kill(int(started["pid"]), signal.SIGKILL)
     wait_for(lambda: _claimed_rounds(network, user, node) == 1, 120, "the claim after the kill")
-    assert proc.find("claim.claimed", query="0x" + user.query.hex())
+    proc.wait_event("claim.claimed", timeout=30, query="0x" + user.query.hex())
     attempts = proc.find("claim.started", query="0x" + user.query.hex())
     assert len(attempts) >= 2
     assert attempts[0]["pid"] != attempts[-1]["pid"]
+
+
+def test_service_restart_keeps_served_rounds(
+    network: Network, nodes_running: Callable[..., NodeProcess]
+) -> None:
+    port = free_port()
+    node = network.new_node(endpoint=f"http://127.0.0.1:{port}")
+    proc = nodes_running(node, port)
+    _ready(proc, port)
+    user = network.user_query([node], 3)
+    keys = _keys(network, node)
+    (sent,) = user.deal(1, [2, 7, 1], keys)
+    user.request(round_s=300, proof_s=120)
+    url = f"http://127.0.0.1:{port}/v2/rounds"
+    first = requests.post(url, data=json.dumps(sent.body), timeout=30)
+    assert first.status_code == 200, first.text
+    proc.stop()
+    restarted = nodes_running(node, port)
+    _ready(restarted, port)
+    again = requests.post(url, data=json.dumps(sent.body), timeout=30)
+    assert again.json() == first.json()
+    user.states.clear()
+    (other,) = user.deal(1, [9, 9, 9], keys)
+    refused = requests.post(url, data=json.dumps(other.body), timeout=30)
+    assert refused.status_code == 409
+    assert refused.json()["reason"] == "round-out-of-order"

@@ -38,6 +38,7 @@ in this process and the store.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zkai.circuits.statement import check_openings, public_inputs
@@ -178,7 +179,10 @@ class RoundService:
         store: RoundStore,
         parts: ServedParts,
         settings: NodeSettings,
+        on_budget_used: Callable[[], None] | None = None,
     ) -> None:
+        self.on_budget_used = on_budget_used
+        """Called after the last round of an assignment's budget was served (claim it now)."""
         self.node = node
         self.view = view
         self.store = store
@@ -204,7 +208,12 @@ class RoundService:
         except SignatureError as exc:
             raise RoundRefusedError("bad-signature", str(exc)) from None
         with self._assignment_lock(request.query, request.part):
-            return self._serve_locked(request, message, signer)
+            answer = self._serve_locked(request, message, signer)
+        if self.on_budget_used is not None:
+            stored = self.store.assignment(request.query, request.part, self.node.address)
+            if stored is not None and request.round >= stored.budget:
+                self.on_budget_used()
+        return answer
 
     # -- a: the request on-chain ------------------------------------------------------------
 

@@ -6,6 +6,7 @@ chain connection, own SQLite handle on the shared store file, own Redis client).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +60,10 @@ class NodeRuntime:
         parts = ServedParts(view, ManifestStore(settings.manifests_path))
         return cls(node, settings, node_settings, chain, view, store, parts)
 
-    def rounds(self) -> RoundService:
-        return RoundService(self.node, self.view, self.store, self.parts, self.node_settings)
+    def rounds(self, on_budget_used: Callable[[], None] | None = None) -> RoundService:
+        return RoundService(
+            self.node, self.view, self.store, self.parts, self.node_settings, on_budget_used
+        )
 
     def redis_client(self) -> redis.Redis:
         if self._redis is None:

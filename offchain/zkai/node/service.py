@@ -85,6 +85,7 @@ class NodeService:
         self.concurrency = concurrency or settings.node_concurrency
         self.shutdown_timeout = shutdown_timeout
         self.stop_event = threading.Event()
+        self.wake = threading.Event()
         self.worker: subprocess.Popen[bytes] | None = None
         self.node_settings: NodeSettings = get_node_settings()
         self.node: UnlockedNode | None = None
@@ -173,6 +174,7 @@ class NodeService:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._log("service.stopping", signal=signal.Signals(signum).name)
         self.stop_event.set()
+        self.wake.set()
 
     def run(self) -> int:
         """Prepare, start the worker, run the listener until a signal; returns an exit code."""
@@ -207,7 +209,9 @@ class NodeService:
                     scheduler.step()
                 except (ZKAIError, redis.RedisError) as exc:
                     self._log("service.step_failed", error=str(exc), level=logging.WARNING)
-                self.stop_event.wait(self.settings.node_poll_interval_s)
+                # A round that used up its budget wakes the scheduler: claim at once.
+                self.wake.wait(self.settings.node_poll_interval_s)
+                self.wake.clear()
         finally:
             self.stop_endpoint()
             self.stop_worker()
@@ -219,7 +223,7 @@ class NodeService:
         assert self.runtime is not None
         keystore = Keystore(self.settings.data_dir)
         parts = [(p.model_id, p.part) for p in hosted_parts(keystore, self.name)]
-        app = create_endpoint(self.runtime.rounds(), parts)
+        app = create_endpoint(self.runtime.rounds(on_budget_used=self.wake.set), parts)
         config = uvicorn.Config(
             app,
             host=self.node_settings.host,

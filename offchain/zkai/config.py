@@ -55,19 +55,11 @@ class Settings(BaseSettings):
     """Celery result backend of the node service; default `redis_url`."""
 
     node_concurrency: int = Field(default=2, ge=1)
-    """Celery worker processes per node (each proves one share at a time)."""
+    """Celery claim worker processes per node (each proves one assignment at a time)."""
 
     node_poll_interval_s: float = Field(default=1.0, gt=0)
-    """How often the listener asks for new blocks."""
-
-    node_max_block_range: int = Field(default=2_000, ge=1)
-    """Most blocks the listener reads logs for in one request."""
-
-    node_reconcile_interval_s: float = Field(default=15.0, gt=0)
-    """How often the listener re-checks open assignments on-chain and re-enqueues lost ones."""
-
-    node_claim_interval_s: float = Field(default=30.0, gt=0)
-    """How often the listener claims the payouts of proven shares in one transaction."""
+    """How often the claim scheduler looks for assignments due (a round that uses up its budget
+    wakes it at once)."""
 
     node_requeue_after_s: float = Field(default=60.0, gt=0)
     """An enqueued share not finished after this long may be enqueued again by reconciliation."""

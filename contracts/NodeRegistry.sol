@@ -31,6 +31,7 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     uint256 private _minStake;
     address private _slashRecipient;
     mapping(address account => bool) private _slashers;
+    mapping(address account => PendingSlasher) private _pendingSlashers;
     mapping(address node => Node) private _nodes;
     address[] private _nodeList;
     mapping(address node => mapping(uint256 modelId => mapping(uint256 part => bool))) private _hosts;
@@ -145,10 +146,38 @@ contract NodeRegistry is INodeRegistry, Ownable2Step, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- owner
 
     /// @inheritdoc INodeRegistry
+    /// @dev Immediate only before the first node registers (wiring at deployment); afterwards a
+    ///      change waits one unbonding period (`applySlasherChange`), so no slasher can appear (or
+    ///      vanish) under a stake that is already committed to queries: every query's challenge
+    ///      deadline falls within one unbonding period of its request.
     function setSlasher(address slasher, bool allowed) external onlyOwner {
         if (slasher == address(0)) revert InvalidSlasher(slasher);
-        _slashers[slasher] = allowed;
-        emit SlasherSet(slasher, allowed);
+        if (_nodeList.length == 0) {
+            _slashers[slasher] = allowed;
+            emit SlasherSet(slasher, allowed);
+            return;
+        }
+        uint64 executableAt = uint64(block.timestamp) + _unbondingPeriod;
+        _pendingSlashers[slasher] = PendingSlasher({allowed: allowed, executableAt: executableAt});
+        emit SlasherChangeProposed(slasher, allowed, executableAt);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function applySlasherChange(address slasher) external {
+        PendingSlasher memory pending = _pendingSlashers[slasher];
+        if (pending.executableAt == 0) revert NoSlasherChangePending(slasher);
+        if (block.timestamp < pending.executableAt) {
+            revert SlasherChangeNotYet(slasher, pending.executableAt, block.timestamp);
+        }
+        delete _pendingSlashers[slasher];
+        _slashers[slasher] = pending.allowed;
+        emit SlasherSet(slasher, pending.allowed);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function pendingSlasherChange(address slasher) external view returns (bool allowed, uint64 executableAt) {
+        PendingSlasher memory pending = _pendingSlashers[slasher];
+        return (pending.allowed, pending.executableAt);
     }
 
     /// @inheritdoc INodeRegistry

@@ -187,7 +187,15 @@ def _wire(deployer: AccountAPI, contracts: dict[str, ContractInstance]) -> None:
         click.echo("wired     QueryMarket is already the NodeRegistry's slasher")
     else:
         registry.setSlasher(market, True, sender=deployer)
-        click.echo("wired     QueryMarket may slash in NodeRegistry")
+        _allowed, executable_at = registry.pendingSlasherChange(market)
+        if executable_at:
+            # Nodes are registered: a new slasher waits one unbonding period (NodeRegistry).
+            click.echo(
+                f"proposed  QueryMarket as the NodeRegistry's slasher; anyone applies it from "
+                f"{executable_at} (unix time) with applySlasherChange({market.address})"
+            )
+        else:
+            click.echo("wired     QueryMarket may slash in NodeRegistry")
     if market.rewardsPool() == rewards.address:
         click.echo("wired     QueryMarket already pays contributor cuts to ContributorRewards")
     else:

@@ -38,6 +38,12 @@ interface INodeRegistryErrors {
     /// @notice Thrown by `setSlasher` for the zero address.
     error InvalidSlasher(address slasher);
 
+    /// @notice Thrown by `applySlasherChange` when no change of `slasher` was proposed.
+    error NoSlasherChangePending(address slasher);
+
+    /// @notice Thrown by `applySlasherChange` before the change's unbonding-period delay passed.
+    error SlasherChangeNotYet(address slasher, uint64 executableAt, uint256 currentTime);
+
     /// @notice Thrown by the constructor and `setMinStake` outside [1, maxAllowed].
     error MinStakeOutOfBounds(uint256 minStake, uint256 maxAllowed);
 
@@ -104,6 +110,9 @@ interface INodeRegistryEvents {
 
     /// @notice The owner allowed or disallowed `slasher`.
     event SlasherSet(address indexed slasher, bool allowed);
+
+    /// @notice The owner proposed a slasher change, applicable from `executableAt`.
+    event SlasherChangeProposed(address indexed slasher, bool allowed, uint64 executableAt);
 
     /// @notice Slashed stake now goes to `recipient`.
     event SlashRecipientSet(address indexed recipient);
@@ -192,8 +201,22 @@ interface INodeRegistry is INodeRegistryErrors, INodeRegistryEvents {
     /// @return slashed The amount actually taken: min(amount, stake).
     function slash(address node, uint256 amount, bytes32 reason) external returns (uint256 slashed);
 
-    /// @notice Allow or disallow `slasher` to call `slash`. Owner only.
+    /// @notice Allow or disallow `slasher` to call `slash`. Owner only. Takes effect at once
+    ///         until the first node registers; afterwards it is only proposed, and anyone applies
+    ///         it (`applySlasherChange`) one unbonding period later.
     function setSlasher(address slasher, bool allowed) external;
+
+    /// @notice Apply a proposed slasher change whose delay has passed. Anyone may call it.
+    function applySlasherChange(address slasher) external;
+
+    /// @notice A proposed slasher change (executableAt 0: none).
+    function pendingSlasherChange(address slasher) external view returns (bool allowed, uint64 executableAt);
+
+    /// @notice A proposed change of a slasher.
+    struct PendingSlasher {
+        bool allowed;
+        uint64 executableAt;
+    }
 
     /// @notice Set where slashed stake goes (treasury or a reward pool). Owner only.
     function setSlashRecipient(address recipient) external;

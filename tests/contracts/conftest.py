@@ -146,9 +146,9 @@ def deploy_market(project, owner, token, node_registry, model_registry, treasury
 
 
 @pytest.fixture(scope="session")
-def market(deploy_market, node_registry, owner):
+def market(deploy_market, node_registry, owner, chain):
     contract = deploy_market()
-    node_registry.setSlasher(contract, True, sender=owner)
+    set_slasher(chain, node_registry, owner, contract, True)
     return contract
 
 
@@ -420,6 +420,15 @@ class Proto:
 @pytest.fixture
 def proto(market, circuit, chain, funded_user, nodes, model2) -> Proto:
     return Proto(market, circuit, chain, funded_user, nodes, model2)
+
+
+def set_slasher(chain, node_registry, owner, account, allowed: bool) -> None:
+    """setSlasher, and once nodes exist (when it is only proposed) wait out its delay and apply."""
+    node_registry.setSlasher(account, allowed, sender=owner)
+    _allowed, executable_at = node_registry.pendingSlasherChange(account)
+    if executable_at:
+        warp_to(chain, executable_at)
+        node_registry.applySlasherChange(account, sender=owner)
 
 
 def warp_to(chain, timestamp: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ape
 import pytest
 
-from tests.contracts.conftest import MIN_STAKE, UNBONDING_PERIOD, warp_to
+from tests.contracts.conftest import MIN_STAKE, UNBONDING_PERIOD, set_slasher, warp_to
 
 ZERO_ADDRESS = "0x" + "00" * 20
 KEY = b"\x07" * 32
@@ -23,9 +23,9 @@ def newcomer(token, node_registry, owner, stranger):
 
 
 @pytest.fixture
-def slasher(node_registry, owner, accounts):
+def slasher(node_registry, owner, accounts, chain):
     account = accounts[8]
-    node_registry.setSlasher(account, True, sender=owner)
+    set_slasher(chain, node_registry, owner, account, True)
     return account
 
 
@@ -213,12 +213,33 @@ def test_slash_unregistered_reverts(node_registry, slasher, stranger):
         node_registry.slash(stranger, 1, b"\x00" * 32, sender=slasher)
 
 
-def test_setSlasher_allows_and_disallows(node_registry, owner, stranger):
-    receipt = node_registry.setSlasher(stranger, True, sender=owner)
-    assert receipt.events.filter(node_registry.SlasherSet)[0].allowed
+def test_setSlasher_allows_and_disallows(node_registry, owner, stranger, chain):
+    set_slasher(chain, node_registry, owner, stranger, True)
     assert node_registry.isSlasher(stranger)
-    node_registry.setSlasher(stranger, False, sender=owner)
+    set_slasher(chain, node_registry, owner, stranger, False)
     assert not node_registry.isSlasher(stranger)
+
+
+def test_setSlasher_after_a_node_registered_waits_an_unbonding_period(
+    node_registry, owner, accounts, newcomer, chain
+):
+    """The owner cannot add a slasher under stakes already committed to queries: once a node is
+    registered, a change is only proposed and applies one unbonding period later."""
+    stranger = accounts[9]
+    node_registry.register(KEY, SIGNER, ENDPOINT, "", MIN_STAKE, sender=newcomer)
+    receipt = node_registry.setSlasher(stranger, True, sender=owner)
+    (proposed,) = receipt.events.filter(node_registry.SlasherChangeProposed)
+    assert proposed.executableAt == receipt.timestamp + node_registry.unbondingPeriod()
+    assert not node_registry.isSlasher(stranger)
+    with ape.reverts(node_registry.SlasherChangeNotYet):
+        node_registry.applySlasherChange(stranger, sender=stranger)
+    with ape.reverts(node_registry.NotSlasher):
+        node_registry.slash(newcomer, 1, b"\x00" * 32, sender=stranger)
+    warp_to(chain, proposed.executableAt)
+    node_registry.applySlasherChange(stranger, sender=stranger)
+    assert node_registry.isSlasher(stranger)
+    with ape.reverts(node_registry.NoSlasherChangePending):
+        node_registry.applySlasherChange(stranger, sender=stranger)
 
 
 def test_setSlasher_zero_reverts(node_registry, owner):

@@ -21,6 +21,7 @@ from tests.contracts.conftest import (
     UNBONDING_MARGIN,
     Proto,
     part_terms,
+    set_slasher,
     warp_to,
 )
 from zkai.chain.solidity import compile_solidity
@@ -86,7 +87,8 @@ def test_settle_without_slasher_role_still_refunds(
     proto, market, node_registry, owner, token, chain
 ):
     placed = proto.request()
-    node_registry.setSlasher(market, False, sender=owner)
+    # Removing the slasher takes an unbonding period; refunds do not wait for it either way.
+    set_slasher(chain, node_registry, owner, market, False)
     warp_to(chain, placed.proof_deadline + 1)
     before = token.balanceOf(proto.user)
     market.settle(placed.query_id, sender=proto.user)

@@ -21,11 +21,13 @@ from fastapi.responses import JSONResponse
 from zkai.errors import ZKAIError
 from zkai.node.logs import log_event
 from zkai.node.rounds import RoundRefusedError, RoundService, parse_request
-from zkai.protocol.wire import HEALTH_PATH, ROUND_PATH
+from zkai.protocol.wire import HEALTH_PATH, MAX_PAYLOAD_BYTES, ROUND_PATH
 
 __all__ = ["create_endpoint"]
 
 log = logging.getLogger("zkai.node.endpoint")
+# The base64 of the largest sealed payload plus the JSON around it.
+MAX_BODY_BYTES = MAX_PAYLOAD_BYTES * 4 // 3 + 64 * 1024
 
 
 def create_endpoint(service: RoundService, parts: list[tuple[int, int]] | None = None) -> FastAPI:
@@ -62,6 +64,16 @@ def create_endpoint(service: RoundService, parts: list[tuple[int, int]] | None =
 
     @app.post(ROUND_PATH)
     async def rounds(request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            # Refused before the body is read: a round is at most one sealed payload (4 MiB).
+            return JSONResponse(
+                {
+                    "reason": "too-large",
+                    "detail": f"a round message has a Content-Length of at most {MAX_BODY_BYTES}",
+                },
+                status_code=413,
+            )
         try:
             body = await request.json()
         except ValueError:

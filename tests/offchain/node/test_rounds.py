@@ -208,6 +208,19 @@ def test_round_malformed_body_refused(
     assert response.json()["reason"] == "malformed"
 
 
+def test_round_body_too_large_refused_before_it_is_read(service: RoundService) -> None:
+    from zkai.node.endpoint import MAX_BODY_BYTES
+
+    response = _client(service).post(
+        "/v2/rounds",
+        content=b"x",
+        headers={"content-length": str(MAX_BODY_BYTES + 1), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["reason"] == "too-large"
+    assert "ack" not in response.json()
+
+
 def test_round_value_not_in_field_refused(
     network: Network, node: UnlockedNode, service: RoundService
 ) -> None:

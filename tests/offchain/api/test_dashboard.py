@@ -129,6 +129,31 @@ def _check_against_chain(page: Any, network: Any) -> None:
             )
 
 
+def _short(text: str) -> str:
+    return f"{text[:6]}\u2026{text[-4:]}"
+
+
+def _check_slash_shows_its_ack(page: Any, network: Any, qid: bytes, part: int, index: int) -> None:
+    """The slashed row shows the amount and reason, and the Ack that justified the slash: its
+    round, its signature shortened (whole in the data attribute) and its signer, which is the
+    ack signer the market recorded for the assignment."""
+    node = network.nodes[index]
+    (sent,) = network.sent_acks[(qid, part, node.address)]
+    recorded = network.market.getAssignment(qid, part, node).ackSigner
+    cell = page.locator(
+        f'#assignments tr[data-query-id="0x{qid.hex()}"][data-node="{node.address}"] .slash'
+    )
+    assert "no-claim" in cell.locator(".slash-amount").inner_text()
+    assert int(cell.get_attribute("data-wei")) == network.market.getQuery(qid).slashAmount
+    ack = cell.locator(".ack")
+    signature = "0x" + sent.signature.hex()
+    assert ack.inner_text() == f"Ack r{sent.round} {_short(signature)} by {_short(recorded)}"
+    assert ack.get_attribute("data-round") == str(sent.round)
+    assert ack.get_attribute("data-signature") == signature
+    assert ack.get_attribute("data-signer") == recorded == network.ack_signers[index].address
+    assert ack.is_visible()
+
+
 def test_dashboard_matches_chain_and_updates_live(browser, network, chain, tmp_path):
     app = create_app(
         api_settings(network, chain.provider.uri, tmp_path), deployment=network.deployment()
@@ -159,11 +184,11 @@ def test_dashboard_matches_chain_and_updates_live(browser, network, chain, tmp_p
             for q in (fourth, second)
         }
         assert [s.inner_text() for s in statuses.values()] == ["complete", "settled"]
-        slash = page.locator(
-            f'#assignments tr[data-query-id="0x{second.hex()}"]'
-            f'[data-node="{network.nodes[1].address}"] .slash'
+        _check_slash_shows_its_ack(page, network, second, 0, 1)
+        region = page.locator("#assignments-title ~ .scroll")
+        assert region.evaluate("el => el.scrollWidth <= el.clientWidth"), (
+            "the assignments table, Ack included, fits the page at laptop width"
         )
-        assert "no-claim" in slash.inner_text()
         assert page.locator("#chart-gas svg rect.bar").count() >= 1
 
         page.fill("#lookup-address", network.nodes[0].address.lower())

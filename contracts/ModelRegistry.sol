@@ -152,5 +152,8 @@ contract ModelRegistry is IModelRegistry {
             revert MinProofWindowOutOfBounds(index, part.minProofWindow, MAX_MIN_PROOF_WINDOW);
         }
         if (part.circuitHash == bytes32(0) || part.keyHash == bytes32(0)) revert PartHashZero(index);
+        // The key nodes and users check (and a ceremony attests) is the key the verifier holds.
+        bytes32 held = IGroth16Verifier(verifier).vkHash();
+        if (held != part.keyHash) revert KeyHashMismatch(index, part.keyHash, held);
     }
 }

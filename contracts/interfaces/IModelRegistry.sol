@@ -42,6 +42,10 @@ interface IModelRegistryErrors {
     /// @notice Thrown when a part's circuit hash or key hash is zero.
     error PartHashZero(uint256 part);
 
+    /// @notice Thrown when a part's declared key hash is not its verifier's `vkHash()`: the
+    ///         registry never records a key that nodes and users would check in vain.
+    error KeyHashMismatch(uint256 part, bytes32 declared, bytes32 verifierKey);
+
     /// @notice Thrown by the constructor when the verifier factory has no code.
     error ModelRegistryInvalidFactory(address factory);
 }

@@ -173,7 +173,9 @@ def _vk_hash(circuit: Circuit) -> bytes:
 
 def part_terms(verifier, **terms) -> tuple[Any, ...]:
     """A PartTerms tuple: verifier, price, maxRounds, minProofWindow, shares, circuit/key hash."""
-    t = {**PART0, "circuitHash": b"\xc1" * 32, "keyHash": b"\xc2" * 32, **terms}
+    # The key hash a part declares must be its verifier's own (ModelRegistry checks it).
+    key = bytes(verifier.vkHash()) if hasattr(verifier, "vkHash") else b"\xc2" * 32
+    t = {**PART0, "circuitHash": b"\xc1" * 32, "keyHash": key, **terms}
     return (
         verifier.address if hasattr(verifier, "address") else verifier,
         t["price"],

@@ -68,6 +68,19 @@ def test_registerModel_non_factory_verifier_refused(
         register([part_terms(foreign)])
 
 
+def test_registerModel_key_hash_not_the_verifiers_refused(model_registry, register, verifier):
+    """A part cannot declare a key (say, a ceremony's) that its verifier does not hold: nodes and
+    users check the declared hash, so the two must be one."""
+    declared = b"\x13" * 32
+    with ape.reverts(
+        model_registry.KeyHashMismatch,
+        part=0,
+        declared=declared,
+        verifierKey=bytes(verifier.vkHash()),
+    ):
+        register([part_terms(verifier, keyHash=declared)])
+
+
 def test_registerModel_eoa_verifier_refused(model_registry, register, stranger):
     with ape.reverts(model_registry.VerifierNotFromFactory):
         register([part_terms(stranger.address)])

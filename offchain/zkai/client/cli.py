@@ -14,7 +14,7 @@ from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect, with_retries
 from zkai.client.query import DEFAULT_ROUND_WINDOW_S, QueryClient, QueryOutcome
-from zkai.client.settlement import describe_query, settle_query
+from zkai.client.settlement import describe_query, queries_of, settle_query
 from zkai.cliutil import ask_passphrase, err, fail, keystore, out, unlock_account
 from zkai.errors import QueryError, ZKAIError
 from zkai.localnet_state import local_network_wallet
@@ -237,7 +237,9 @@ def query(
         raise typer.Exit(2)
 
 
-queries_app = typer.Typer(help="Queries on-chain: show one, settle one.", no_args_is_help=True)
+queries_app = typer.Typer(
+    help="Your queries on-chain: list them, show one, settle one.", no_args_is_help=True
+)
 
 
 def _query_id(text: str) -> bytes:
@@ -248,6 +250,37 @@ def _query_id(text: str) -> bytes:
     if len(raw) != 32:
         raise fail(f"{text!r} is not a query id (0x followed by 64 hex digits)")
     return raw
+
+
+@queries_app.command("list")
+def queries_list(
+    wallet: Annotated[str | None, typer.Option(help="Whose queries (a wallet name).")] = None,
+    address: Annotated[str | None, typer.Option(help="Whose queries (an address).")] = None,
+    limit: Annotated[int, typer.Option(help="How many of the latest.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Your latest queries, from the chain (no local state needed): escrow, claims, settled."""
+    try:
+        who = address or unlock_account(wallet, None).address
+        rows = queries_of(chain_client(), who, limit=limit)
+    except ZKAIError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(
+        "query", "model", "escrow", "paid", "unclaimed", "settled", title=f"queries of {who}"
+    )
+    for r in rows:
+        table.add_row(
+            r["query_id"][:18] + "…",
+            f"{r['model_id']} v{r['version']}",
+            format_amount(int(r["escrow"])),
+            format_amount(int(r["credits"])),
+            str(r["unclaimed"]),
+            "yes" if r["settled"] else "no",
+        )
+    out.print(table if rows else f"no queries by {who} on this chain")
 
 
 @queries_app.command("show")

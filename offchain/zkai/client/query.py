@@ -153,6 +153,21 @@ class QueryOutcome:
         }
 
 
+def _distinct(nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
+    """Nodes with keys of their own: a node whose encryption key or ack signer was seen before is
+    dropped (one key holder would otherwise read several shares of a part)."""
+    keys: set[bytes] = set()
+    signers: set[str] = set()
+    kept = []
+    for n in nodes:
+        if n.encryption_key in keys or n.ack_signer in signers:
+            continue
+        keys.add(n.encryption_key)
+        signers.add(n.ack_signer)
+        kept.append(n)
+    return kept
+
+
 def rounds_per_query(manifest: Manifest, part: int) -> int:
     """Rounds one forward pass needs from each node of `part`: its block evaluations."""
     schedule = set(manifest.part(part).schedule)
@@ -173,7 +188,9 @@ class QueryClient:
         *,
         transport: RoundTransport | None = None,
         rng: random.Random | None = None,
+        allow_single_node: bool = False,
     ) -> None:
+        self.allow_single_node = allow_single_node
         self.chain = chain
         self.account = account
         self.market = chain.contract("QueryMarket")
@@ -236,6 +253,11 @@ class QueryClient:
         used: set[str] = set()
         chosen = []
         for p, part in enumerate(terms.parts):
+            if part.shares < 2 and not self.allow_single_node:
+                raise QueryError(
+                    f"part {p} of model {terms.model_id} is served by one node (k = 1): that node "
+                    "would see its input in the clear; refused (allow it explicitly to accept)"
+                )
             eligible = self._live(
                 [
                     n
@@ -254,7 +276,7 @@ class QueryClient:
                             f"{terms.model_id}"
                         )
                     picked.append(by_address[address.lower()])
-                if len({n.address for n in picked}) != len(picked) or len(picked) != part.shares:
+                if len(_distinct(picked)) != len(picked) or len(picked) != part.shares:
                     raise NotEnoughNodesError(
                         f"part {p} of model {terms.model_id} needs exactly "
                         f"{part.shares} distinct nodes"
@@ -266,8 +288,14 @@ class QueryClient:
                         f"{len(eligible)} eligible nodes that host it answer; start more nodes "
                         f"(`zkai node register --part {terms.model_id}:{p}`) or try later"
                     )
-                fresh = [n for n in eligible if n.address not in used]
-                pool = fresh if len(fresh) >= part.shares else eligible
+                distinct = _distinct(eligible)
+                fresh = [n for n in distinct if n.address not in used]
+                pool = fresh if len(fresh) >= part.shares else distinct
+                if len(pool) < part.shares:
+                    raise NotEnoughNodesError(
+                        f"part {p} of model {terms.model_id} needs {part.shares} nodes with "
+                        f"distinct keys; only {len(pool)} of its live nodes have their own keys"
+                    )
                 picked = self.rng.sample(pool, part.shares)
             used.update(n.address for n in picked)
             chosen.append(tuple(picked))
@@ -351,6 +379,7 @@ class QueryClient:
         assert pending is not None
         outcome = self._request(name, plan, session, pending, fee_cap)
         outcome.session = session
+        pending = self._adopt_recorded_keys(session, pending)
         progress("requested", {"query_id": outcome.query_id, "tx": outcome.request_tx})
         clamped = 0
         for block in blocks:
@@ -433,6 +462,19 @@ class QueryClient:
             round_deadline=plan.round_deadline,
             proof_deadline=plan.proof_deadline,
         )
+
+    def _adopt_recorded_keys(
+        self, session: QuerySession, pending: list[PreparedRound]
+    ) -> list[PreparedRound]:
+        """Use the keys the market recorded at request (a node may have rotated its keys
+        between planning and mining): Acks must recover to the recorded signer to be evidence,
+        and the node decrypts with the recorded key. Part 0's first payloads are re-sealed."""
+        for part, node in list(session.assignments):
+            record = read_assignment(self.chain, session.query_id, part, node)
+            session.use_recorded_keys(
+                part, node, bytes(record.encryptionKey), str(record.ackSigner)
+            )
+        return [session.reseal(p) for p in pending]
 
     def _send_all(
         self, session: QuerySession, pending: Sequence[PreparedRound]

@@ -16,6 +16,7 @@ drive sessions directly.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +51,8 @@ class PreparedRound:
     header: RoundHeader
     opening: RoundOpening
     request: RoundRequest
+    payload: bytes = field(default=b"", repr=False)
+    """The sealed plaintext (kept on the user's device only), to re-seal to a recorded key."""
 
     @property
     def commitment(self) -> int:
@@ -172,9 +175,32 @@ class QuerySession:
                 sealed=seal(s.encryption_key, payload.to_bytes()),
             )
             prepared.append(
-                PreparedRound(part, s.node, header.round, block, header, opening, request)
+                PreparedRound(
+                    part, s.node, header.round, block, header, opening, request, payload.to_bytes()
+                )
             )
         return prepared
+
+    def use_recorded_keys(
+        self, part: int, node: str, encryption_key: bytes, ack_signer: str
+    ) -> bool:
+        """Adopt the keys the market recorded for an assignment (they are the ones that count:
+        payloads sealed to them, Acks recovering to them). True if they differ from the plan's."""
+        s = self.assignment(part, node)
+        changed = (s.encryption_key, s.ack_signer) != (
+            bytes(encryption_key),
+            to_checksum_address(ack_signer),
+        )
+        s.encryption_key = bytes(encryption_key)
+        s.ack_signer = to_checksum_address(ack_signer)
+        return changed
+
+    def reseal(self, prepared: PreparedRound) -> PreparedRound:
+        """The same round sealed to the assignment's current (recorded) encryption key."""
+        s = self.assignment(prepared.part, prepared.node)
+        sealed = seal(s.encryption_key, prepared.payload)
+        request = RoundRequest(prepared.request.message, prepared.request.signature, sealed)
+        return dataclasses.replace(prepared, request=request)
 
     def accept(self, prepared: PreparedRound, answer: RoundAnswer) -> None:
         """Check a node's answer to `prepared` and advance its assignment (AckError if wrong)."""

@@ -14,12 +14,19 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
-from zkai.chain.client import ChainClient
+from zkai.chain.client import ChainClient, with_retries
 from zkai.client.session import QuerySession
 from zkai.errors import QueryError
 from zkai.protocol.market import query_nodes, read_assignment, read_query
 
-__all__ = ["Settlement", "SlashResult", "describe_query", "settle_query", "slash_unproven"]
+__all__ = [
+    "Settlement",
+    "SlashResult",
+    "describe_query",
+    "queries_of",
+    "settle_query",
+    "slash_unproven",
+]
 
 
 @dataclass(frozen=True)
@@ -114,3 +121,36 @@ def describe_query(chain: ChainClient, query_id: bytes) -> dict[str, Any]:
         },
         "assignments": assignments,
     }
+
+
+def queries_of(chain: ChainClient, user: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The user's latest queries, read from the chain's QueryRequested events (newest first):
+    what a user whose client restarted needs to see and settle its queries."""
+    latest = int(with_retries(lambda: chain.w3.eth.block_number))
+    logs = list(
+        chain.events(
+            "QueryMarket",
+            "QueryRequested",
+            chain.deployment.start_block,
+            latest,
+            {"user": chain.w3.to_checksum_address(user)},
+        )
+    )
+    found = []
+    for log in reversed(logs[-limit:]):
+        query_id = bytes(log["args"]["queryId"])
+        record = read_query(chain, query_id)
+        found.append(
+            {
+                "query_id": "0x" + query_id.hex(),
+                "model_id": int(log["args"]["modelId"]),
+                "version": int(log["args"]["version"]),
+                "escrow": str(int(record.escrow)),
+                "credits": str(int(record.credits)),
+                "unclaimed": int(record.unclaimed),
+                "settled": bool(record.settled),
+                "proof_deadline": int(record.proofDeadline),
+                "block": int(log["blockNumber"]),
+            }
+        )
+    return found

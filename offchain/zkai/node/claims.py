@@ -137,6 +137,9 @@ class ClaimProcessor:
         try:
             self._log("claim.started", query, part, pid=os.getpid(), rounds=len(rounds))
             self.store.set_state(query, part, me, CLAIMING)
+            # Read the rounds again now that no round can be added (the store refuses rounds of
+            # an assignment being claimed): the proof covers every round acknowledged.
+            rounds = self.store.rounds(query, part, me)
             if assignment.claim_tx and self._recorded(assignment.claim_tx):
                 self.store.set_state(query, part, me, CLAIMED)
                 return self._done(query, part, "claimed", why="recorded transaction mined")

@@ -20,6 +20,7 @@ from zkai.errors import NodeError, ZKAIError
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore
 from zkai.node.chainview import ChainView, PartOnChain
+from zkai.registration import verifier_matches
 
 __all__ = ["PartUnavailableError", "ServedPart", "ServedParts"]
 
@@ -100,4 +101,10 @@ class ServedParts:
                     f"part {part} of model {model_id} v{version}: this node's {what} hash "
                     f"0x{ours.hex()} is not the registry's 0x{theirs.hex()}"
                 )
+        if not verifier_matches(self.view.chain, terms.verifier, artifacts):
+            raise PartUnavailableError(
+                f"part {part} of model {model_id} v{version}: its verifier {terms.verifier} is not "
+                "the factory's verifier for this node's key; refusing to sign rounds it could "
+                "not claim"
+            )
         return ServedPart(model_id, version, part, manifest, artifacts, terms)

@@ -191,6 +191,7 @@ class RoundService:
         self.domain = Domain(view.chain_id, view.market)
         self._locks: dict[tuple[bytes, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._capacity_guard = threading.Lock()
 
     def _assignment_lock(self, query: bytes, part: int) -> threading.Lock:
         with self._locks_guard:
@@ -335,7 +336,11 @@ class RoundService:
                     "first-commitment-mismatch",
                     "c_1 is not the round-1 commitment the request posted for this node",
                 )
-        self._check_capacity(assignment, part, stored is None)
+        # Capacity is reserved, not only checked: the check and the assignment's row are one step
+        # for the whole node, so concurrent first rounds of other queries see this one.
+        with self._capacity_guard:
+            self._check_capacity(assignment, part, stored is None)
+            self.store.ensure_assignment(assignment)
         outputs = tuple(part.apply(block, opening.share, opening.mask))
         o_i = output_transcript_step(state.output_transcript, request.round, outputs)
         self._check_witness(assignment.tag, part, served, opening, (expected_t, o_i))
@@ -364,7 +369,8 @@ class RoundService:
                 ),
             )
         except StoreConflictError as exc:
-            raise RoundRefusedError("round-out-of-order", str(exc)) from None
+            reason = "claimed" if "being claimed" in str(exc) else "round-out-of-order"
+            raise RoundRefusedError(reason, str(exc)) from None
         return RoundAnswer(outputs, o_i, ack)
 
     # -- d: the payload -----------------------------------------------------------------------

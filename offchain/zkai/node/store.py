@@ -247,6 +247,14 @@ class RoundStore:
         either is there already, or the round is not the next one)."""
         node = node.lower()
         with self._write() as db:
+            state = db.execute(
+                "SELECT state FROM assignments WHERE query=? AND part=? AND node=?",
+                (query.hex(), part, node),
+            ).fetchone()
+            if state is not None and state[0] != OPEN:
+                # A claim has started (it reads the rounds after marking the assignment): a round
+                # stored now would be acknowledged but not proven.
+                raise StoreConflictError(f"the assignment is being claimed ({state[0]})")
             (last,) = db.execute(
                 "SELECT COALESCE(MAX(round), 0) FROM rounds WHERE query=? AND part=? AND node=?",
                 (query.hex(), part, node),

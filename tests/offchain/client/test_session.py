@@ -178,3 +178,26 @@ def test_session_payloads_fresh_per_round_and_node() -> None:
     masks = {p.opening.mask for p in a} | {p.opening.mask for p in b}
     assert len(commitments) == 4
     assert len(masks) == 4
+
+
+def test_session_recorded_keys_reseal_and_check_acks() -> None:
+    """A node that rotated its keys between the user's plan and the request's mining: the client
+    adopts the keys the market recorded, re-seals the first round to them, and from then on
+    accepts only Acks by the recorded signer."""
+    node = PlayedNode()
+    session = make_session([node])
+    (p,) = session.prepare_block(0, 0, encode_signed_vector([1, 2, 3]), 2)
+    old_ack = node.ack
+    node.keys, node.ack = generate_keypair(), Account.create()
+    changed = session.use_recorded_keys(
+        0, node.account.address, node.keys.public_key, node.ack.address
+    )
+    assert changed
+    resealed = session.reseal(p)
+    assert resealed.request.message == p.request.message
+    session.accept(resealed, node.answer(session, resealed.request))  # opens with the new key
+    assert session.assignment(0, node.account.address).rounds == 1
+    (q,) = session.prepare_block(0, 0, encode_signed_vector([4, 5, 6]), 2)
+    node.ack = old_ack
+    with pytest.raises(AckError, match="recorded signer"):
+        session.accept(q, node.answer(session, q.request))

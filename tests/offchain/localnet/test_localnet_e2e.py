@@ -175,6 +175,14 @@ def test_query_two_parts_from_the_cli_matches_the_plaintext_model(
     assert all(0 < a["claim_gas"] < 400_000 for a in assignments)
     assert answer["cost"] == answer["escrow"] > 0
     assert before - _balance(chain, user) == answer["escrow"]
+    # A client that restarted finds the query on the chain, with every claim.
+    listed = zkai(network["env"], "queries", "list", "--address", user, "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [q for q in json.loads(listed.stdout) if q["query_id"] == answer["query_id"]]
+    assert row["unclaimed"] == 0
+    shown = zkai(network["env"], "queries", "show", answer["query_id"], "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert sorted(a["rounds"] for a in json.loads(shown.stdout)["assignments"]) == [1, 1, 1, 1]
 
 
 def test_query_one_part_model_every_answer_exact(network: dict[str, Any]) -> None:

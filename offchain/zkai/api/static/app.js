@@ -120,20 +120,23 @@ function slashCell(tr, slash) {
   if (slash == null) return;
   td.dataset.wei = slash.amount.wei;
   td.append(line(`${tokens(slash.amount)} (${slash.reason})`, "slash-amount"));
-  const acks = [slash.ack, slash.second_ack].filter((ack) => ack != null);
-  if (!acks.length) {
-    td.append(line("Ack unavailable", "ack", slash.evidence_detail || ""));
+  const ack = slash.ack;
+  if (ack == null) {
+    // Sent through another contract: the slash is on-chain, its Ack is not in the calldata.
+    td.append(line("Ack unavailable", "ack-unavailable", slash.evidence_detail || ""));
     return;
   }
-  const ack = acks[0];
-  const el = line(
-    `Ack r${ack.round} ${acks.map((x) => short(x.signature)).join(" + ")} by ${short(ack.signer)}`,
-    "ack",
-    acks.map((x) => `round ${x.round}, T ${x.input_transcript}, O ${x.output_transcript}\n${x.signature}`).join("\n") +
-      `\nsigned by ${ack.signer}`,
-  );
+  const about = (x) => `round ${x.round}, T ${x.input_transcript}, O ${x.output_transcript}\n${x.signature}\nsigned by ${x.signer}`;
+  const el = line(`Ack r${ack.round} ${short(ack.signature)} by ${short(ack.signer)}`, "ack", about(ack));
   Object.assign(el.dataset, { round: String(ack.round), signature: ack.signature, signer: ack.signer });
   td.append(el);
+  if (slash.second_ack != null) {
+    // An equivocation: the second Ack of the same round, with other transcripts.
+    const other = slash.second_ack;
+    const second = line(`and ${short(other.signature)}, same round`, "ack second-ack", about(other));
+    Object.assign(second.dataset, { round: String(other.round), signature: other.signature, signer: other.signer });
+    td.append(second);
+  }
 }
 
 async function refresh() {

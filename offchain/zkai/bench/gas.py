@@ -15,6 +15,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from eth_utils.address import to_checksum_address
+
 from zkai.bench.benchchain import BenchChain
 from zkai.bench.common import JSONDict, Progress, percentile
 from zkai.bench.played import ClaimRecord
@@ -209,11 +211,10 @@ def _floor(bench: BenchChain, record: ClaimRecord) -> tuple[int, int, int]:
     chain = bench.chain()
     terms = read_model(chain, bench.model_ids["digits"])
     verifier = chain.w3.eth.contract(
-        address=terms.parts[record.part].verifier, abi=load_abi("Groth16Verifier")
+        address=to_checksum_address(terms.parts[record.part].verifier),
+        abi=load_abi("Groth16Verifier"),
     )
-    fn = verifier.functions.verifyProof(
-        list(record.proof.proof), list(record.proof.public_inputs)
-    )
+    fn = verifier.functions.verifyProof(list(record.proof.proof), list(record.proof.public_inputs))
     if not chain.call(fn):
         raise BenchmarkError("the part's verifier rejects the proof its claim carried")
     estimate = chain.estimate_gas(bench.deployer, fn)
@@ -309,4 +310,3 @@ def gas_section(bench: BenchChain, queries: int, say: Progress) -> GasResult:
         slash_gas=slash,
         slash_amount_zkai_wei=amount,
     )
-

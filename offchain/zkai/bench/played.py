@@ -18,12 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from zkai.chain.client import ChainClient
-from zkai.client.transport import RoundTransport
 from zkai.circuits.part import PartProof, part_artifacts, prove_part
+from zkai.client.transport import RoundTransport
 from zkai.crypto.encryption import NodeKeyPair, generate_keypair, open_sealed
 from zkai.crypto.transcript import TranscriptState
 from zkai.errors import BenchmarkError, RoundRefusedError
@@ -152,7 +153,7 @@ class PlayedNode:
     def last_ack(self, query_id: bytes, part: int) -> tuple[int, int, int, bytes]:
         """(round, T_i, O_i, Ack) of the last round this node served for the assignment."""
         a = self._assignments[(query_id, part)]
-        opening, m, _, ack = a.rounds[-1]
+        _, m, _, ack = a.rounds[-1]
         return m.round, m.input_transcript, a.state.output_transcript, ack
 
     def _claim_safely(self, a: _Assignment, query_id: bytes) -> None:

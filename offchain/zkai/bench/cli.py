@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from zkai.bench.options import BenchOptions
-from zkai.bench.runner import main_progress, run_bench
 from zkai.errors import ZKAIError
 
 _console = Console(stderr=True)
@@ -130,6 +129,8 @@ def bench(
     if options.repeats < 1 or options.queries < 1 or options.users < 1:
         raise typer.BadParameter("--repeats, --queries and --users must be at least 1")
     try:
+        from zkai.bench.runner import main_progress, run_bench  # heavy: only when benchmarking
+
         results = run_bench(options, main_progress)
     except ZKAIError as exc:
         _console.print(f"[bold red]error:[/] {exc}")

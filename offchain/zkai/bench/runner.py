@@ -269,17 +269,20 @@ def _network(
     options: BenchOptions, root: Path, sections: _Sections, say: Progress
 ) -> _NetworkResults:
     out = _NetworkResults()
-    wants_network = not (options.skip_e2e and options.skip_reliability)
-    net = NetworkBench(root / "localnet", get_settings().artifacts_path, say)
+    if options.skip_e2e and options.skip_reliability:
+        return out
+    say("starting `zkai up`'s local network (4 nodes, k = 2) on free ports")
+    net = sections.run(
+        "network", lambda: NetworkBench(root / "localnet", get_settings().artifacts_path, say)
+    )
+    if net is None:
+        return out
     try:
-        if wants_network:
-            say("starting `zkai up`'s local network (4 nodes, k = 2) on free ports")
-            if sections.run("network", net.up) is not None:
-                out.network = NetworkInfo.of(net)
-        up = out.network is not None
-        if up and not options.skip_e2e:
+        if sections.run("network", net.up) is not None:
+            out.network = NetworkInfo.of(net)
+        if out.network is not None and not options.skip_e2e:
             out.e2e = sections.run("e2e", lambda: _e2e(net, options, sections))
-        if up and not options.skip_reliability:
+        if out.network is not None and not options.skip_reliability:
             per_level = 400 if options.quick else 4_000
             out.api_load = sections.run(
                 "api_load", lambda: api_load_section(net, requests_per_level=per_level)

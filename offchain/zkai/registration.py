@@ -23,7 +23,8 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from zkai.chain.client import ChainClient
-from zkai.circuits.part import PartArtifacts, part_artifacts
+from zkai.circuits.artifacts import PartArtifacts
+from zkai.circuits.part import part_artifacts
 from zkai.errors import ChainError
 from zkai.models.manifest import Manifest
 from zkai.protocol.market import PartTerms

@@ -1,4 +1,5 @@
-"""Fixtures of the contract tests: roles, the deployed system, real circuits and a query factory.
+"""Fixtures of the contract tests: roles, the deployed v2 system, the toy circuit, and `proto`, a
+helper that requests queries, proves and signs claims, and signs Acks exactly as nodes and users do.
 
 Session-scoped fixtures deploy once per run; ape's isolation reverts every test's changes.
 """
@@ -6,13 +7,16 @@ Session-scoped fixtures deploy once per run; ape's isolation reverts every test'
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
-from tests.contracts.zk import Circuit, Share, load_circuit
+from tests.contracts.zk import FIELD, Circuit, Statement, load_circuit, vk_hash
+from zkai.protocol.ids import assignment_tag, query_id
+from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 
 ETHER = 10**18
 SUPPLY_CAP = 10**9 * ETHER
@@ -22,12 +26,22 @@ UNBONDING_PERIOD = 7 * 24 * 3600
 SLASH_AMOUNT = 100 * ETHER
 PROTOCOL_FEE_BPS = 500
 CONTRIBUTOR_FEE_BPS = 1_000
-MAX_DEADLINE_WINDOW = 24 * 3600
+MIN_PROOF_WINDOW_FLOOR = 60
+CHALLENGE_WINDOW = 3600
+UNBONDING_MARGIN = 3600
 CLAIM_WINDOW = 30 * 24 * 3600
-SHARES = 3
-PRICE = 3 * ETHER
-USER_FUNDS = 1_000 * ETHER
+USER_FUNDS = 10_000 * ETHER
 NODE_FUNDS = 10_000 * ETHER
+
+# The two-part model: part 0 has k = 2 nodes, part 1 has k = 1. Odd prices make the cuts round.
+PART0 = {"price": ETHER + 7, "maxRounds": 4, "minProofWindow": 120, "shares": 2}
+PART1 = {"price": 2 * ETHER + 3, "maxRounds": 3, "minProofWindow": 600, "shares": 1}
+ZERO_PERMIT = (0, 0, 0, b"\x00" * 32, b"\x00" * 32)
+
+
+def ack_signer_of(index: int) -> LocalAccount:
+    """Node `index`'s ack signer (a key distinct from the node's own account)."""
+    return Account.from_key((0xACC0 + index).to_bytes(32, "big"))
 
 
 # ------------------------------------------------------------------ roles
@@ -91,8 +105,13 @@ def node_registry(project, owner, token, treasury):
 
 
 @pytest.fixture(scope="session")
-def model_registry(project, owner):
-    return project.ModelRegistry.deploy(sender=owner)
+def factory(project, owner):
+    return project.VerifierFactory.deploy(sender=owner)
+
+
+@pytest.fixture(scope="session")
+def model_registry(project, owner, factory):
+    return project.ModelRegistry.deploy(factory, sender=owner)
 
 
 @pytest.fixture(scope="session")
@@ -102,26 +121,26 @@ def rewards(project, owner, token, aggregator):
     return contract
 
 
+MARKET_DEFAULTS: dict[str, Any] = {
+    "protocolBps": PROTOCOL_FEE_BPS,
+    "contributorBps": CONTRIBUTOR_FEE_BPS,
+    "slashAmount": SLASH_AMOUNT,
+    "minProofWindowFloor": MIN_PROOF_WINDOW_FLOOR,
+    "challengeWindow": CHALLENGE_WINDOW,
+    "unbondingMargin": UNBONDING_MARGIN,
+}
+
+
 @pytest.fixture(scope="session")
 def deploy_market(project, owner, token, node_registry, model_registry, treasury, rewards):
-    """Factory: a market with the default configuration, `overrides` applied by field name."""
+    """Factory: a market with the default configuration, `overrides` applied by name."""
 
     def deploy(**overrides):
-        config: dict[str, Any] = {
-            "owner": owner.address,
-            "token": token.address,
-            "nodeRegistry": node_registry.address,
-            "modelRegistry": model_registry.address,
-            "treasury": treasury.address,
-            "rewardsPool": rewards.address,
-            "protocolFeeBps": PROTOCOL_FEE_BPS,
-            "contributorFeeBps": CONTRIBUTOR_FEE_BPS,
-            "slashAmount": SLASH_AMOUNT,
-            "maxDeadlineWindow": MAX_DEADLINE_WINDOW,
-        }
-        assert set(overrides) <= set(config), overrides
-        config.update(overrides)
-        return project.QueryMarket.deploy(tuple(config.values()), sender=owner)
+        assert set(overrides) <= set(MARKET_DEFAULTS), overrides
+        config = {**MARKET_DEFAULTS, **overrides}
+        return project.QueryMarket.deploy(
+            token, node_registry, model_registry, treasury, rewards, *config.values(), sender=owner
+        )
 
     return deploy
 
@@ -133,14 +152,82 @@ def market(deploy_market, node_registry, owner):
     return contract
 
 
+# ------------------------------------------------------------------ circuit, verifier, models
+
+
+@pytest.fixture(scope="session")
+def circuit() -> Circuit:
+    return load_circuit()
+
+
+@pytest.fixture(scope="session")
+def verifier(project, factory, circuit, owner):
+    factory.deploy(circuit.vk_words, sender=owner)
+    address = factory.verifierOf(_vk_hash(circuit))
+    return project.Groth16Verifier.at(address)
+
+
+def _vk_hash(circuit: Circuit) -> bytes:
+    return vk_hash(circuit.vk_words)
+
+
+def part_terms(verifier, **terms) -> tuple[Any, ...]:
+    """A PartTerms tuple: verifier, price, maxRounds, minProofWindow, shares, circuit/key hash."""
+    t = {**PART0, "circuitHash": b"\xc1" * 32, "keyHash": b"\xc2" * 32, **terms}
+    return (
+        verifier.address if hasattr(verifier, "address") else verifier,
+        t["price"],
+        t["maxRounds"],
+        t["minProofWindow"],
+        t["shares"],
+        t["circuitHash"],
+        t["keyHash"],
+    )
+
+
+@pytest.fixture(scope="session")
+def model2(model_registry, verifier, model_owner, nodes, node_registry):
+    """Id of the two-part model; nodes 0, 1, 2 host part 0, node 2 also hosts part 1."""
+    receipt = model_registry.registerModel(
+        b"\x42" * 32,
+        "ipfs://model2",
+        [part_terms(verifier, **PART0), part_terms(verifier, **PART1)],
+        sender=model_owner,
+    )
+    model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
+    for node in nodes:
+        node_registry.setParts(model_id, [0], True, sender=node)
+    node_registry.setParts(model_id, [1], True, sender=nodes[2])
+    return model_id
+
+
+@pytest.fixture(scope="session")
+def model1(model_registry, verifier, model_owner, nodes, node_registry):
+    """Id of a one-part model with k = 1 (a one-layer model), hosted by node 0."""
+    receipt = model_registry.registerModel(
+        b"\x43" * 32,
+        "ipfs://model1",
+        [part_terms(verifier, price=3 * ETHER, maxRounds=1, minProofWindow=60, shares=1)],
+        sender=model_owner,
+    )
+    model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
+    node_registry.setParts(model_id, [0], True, sender=nodes[0])
+    return model_id
+
+
 @pytest.fixture(scope="session")
 def nodes(token, node_registry, node_accounts, owner):
-    """Three registered nodes staked at twice the minimum."""
+    """Three registered nodes staked at twice the minimum, each with its own ack signer."""
     for i, node in enumerate(node_accounts):
         token.transfer(node, NODE_FUNDS, sender=owner)
         token.approve(node_registry, 2**256 - 1, sender=node)
         node_registry.register(
-            bytes([i + 1]) * 32, f"https://node{i}.example", 2 * MIN_STAKE, sender=node
+            bytes([i + 1]) * 32,
+            ack_signer_of(i).address,
+            f"https://node{i}.example",
+            f"ipfs://node{i}",
+            2 * MIN_STAKE,
+            sender=node,
         )
     return node_accounts
 
@@ -152,91 +239,185 @@ def funded_user(token, user, owner, market):
     return user
 
 
-# ------------------------------------------------------------------ circuits and models
-
-
-@pytest.fixture(scope="session")
-def circuit10() -> Circuit:
-    """The 10-output test circuit (11 public inputs: the gas target's shape)."""
-    return load_circuit("share_2x10.circom", 10)
-
-
-@pytest.fixture(scope="session")
-def circuit3() -> Circuit:
-    return load_circuit("share_2x3.circom", 3)
-
-
-@pytest.fixture(scope="session")
-def deploy_verifier(owner, project):
-    """Factory: the generated verifier of `circuit`, and its adapter."""
-
-    def deploy(circuit: Circuit):
-        verifier = owner.deploy(circuit.verifier_container())
-        adapter = project.Groth16VerifierAdapter.deploy(verifier, circuit.outputs + 1, sender=owner)
-        return verifier, adapter
-
-    return deploy
-
-
-@pytest.fixture(scope="session")
-def verifier10(deploy_verifier, circuit10):
-    return deploy_verifier(circuit10)
-
-
-@pytest.fixture(scope="session")
-def model10(model_registry, verifier10, model_owner):
-    """Model id of a k=3, 10-output model priced PRICE, verified by the 10-output circuit."""
-    _, adapter = verifier10
-    receipt = model_registry.registerModel(
-        adapter, b"\x42" * 32, 2, 10, SHARES, PRICE, sender=model_owner
-    )
-    return receipt.events.filter(model_registry.ModelRegistered)[0].modelId
+# ------------------------------------------------------------------ the protocol helper
 
 
 @dataclass
-class PlacedQuery:
-    query_id: int
-    shares: list[Share]
-    nodes: list[Any]
-    deadline: int
+class Placed:
+    """A requested query, as the user knows it."""
+
+    query_id: bytes
+    session: LocalAccount
+    model_id: int
+    nodes: list[list[Any]]
+    budgets: list[int]
+    round_deadline: int
+    proof_deadline: int
+    challenge_deadline: int
+    escrow: int
     receipt: Any
 
 
-@pytest.fixture(scope="session")
-def rng() -> random.Random:
-    return random.Random(20261125)
+@dataclass
+class Claim:
+    """What a node submits: the statement, its proof and the session key's Round signature."""
+
+    statement: Statement
+    commitment: int
+    signature: bytes
+    proof: list[int]
+
+    def args(self, query: bytes, part: int) -> tuple[Any, ...]:
+        s = self.statement
+        return (
+            query,
+            part,
+            s.rounds,
+            self.commitment,
+            s.input_transcript,
+            s.prev_output_transcript,
+            s.output_transcript,
+            self.signature,
+            self.proof,
+        )
+
+
+@dataclass
+class Proto:
+    market: Any
+    circuit: Circuit
+    chain: Any
+    user: Any
+    nodes: list[Any]
+    model2: int
+    rng: random.Random = field(default_factory=lambda: random.Random(20261202))
+
+    @property
+    def domain(self) -> Domain:
+        return Domain(self.chain.chain_id, self.market.address)
+
+    def now(self) -> int:
+        return int(self.chain.pending_timestamp)
+
+    def request(
+        self,
+        *,
+        model_id: int | None = None,
+        nodes: list[list[Any]] | None = None,
+        budgets: list[int] | None = None,
+        version: int = 1,
+        fee_cap: int = 10**30,
+        round_in: int = 600,
+        proof_window: int = 600,
+        round_deadline: int | None = None,
+        proof_deadline: int | None = None,
+        session: LocalAccount | None = None,
+        session_address: str | None = None,
+        first_commitments: list[int] | None = None,
+        salt: bytes | None = None,
+        sender: Any = None,
+        permit: tuple[Any, ...] = ZERO_PERMIT,
+    ) -> Placed:
+        model_id = self.model2 if model_id is None else model_id
+        nodes = nodes if nodes is not None else [[self.nodes[0], self.nodes[1]], [self.nodes[2]]]
+        budgets = budgets if budgets is not None else [2, 3][: len(nodes)]
+        session = session or Account.from_key(self.rng.randbytes(32))
+        salt = salt or self.rng.randbytes(32)
+        t_r = round_deadline if round_deadline is not None else self.now() + round_in
+        t_p = proof_deadline if proof_deadline is not None else t_r + proof_window
+        firsts = first_commitments
+        if firsts is None:
+            firsts = [self.rng.randrange(FIELD) for _ in nodes[0]]
+        sender = sender or self.user
+        request = (
+            salt,
+            model_id,
+            version,
+            fee_cap,
+            [[n.address if hasattr(n, "address") else n for n in part] for part in nodes],
+            budgets,
+            t_r,
+            t_p,
+            session_address or session.address,
+            firsts,
+        )
+        receipt = self.market.requestQuery(request, permit, sender=sender)
+        [event] = receipt.events.filter(self.market.QueryRequested)
+        qid = query_id(self.chain.chain_id, self.market.address, sender.address, salt)
+        assert bytes(event.queryId) == qid
+        return Placed(
+            qid,
+            session,
+            model_id,
+            nodes,
+            budgets,
+            t_r,
+            t_p,
+            event.challengeDeadline,
+            event.escrow,
+            receipt,
+        )
+
+    def tag(self, query: bytes, part: int, node: Any) -> int:
+        return assignment_tag(self.chain.chain_id, self.market.address, query, part, node.address)
+
+    def prove(
+        self,
+        placed: Placed,
+        part: int,
+        node: Any,
+        rounds: int,
+        *,
+        tag: int | None = None,
+        session: LocalAccount | None = None,
+        sign_rounds: int | None = None,
+        domain: Domain | None = None,
+    ) -> Claim:
+        """A claim of `rounds` rounds: a real proof and the session key's Round for the last one."""
+        tag = self.tag(placed.query_id, part, node) if tag is None else tag
+        statement = Statement.make(
+            tag, rounds, self.rng.randrange(FIELD), self.rng.randrange(1, FIELD)
+        )
+        commitment = self.rng.randrange(FIELD)
+        message = RoundMessage(
+            placed.query_id,
+            part,
+            node.address,
+            rounds if sign_rounds is None else sign_rounds,
+            commitment,
+            statement.input_transcript,
+            statement.prev_output_transcript,
+        )
+        signature = message.sign(domain or self.domain, session or placed.session)
+        return Claim(statement, commitment, signature, self.circuit.prove(statement))
+
+    def claim(self, placed: Placed, part: int, node: Any, rounds: int) -> tuple[Any, Claim]:
+        """Prove and submit a claim; the receipt and what was submitted."""
+        claim = self.prove(placed, part, node, rounds)
+        receipt = self.market.claim(*claim.args(placed.query_id, part), sender=node)
+        return receipt, claim
+
+    def ack(
+        self,
+        placed: Placed,
+        part: int,
+        node: Any,
+        round_: int,
+        t: int,
+        o: int,
+        *,
+        signer: LocalAccount | None = None,
+        domain: Domain | None = None,
+    ) -> bytes:
+        """The node's Ack(queryId, part, node, round, T, O), signed by its ack signer."""
+        index = self.nodes.index(node)
+        message = AckMessage(placed.query_id, part, node.address, round_, t, o)
+        return message.sign(domain or self.domain, signer or ack_signer_of(index))
 
 
 @pytest.fixture
-def place_query(
-    market, funded_user, nodes, model10, circuit10, chain, rng
-) -> Callable[..., PlacedQuery]:
-    """Factory: request a query to the 10-output model with fresh random shares."""
-
-    def place(
-        *,
-        sender=None,
-        model_id: int | None = None,
-        circuit: Circuit | None = None,
-        node_list: Sequence[Any] | None = None,
-        window: int = 3600,
-    ) -> PlacedQuery:
-        circuit = circuit or circuit10
-        chosen = list(node_list or nodes)
-        shares = [circuit.random_share(rng) for _ in chosen]
-        deadline = chain.pending_timestamp + window
-        receipt = market.requestQuery(
-            model10 if model_id is None else model_id,
-            chosen,
-            [share.commitment for share in shares],
-            [f"payload-{i}".encode() for i in range(len(chosen))],
-            deadline,
-            sender=sender or funded_user,
-        )
-        query_id = receipt.events.filter(market.QueryRequested)[0].queryId
-        return PlacedQuery(query_id, shares, chosen, deadline, receipt)
-
-    return place
+def proto(market, circuit, chain, funded_user, nodes, model2) -> Proto:
+    return Proto(market, circuit, chain, funded_user, nodes, model2)
 
 
 def warp_to(chain, timestamp: int) -> None:

@@ -1,142 +1,172 @@
-"""ModelRegistry: registration, versions, (de)activation, readable history."""
+"""ModelRegistry v2: models with versions of parts; only factory verifiers of 5 public inputs."""
 
 from __future__ import annotations
 
 import ape
 import pytest
 
-from tests.contracts.conftest import PRICE, SHARES
+from tests.contracts.conftest import PART0, PART1, part_terms
 
-WEIGHTS = b"\x42" * 32
-
-
-def test_registerModel_records_version_one(model_registry, model10, verifier10, model_owner):
-    _, adapter = verifier10
-    model = model_registry.getModel(model10)
-    assert (model.owner, model.latestVersion, model.active) == (model_owner.address, 1, True)
-    version = model_registry.getVersion(model10, 1)
-    assert version.verifier == adapter.address
-    assert bytes(version.weightsCommitment) == WEIGHTS
-    assert (version.inputSize, version.outputSize, version.shares) == (2, 10, SHARES)
-    assert version.pricePerQuery == PRICE
-    assert model_registry.modelCount() == model10
+MANIFEST = b"\x51" * 32
 
 
-def test_registerModel_emits_events(model_registry, verifier10, stranger):
-    _, adapter = verifier10
-    receipt = model_registry.registerModel(adapter, WEIGHTS, 4, 10, 2, 10, sender=stranger)
-    [registered] = receipt.events.filter(model_registry.ModelRegistered)
-    assert registered.owner == stranger.address
+@pytest.fixture
+def register(model_registry, verifier, model_owner):
+    def register(parts=None, manifest=MANIFEST, sender=None):
+        parts = parts if parts is not None else [part_terms(verifier, **PART0)]
+        receipt = model_registry.registerModel(
+            manifest, "ipfs://m", parts, sender=sender or model_owner
+        )
+        return receipt, receipt.events.filter(model_registry.ModelRegistered)[0].modelId
+
+    return register
+
+
+def test_registerModel_records_model_version_and_parts(
+    model_registry, verifier, model_owner, register
+):
+    terms = [part_terms(verifier, **PART0), part_terms(verifier, **PART1)]
+    receipt, model_id = register(terms)
     [published] = receipt.events.filter(model_registry.ModelVersionPublished)
-    assert (published.modelId, published.version, published.verifier) == (
-        registered.modelId,
+    assert (published.modelId, published.version, bytes(published.manifestHash)) == (
+        model_id,
         1,
-        adapter.address,
+        MANIFEST,
     )
+    assert published.partCount == 2
+    model = model_registry.getModel(model_id)
+    assert (model.owner, model.active, model.currentVersion, model.metadataURI) == (
+        model_owner.address,
+        True,
+        1,
+        "ipfs://m",
+    )
+    version = model_registry.getVersion(model_id, 1)
+    assert (bytes(version.manifestHash), version.partCount) == (MANIFEST, 2)
+    assert version.publishedAt > 0
+    part1 = model_registry.getPart(model_id, 1, 1)
+    assert (part1.verifier, part1.price, part1.maxRounds, part1.minProofWindow, part1.shares) == (
+        verifier.address,
+        PART1["price"],
+        PART1["maxRounds"],
+        PART1["minProofWindow"],
+        PART1["shares"],
+    )
+    parts = model_registry.getParts(model_id, 1)
+    assert [p.price for p in parts] == [PART0["price"], PART1["price"]]
+    assert model_registry.modelCount() == model_id
 
 
-@pytest.mark.parametrize("shares", [1, 17])
-def test_registerModel_share_count_out_of_bounds_reverts(
-    model_registry, verifier10, stranger, shares
+def test_registerModel_non_factory_verifier_refused(
+    project, model_registry, register, owner, circuit
 ):
-    _, adapter = verifier10
-    with ape.reverts(model_registry.ShareCountOutOfBounds, shares=shares, min=2, max=16):
-        model_registry.registerModel(adapter, WEIGHTS, 2, 10, shares, 0, sender=stranger)
+    # The same code with the same key, but deployed outside the factory: not accepted.
+    factory_copy = project.VerifierFactory.deploy(sender=owner)
+    receipt = factory_copy.deploy(circuit.vk_words, sender=owner)
+    foreign = receipt.events.filter(factory_copy.VerifierDeployed)[0].verifier
+    with ape.reverts(model_registry.VerifierNotFromFactory, part=0, verifier=foreign):
+        register([part_terms(foreign)])
 
 
-def test_registerModel_zero_size_reverts(model_registry, verifier10, stranger):
-    _, adapter = verifier10
-    with ape.reverts(model_registry.SizeZero, inputSize=0, outputSize=10):
-        model_registry.registerModel(adapter, WEIGHTS, 0, 10, 2, 0, sender=stranger)
+def test_registerModel_eoa_verifier_refused(model_registry, register, stranger):
+    with ape.reverts(model_registry.VerifierNotFromFactory):
+        register([part_terms(stranger.address)])
 
 
-def test_registerModel_zero_weights_reverts(model_registry, verifier10, stranger):
-    _, adapter = verifier10
-    with ape.reverts(model_registry.WeightsCommitmentZero):
-        model_registry.registerModel(adapter, b"\x00" * 32, 2, 10, 2, 0, sender=stranger)
-
-
-def test_registerModel_indivisible_price_reverts(model_registry, verifier10, stranger):
-    _, adapter = verifier10
-    with ape.reverts(model_registry.PriceNotDivisible, pricePerQuery=10, shares=3):
-        model_registry.registerModel(adapter, WEIGHTS, 2, 10, 3, 10, sender=stranger)
-
-
-def test_registerModel_verifier_without_code_reverts(model_registry, stranger):
-    with ape.reverts(model_registry.VerifierNotContract, verifier=stranger.address):
-        model_registry.registerModel(stranger, WEIGHTS, 2, 10, 2, 0, sender=stranger)
-
-
-def test_registerModel_verifier_shape_mismatch_reverts(model_registry, verifier10, stranger):
-    _, adapter = verifier10
-    with ape.reverts(
-        model_registry.VerifierShapeMismatch,
-        verifier=adapter.address,
-        expectedPublicInputs=4,
-        actualPublicInputs=11,
-    ):
-        model_registry.registerModel(adapter, WEIGHTS, 2, 3, 2, 0, sender=stranger)
-
-
-def test_publishVersion_keeps_history(
-    model_registry, model10, model_owner, circuit3, deploy_verifier
+def test_registerModel_verifier_with_other_input_count_refused(
+    project, model_registry, factory, circuit, register, owner
 ):
-    _, adapter3 = deploy_verifier(circuit3)
+    key = circuit.vk_words[: 14 + 2 * 3]  # two public inputs
+    receipt = factory.deploy(key, sender=owner)
+    two_inputs = receipt.events.filter(factory.VerifierDeployed)[0].verifier
+    with ape.reverts(model_registry.VerifierShapeMismatch, publicInputs=2):
+        register([part_terms(two_inputs)])
+
+
+@pytest.mark.parametrize("shares", [0, 9])
+def test_registerModel_shares_out_of_bounds_refused(model_registry, verifier, register, shares):
+    with ape.reverts(model_registry.ShareCountOutOfBounds, shares=shares):
+        register([part_terms(verifier, shares=shares)])
+
+
+def test_registerModel_max_rounds_zero_refused(model_registry, verifier, register):
+    with ape.reverts(model_registry.MaxRoundsZero, part=0):
+        register([part_terms(verifier, maxRounds=0)])
+
+
+@pytest.mark.parametrize("window", [0, 86_401])
+def test_registerModel_min_proof_window_out_of_bounds_refused(
+    model_registry, verifier, register, window
+):
+    with ape.reverts(model_registry.MinProofWindowOutOfBounds, minProofWindow=window):
+        register([part_terms(verifier, minProofWindow=window)])
+
+
+def test_registerModel_zero_hashes_refused(model_registry, verifier, register):
+    with ape.reverts(model_registry.PartHashZero, part=0):
+        register([part_terms(verifier, circuitHash=b"\x00" * 32)])
+    with ape.reverts(model_registry.ManifestHashZero):
+        register(manifest=b"\x00" * 32)
+
+
+@pytest.mark.parametrize("count", [0, 17])
+def test_registerModel_part_count_out_of_bounds_refused(model_registry, verifier, register, count):
+    with ape.reverts(model_registry.PartCountOutOfBounds, parts=count, max=16):
+        register([part_terms(verifier)] * count)
+
+
+def test_registerModel_sixteen_parts_accepted(model_registry, verifier, register):
+    _, model_id = register([part_terms(verifier)] * 16)
+    assert model_registry.getVersion(model_id, 1).partCount == 16
+
+
+def test_publishVersion_new_current_version_old_kept(
+    model_registry, verifier, register, model_owner
+):
+    _, model_id = register()
     receipt = model_registry.publishVersion(
-        model10, adapter3, b"\x43" * 32, 2, 3, 2, 4, sender=model_owner
+        model_id, b"\x52" * 32, [part_terms(verifier, price=5)] * 2, sender=model_owner
     )
     assert receipt.events.filter(model_registry.ModelVersionPublished)[0].version == 2
-    assert model_registry.getModel(model10).latestVersion == 2
-    assert model_registry.getVersion(model10, 1).outputSize == 10
-    assert model_registry.getVersion(model10, 2).verifier == adapter3.address
-    model, current = model_registry.getCurrent(model10)
-    assert model[1] == 2  # latestVersion
-    assert current[4] == 3  # outputSize
+    assert model_registry.getModel(model_id).currentVersion == 2
+    assert model_registry.getPart(model_id, 2, 1).price == 5
+    assert model_registry.getPart(model_id, 1, 0).price == PART0["price"]
+    assert model_registry.getVersion(model_id, 1).partCount == 1
 
 
-def test_publishVersion_not_owner_reverts(
-    model_registry, model10, verifier10, stranger, model_owner
-):
-    _, adapter = verifier10
-    with ape.reverts(
-        model_registry.NotModelOwner,
-        modelId=model10,
-        caller=stranger.address,
-        owner=model_owner.address,
-    ):
-        model_registry.publishVersion(model10, adapter, WEIGHTS, 2, 10, 3, 3, sender=stranger)
+def test_publishVersion_not_owner_reverts(model_registry, verifier, register, stranger):
+    _, model_id = register()
+    with ape.reverts(model_registry.NotModelOwner, modelId=model_id, caller=stranger.address):
+        model_registry.publishVersion(model_id, MANIFEST, [part_terms(verifier)], sender=stranger)
 
 
-def test_publishVersion_unknown_model_reverts(model_registry, verifier10, stranger):
-    _, adapter = verifier10
-    with ape.reverts(model_registry.ModelNotFound, modelId=99):
-        model_registry.publishVersion(99, adapter, WEIGHTS, 2, 10, 3, 3, sender=stranger)
+def test_publishVersion_unknown_model_reverts(model_registry, verifier, stranger):
+    with ape.reverts(model_registry.ModelNotFound, modelId=999):
+        model_registry.publishVersion(999, MANIFEST, [part_terms(verifier)], sender=stranger)
 
 
-def test_setActive_deactivates_and_reactivates(model_registry, model10, model_owner):
-    receipt = model_registry.setActive(model10, False, sender=model_owner)
+def test_setActive_toggles_by_owner_only(model_registry, register, model_owner, stranger):
+    _, model_id = register()
+    receipt = model_registry.setActive(model_id, False, sender=model_owner)
     assert not receipt.events.filter(model_registry.ModelActiveSet)[0].active
-    assert not model_registry.getModel(model10).active
-    assert model_registry.getVersion(model10, 1).outputSize == 10
-    model_registry.setActive(model10, True, sender=model_owner)
-    assert model_registry.getModel(model10).active
+    assert model_registry.getModel(model_id).active is False
+    with ape.reverts(model_registry.NotModelOwner):
+        model_registry.setActive(model_id, True, sender=stranger)
 
 
-def test_setActive_not_owner_reverts(model_registry, model10, stranger):
-    with ape.reverts(model_registry.NotModelOwner, caller=stranger.address):
-        model_registry.setActive(model10, False, sender=stranger)
-
-
-def test_getVersion_unknown_version_reverts(model_registry, model10):
-    with ape.reverts(model_registry.VersionNotFound, modelId=model10, version=2):
-        model_registry.getVersion(model10, 2)
-
-
-def test_getVersion_unknown_model_reverts(model_registry):
+def test_getters_unknown_version_or_part_revert(model_registry, register):
+    _, model_id = register()
+    with ape.reverts(model_registry.VersionNotFound, modelId=model_id, version=2):
+        model_registry.getVersion(model_id, 2)
+    with ape.reverts(model_registry.VersionNotFound, version=0):
+        model_registry.getParts(model_id, 0)
+    with ape.reverts(model_registry.PartNotFound, modelId=model_id, version=1, part=1):
+        model_registry.getPart(model_id, 1, 1)
     with ape.reverts(model_registry.ModelNotFound, modelId=12345):
         model_registry.getVersion(12345, 1)
+    assert model_registry.getModel(12345).currentVersion == 0
 
 
-def test_getModel_unknown_model_is_inactive_zero(model_registry):
-    model = model_registry.getModel(12345)
-    assert (model.owner, model.latestVersion, model.active) == (ape.utils.ZERO_ADDRESS, 0, False)
+def test_constructor_factory_without_code_reverts(project, owner, stranger):
+    with ape.reverts():
+        project.ModelRegistry.deploy(stranger, sender=owner)

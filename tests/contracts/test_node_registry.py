@@ -1,4 +1,5 @@
-"""NodeRegistry: registration, staking, unbonding, withdrawal, slashing, eligibility views."""
+"""NodeRegistry v2: registration (keys, ack signer, endpoint), hosted parts, staking, unbonding,
+withdrawal, slashing, eligibility views."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import pytest
 
 from tests.contracts.conftest import MIN_STAKE, UNBONDING_PERIOD, warp_to
 
+ZERO_ADDRESS = "0x" + "00" * 20
 KEY = b"\x07" * 32
+SIGNER = "0x00000000000000000000000000000000000A11cE"
+ENDPOINT = "https://node.example"
 
 
 @pytest.fixture
@@ -26,7 +30,9 @@ def slasher(node_registry, owner, accounts):
 
 
 def test_register_records_key_uri_and_stake(node_registry, token, newcomer):
-    receipt = node_registry.register(KEY, "ipfs://meta", MIN_STAKE, sender=newcomer)
+    receipt = node_registry.register(
+        KEY, SIGNER, ENDPOINT, "ipfs://meta", MIN_STAKE, sender=newcomer
+    )
     [registered] = receipt.events.filter(node_registry.NodeRegistered)
     assert (registered.node, bytes(registered.encryptionKey), registered.metadataURI) == (
         newcomer.address,
@@ -49,36 +55,36 @@ def test_register_records_key_uri_and_stake(node_registry, token, newcomer):
 
 
 def test_register_without_stake_is_not_eligible(node_registry, newcomer):
-    receipt = node_registry.register(KEY, "", 0, sender=newcomer)
+    receipt = node_registry.register(KEY, SIGNER, ENDPOINT, "", 0, sender=newcomer)
     assert not receipt.events.filter(node_registry.Staked)
     assert not node_registry.isEligible(newcomer)
 
 
 def test_register_twice_reverts(node_registry, newcomer):
-    node_registry.register(KEY, "", 0, sender=newcomer)
+    node_registry.register(KEY, SIGNER, ENDPOINT, "", 0, sender=newcomer)
     with ape.reverts(node_registry.NodeAlreadyRegistered, node=newcomer.address):
-        node_registry.register(KEY, "", 0, sender=newcomer)
+        node_registry.register(KEY, SIGNER, ENDPOINT, "", 0, sender=newcomer)
 
 
 def test_register_zero_key_reverts(node_registry, newcomer):
     with ape.reverts(node_registry.EncryptionKeyZero, node=newcomer.address):
-        node_registry.register(b"\x00" * 32, "", 0, sender=newcomer)
+        node_registry.register(b"\x00" * 32, SIGNER, ENDPOINT, "", 0, sender=newcomer)
 
 
 def test_updateNode_changes_key_and_uri(node_registry, nodes):
-    receipt = node_registry.updateNode(KEY, "https://new", sender=nodes[0])
+    receipt = node_registry.updateNode(KEY, SIGNER, ENDPOINT, "https://new", sender=nodes[0])
     assert receipt.events.filter(node_registry.NodeUpdated)[0].metadataURI == "https://new"
     assert bytes(node_registry.getNode(nodes[0]).encryptionKey) == KEY
 
 
 def test_updateNode_unregistered_reverts(node_registry, stranger):
     with ape.reverts(node_registry.NodeNotRegistered, node=stranger.address):
-        node_registry.updateNode(KEY, "", sender=stranger)
+        node_registry.updateNode(KEY, SIGNER, ENDPOINT, "", sender=stranger)
 
 
 def test_updateNode_zero_key_reverts(node_registry, nodes):
     with ape.reverts(node_registry.EncryptionKeyZero, node=nodes[0].address):
-        node_registry.updateNode(b"\x00" * 32, "", sender=nodes[0])
+        node_registry.updateNode(b"\x00" * 32, SIGNER, ENDPOINT, "", sender=nodes[0])
 
 
 def test_stake_tops_up(node_registry, nodes):
@@ -87,7 +93,7 @@ def test_stake_tops_up(node_registry, nodes):
 
 
 def test_stake_below_minimum_then_top_up_becomes_eligible(node_registry, newcomer):
-    node_registry.register(KEY, "", MIN_STAKE - 1, sender=newcomer)
+    node_registry.register(KEY, SIGNER, ENDPOINT, "", MIN_STAKE - 1, sender=newcomer)
     assert not node_registry.isEligible(newcomer)
     node_registry.stake(1, sender=newcomer)
     assert node_registry.isEligible(newcomer)
@@ -125,7 +131,7 @@ def test_requestUnstake_twice_reverts(node_registry, nodes):
 
 
 def test_requestUnstake_nothing_staked_reverts(node_registry, newcomer):
-    node_registry.register(KEY, "", 0, sender=newcomer)
+    node_registry.register(KEY, SIGNER, ENDPOINT, "", 0, sender=newcomer)
     with ape.reverts(node_registry.NothingStaked, node=newcomer.address):
         node_registry.requestUnstake(sender=newcomer)
 
@@ -274,3 +280,84 @@ def test_constructor_token_without_code_reverts(project, owner, stranger, treasu
         project.NodeRegistry.deploy(
             owner, stranger, MIN_STAKE, UNBONDING_PERIOD, treasury, sender=owner
         )
+
+
+def test_register_records_ack_signer_and_endpoint(node_registry, newcomer):
+    receipt = node_registry.register(KEY, SIGNER, ENDPOINT, "ipfs://m", 0, sender=newcomer)
+    [event] = receipt.events.filter(node_registry.NodeRegistered)
+    assert (event.ackSigner, event.endpoint) == (SIGNER, ENDPOINT)
+    record = node_registry.getNode(newcomer)
+    assert (record.ackSigner, record.endpoint) == (SIGNER, ENDPOINT)
+
+
+def test_register_zero_ack_signer_reverts(node_registry, newcomer):
+    with ape.reverts(node_registry.AckSignerZero, node=newcomer.address):
+        node_registry.register(KEY, ZERO_ADDRESS, ENDPOINT, "", 0, sender=newcomer)
+
+
+@pytest.mark.parametrize("length", [0, 257])
+def test_register_endpoint_length_invalid_reverts(node_registry, newcomer, length):
+    with ape.reverts(node_registry.EndpointLengthInvalid, length=length, maxLength=256):
+        node_registry.register(KEY, SIGNER, "h" * length, "", 0, sender=newcomer)
+
+
+def test_register_endpoint_of_256_bytes_accepted(node_registry, newcomer):
+    node_registry.register(KEY, SIGNER, "h" * 256, "", 0, sender=newcomer)
+    assert node_registry.getNode(newcomer).endpoint == "h" * 256
+
+
+def test_updateNode_rotates_keys_and_emits(node_registry, nodes):
+    new_key, new_signer = b"\x09" * 32, "0x00000000000000000000000000000000000B0b00"
+    receipt = node_registry.updateNode(new_key, new_signer, "https://b", "m", sender=nodes[0])
+    [event] = receipt.events.filter(node_registry.NodeUpdated)
+    assert (bytes(event.encryptionKey), event.ackSigner, event.endpoint) == (
+        new_key,
+        new_signer,
+        "https://b",
+    )
+    record = node_registry.getNode(nodes[0])
+    assert (bytes(record.encryptionKey), record.ackSigner) == (new_key, new_signer)
+
+
+def test_updateNode_zero_ack_signer_reverts(node_registry, nodes):
+    with ape.reverts(node_registry.AckSignerZero):
+        node_registry.updateNode(KEY, ZERO_ADDRESS, ENDPOINT, "", sender=nodes[0])
+
+
+def test_setParts_hosts_and_unhosts(node_registry, nodes):
+    receipt = node_registry.setParts(77, [0, 2], True, sender=nodes[0])
+    events = receipt.events.filter(node_registry.PartHosted)
+    assert [(e.node, e.modelId, e.part, e.hosted) for e in events] == [
+        (nodes[0].address, 77, 0, True),
+        (nodes[0].address, 77, 2, True),
+    ]
+    assert node_registry.hostsPart(nodes[0], 77, 0)
+    assert node_registry.hostsPart(nodes[0], 77, 2)
+    assert not node_registry.hostsPart(nodes[0], 77, 1)
+    assert not node_registry.hostsPart(nodes[1], 77, 0)
+    node_registry.setParts(77, [2], False, sender=nodes[0])
+    assert not node_registry.hostsPart(nodes[0], 77, 2)
+    assert node_registry.hostsPart(nodes[0], 77, 0)
+
+
+def test_setParts_unregistered_reverts(node_registry, stranger):
+    with ape.reverts(node_registry.NodeNotRegistered, node=stranger.address):
+        node_registry.setParts(1, [0], True, sender=stranger)
+
+
+def test_setParts_empty_reverts(node_registry, nodes):
+    with ape.reverts(node_registry.NoParts):
+        node_registry.setParts(1, [], True, sender=nodes[0])
+
+
+def test_assignmentTerms_reads_eligibility_hosting_and_keys(node_registry, nodes):
+    node_registry.setParts(5, [1], True, sender=nodes[1])
+    eligible, hosts, key, signer = node_registry.assignmentTerms(nodes[1], 5, 1)
+    record = node_registry.getNode(nodes[1])
+    assert (eligible, hosts, bytes(key), signer) == (
+        True,
+        True,
+        bytes(record.encryptionKey),
+        record.ackSigner,
+    )
+    assert node_registry.assignmentTerms(nodes[1], 5, 0)[1] is False

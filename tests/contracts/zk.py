@@ -1,113 +1,112 @@
-"""Real Groth16 material for the contract tests: the test circuits, shares, proofs, verifiers.
+"""Real Groth16 material for the contract tests: the toy assignment circuit, its proofs, its key.
 
-A circuit is compiled and set up (single-party, development only) once per content hash and cached
-under $ZKAI_DATA_DIR/test-circuits (default .zkai-test in the repository). Its verifier is
-generated from the verifying key, compiled with the project's pinned compiler and deployed behind
-a `Groth16VerifierAdapter`: no mocks anywhere.
+The circuit (circuits/assignment_toy.circom) has exactly the five public inputs of every version-2
+part circuit, (tag, n, T, Oprev, O), bound by a private w: T = tag*w + n, O = Oprev*w + T^2. It is
+set up (single-party, development only) once per content hash and cached under
+$ZKAI_DATA_DIR/test-circuits (default .zkai-test in the repository). Its key goes on-chain through
+the real VerifierFactory: no mocks anywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import groth16py
-import light_poseidon_python
-from ape.contracts import ContractContainer
-from ethpm_types import ContractType
+from eth_hash.auto import keccak
 
-from zkai.chain.solidity import compile_solidity
 from zkai.toolchain import REPO_ROOT
 
 FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583
 CIRCUITS = Path(__file__).parent / "circuits"
-SHARE_INPUTS = 2  # n of the test circuits (private share length)
-
-
-def poseidon2(a: int, b: int) -> int:
-    return int(light_poseidon_python.poseidon_hash([a, b]))
+TOY_CIRCUIT = "assignment_toy.circom"
+PUBLIC_INPUTS = 5
 
 
 @dataclass(frozen=True)
-class Share:
-    """One node's share of a query: the private witness and the public signals."""
+class Statement:
+    """The public inputs of one claim and the witness that proves them."""
 
-    s: list[int]
-    m: list[int]
-    salt: int
+    tag: int
+    rounds: int
+    input_transcript: int
+    prev_output_transcript: int
+    output_transcript: int
+    w: int
 
-    @property
-    def commitment(self) -> int:
-        h = self.salt
-        for x in [*self.s, *self.m]:
-            h = poseidon2(h, x)
-        return h
-
-    @property
-    def outputs(self) -> list[int]:
-        return [
-            (sum((i + j + 1) * si for i, si in enumerate(self.s)) + mj) % FIELD
-            for j, mj in enumerate(self.m)
-        ]
+    @classmethod
+    def make(cls, tag: int, rounds: int, prev_output_transcript: int, w: int) -> Statement:
+        t = (tag * w + rounds) % FIELD
+        o = (prev_output_transcript * w + t * t) % FIELD
+        return cls(tag, rounds, t, prev_output_transcript, o, w)
 
     @property
     def public_inputs(self) -> list[int]:
-        return [self.commitment, *self.outputs]
+        return [
+            self.tag,
+            self.rounds,
+            self.input_transcript,
+            self.prev_output_transcript,
+            self.output_transcript,
+        ]
 
-    def witness(self) -> dict[str, object]:
-        return {"s": self.s, "m": self.m, "salt": self.salt}
+    def witness(self) -> dict[str, int]:
+        return {
+            "tag": self.tag,
+            "n": self.rounds,
+            "T": self.input_transcript,
+            "Oprev": self.prev_output_transcript,
+            "O": self.output_transcript,
+            "w": self.w,
+        }
 
 
 @dataclass
 class Circuit:
-    """A set-up test circuit: proving and verifying keys and its output size."""
+    """The set-up toy circuit: proving and verifying keys."""
 
-    name: str
-    outputs: int
     pk: groth16py.ProvingKey
     vk: groth16py.VerifyingKey
 
-    def random_share(self, rng: random.Random) -> Share:
-        return Share(
-            s=[rng.randrange(FIELD) for _ in range(SHARE_INPUTS)],
-            m=[rng.randrange(FIELD) for _ in range(self.outputs)],
-            salt=rng.randrange(FIELD),
-        )
-
-    def prove(self, share: Share) -> bytes:
-        proof = groth16py.prove(self.pk, share.witness())
+    def prove(self, statement: Statement) -> list[int]:
+        """The 8 proof words (a.x, a.y, b.x1, b.x0, b.y1, b.y0, c.x, c.y)."""
+        proof = groth16py.prove(self.pk, statement.witness())
         assert len(proof) == 256
-        return proof
+        return proof_words(proof)
 
-    def verify_offchain(self, proof: bytes, public_inputs: list[int]) -> bool:
-        return bool(groth16py.Verifier(self.vk).verify(proof, public_inputs))
+    def verify_offchain(self, words: list[int], public_inputs: list[int]) -> bool:
+        blob = b"".join(w.to_bytes(32, "big") for w in words)
+        return bool(groth16py.Verifier(self.vk).verify(blob, public_inputs))
 
-    def verifier_container(self) -> ContractContainer:
-        """The generated snarkjs-style Solidity verifier, compiled, ready to deploy with ape."""
-        if self.name not in _COMPILED:
-            _COMPILED[self.name] = self._compile_verifier()
-        return _COMPILED[self.name]
-
-    def _compile_verifier(self) -> ContractContainer:
-        name = f"Groth16Verifier{self.outputs + 1}"
-        source = self.vk.to_solidity(pragma="^0.8.24", contract_name=name, style="snarkjs")
-        compiled = compile_solidity(source, name)
-        contract_type = ContractType.model_validate(
-            {
-                "contractName": name,
-                "abi": compiled.abi,
-                "deploymentBytecode": {"bytecode": compiled.bytecode},
-                "runtimeBytecode": {"bytecode": compiled.runtime_bytecode},
-            }
-        )
-        return ContractContainer(contract_type)
+    @property
+    def vk_words(self) -> list[int]:
+        return vk_words(self.vk)
 
 
-_COMPILED: dict[str, ContractContainer] = {}
+def vk_words(vk: groth16py.VerifyingKey) -> list[int]:
+    """The VerifierFactory's key words: alpha1, beta2, gamma2, delta2 (EVM order), IC points."""
+    data = json.loads(vk.to_json())
+
+    def g1(point: list[str]) -> list[int]:
+        return [int(point[0]), int(point[1])]
+
+    def g2(point: list[list[str]]) -> list[int]:
+        (x0, x1), (y0, y1) = point[0][:2], point[1][:2]
+        return [int(x1), int(x0), int(y1), int(y0)]
+
+    words = g1(data["vk_alpha_1"]) + g2(data["vk_beta_2"])
+    words += g2(data["vk_gamma_2"]) + g2(data["vk_delta_2"])
+    for point in data["IC"]:
+        words += g1(point)
+    return words
+
+
+def vk_hash(words: list[int]) -> bytes:
+    return keccak(b"".join(w.to_bytes(32, "big") for w in words))
 
 
 def _cache_dir() -> Path:
@@ -115,7 +114,7 @@ def _cache_dir() -> Path:
     return base / "test-circuits"
 
 
-def load_circuit(main_file: str, outputs: int) -> Circuit:
+def load_circuit(main_file: str = TOY_CIRCUIT) -> Circuit:
     """Set up `circuits/<main_file>` once per content hash (keys cached on disk)."""
     digest = hashlib.sha256()
     for path in sorted(CIRCUITS.glob("*.circom")):
@@ -132,15 +131,9 @@ def load_circuit(main_file: str, outputs: int) -> Circuit:
         vk.save(str(vk_path) + ".tmp")
         os.replace(str(pk_path) + ".tmp", pk_path)
         os.replace(str(vk_path) + ".tmp", vk_path)
-    assert vk.n_public == outputs + 1
-    return Circuit(Path(main_file).stem, outputs, pk, vk)
+    assert vk.n_public == PUBLIC_INPUTS
+    return Circuit(pk, vk)
 
 
 def proof_words(proof: bytes) -> list[int]:
     return [int.from_bytes(proof[i : i + 32], "big") for i in range(0, 256, 32)]
-
-
-def snarkjs_args(proof: bytes, public_inputs: list[int]) -> tuple[Any, ...]:
-    """The proof blob as the generated verifier's (a, b, c, input) arguments."""
-    w = proof_words(proof)
-    return ([w[0], w[1]], [[w[2], w[3]], [w[4], w[5]]], [w[6], w[7]], public_inputs)

@@ -96,82 +96,129 @@ class Model(Base):
     __tablename__ = "models"
     model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     owner: Mapped[str] = mapped_column(ADDRESS, index=True)
+    metadata_uri: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    current_version: Mapped[int] = mapped_column(Integer, default=0)
     registered_at: Mapped[int] = mapped_column(BigInteger)
     registered_block: Mapped[int] = mapped_column(BigInteger)
 
 
 class ModelVersion(Base):
+    """A published version: its manifest (by hash) and its parts' terms (`ModelPart`)."""
+
     __tablename__ = "model_versions"
     model_id: Mapped[int] = mapped_column(ForeignKey("models.model_id"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    verifier: Mapped[str] = mapped_column(ADDRESS)
-    weights_commitment: Mapped[str] = mapped_column(HASH)
-    input_size: Mapped[int] = mapped_column(Integer)
-    output_size: Mapped[int] = mapped_column(Integer)
-    shares: Mapped[int] = mapped_column(Integer)
-    price: Mapped[int] = mapped_column(Wei)
+    manifest_hash: Mapped[str] = mapped_column(HASH)
+    part_count: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[int] = mapped_column(BigInteger)
     published_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelPart(Base):
+    """One part's terms in a version (`ModelRegistry.getPart`), fixed at publication."""
+
+    __tablename__ = "model_parts"
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    verifier: Mapped[str] = mapped_column(ADDRESS)
+    price: Mapped[int] = mapped_column(Wei)
+    """Per round per assignment."""
+    max_rounds: Mapped[int] = mapped_column(Integer)
+    min_proof_window: Mapped[int] = mapped_column(BigInteger)
+    shares: Mapped[int] = mapped_column(Integer)
+    circuit_hash: Mapped[str] = mapped_column(HASH)
+    key_hash: Mapped[str] = mapped_column(HASH)
 
 
 class Node(Base):
     __tablename__ = "nodes"
     address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
     encryption_key: Mapped[str] = mapped_column(HASH)
+    ack_signer: Mapped[str] = mapped_column(ADDRESS)
+    endpoint: Mapped[str] = mapped_column(Text)
     metadata_uri: Mapped[str] = mapped_column(Text)
     stake: Mapped[int] = mapped_column(Wei, default=0)
     unlock_time: Mapped[int] = mapped_column(BigInteger, default=0)
     withdrawn: Mapped[int] = mapped_column(Wei, default=0)
     registered_at: Mapped[int] = mapped_column(BigInteger)
-    shares_assigned: Mapped[int] = mapped_column(Integer, default=0)
-    shares_proven: Mapped[int] = mapped_column(Integer, default=0)
-    shares_paid: Mapped[int] = mapped_column(Integer, default=0)
-    shares_missed: Mapped[int] = mapped_column(Integer, default=0)
+    assignments: Mapped[int] = mapped_column(Integer, default=0)
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    rounds_claimed: Mapped[int] = mapped_column(BigInteger, default=0)
+    credited: Mapped[int] = mapped_column(Wei, default=0)
+    """Credits of every claim (rounds x price), before the cuts."""
     earned: Mapped[int] = mapped_column(Wei, default=0)
-    """Payouts of every proven share (the node's credit), claimed or not."""
-    paid: Mapped[int] = mapped_column(Wei, default=0)
-    """Payouts the node claimed (PayoutsClaimed)."""
+    """Payouts of every claim (paid to the node when it claimed)."""
     slashed: Mapped[int] = mapped_column(Wei, default=0)
     slash_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class NodePart(Base):
+    """A (model, part) a node says it hosts (`PartHosted`); a row is deleted when it stops."""
+
+    __tablename__ = "node_parts"
+    node: Mapped[str] = mapped_column(ForeignKey("nodes.address"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    since: Mapped[int] = mapped_column(BigInteger)
+
+
 class Query(Base):
+    """A v2 query: its escrow, deadlines and the terms recorded at request."""
+
     __tablename__ = "queries"
-    query_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    query_id: Mapped[str] = mapped_column(HASH, primary_key=True)
+    """bytes32, 0x + 64 lower-case hex digits."""
     model_id: Mapped[int] = mapped_column(BigInteger, index=True)
     model_version: Mapped[int] = mapped_column(Integer)
     user: Mapped[str] = mapped_column(ADDRESS, index=True)
-    fee: Mapped[int] = mapped_column(Wei)
-    deadline: Mapped[int] = mapped_column(BigInteger)
-    share_count: Mapped[int] = mapped_column(Integer, default=0)
-    payout_per_share: Mapped[int] = mapped_column(Wei, default=0)
-    protocol_cut_per_share: Mapped[int] = mapped_column(Wei, default=0)
-    contributor_cut_per_share: Mapped[int] = mapped_column(Wei, default=0)
+    session_key: Mapped[str] = mapped_column(ADDRESS)
+    escrow: Mapped[int] = mapped_column(Wei)
+    round_deadline: Mapped[int] = mapped_column(BigInteger)
+    proof_deadline: Mapped[int] = mapped_column(BigInteger)
+    challenge_deadline: Mapped[int] = mapped_column(BigInteger)
+    protocol_bps: Mapped[int] = mapped_column(Integer, default=0)
+    contributor_bps: Mapped[int] = mapped_column(Integer, default=0)
+    slash_amount: Mapped[int] = mapped_column(Wei, default=0)
+    assignment_count: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_count: Mapped[int] = mapped_column(Integer, default=0)
+    credits: Mapped[int] = mapped_column(Wei, default=0)
     requested_at: Mapped[int] = mapped_column(BigInteger, index=True)
-    requested_block: Mapped[int] = mapped_column(BigInteger)
+    requested_block: Mapped[int] = mapped_column(BigInteger, index=True)
     request_tx: Mapped[str] = mapped_column(HASH)
     request_gas: Mapped[int] = mapped_column(BigInteger, default=0)
-    shares_submitted: Mapped[int] = mapped_column(Integer, default=0)
-    shares_missed: Mapped[int] = mapped_column(Integer, default=0)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
     refund: Mapped[int] = mapped_column(Wei, default=0)
-    last_result_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    settled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_claim_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
-class Share(Base):
-    __tablename__ = "shares"
-    query_id: Mapped[int] = mapped_column(ForeignKey("queries.query_id"), primary_key=True)
-    share_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    node: Mapped[str] = mapped_column(ADDRESS, index=True)
-    commitment: Mapped[str] = mapped_column(String(78))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    submitted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    submit_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
-    gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    paid_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+class Assignment(Base):
+    """An assignment (query, part, node): its terms, its claim and its slash."""
+
+    __tablename__ = "assignments"
+    query_id: Mapped[str] = mapped_column(ForeignKey("queries.query_id"), primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node: Mapped[str] = mapped_column(ADDRESS, primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    """Order of its Assigned event in the request."""
+    budget: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(Wei)
+    first_commitment: Mapped[str] = mapped_column(String(78))
+    rounds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Rounds claimed (None: not claimed)."""
+    input_transcript: Mapped[str | None] = mapped_column(String(78), nullable=True)
+    output_transcript: Mapped[str | None] = mapped_column(String(78), nullable=True)
+    credit: Mapped[int] = mapped_column(Wei, default=0)
+    payout: Mapped[int] = mapped_column(Wei, default=0)
+    claimed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    claim_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    claim_gas: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     slashed: Mapped[int] = mapped_column(Wei, default=0)
+    slash_round: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    slash_reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    slash_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
 
 
 class Slash(Base):

@@ -1,8 +1,9 @@
 """Follow the contracts' events into the index database, from a cursor stored in that database.
 
 Each step reads one block range with a single `eth_getLogs` (all contracts), fetches what the
-logs do not carry (block timestamps, gas of each submitResult and request transaction, the
-per-share fee split of each query, the shares a claimPayouts call paid), then applies everything
+logs do not carry (block timestamps, gas of each request and claim transaction, the rates and
+slash amount each query recorded, the part terms of each published version, node records at the
+block of their registration or update), then applies everything
 and advances the cursor in ONE database transaction: a crash or an RPC failure in the middle leaves
 the index exactly at the previous cursor. Applied logs are keyed by (tx hash, log index), so a log
 seen twice is applied once. What each event does to the index is `zkai.api.handlers`.
@@ -38,14 +39,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from zkai.api import db
-from zkai.api.handlers import (
+from zkai.api.events import (
     TOTAL_NAMES,
     Event,
     FetchedRange,
-    apply_event,
+    NodeInfo,
+    PartInfo,
+    QueryTerms,
+    as_address,
     as_hex,
-    load_epoch_distribution,
+    as_query_id,
 )
+from zkai.api.handlers import apply_event, load_epoch_distribution
 from zkai.chain.client import ChainClient, with_retries
 from zkai.errors import ChainError, IndexMismatchError
 
@@ -102,7 +107,9 @@ class Indexer:
         self.batch_blocks = batch_blocks
         self.confirmations = confirmations
         self.status = IndexerStatus()
-        self._market = client.contract("QueryMarket")
+        self._market = self._named("QueryMarket")
+        self._nodes = self._named("NodeRegistry")
+        self._models = self._named("ModelRegistry")
         self._genesis_checked = False
 
     # ------------------------------------------------------------------ cursor
@@ -213,30 +220,81 @@ class Indexer:
 
     # ------------------------------------------------------------------ fetch (RPC only)
 
+    def _named(self, name: str) -> Any:
+        """The deployment's contract `name`, its struct results decoded with field names."""
+        return self.client.w3.eth.contract(
+            address=self.client.contract(name).address,
+            abi=self.client.contract(name).abi,
+            decode_tuples=True,
+        )
+
+    def _call(self, fn: Any, block: int | None = None) -> Any:
+        if block is None:
+            return self.client.call(fn)
+        return with_retries(lambda: fn.call(block_identifier=block))
+
     def _fetch(self, start: int, end: int) -> FetchedRange:
         logs = self.client.logs(CONTRACTS, start, end)
         block_times: dict[int, int] = {}
-        gas_used: dict[str, int] = {}
-        splits: dict[int, tuple[int, int, int]] = {}
-        claimed: dict[str, list[tuple[int, int]]] = {}
+        fetched = FetchedRange(logs, block_times, 0)
         for entry in logs:
             number = int(entry["blockNumber"])
             if number not in block_times:
                 block_times[number] = self._block_time(number)
             tx_hash = as_hex(entry["transactionHash"])
-            name = entry["event"]
-            if name in ("ResultSubmitted", "QueryRequested") and tx_hash not in gas_used:
-                gas_used[tx_hash] = self._gas_used(tx_hash)
-            if name == "QueryRequested":
-                query_id = int(entry["args"]["queryId"])
-                payout, protocol, contributor = self.client.call(
-                    self._market.functions.shareSplit(query_id)
-                )
-                splits[query_id] = (int(payout), int(protocol), int(contributor))
-            if name == "PayoutsClaimed":
-                claimed[tx_hash] = self._claimed_shares(tx_hash)
-        end_time = block_times.get(end) or self._block_time(end)
-        return FetchedRange(logs, block_times, gas_used, splits, claimed, end_time)
+            where, name, args = entry["contract"], entry["event"], entry["args"]
+            gas_known = tx_hash in fetched.gas_used
+            if where == "QueryMarket" and name in ("QueryRequested", "Claimed") and not gas_known:
+                fetched.gas_used[tx_hash] = self._gas_used(tx_hash)
+            if where == "QueryMarket" and name == "QueryRequested":
+                query_id = as_query_id(args["queryId"])
+                fetched.queries[query_id] = self._query_terms(args["queryId"], number)
+            elif where == "NodeRegistry" and name in ("NodeRegistered", "NodeUpdated"):
+                node = as_address(args["node"])
+                if "endpoint" not in args and (number, node) not in fetched.nodes:
+                    fetched.nodes[(number, node)] = self._node_info(node, number)
+            elif where == "ModelRegistry" and name == "ModelRegistered":
+                model_id = int(args["modelId"])
+                if "metadataURI" not in args:
+                    model = self._call(self._models.functions.getModel(model_id), number)
+                    fetched.model_uris[model_id] = str(model.metadataURI)
+            elif where == "ModelRegistry" and name == "ModelVersionPublished":
+                key = (int(args["modelId"]), int(args["version"]))
+                fetched.parts[key] = self._parts(*key)
+        fetched.end_time = block_times.get(end) or self._block_time(end)
+        return fetched
+
+    def _query_terms(self, query_id: bytes, block: int) -> QueryTerms:
+        query = self._call(self._market.functions.getQuery(query_id), block)
+        return QueryTerms(
+            protocol_bps=int(query.protocolBps),
+            contributor_bps=int(query.contributorBps),
+            slash_amount=int(query.slashAmount),
+        )
+
+    def _node_info(self, node: str, block: int) -> NodeInfo:
+        record = self._call(self._nodes.functions.getNode(node), block)
+        return NodeInfo(
+            encryption_key=as_hex(record.encryptionKey),
+            ack_signer=as_address(record.ackSigner),
+            endpoint=str(record.endpoint),
+            metadata_uri=str(record.metadataURI),
+        )
+
+    def _parts(self, model_id: int, version: int) -> list[PartInfo]:
+        parts = self._call(self._models.functions.getParts(model_id, version))
+        return [
+            PartInfo(
+                verifier=as_address(p.verifier),
+                price=int(p.price),
+                max_rounds=int(p.maxRounds),
+                min_proof_window=int(p.minProofWindow),
+                shares=int(p.shares),
+                circuit_hash=as_hex(p.circuitHash),
+                key_hash=as_hex(p.keyHash),
+            )
+            for p in parts
+        ]
 
     def _block_time(self, number: int) -> int:
         block = with_retries(lambda: self.client.w3.eth.get_block(number))
@@ -248,22 +306,6 @@ class Indexer:
         )
         return int(receipt["gasUsed"])
 
-    def _claimed_shares(self, tx_hash: str) -> list[tuple[int, int]]:
-        """The (query id, share index) pairs a claimPayouts transaction paid (empty if the call
-        came through another contract; the shares are then matched oldest first)."""
-        tx = with_retries(lambda: self.client.w3.eth.get_transaction(HexBytes(tx_hash)))
-        if str(tx.get("to", "")).lower() != self._market.address.lower():
-            return []
-        try:
-            function, args = self._market.decode_function_input(tx["input"])
-        except ValueError:
-            return []
-        if function.fn_name != "claimPayouts":
-            return []
-        return [
-            (int(q), int(s)) for q, s in zip(args["queryIds"], args["shareIndexes"], strict=True)
-        ]
-
     # ------------------------------------------------------------------ apply (DB only)
 
     def _apply(self, start: int, end: int, fetched: FetchedRange) -> None:
@@ -271,7 +313,7 @@ class Indexer:
             state = self._state(session)
             if state.last_block != start - 1:
                 raise ChainError(f"index cursor moved to {state.last_block} during a sync")
-            for entry in fetched.logs:
+            for entry in sorted(fetched.logs, key=_apply_order):
                 tx_hash = as_hex(entry["transactionHash"])
                 log_index = int(entry["logIndex"])
                 if session.get(db.RawEvent, (tx_hash, log_index)) is not None:
@@ -308,6 +350,18 @@ class Indexer:
         with self.sessions.begin() as session:
             for epoch in session.scalars(select(db.Epoch).where(~db.Epoch.distribution_known)):
                 load_epoch_distribution(session, epoch, self.distributions_dir)
+
+
+def _apply_order(entry: Any) -> tuple[int, int, int, int]:
+    """Chain order, but for a request: the market emits its `Assigned` logs before the
+    `QueryRequested` that creates the query, which is applied first."""
+    first = entry["contract"] == "QueryMarket" and entry["event"] == "QueryRequested"
+    return (
+        int(entry["blockNumber"]),
+        int(entry["transactionIndex"]),
+        0 if first else 1,
+        int(entry["logIndex"]),
+    )
 
 
 def _mismatch(sessions: sessionmaker[Session], recorded: str, genesis: str, rpc_url: str) -> str:

@@ -43,15 +43,37 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
+QUERY_ID_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+
+QueryIdPath = Annotated[
+    str,
+    Path(
+        pattern=QUERY_ID_PATTERN,
+        description="A query id: bytes32, 0x and 64 hex digits (any letter case).",
+        examples=["0x" + "ab" * 32],
+    ),
+]
+
+
+class PartTermsOut(BaseModel):
+    """One part's terms in a model version, as `ModelRegistry.getPart` returns them."""
+
+    part: int = Field(description="0-based part index.")
+    verifier: str = Field(description="The part's Groth16 verifier (from the VerifierFactory).")
+    price_per_round: Amount = Field(description="Paid per round per assignment.")
+    shares: int = Field(description="k: nodes per part in every query.")
+    max_rounds: int = Field(description="R_max: slots of the part's circuit.")
+    min_proof_window: int = Field(description="Seconds the part's proof needs, at least.")
+    circuit_hash: str
+    key_hash: str
+
+
 class ModelVersionOut(BaseModel):
     model_id: int
     version: int
-    verifier: str
-    weights_commitment: str
-    input_size: int
-    output_size: int
-    shares: int
-    price_per_query: Amount
+    manifest_hash: str = Field(description="keccak256 of the version's manifest.")
+    part_count: int
+    parts: list[PartTermsOut]
     published_at: int
     published_block: int
 
@@ -59,14 +81,22 @@ class ModelVersionOut(BaseModel):
 class ModelOut(BaseModel):
     model_id: int
     owner: str
+    metadata_uri: str
     active: bool
-    latest_version: int
+    current_version: int
     registered_at: int
     current: ModelVersionOut | None
+    versions: list[ModelVersionOut] = Field(description="Every published version, oldest first.")
     queries: int
 
 
 NodeStatus = Literal["active", "under-staked", "unbonding", "exited"]
+
+
+class HostedPartOut(BaseModel):
+    model_id: int
+    part: int
+    since: int = Field(description="Block time of its PartHosted event.")
 
 
 class NodeOut(BaseModel):
@@ -74,17 +104,17 @@ class NodeOut(BaseModel):
     status: NodeStatus
     stake: Amount
     unlock_time: int | None
+    endpoint: str = Field(description="Where the node takes rounds (POST /v2/rounds).")
     metadata_uri: str
     encryption_key: str
+    ack_signer: str
     registered_at: int
-    shares_assigned: int
-    shares_proven: int
-    shares_paid: int
-    shares_missed: int
-    queries_served: int = Field(description="Shares proven (each is one query served).")
-    earned: Amount = Field(description="Payouts of every proven share, claimed or not.")
-    paid: Amount = Field(description="Payouts the node claimed.")
-    unclaimed: Amount
+    parts: list[HostedPartOut] = Field(description="The (model, part)s it hosts now.")
+    assignments: int
+    claims: int
+    rounds_claimed: int
+    credited: Amount = Field(description="Credits of its claims (rounds x price), before cuts.")
+    earnings: Amount = Field(description="Payouts of its claims (paid when it claimed).")
     slashed: Amount
     slash_count: int
 
@@ -101,48 +131,73 @@ class SlashOut(BaseModel):
     block_time: int
 
 
-QueryStatus = Literal["pending", "complete", "expired", "settled"]
-ShareStatus = Literal["pending", "submitted", "paid", "missed"]
+QueryStatus = Literal["requested", "claiming", "complete", "settled"]
+AssignmentStatus = Literal["assigned", "claimed"]
+SLASH_REASONS = {1: "no-claim", 2: "fewer-rounds", 3: "transcript-differs", 4: "equivocation"}
 
 
-class ShareOut(BaseModel):
-    query_id: int
-    share_index: int
+class AssignmentOut(BaseModel):
+    """An assignment (query, part, node): its terms, its claim, its slash."""
+
+    query_id: str
+    part: int
     node: str
-    status: ShareStatus
-    commitment: str
-    submitted_at: int | None
-    gas_used: int | None = Field(description="Gas of the submitResult transaction.")
-    submit_tx: str | None
-    paid_tx: str | None
+    status: AssignmentStatus
+    budget: int = Field(description="B: rounds escrowed for it.")
+    price_per_round: Amount
+    first_commitment: str = Field(description="Round-1 commitment (part 0 only; else 0).")
+    rounds: int | None = Field(description="Rounds claimed (None before its claim).")
+    input_transcript: str | None = Field(description="T_n claimed, decimal.")
+    output_transcript: str | None = Field(description="O_n claimed, decimal.")
+    credit: Amount
     payout: Amount
+    claimed_at: int | None
+    claim_tx: str | None
+    claim_gas: int | None = Field(description="Gas of the claim transaction.")
     slashed: Amount
+    slash_round: int | None
+    slash_reason: str | None = Field(
+        description="no-claim, fewer-rounds, transcript-differs or equivocation."
+    )
+    slash_tx: str | None
 
 
 class QueryOut(BaseModel):
-    query_id: int
+    query_id: str = Field(description="bytes32, 0x + 64 hex digits.")
     model_id: int
     model_version: int
     user: str
-    status: QueryStatus
-    fee: Amount
+    session_key: str
+    status: QueryStatus = Field(
+        description="requested (no claim yet), claiming, complete (every assignment claimed), "
+        "settled."
+    )
+    escrow: Amount
+    credits: Amount
     refund: Amount
-    deadline: int
+    round_deadline: int
+    proof_deadline: int
+    challenge_deadline: int
+    protocol_bps: int
+    contributor_bps: int
+    slash_amount: Amount
     requested_at: int
     requested_block: int
     request_tx: str
     request_gas: int
-    share_count: int
-    shares_submitted: int
-    shares_missed: int
+    parts: int
+    assignment_count: int
+    claimed_count: int
+    rounds_claimed: int
+    settled_at: int | None
     latency_seconds: int | None = Field(
-        description="From the request's block to the last result's block (complete queries)."
+        description="From the request's block to the last claim's block (complete queries)."
     )
-    verification_gas: int | None = Field(description="Mean gas of the query's submitResult txs.")
+    verification_gas: int | None = Field(description="Mean gas of the query's claim txs.")
 
 
 class QueryDetail(QueryOut):
-    shares: list[ShareOut]
+    assignments: list[AssignmentOut]
 
 
 RewardStatus = Literal["claimed", "unclaimed", "expired"]
@@ -202,25 +257,31 @@ class NetworkStats(BaseModel):
     active_nodes: int
     models: int
     queries: int
-    queries_complete: int
+    queries_complete: int = Field(description="Every assignment claimed (settled or not).")
+    queries_settled: int
+    assignments: int
+    claims: int
+    rounds_claimed: int
     total_staked: Amount
-    fees_paid: Amount = Field(description="Query fees escrowed minus refunds.")
-    node_earnings: Amount = Field(description="Payouts of all proven shares, claimed or not.")
-    node_payouts: Amount = Field(description="Payouts nodes claimed.")
+    escrowed: Amount = Field(description="Escrow of every query.")
+    credits: Amount = Field(description="Credits of every claim: what users paid for rounds.")
+    refunds: Amount
+    node_earnings: Amount = Field(description="Payouts of every claim.")
     protocol_fees: Amount
     contributor_cuts: Amount
     rewards_posted: Amount
     rewards_distributed: Amount = Field(description="Contributor rewards claimed.")
     slashed: Amount
-    mean_verification_gas: int | None
+    slashes: int
+    mean_verification_gas: int | None = Field(description="Mean gas of a claim transaction.")
     mean_latency_seconds: float | None
 
 
 class TimeBucket(BaseModel):
     start: int = Field(description="Bucket start, unix seconds (block time).")
     queries: int
-    fees: Amount
-    verifications: int
+    fees: Amount = Field(description="Escrow of the queries requested in the bucket.")
+    verifications: int = Field(description="Claims (one proof each) in the bucket.")
     mean_verification_gas: int | None
 
 

@@ -9,19 +9,24 @@ proving an assignment's rounds in one proof, verifying.
 - `prove`: low-level proving of inputs, verification, proof formats (words, snarkjs).
 - `part`: the API: `part_artifacts`, `prove_part`, `verify_part`, `round_outputs`.
 - `witness`: the fast witness path (the circuit's wasm under Node).
+- `measure`: constraints and proving times (`python -m zkai.circuits.measure`).
 """
 
 from zkai.circuits.artifacts import PartArtifacts
 from zkai.circuits.build import import_ceremony_zkey, load_part_artifacts
 from zkai.circuits.part import PartProof, part_artifacts, prove_part, round_outputs, verify_part
+from zkai.circuits.statement import Opening, check_openings, public_inputs
 
 __all__ = [
+    "Opening",
     "PartArtifacts",
     "PartProof",
+    "check_openings",
     "import_ceremony_zkey",
     "load_part_artifacts",
     "part_artifacts",
     "prove_part",
+    "public_inputs",
     "round_outputs",
     "verify_part",
 ]

@@ -20,6 +20,7 @@ Which nodes are asked, and when, never depends on the reconstructed values (PROT
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -37,8 +38,10 @@ from zkai.client.transport import RoundTransport
 from zkai.crypto.field import encode_signed_vector
 from zkai.errors import (
     InsufficientFundsError,
+    NodeUnreachableError,
     NotEnoughNodesError,
     QueryError,
+    RoundRefusedError,
 )
 from zkai.models.manifest import Manifest, Prediction
 from zkai.protocol.market import (
@@ -57,11 +60,13 @@ from zkai.units import format_amount
 __all__ = [
     "DEFAULT_ROUND_WINDOW_S",
     "QueryClient",
+    "QueryIncompleteError",
     "QueryOutcome",
     "QueryPlan",
     "Settlement",
     "describe_query",
     "settle_query",
+    "slash_unproven",
 ]
 
 # Seconds the user gives itself for all rounds (t_R - now). Nodes claim as soon as a budget is
@@ -118,6 +123,7 @@ class QueryOutcome:
     latency_s: float = 0.0
     verified: bool = False
     cost: int = 0
+    session: QuerySession | None = field(default=None, repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         p = self.prediction
@@ -236,11 +242,13 @@ class QueryClient:
         used: set[str] = set()
         chosen = []
         for p, part in enumerate(terms.parts):
-            eligible = [
-                n
-                for n in eligible_nodes_for_part(self.chain, terms.model_id, p)
-                if n.address.lower() not in excluded
-            ]
+            eligible = self._live(
+                [
+                    n
+                    for n in eligible_nodes_for_part(self.chain, terms.model_id, p)
+                    if n.address.lower() not in excluded
+                ]
+            )
             if requested is not None:
                 by_address = {n.address.lower(): n for n in eligible}
                 names = list(requested[p]) if p < len(requested) else []
@@ -261,7 +269,7 @@ class QueryClient:
                 if len(eligible) < part.shares:
                     raise NotEnoughNodesError(
                         f"part {p} of model {terms.model_id} needs {part.shares} nodes but only "
-                        f"{len(eligible)} eligible nodes host it; start more nodes "
+                        f"{len(eligible)} eligible nodes that host it answer; start more nodes "
                         f"(`zkai node register --part {terms.model_id}:{p}`) or try later"
                     )
                 fresh = [n for n in eligible if n.address not in used]
@@ -270,6 +278,14 @@ class QueryClient:
             used.update(n.address for n in picked)
             chosen.append(tuple(picked))
         return tuple(chosen)
+
+    def _live(self, nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
+        """The nodes whose endpoint answers its health check now (asked concurrently)."""
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
+            alive = list(pool.map(lambda n: self.transport.healthy(n.endpoint, n.address), nodes))
+        return [n for n, ok in zip(nodes, alive, strict=True) if ok]
 
     def _chain_now(self) -> int:
         latest = with_retries(lambda: self.chain.w3.eth.get_block("latest"))
@@ -340,6 +356,7 @@ class QueryClient:
         )
         assert pending is not None
         outcome = self._request(name, plan, session, pending, fee_cap)
+        outcome.session = session
         progress("requested", {"query_id": outcome.query_id, "tx": outcome.request_tx})
         clamped = 0
         for block in blocks:
@@ -348,7 +365,16 @@ class QueryClient:
                 pending = session.prepare_block(
                     part, block.index, encode_signed_vector(values), block.output_size
                 )
-            answers = self._send_all(session, pending)
+            try:
+                answers = self._send_all(session, pending)
+            except (RoundRefusedError, NodeUnreachableError) as exc:
+                raise QueryIncompleteError(
+                    f"{exc}. Query 0x{outcome.query_id.hex()} stops at block {block.index}: the "
+                    "nodes that served their rounds claim them; the rest of the escrow is "
+                    f"refunded by `zkai queries settle 0x{outcome.query_id.hex()}` after the "
+                    f"proof deadline (chain time {plan.proof_deadline})",
+                    outcome,
+                ) from exc
             for prepared, answer in zip(pending, answers, strict=True):
                 session.accept(prepared, answer)
             values = block.reconstruct(session.reconstruct(pending, answers))
@@ -461,7 +487,7 @@ class QueryClient:
                     progress("claimed", {"part": a.part, "node": a.node})
             if not pending:
                 break
-            if time.time() > outcome.proof_deadline + CLAIM_PATIENCE_S:
+            if self._chain_now() > outcome.proof_deadline + CLAIM_PATIENCE_S:
                 return
             time.sleep(poll_s)
         self._claim_receipts(outcome)
@@ -477,13 +503,55 @@ class QueryClient:
         ):
             key = (int(log["args"]["part"]), str(log["args"]["node"]))
             if key in by_key:
+                tx_hash = log["transactionHash"]
                 receipt = with_retries(
-                    lambda log=log: self.chain.w3.eth.get_transaction_receipt(
-                        log["transactionHash"]
-                    )
+                    functools.partial(self.chain.w3.eth.get_transaction_receipt, tx_hash)
                 )
-                by_key[key].claim_tx = "0x" + bytes(log["transactionHash"]).hex()
+                by_key[key].claim_tx = "0x" + bytes(tx_hash).hex()
                 by_key[key].claim_gas = int(receipt["gasUsed"])
+
+
+class QueryIncompleteError(QueryError):
+    """A query was paid but could not finish (a node refused or vanished mid-query)."""
+
+    def __init__(self, message: str, outcome: QueryOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class SlashResult:
+    part: int
+    node: str
+    round: int
+    tx_hash: str
+
+
+def slash_unproven(
+    chain: ChainClient, account: LocalAccount, session: QuerySession
+) -> list[SlashResult]:
+    """After the proof deadline: slash every assignment whose node acknowledged a round it did
+    not prove (no claim, fewer rounds, or another transcript), with the node's own Ack."""
+    market = chain.contract("QueryMarket")
+    done = []
+    for (part, node), state in session.assignments.items():
+        if not state.acks:
+            continue
+        record = read_assignment(chain, session.query_id, part, node)
+        if record.slashed:
+            continue
+        i, t_i, o_i, signature = state.acks[-1]
+        claimed = int(record.rounds)
+        if claimed > i or (
+            claimed == i
+            and (int(record.inputTranscript), int(record.outputTranscript)) == (t_i, o_i)
+        ):
+            continue
+        receipt = chain.transact(
+            account, market.functions.slash(session.query_id, part, node, i, t_i, o_i, signature)
+        )
+        done.append(SlashResult(part, node, i, "0x" + bytes(receipt["transactionHash"]).hex()))
+    return done
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,19 @@ import time
 import httpx
 
 from zkai.errors import NodeUnreachableError, RoundRefusedError
-from zkai.protocol.wire import ROUND_PATH, RoundAnswer, RoundRefusal, RoundRequest, WireError
+from zkai.protocol.wire import (
+    HEALTH_PATH,
+    ROUND_PATH,
+    RoundAnswer,
+    RoundRefusal,
+    RoundRequest,
+    WireError,
+)
 
 __all__ = ["TRANSIENT_REASONS", "RoundTransport"]
 
 # Refusals a node may lift by itself shortly: retried, not fatal.
-TRANSIENT_REASONS = frozenset({"not-final", "query-unknown", "no-capacity", "busy"})
+TRANSIENT_REASONS = frozenset({"not-final", "query-unknown", "unavailable", "busy"})
 TIMEOUT_S = 30.0
 
 
@@ -37,6 +44,15 @@ class RoundTransport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def healthy(self, endpoint: str, node: str, timeout_s: float = 2.0) -> bool:
+        """Does `endpoint` answer its health check as `node`? (asked before paying)"""
+        try:
+            response = self._client.get(endpoint.rstrip("/") + HEALTH_PATH, timeout=timeout_s)
+            body = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return False
+        return isinstance(body, dict) and str(body.get("node", "")).lower() == node.lower()
 
     def send(self, endpoint: str, request: RoundRequest) -> RoundAnswer:
         """POST one round; the node's answer (not yet checked: see `QuerySession.accept`)."""

@@ -18,12 +18,17 @@ NodesOpt = Annotated[int, typer.Option(help="Number of nodes to start (>= shares
 SharesOpt = Annotated[int, typer.Option(help="Shares k per query for the demo models.")]
 RpcPortOpt = Annotated[int, typer.Option(help="Port for anvil.")]
 ApiPortOpt = Annotated[int, typer.Option(help="Port for the API and dashboard.")]
+NodePortOpt = Annotated[
+    int, typer.Option(help="First port of the nodes' round endpoints (one port per node).")
+]
 
 
-def _options(nodes: int, shares: int, rpc_port: int, api_port: int) -> UpOptions:
+def _options(nodes: int, shares: int, rpc_port: int, api_port: int, node_port: int) -> UpOptions:
     if nodes < shares:
         raise typer.BadParameter(f"--nodes ({nodes}) must be at least --shares ({shares})")
-    return UpOptions(nodes=nodes, shares=shares, rpc_port=rpc_port, api_port=api_port)
+    return UpOptions(
+        nodes=nodes, shares=shares, rpc_port=rpc_port, api_port=api_port, node_port=node_port
+    )
 
 
 def _print_up(status: dict[str, Any]) -> None:
@@ -51,15 +56,16 @@ def _print_up(status: dict[str, Any]) -> None:
 
 
 def up(
-    nodes: NodesOpt = 2,
+    nodes: NodesOpt = 4,
     shares: SharesOpt = 2,
     rpc_port: RpcPortOpt = 8545,
     api_port: ApiPortOpt = 8000,
+    node_port: NodePortOpt = 9100,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start a local network in the background: anvil, Redis, contracts, models, nodes, API."""
     try:
-        status = LocalNetwork(say=say).up(_options(nodes, shares, rpc_port, api_port))
+        status = LocalNetwork(say=say).up(_options(nodes, shares, rpc_port, api_port, node_port))
     except ZKAIError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -87,10 +93,11 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 def demo(
     samples: Annotated[int, typer.Option(help="Private queries per demo model.")] = 3,
-    nodes: NodesOpt = 2,
+    nodes: NodesOpt = 4,
     shares: SharesOpt = 2,
     rpc_port: RpcPortOpt = 8545,
     api_port: ApiPortOpt = 8000,
+    node_port: NodePortOpt = 9100,
     training: Annotated[
         bool, typer.Option(help="Run the encrypted training round after the queries.")
     ] = True,
@@ -104,7 +111,7 @@ def demo(
     """
     network = LocalNetwork(say=say)
     try:
-        status_now = network.up(_options(nodes, shares, rpc_port, api_port))
+        status_now = network.up(_options(nodes, shares, rpc_port, api_port, node_port))
     except ZKAIError as exc:
         raise fail(str(exc)) from None
     if not as_json:

@@ -21,6 +21,7 @@ not tied to a chain and are left as they are (a private Redis goes with the netw
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -59,7 +60,8 @@ from zkai.localnet_state import (
 from zkai.models.catalog import ModelCatalog
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest
 from zkai.models.store import ManifestStore
-from zkai.node.operator import init_node, register_node
+from zkai.node.keys import unlock as unlock_node_keys
+from zkai.node.operator import PartRef, init_node, register_node
 from zkai.node.state import forget_chain
 from zkai.registration import PartPricing, register_model
 from zkai.toolchain import REPO_ROOT, require_tool
@@ -314,24 +316,31 @@ class LocalNetwork:
             key = anvil_account(FIRST_NODE_INDEX + i).key
             if not keystore.node_dir(name).exists():
                 init_node(keystore, name, LOCAL_PASSPHRASE, key)
-            identity = keystore.unlock_node(name, LOCAL_PASSPHRASE)
+            identity = unlock_node_keys(keystore, name, LOCAL_PASSPHRASE)
             chain.transact(
-                deployer, token.functions.transfer(identity.account.address, options.node_stake)
+                deployer, token.functions.transfer(identity.address, options.node_stake)
             )
             port = options.node_port + i if _port_free(options.node_port + i) else free_port()
             endpoint = f"http://127.0.0.1:{port}"
             parts = [
-                (model_id, part)
+                PartRef(model_id, part)
                 for model_id, count in zip(model_ids, part_counts, strict=True)
                 for part in options.parts_of(i, count)
             ]
-            register_node(chain, identity, endpoint=endpoint, parts=parts, stake=options.node_stake)
-            state.info.setdefault("nodes", {})[name] = identity.account.address
+            register_node(
+                chain,
+                identity,
+                endpoint=endpoint,
+                parts=parts,
+                stake=options.node_stake,
+                keystore=keystore,
+            )
+            state.info.setdefault("nodes", {})[name] = identity.address
             state.endpoints[name] = endpoint
             state.save()
-            hosted = ", ".join(f"{m}:{p}" for m, p in parts)
+            hosted = ", ".join(str(p) for p in parts)
             self.say(
-                f"{name} {identity.account.address} registered at {endpoint} (parts {hosted}), "
+                f"{name} {identity.address} registered at {endpoint} (parts {hosted}), "
                 f"staked {format_amount(options.node_stake)} ZKAI; starting its service"
             )
             record = start_background(
@@ -342,19 +351,20 @@ class LocalNetwork:
                     name,
                     "--concurrency",
                     str(options.worker_concurrency),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
                 ),
                 logs / f"{name}.log",
-                env={**env, "ZKAI_PASSPHRASE": LOCAL_PASSPHRASE},
+                env={
+                    **env,
+                    "ZKAI_PASSPHRASE": LOCAL_PASSPHRASE,
+                    "ZKAI_NODE_HOST": "127.0.0.1",
+                    "ZKAI_NODE_PORT": str(port),
+                },
             )
             state.add(record)
             records.append((name, endpoint, record))
         for name, endpoint, record in records:
             _wait_until(
-                lambda endpoint=endpoint: _endpoint_up(endpoint),
+                functools.partial(_endpoint_up, endpoint),
                 f"{name}'s round endpoint",
                 record,
                 120,

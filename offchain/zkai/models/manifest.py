@@ -395,6 +395,8 @@ class Manifest:
         for position, item in enumerate(raw_steps):
             blocks = sum(isinstance(s, LinearBlock) for s in steps)
             steps.append(parse_step(item, position, blocks))
+        if not isinstance(steps[0], LinearBlock):
+            raise ModelFormatError("the first step of a manifest must be a linear block")
         n_blocks = sum(isinstance(s, LinearBlock) for s in steps)
         parts = [_parse_part(item, p, n_blocks) for p, item in enumerate(raw_parts)]
         labels = data["labels"]

@@ -32,7 +32,7 @@ from zkai.celery_config import create_celery_app
 from zkai.config import Settings, get_settings
 from zkai.node.logs import configure_logging
 
-PROCESS_SHARE_TASK = "zkai.node.process_share"
+CLAIM_TASK = "zkai.node.claim_assignment"
 
 
 def _json_logging(**_: Any) -> None:

@@ -1,7 +1,8 @@
-"""`zkai node ...`: a node operator's commands (identity, registration, stake, claims, run).
+"""`zkai node ...`: a node operator's commands (keys, registration, parts, stake, run).
 
-Passphrases come from ZKAI_PASSPHRASE or a hidden prompt. Token amounts on the command line are
-in ZKAI (decimals allowed); the library (`zkai.node.operator`) works in token wei.
+Passphrases come from ZKAI_PASSPHRASE or a hidden prompt; no command prints a secret. Token
+amounts on the command line are in ZKAI (decimals allowed); the library (`zkai.node.operator`)
+works in token wei. Parts are MODEL:PART: a model id and a 0-based part index.
 """
 
 from __future__ import annotations
@@ -16,20 +17,24 @@ from zkai.chain.client import ChainClient, connect
 from zkai.cliutil import ask_passphrase, err, fail, keystore, out
 from zkai.config import get_settings
 from zkai.errors import InvalidAmountError, ZKAIError
-from zkai.models.catalog import ModelCatalog
 from zkai.node import operator
+from zkai.node.chainview import NodeOnChain
+from zkai.node.keys import NodeKeys, UnlockedNode, unlock
+from zkai.node.operator import PartRef, parse_part
 from zkai.node.service import NodeService
 from zkai.node.state import NodeState
 from zkai.units import format_amount, tokens_to_wei
-from zkai.wallet.keystore import NodeIdentity
 
 node_app = typer.Typer(
-    help="Run and manage an inference node: identity, stake, claims, the service.",
+    help="Run and manage an inference node: keys, registration, parts, stake, the service.",
     no_args_is_help=True,
 )
+parts_app = typer.Typer(help="The model parts this node hosts (MODEL:PART).", no_args_is_help=True)
+node_app.add_typer(parts_app, name="parts")
 
 NameArg = Annotated[str, typer.Argument(help="The node's name (its keystore).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+PartsArg = Annotated[list[str], typer.Argument(help="Parts as MODEL:PART, e.g. 1:0 (repeat).")]
 
 
 def _passphrase(confirm: bool = False) -> str:
@@ -43,14 +48,6 @@ def _wei(amount: str) -> int:
         raise fail(str(exc)) from None
 
 
-def _unlock(name: str) -> NodeIdentity:
-    return keystore().unlock_node(name, _passphrase())
-
-
-def _chain() -> ChainClient:
-    return connect()
-
-
 def _run(action: Any) -> Any:
     try:
         return action()
@@ -58,131 +55,170 @@ def _run(action: Any) -> Any:
         raise fail(str(exc)) from None
 
 
-def _model_ids(chain: ChainClient, models: list[str]) -> list[int]:
-    catalog = ModelCatalog(chain.deployment.chain_id)
-    return [int(m) if m.isdigit() else catalog.get(m).model_id for m in models]
+def _unlock(name: str) -> UnlockedNode:
+    node: UnlockedNode = _run(lambda: unlock(keystore(), name, _passphrase()))
+    return node
+
+
+def _chain() -> ChainClient:
+    chain: ChainClient = _run(connect)
+    return chain
+
+
+def _parts(texts: list[str]) -> list[PartRef]:
+    return [_run(lambda t=t: parse_part(t)) for t in texts]
 
 
 @node_app.command("init")
 def init(
     name: NameArg,
     private_key: Annotated[
-        str | None, typer.Option(help="Use this account instead of a new one (hex).")
+        str | None, typer.Option(help="Use this operator account instead of a new one (hex).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create the node's encrypted identity: an Ethereum account and a share-encryption key."""
-    info = _run(lambda: operator.init_node(keystore(), name, _passphrase(True), private_key))
-    public_key = keystore().node_public_key(name).hex()
+    """Create the node's encrypted keys: operator account, ack signer, encryption key."""
+    store = keystore()
+    info = _run(lambda: operator.init_node(store, name, _passphrase(True), private_key))
+    (keys,) = NodeKeys(store, name).public()
+    facts = {
+        "name": name,
+        "address": info.address,
+        "path": str(info.path),
+        "ack_signer": keys["ack_signer"],
+        "encryption_key": keys["encryption_key"],
+    }
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "name": name,
-                    "address": info.address,
-                    "path": str(info.path),
-                    "encryption_key": "0x" + public_key,
-                }
-            )
-        )
+        typer.echo(json.dumps(facts))
         return
-    out.print(
-        f"node [bold]{name}[/] {info.address}\nkeystore {info.path}\nencryption key 0x{public_key}"
+    out.print("\n".join(f"{k} {v}" for k, v in facts.items()))
+    err.print(
+        "Fund the address with ETH (gas) and ZKAI (stake), then `zkai node register "
+        f"{name} --stake <ZKAI> --endpoint <URL> --part <MODEL:PART>`."
     )
-    err.print("Fund the address with ETH (gas) and ZKAI (stake), then `zkai node register`.")
 
 
 @node_app.command("register")
 def register(
     name: NameArg,
-    model: Annotated[
-        list[str], typer.Option("--model", "-m", help="Model name or id served (repeat).")
+    endpoint: Annotated[
+        str, typer.Option(help="The public URL of this node's round endpoint (https://...).")
+    ],
+    part: Annotated[
+        list[str], typer.Option("--part", "-p", help="A part hosted, MODEL:PART (repeat).")
     ],
     stake: Annotated[str, typer.Option(help="Stake in ZKAI (default: the minimum).")] = "",
     as_json: JsonOpt = False,
 ) -> None:
-    """Publish the encryption key and metadata, approve and stake (idempotent)."""
-    identity = _unlock(name)
-    chain = _run(_chain)
+    """Approve and stake, register the keys and endpoint, host the parts (idempotent)."""
+    parts = _parts(part)
+    node = _unlock(name)
+    chain = _chain()
 
-    def go() -> operator.NodeRecord:
-        amount = (
-            _wei(stake)
-            if stake
-            else int(chain.call(chain.contract("NodeRegistry").functions.minStake()))
-        )
+    def go() -> NodeOnChain:
+        registry = chain.contract("NodeRegistry")
+        amount = _wei(stake) if stake else int(chain.call(registry.functions.minStake()))
         return operator.register_node(
-            chain, identity, models=_model_ids(chain, model), stake=amount
+            chain, node, stake=amount, endpoint=endpoint, parts=parts, keystore=keystore()
         )
 
     record = _run(go)
+    facts = {
+        "address": record.address,
+        "stake": record.stake,
+        "endpoint": record.endpoint,
+        "parts": [str(p) for p in parts],
+    }
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "address": record.address,
-                    "stake": record.stake,
-                    "models": record.models,
-                    "metadata": record.metadata,
-                }
-            )
-        )
+        typer.echo(json.dumps(facts))
         return
     out.print(
-        f"registered {record.address}: stake {format_amount(record.stake)} ZKAI, "
-        f"models {record.models}"
+        f"registered {record.address}: stake {format_amount(record.stake)} ZKAI, endpoint "
+        f"{record.endpoint}, parts {', '.join(facts['parts'])}"
     )
+
+
+@parts_app.command("add")
+def parts_add(name: NameArg, parts: PartsArg) -> None:
+    """Host more parts (NodeRegistry.setParts)."""
+    refs = _parts(parts)
+    node = _unlock(name)
+    chain = _chain()
+    hosted = _run(lambda: operator.set_parts(chain, node, refs, hosted=True, keystore=keystore()))
+    out.print("hosting " + ", ".join(str(p) for p in hosted))
+
+
+@parts_app.command("remove")
+def parts_remove(name: NameArg, parts: PartsArg) -> None:
+    """Stop hosting parts. Queries already assigned must still be served and claimed."""
+    refs = _parts(parts)
+    node = _unlock(name)
+    chain = _chain()
+    hosted = _run(lambda: operator.set_parts(chain, node, refs, hosted=False, keystore=keystore()))
+    out.print("hosting " + (", ".join(str(p) for p in hosted) or "nothing"))
+
+
+@node_app.command("update")
+def update(
+    name: NameArg,
+    endpoint: Annotated[str, typer.Option(help="The new public URL of the round endpoint.")],
+) -> None:
+    """Change the registered endpoint (keys unchanged)."""
+    node = _unlock(name)
+    chain = _chain()
+    record = _run(lambda: operator.update_endpoint(chain, node, endpoint))
+    out.print(f"endpoint {record.endpoint}")
+
+
+@node_app.command("rotate-keys")
+def rotate_keys(name: NameArg, as_json: JsonOpt = False) -> None:
+    """Register a new ack signer and encryption key (old keys are kept for queries in flight)."""
+    chain = _chain()
+    public = _run(lambda: operator.rotate_keys(chain, keystore(), name, _passphrase()))
+    if as_json:
+        typer.echo(json.dumps(public))
+        return
+    out.print(
+        f"generation {public['generation']}: ack signer {public['ack_signer']}, encryption key "
+        f"{public['encryption_key']}"
+    )
+    err.print("Restart `zkai node run` so the endpoint loads the new generation.")
 
 
 @node_app.command("stake")
 def stake(name: NameArg, amount: Annotated[str, typer.Argument(help="ZKAI to add.")]) -> None:
     """Add to the node's stake (approves the registry first)."""
-    identity = _unlock(name)
-    chain = _run(_chain)
-    _run(lambda: operator.add_stake(chain, identity.account, _wei(amount)))
-    record = _run(lambda: operator.node_record(chain, identity.account.address))
+    node = _unlock(name)
+    chain = _chain()
+    _run(lambda: operator.add_stake(chain, node.operator, _wei(amount)))
+    record = _run(lambda: operator.node_record(chain, node.address))
     out.print(f"stake {format_amount(record.stake)} ZKAI")
 
 
 @node_app.command("unstake")
 def unstake(name: NameArg) -> None:
-    """Start unbonding the whole stake. Shares already assigned must still be served."""
-    identity = _unlock(name)
-    chain = _run(_chain)
-    unlock = _run(lambda: operator.request_unstake(chain, identity.account))
+    """Start unbonding the whole stake. Assignments already made must still be claimed."""
+    node = _unlock(name)
+    chain = _chain()
+    unlock_time = _run(lambda: operator.request_unstake(chain, node.operator))
     out.print(
-        f"unbonding; withdrawable after unix time {unlock}. Keep `zkai node run` going "
-        "until the shares already assigned are proven, or they are slashed."
+        f"unbonding; withdrawable after unix time {unlock_time}. Keep `zkai node run` going "
+        "until every assignment is claimed."
     )
 
 
 @node_app.command("withdraw")
 def withdraw(name: NameArg) -> None:
     """Withdraw the unbonded stake after the unbonding period."""
-    identity = _unlock(name)
-    chain = _run(_chain)
-    amount = _run(lambda: operator.withdraw(chain, identity.account))
+    node = _unlock(name)
+    chain = _chain()
+    amount = _run(lambda: operator.withdraw(chain, node.operator))
     out.print(f"withdrew {format_amount(amount)} ZKAI")
-
-
-@node_app.command("claim")
-def claim(name: NameArg, as_json: JsonOpt = False) -> None:
-    """Claim the payouts of every proven, unpaid share (one transaction)."""
-    identity = _unlock(name)
-    chain = _run(_chain)
-    payout, shares, tx_hash = _run(lambda: operator.claim_payouts(chain, identity.account))
-    if as_json:
-        typer.echo(json.dumps({"payout": payout, "shares": shares, "tx_hash": tx_hash}))
-        return
-    out.print(
-        f"claimed {format_amount(payout)} ZKAI for {len(shares)} shares"
-        + (f" ({tx_hash})" if tx_hash else "")
-    )
 
 
 @node_app.command("status")
 def status(name: NameArg, as_json: JsonOpt = False) -> None:
-    """Address, registration, stake, eligibility, earnings, listener heartbeat, queue, workers.
+    """Address, registration, endpoint, stake, keys, parts, service heartbeat, queue.
 
     Exits with code 1 when the node is not registered or its service is not running.
     """
@@ -191,7 +227,7 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
     nodes = {n.name: n for n in store.list_nodes()}
     if name not in nodes:
         raise fail(f"no node {name!r} in {settings.data_dir}; run `zkai node init {name}`")
-    chain = _run(_chain)
+    chain = _chain()
 
     def collect() -> dict[str, Any]:
         state = NodeState.for_chain(store.node_dir(name), chain)
@@ -199,7 +235,8 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
             chain,
             nodes[name].address,
             node_name=name,
-            state=state,
+            keystore=store,
+            heartbeat_path=state.heartbeat_path,
             redis_url=settings.node_broker,
         )
 
@@ -209,11 +246,11 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
     else:
         table = Table("", "")
         for key, value in facts.items():
-            if key == "listener":
+            if key == "service":
                 continue
             shown = (
                 f"{format_amount(value)} ZKAI"
-                if key in ("stake", "claimable", "min_stake", "token_balance")
+                if key in ("stake", "min_stake", "token_balance")
                 else value
             )
             table.add_row(key, str(shown))
@@ -226,15 +263,14 @@ def status(name: NameArg, as_json: JsonOpt = False) -> None:
 def run(
     name: NameArg,
     concurrency: Annotated[
-        int | None, typer.Option(help="Worker processes (default ZKAI_NODE_CONCURRENCY).")
+        int | None, typer.Option(help="Claim worker processes (default ZKAI_NODE_CONCURRENCY).")
     ] = None,
 ) -> None:
-    """Run the node: chain listener plus Celery workers, until SIGTERM or Ctrl-C.
+    """Run the node: round endpoint, claim scheduler and Celery claim workers, until SIGTERM.
 
     Logs are JSON lines on stderr. Needs ZKAI_PASSPHRASE (or a terminal), a reachable RPC and
-    Redis (ZKAI_RPC_URL, ZKAI_REDIS_URL), and the served models' manifests: in the model
-    catalogue, the manifest store, or from the API (ZKAI_API_URL). New model versions are picked
-    up while it runs.
+    Redis (ZKAI_RPC_URL, ZKAI_REDIS_URL), the hosted parts' manifests in the manifest store, and
+    a free ZKAI_NODE_HOST:ZKAI_NODE_PORT (default 127.0.0.1:8710) behind the registered endpoint.
     """
     service = NodeService(name, _passphrase(), get_settings(), concurrency=concurrency)
     code = _run(service.run)

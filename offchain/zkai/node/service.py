@@ -1,31 +1,28 @@
-"""`zkai node run`: one node's listener and its Celery worker, started and stopped together.
+"""`zkai node run`: one node's round endpoint, claim scheduler and Celery worker, together.
 
 Start-up, in order, failing with a clear message at the first problem:
-1. unlock the node's identity (passphrase from ZKAI_PASSPHRASE or the CLI prompt);
+1. unlock the node's operator account and every key generation (passphrase from ZKAI_PASSPHRASE
+   or the CLI prompt);
 2. connect to the chain (ZKAI_RPC_URL, the deployment record) and check the node is registered;
-3. load or build the circuits of the current version of every model the node serves and check
-   them against the chain (`zkai.node.served`), so they are ready before the first query. Versions
-   published later are warmed by the listener when their `ModelVersionPublished` event appears,
-   and any version (an older one with queries in flight, too) is loaded by a worker when its
-   first share arrives: no restart is needed for a new version;
+3. load or build the circuits of every part the node hosts (`parts.json`, `zkai node parts add`)
+   at the model's current version, checked against the registry's circuit and key hashes, so they
+   are ready before the first round (other versions load at their first round);
 4. spawn `celery -A zkai.node.celery_app:app worker -Q zkai.node.<address> -c <concurrency>` as a
-   child process. The child gets the settings and the passphrase through its environment (it
-   unlocks the identity once, before its pool forks, then drops the variable); nothing secret is
-   logged or passed on a command line;
-5. run the listener (`zkai.node.listener`) in this process until SIGTERM or SIGINT.
+   child process: the claim workers. It gets the settings and the passphrase through its
+   environment (it unlocks the keys once, before its pool forks, then drops the variable); nothing
+   secret is logged or passed on a command line;
+5. serve the round endpoint (FastAPI on uvicorn, ZKAI_NODE_HOST:ZKAI_NODE_PORT) in a thread of
+   this process: rounds are opened here, in the node's own process, and stored in its own
+   SQLite store before they are answered;
+6. run the claim scheduler (`zkai.node.listener`) in this process until SIGTERM or SIGINT.
 
-The worker is supervised: if it exits while the service runs (its main process killed, say), it
-is started again, and the listener forgets which shares it had enqueued and reconciles at once:
-every open share whose lock holder is gone is enqueued again within seconds, without waiting for
-the broker's visibility timeout (which redelivers the lost tasks too; the duplicates find the
-work done or locked). The worker dies with the service: it gets SIGTERM from the kernel when the
-service's process ends, however it ends (`zkai.liveness.die_with_parent`), so a service killed
-outright leaves no worker behind to serve another network from its queue. On SIGTERM /
-SIGINT the listener stops, the worker gets SIGTERM (Celery's warm shutdown: running tasks finish)
-and is killed if it has not exited within `shutdown_timeout` seconds.
+The worker is supervised: if it exits while the service runs, it is started again and the
+scheduler re-enqueues every due claim at once (#14's fast redelivery). The worker dies with the
+service (`zkai.liveness.die_with_parent`). On SIGTERM / SIGINT the endpoint stops accepting
+rounds, the worker gets SIGTERM (running claims finish) and is killed after `shutdown_timeout`.
 
-Several nodes run side by side on one machine: each has its own identity, state directory and
-queue (`zkai.node.<address>`), and may use its own Redis database (ZKAI_REDIS_URL).
+Several nodes run side by side on one machine: each has its own keys, state directory, store,
+port and queue (`zkai.node.<address>`).
 """
 
 from __future__ import annotations
@@ -42,16 +39,20 @@ from types import FrameType
 from typing import Any
 
 import redis
+import uvicorn
 
-from zkai.chain.client import ChainClient, connect
 from zkai.config import Settings
+from zkai.errors import ZKAIError
 from zkai.node.celery_app import create_app
-from zkai.node.listener import Listener
+from zkai.node.endpoint import create_endpoint
+from zkai.node.keys import UnlockedNode, unlock
+from zkai.node.listener import ClaimScheduler
 from zkai.node.logs import configure_logging, log_event
-from zkai.node.operator import require_registered
-from zkai.node.served import ServedModel, load_served_models
+from zkai.node.operator import hosted_parts, require_registered
+from zkai.node.runtime import NodeRuntime
+from zkai.node.settings import NodeSettings, get_node_settings
 from zkai.node.state import NodeState, queue_name, worker_name
-from zkai.wallet.keystore import PASSPHRASE_ENV, Keystore, NodeIdentity
+from zkai.wallet.keystore import PASSPHRASE_ENV, Keystore
 
 log = logging.getLogger("zkai.node.service")
 
@@ -85,43 +86,45 @@ class NodeService:
         self.shutdown_timeout = shutdown_timeout
         self.stop_event = threading.Event()
         self.worker: subprocess.Popen[bytes] | None = None
-        self.identity: NodeIdentity | None = None
-        self.chain: ChainClient | None = None
-        self.served: dict[str, ServedModel] = {}
-        self.listener: Listener | None = None
+        self.node_settings: NodeSettings = get_node_settings()
+        self.node: UnlockedNode | None = None
+        self.runtime: NodeRuntime | None = None
+        self.scheduler: ClaimScheduler | None = None
+        self.server: uvicorn.Server | None = None
+        self.server_thread: threading.Thread | None = None
 
     def _log(self, event: str, **fields: Any) -> None:
         level = fields.pop("level", logging.INFO)
-        address = None if self.identity is None else self.identity.account.address
+        address = None if self.node is None else self.node.address
         log_event(log, event, level=level, node=address, name=self.name, **fields)
 
     # -- start-up ------------------------------------------------------------------------
 
     def prepare(self) -> None:
         keystore = Keystore(self.settings.data_dir)
-        self.identity = keystore.unlock_node(self.name, self._passphrase)
-        self.chain = connect()
-        record = require_registered(self.chain, self.identity.account.address, self.name)
+        self.node = unlock(keystore, self.name, self._passphrase)
+        self.runtime = runtime = NodeRuntime.build(self.node, self.settings, self.node_settings)
+        require_registered(runtime.chain, self.node.address, self.name)
         started = time.monotonic()
-        self.served = load_served_models(self.chain, record.models, self.settings)
+        ready = []
+        for ref in hosted_parts(keystore, self.name):
+            try:
+                version = runtime.view.current_version(ref.model_id)
+                served = runtime.parts.get(ref.model_id, version, ref.part)
+            except ZKAIError as exc:
+                self._log(
+                    "service.part_unavailable", part=str(ref), why=str(exc), level=logging.WARNING
+                )
+                continue
+            ready.append({"part": str(ref), "version": version, "rounds": served.terms.max_rounds})
         self._log(
-            "service.models_ready",
-            models=[
-                {
-                    "model_id": m.model_id,
-                    "version": m.version,
-                    "verifier": m.verifier,
-                    "circuit": m.artifacts.key[:16],
-                    "constraints": m.artifacts.constraints,
-                }
-                for m in self.served.values()
-            ],
+            "service.parts_ready",
+            parts=ready,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
-            eligible=not record.unbonding,
         )
 
     def worker_command(self) -> list[str]:
-        assert self.identity is not None
+        assert self.node is not None
         return [
             sys.executable,
             "-m",
@@ -130,7 +133,7 @@ class NodeService:
             "zkai.node.celery_app:app",
             "worker",
             "-Q",
-            queue_name(self.identity.account.address),
+            queue_name(self.node.address),
             "-c",
             str(self.concurrency),
             "-n",
@@ -177,46 +180,71 @@ class NodeService:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.prepare()
-        assert self.identity is not None
-        assert self.chain is not None
+        assert self.node is not None
+        assert self.runtime is not None
         state = NodeState.for_chain(
-            Keystore(self.settings.data_dir).node_dir(self.name), self.chain
+            Keystore(self.settings.data_dir).node_dir(self.name), self.runtime.chain
         )
         app = create_app(self.settings)
         client = redis.Redis.from_url(
             self.settings.node_broker, socket_connect_timeout=2, socket_timeout=5
         )
-        self.listener = listener = Listener(
-            chain=self.chain,
-            account=self.identity.account,
-            state=state,
-            settings=self.settings,
-            app=app,
-            redis_client=client,
-            worker_status=self.worker_status,
-            served=self.served,
+        self.scheduler = scheduler = ClaimScheduler(
+            self.runtime, self.settings, app, client, state, self.worker_status
         )
         self.start_worker()
+        self.start_endpoint()
         self._log(
             "service.started",
             state=str(state.root),
-            queue=queue_name(self.identity.account.address),
+            queue=queue_name(self.node.address),
+            endpoint=f"http://{self.node_settings.host}:{self.node_settings.port}",
         )
-        backoff = self.settings.node_poll_interval_s
         try:
             while not self.stop_event.is_set():
                 self._supervise()
-                if listener.step():
-                    backoff = self.settings.node_poll_interval_s
-                else:
-                    backoff = min(backoff * 2, 10.0)
-                self.stop_event.wait(backoff)
+                try:
+                    scheduler.step()
+                except (ZKAIError, redis.RedisError) as exc:
+                    self._log("service.step_failed", error=str(exc), level=logging.WARNING)
+                self.stop_event.wait(self.settings.node_poll_interval_s)
         finally:
-            listener.stop_warmups()
+            self.stop_endpoint()
             self.stop_worker()
             client.close()
             self._log("service.stopped")
         return 0
+
+    def start_endpoint(self) -> None:
+        assert self.runtime is not None
+        parts = [str(p) for p in hosted_parts(Keystore(self.settings.data_dir), self.name)]
+        app = create_endpoint(self.runtime.rounds(), parts)
+        config = uvicorn.Config(
+            app,
+            host=self.node_settings.host,
+            port=self.node_settings.port,
+            log_config=None,
+            access_log=False,
+        )
+        self.server = server = uvicorn.Server(config)
+        self.server_thread = threading.Thread(target=server.run, name="round-endpoint", daemon=True)
+        self.server_thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started and self.server_thread.is_alive():
+            if time.monotonic() > deadline:
+                raise ZKAIError("the round endpoint did not start within 20 s")
+            time.sleep(0.05)
+        if not server.started:
+            raise ZKAIError(
+                f"the round endpoint could not listen on {self.node_settings.host}:"
+                f"{self.node_settings.port}; set ZKAI_NODE_PORT to a free port"
+            )
+
+    def stop_endpoint(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.server_thread is not None:
+            self.server_thread.join(timeout=10)
 
     def _supervise(self) -> None:
         if self.worker is not None and self.worker.poll() is not None:
@@ -226,8 +254,8 @@ class NodeService:
                 returncode=self.worker.returncode,
                 worker_pid=self.worker.pid,
             )
-            if self.listener is not None:
-                self.listener.on_worker_lost()
+            if self.scheduler is not None:
+                self.scheduler.on_worker_lost()
             time.sleep(RESTART_BACKOFF_S)
             if not self.stop_event.is_set():
                 self.start_worker()

@@ -1,17 +1,13 @@
 """What a node keeps between runs, on disk and in Redis, and the names of its keys and queue.
 
-On disk, under `<data_dir>/nodes/<name>/state/<chain id>-<genesis hash>-<market>/` (so a cursor of
+On disk, under `<data_dir>/nodes/<name>/state/<chain id>-<genesis hash>-<market>/` (so state of
 a chain that was reset, or of another deployment, is never reused):
 
-    cursor.json        the last block whose ShareAssigned events were recorded and enqueued
-    assignments.json   shares assigned to this node that are not settled yet (the listener's book)
-    rejected/<q>-<i>.json  shares the node refused for good (bad payload), with the reason
-    heartbeat.json     the listener's last heartbeat (also in Redis, with a TTL)
+    rounds.sqlite3   the durable round store (`zkai.node.store`): only the node writes it
+    heartbeat.json   the service's last heartbeat (also in Redis, with a TTL)
 
-The listener is the only writer of the cursor, the book and the heartbeat; workers write only
-rejection records (one file each, created atomically). Redis holds only what may be lost: the
-task queue, processing locks, "enqueued" markers, signed-transaction records and nonces. After a
-Redis restart the listener's reconciliation re-enqueues whatever the chain still shows as open.
+Redis holds only what may be lost: the claim task queue, claim locks, "enqueued" markers and
+nonces. After a Redis restart the scheduler re-enqueues every due claim from the store.
 """
 
 from __future__ import annotations
@@ -19,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +52,9 @@ class RedisKeys:
     def __init__(self, address: str, chain: str) -> None:
         self.prefix = f"{chain_prefix(chain)}:{address.lower()}"
 
-    def queued(self, query_id: int, share_index: int) -> str:
-        return f"{self.prefix}:queued:{query_id}:{share_index}"
-
-    def lock(self, query_id: int, share_index: int) -> str:
-        return f"{self.prefix}:lock:{query_id}:{share_index}"
-
-    def tx(self, query_id: int, share_index: int) -> str:
-        return f"{self.prefix}:tx:{query_id}:{share_index}"
+    def queued(self, query: bytes, part: int) -> str:
+        """Set while a claim task for (query, part) is enqueued (expires: requeue after)."""
+        return f"{self.prefix}:queued:{query.hex()}:{part}"
 
     @property
     def heartbeat(self) -> str:
@@ -116,69 +106,14 @@ def read_json(path: Path) -> Any:
 
 
 @dataclass(frozen=True)
-class Assignment:
-    """A share assigned to this node, as the listener recorded it."""
-
-    query_id: int
-    share_index: int
-    block: int
-    deadline: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.query_id}:{self.share_index}"
-
-
-class AssignmentBook:
-    """Open assignments of the node, in a JSON file replaced atomically (listener only)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> dict[str, Assignment]:
-        data = read_json(self.path) or {}
-        return {key: Assignment(**value) for key, value in data.items()}
-
-    def save(self, assignments: dict[str, Assignment]) -> None:
-        write_json_atomic(self.path, {key: a.__dict__ for key, a in assignments.items()})
-
-
-@dataclass(frozen=True)
 class NodeState:
     """The on-disk state of one node on one deployment (see the module docstring)."""
 
     root: Path
 
     @property
-    def cursor_path(self) -> Path:
-        return self.root / "cursor.json"
-
-    @property
-    def book(self) -> AssignmentBook:
-        return AssignmentBook(self.root / "assignments.json")
-
-    @property
     def heartbeat_path(self) -> Path:
         return self.root / "heartbeat.json"
-
-    def rejection_path(self, query_id: int, share_index: int) -> Path:
-        return self.root / "rejected" / f"{query_id}-{share_index}.json"
-
-    def record_rejection(self, query_id: int, share_index: int, reason: str, detail: str) -> None:
-        write_json_atomic(
-            self.rejection_path(query_id, share_index),
-            {
-                "query_id": query_id,
-                "share_index": share_index,
-                "reason": reason,
-                "detail": detail,
-                "ts": time.time(),
-            },
-        )
-
-    def rejection(self, query_id: int, share_index: int) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = read_json(self.rejection_path(query_id, share_index))
-        return found
 
     @classmethod
     def for_chain(cls, node_dir: Path, chain: ChainClient) -> NodeState:

@@ -37,10 +37,14 @@ __all__ = [
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
+def _functions(contract: Contract) -> list[dict[str, Any]]:
+    return [dict(e) for e in contract.abi if e.get("type") == "function"]
+
+
 def struct_fields(contract: Contract, function: str, value: Any, index: int = 0) -> dict[str, Any]:
     """A struct returned by `function` (its `index`-th output) as {component name: value}."""
-    for entry in contract.abi:
-        if entry.get("type") == "function" and entry.get("name") == function:
+    for entry in _functions(contract):
+        if entry.get("name") == function:
             components = entry["outputs"][index].get("components")
             if components is None:
                 raise TypeError(f"{function} output {index} is not a struct")
@@ -49,8 +53,8 @@ def struct_fields(contract: Contract, function: str, value: Any, index: int = 0)
 
 
 def _components(contract: Contract, function: str, output: int = 0) -> list[dict[str, Any]]:
-    for entry in contract.abi:
-        if entry.get("type") == "function" and entry.get("name") == function:
+    for entry in _functions(contract):
+        if entry.get("name") == function:
             comps = entry["outputs"][output]["components"]
             return list(comps)
     raise KeyError(function)

@@ -31,15 +31,13 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
-from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 
-from zkai.errors import UnknownModelError
-from zkai.protocol.market import read_model
 from zkai.chain.client import ChainClient
-from zkai.errors import TrainingError, UpdateRejectedError
+from zkai.errors import TrainingError, UnknownModelError, UpdateRejectedError
 from zkai.http import api_request
 from zkai.models.store import parse_commitment, resolve_manifest
+from zkai.protocol.market import read_model
 from zkai.training.local import LocalTrainingConfig
 from zkai.training.rounds import Submission, make_submission
 from zkai.training.store import RoundInfo

@@ -31,14 +31,13 @@ import numpy.typing as npt
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
-from zkai.errors import UnknownModelError
-from zkai.protocol.market import read_model
-from zkai.registration import PartPricing
 from zkai.chain.client import ChainClient
 from zkai.config import Settings, get_settings
-from zkai.errors import TrainingError
+from zkai.errors import TrainingError, UnknownModelError
 from zkai.models.catalog import ModelCatalog, current_version
 from zkai.models.store import ManifestStore, parse_commitment, resolve_manifest
+from zkai.protocol.market import read_model
+from zkai.registration import PartPricing
 from zkai.rewards import RewardTree, publish_distribution
 from zkai.training.he import KeyHolder
 from zkai.training.local import LocalTrainingConfig
@@ -192,8 +191,8 @@ def _check_owner(chain: ChainClient, signer: LocalAccount, model_id: int) -> Non
         raise TrainingError(f"model {model_id} is not registered on this chain") from None
     if model.owner != signer.address:
         raise TrainingError(
-            f"{signer.address} does not own model {model_id} (its owner is {model.owner}): only the "
-            "owner opens its training rounds and publishes its versions; sign with its wallet"
+            f"{signer.address} does not own model {model_id} (its owner is {model.owner}): only "
+            "the owner opens its training rounds and publishes its versions; sign with its wallet"
         )
 
 
@@ -230,7 +229,8 @@ def _decrypt_and_validate(
     current = read_model(chain, info.model_id)
     if current.manifest_hash != base.hash:
         raise TrainingError(
-            f"model {info.model_id} moved to another version (0x{current.manifest_hash.hex()}) since "
+            f"model {info.model_id} moved to another version "
+            f"(0x{current.manifest_hash.hex()}) since "
             f"round {info.round_id!r} opened on {info.base_manifest_hash}; its updates are "
             "relative to that version and cannot be applied"
         )

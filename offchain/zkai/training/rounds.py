@@ -22,13 +22,11 @@ the keystore); `zkai.training.client` runs step 2 for a contributor over the API
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt

@@ -1,7 +1,10 @@
-"""A real network with real events for the API tests: contracts deployed and wired by
-scripts/deploy.py, a model verified by the test circuit's Groth16 verifier, three staked nodes,
-queries proven with real proofs, a payout claim, a reward epoch and a reward claim. Then the API
-app on a fresh SQLite index of that chain, and helpers to serve it over real HTTP.
+"""A real v2 network with real events for the API tests: contracts deployed and wired by
+scripts/deploy.py, a two-part model whose parts are verified by a factory verifier of a real
+Groth16 circuit (the toy assignment circuit of tests/contracts, with the public inputs (tag, n,
+T_n, O_{n-1}, O_n) of every part circuit), three staked nodes hosting
+parts, queries requested, claimed with real proofs and Round signatures of their session keys,
+one assignment slashed on its node's Ack, one query settled; a reward epoch and a reward claim.
+Then the API app on a fresh SQLite index of that chain, and helpers to serve it over real HTTP.
 """
 
 from __future__ import annotations
@@ -16,24 +19,53 @@ from typing import Any
 
 import pytest
 import uvicorn
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from zkai.api.app import create_app
 from zkai.chain.client import Deployment
 from zkai.config import Settings
+from zkai.crypto.field import BN254_R
 from zkai.devservices import free_port
+from zkai.protocol.ids import assignment_tag, new_salt, query_id
+from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.rewards import RewardTree, publish_distribution
 from zkai.toolchain import load_module_from_path
 
 ROOT = Path(__file__).resolve().parents[3]
 ETHER = 10**18
-PRICE = 3 * ETHER
-SHARES = 3
-
+PRICES = (2 * ETHER, 3 * ETHER)
+"""Price per round of part 0 and part 1."""
+SHARES = (2, 1)
+"""k of part 0 and part 1."""
+MAX_ROUNDS = 4
+MIN_PROOF_WINDOW = 60
+BUDGETS = (3, 2)
+ROTATED_ENDPOINT = "https://node0.example:9443"
 
 deploy_script = load_module_from_path("zkai_deploy_script", ROOT / "scripts" / "deploy.py")
 zk = load_module_from_path("zkai_contract_test_circuits", ROOT / "tests" / "contracts" / "zk.py")
+
+
+@dataclass
+class Assignment:
+    """What a test knows of one assignment: what its claim's statement is made of (the toy
+    circuit of tests/contracts binds T and O to the tag, n, O_{n-1} and a private w)."""
+
+    query_id: bytes
+    part: int
+    node: Any
+    budget: int
+    tag: int
+    commitment: int
+    prev_output_transcript: int
+    w: int
+
+    def statement(self, rounds: int) -> Any:
+        return zk.Statement.make(self.tag, rounds, self.prev_output_transcript, self.w)
 
 
 @dataclass
@@ -44,13 +76,16 @@ class Network:
     contracts: dict[str, Any]
     owner: Any
     nodes: list[Any]
+    ack_signers: list[LocalAccount]
     user: Any
     contributors: list[Any]
-    circuit: Any
     model_id: int
+    circuit: Any
     rng: random.Random
-    queries: dict[int, list[Any]] = field(default_factory=dict)
-    submit_receipts: dict[tuple[int, int], Any] = field(default_factory=dict)
+    queries: dict[bytes, list[Assignment]] = field(default_factory=dict)
+    session_keys: dict[bytes, LocalAccount] = field(default_factory=dict)
+    request_receipts: dict[bytes, Any] = field(default_factory=dict)
+    claim_receipts: dict[tuple[bytes, int, str], Any] = field(default_factory=dict)
     trees: list[RewardTree] = field(default_factory=list)
 
     @property
@@ -66,33 +101,115 @@ class Network:
         return self.contracts["NodeRegistry"]
 
     @property
+    def models(self) -> Any:
+        return self.contracts["ModelRegistry"]
+
+    @property
     def rewards(self) -> Any:
         return self.contracts["ContributorRewards"]
 
     def deployment(self) -> Deployment:
         return Deployment.load(self.deployment_path)
 
-    def request(self, chain: Any) -> int:
-        shares = [self.circuit.random_share(self.rng) for _ in range(SHARES)]
-        receipt = self.market.requestQuery(
-            self.model_id,
-            self.nodes,
-            [s.commitment for s in shares],
-            [self.rng.randbytes(64) for _ in shares],
-            chain.pending_timestamp + 3600,
-            sender=self.user,
-        )
-        query_id = int(receipt.events.filter(self.market.QueryRequested)[0].queryId)
-        self.queries[query_id] = shares
-        return query_id
+    def domain(self, chain: Any) -> Domain:
+        return Domain(chain.chain_id, self.market.address)
 
-    def submit(self, query_id: int, index: int) -> Any:
-        share = self.queries[query_id][index]
-        receipt = self.market.submitResult(
-            query_id, index, share.outputs, self.circuit.prove(share), sender=self.nodes[index]
+    def field_element(self) -> int:
+        return self.rng.randrange(1, BN254_R)
+
+    def request(self, chain: Any, assigned: tuple[list[int], list[int]] = ([0, 1], [2])) -> bytes:
+        """A query of the model: part 0 to two nodes, part 1 to one (indexes into `nodes`)."""
+        salt = new_salt()
+        qid = query_id(chain.chain_id, self.market.address, self.user.address, salt)
+        session = Account.create()
+        nodes = [[self.nodes[i] for i in part] for part in assigned]
+        firsts = [self.field_element() for _ in nodes[0]]
+        now = chain.pending_timestamp
+        round_deadline = now + 600
+        proof_deadline = round_deadline + max(self.market.minProofWindowFloor(), MIN_PROOF_WINDOW)
+        escrow = sum(len(n) * b * p for n, b, p in zip(nodes, BUDGETS, PRICES, strict=True))
+        request = (
+            salt,
+            self.model_id,
+            1,
+            escrow,
+            [[n.address for n in part] for part in nodes],
+            list(BUDGETS),
+            round_deadline,
+            proof_deadline,
+            session.address,
+            firsts,
         )
-        self.submit_receipts[(query_id, index)] = receipt
+        receipt = self.market.requestQuery(
+            request, (0, 0, 0, b"\0" * 32, b"\0" * 32), sender=self.user
+        )
+        self.request_receipts[qid] = receipt
+        self.session_keys[qid] = session
+        market = self.market.address
+        self.queries[qid] = [
+            Assignment(
+                qid,
+                part,
+                node,
+                BUDGETS[part],
+                assignment_tag(chain.chain_id, market, qid, part, node.address),
+                firsts[j] if part == 0 else self.field_element(),
+                self.field_element(),
+                self.field_element(),
+            )
+            for part, part_nodes in enumerate(nodes)
+            for j, node in enumerate(part_nodes)
+        ]
+        return qid
+
+    def assignment(self, qid: bytes, part: int, node: Any) -> Assignment:
+        return next(a for a in self.queries[qid] if a.part == part and a.node == node)
+
+    def claim(self, chain: Any, qid: bytes, part: int, node: Any, rounds: int) -> Any:
+        a = self.assignment(qid, part, node)
+        statement = a.statement(rounds)
+        signature = RoundMessage(
+            qid,
+            part,
+            node.address,
+            rounds,
+            a.commitment,
+            statement.input_transcript,
+            statement.prev_output_transcript,
+        ).sign(self.domain(chain), self.session_keys[qid])
+        receipt = self.market.claim(
+            qid,
+            part,
+            rounds,
+            a.commitment,
+            statement.input_transcript,
+            statement.prev_output_transcript,
+            statement.output_transcript,
+            signature,
+            self.circuit.prove(statement),
+            sender=node,
+        )
+        self.claim_receipts[(qid, part, node.address)] = receipt
         return receipt
+
+    def slash_unclaimed(self, chain: Any, qid: bytes, part: int, node_index: int) -> Any:
+        """Slash an unclaimed assignment on its node's Ack of round 1 (after the proof deadline)."""
+        node = self.nodes[node_index]
+        round_1 = self.assignment(qid, part, node).statement(1)
+        ack = AckMessage(
+            qid, part, node.address, 1, round_1.input_transcript, round_1.output_transcript
+        )
+        signature = ack.sign(self.domain(chain), self.ack_signers[node_index])
+        return self.market.slash(
+            qid,
+            part,
+            node,
+            1,
+            round_1.input_transcript,
+            round_1.output_transcript,
+            signature,
+            sender=self.owner,
+        )
 
     def post_epoch(self, amounts: list[int], distributions: Path) -> tuple[int, RewardTree]:
         tree = RewardTree.of(
@@ -112,28 +229,65 @@ class Network:
 
 
 def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Network:
-    """Deploy, register, query, prove, claim: every event kind the dashboard shows."""
+    """Deploy, register, request, claim, slash, settle: every event kind the dashboard shows.
+
+    Query 1: every assignment claimed (fewer rounds than budgeted), then settled.
+    Query 2: one claim; after its proof deadline node 1's unclaimed assignment is slashed.
+    Query 3 (requested after that): nothing claimed yet."""
     owner = accounts[0]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "deployment.json"
     contracts = deploy_script.deploy(owner, path, deploy_script.Parameters())
     token, registry = contracts["ZKAIToken"], contracts["NodeRegistry"]
-    circuit = zk.load_circuit("share_2x3.circom", 3)
-    verifier = owner.deploy(circuit.verifier_container())
-    adapter = project.Groth16VerifierAdapter.deploy(verifier, circuit.outputs + 1, sender=owner)
+    circuit = zk.load_circuit()
+    words = circuit.vk_words
+    factory = contracts["VerifierFactory"]
+    factory.deploy(words, sender=owner)
+    verifier = factory.deploy.call(words)
+    terms = [
+        (
+            verifier,
+            price,
+            MAX_ROUNDS,
+            MIN_PROOF_WINDOW,
+            shares,
+            keccak((zk.CIRCUITS / zk.TOY_CIRCUIT).read_bytes()),
+            zk.vk_hash(words),
+        )
+        for price, shares in zip(PRICES, SHARES, strict=True)
+    ]
     receipt = contracts["ModelRegistry"].registerModel(
-        adapter, b"\x42" * 32, 2, 3, SHARES, PRICE, sender=owner
+        b"\x42" * 32, "ipfs://zkai-test-model", terms, sender=owner
     )
-    model_id = int(receipt.events[0].modelId)
+    model_id = int(receipt.events.filter(contracts["ModelRegistry"].ModelRegistered)[0].modelId)
     nodes = [accounts[2], accounts[3], accounts[4]]
+    ack_signers = [Account.create() for _ in nodes]
+    hosted = ([0], [0], [1])
     min_stake = registry.minStake()
     for i, node in enumerate(nodes):
         stake = (2 + i) * min_stake
         token.transfer(node, stake, sender=owner)
         token.approve(registry, stake, sender=node)
-        registry.register(bytes([i + 1]) * 32, f"https://node{i}.example", stake, sender=node)
+        registry.register(
+            bytes([i + 1]) * 32,
+            ack_signers[i].address,
+            f"https://node{i}.example:8443",
+            f"ipfs://node{i}",
+            stake,
+            sender=node,
+        )
+        registry.setParts(model_id, hosted[i], True, sender=node)
+    registry.setParts(model_id, [0, 1], True, sender=nodes[2])  # hosts both for a while,
+    registry.setParts(model_id, [0], False, sender=nodes[2])  # then part 1 only again
+    registry.updateNode(  # a rotation: the index follows NodeUpdated
+        bytes([9]) * 32,
+        ack_signers[0].address,
+        ROTATED_ENDPOINT,
+        "ipfs://node0-rotated",
+        sender=nodes[0],
+    )
     user = accounts[5]
-    token.transfer(user, 100 * PRICE, sender=owner)
+    token.transfer(user, 1_000 * ETHER, sender=owner)
     token.approve(contracts["QueryMarket"], 2**256 - 1, sender=user)
     contracts["ContributorRewards"].setAggregator(owner, True, sender=owner)
     network = Network(
@@ -141,18 +295,23 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
         contracts,
         owner,
         nodes,
+        ack_signers,
         user,
         [accounts[6], accounts[7]],
-        circuit,
         model_id,
+        circuit,
         random.Random(7),
     )
-    first, second = network.request(chain), network.request(chain)
-    for index in range(SHARES):
-        network.submit(first, index)
-    network.submit(second, 0)
-    network.submit(second, 1)
-    network.market.claimPayouts([first, second], [0, 0], sender=nodes[0])
+    first = network.request(chain)
+    network.claim(chain, first, 0, nodes[0], 3)
+    network.claim(chain, first, 0, nodes[1], 2)
+    network.claim(chain, first, 1, nodes[2], 1)
+    network.market.settle(first, sender=user)
+    second = network.request(chain)
+    network.claim(chain, second, 0, nodes[0], 1)
+    chain.pending_timestamp = network.market.getQuery(second).proofDeadline + 1
+    network.slash_unclaimed(chain, second, 0, 1)
+    network.request(chain)
     epoch, tree = network.post_epoch([5 * ETHER, 7 * ETHER], folder / "rewards")
     network.claim_reward(epoch, tree, 0)
     return network

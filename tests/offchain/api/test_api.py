@@ -1,35 +1,232 @@
-"""The REST API against a real anvil with real events: every number is checked on the chain."""
+"""The REST API against a real anvil with real v2 events: every number is checked on the chain."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from zkai.api import db
 from zkai.api.indexer import Indexer
+from zkai.protocol.messages import AckMessage
 from zkai.rewards import RewardTree
 
-from .conftest import LiveServer, api_settings, wait_for
+from .conftest import (
+    BUDGETS,
+    MAX_ROUNDS,
+    PRICES,
+    ROTATED_ENDPOINT,
+    SHARES,
+    LiveServer,
+    api_settings,
+    wait_for,
+)
+
+BPS = 10_000
 
 
 def _wei(amount: dict[str, str]) -> int:
     return int(amount["wei"])
 
 
+def _hex(query_id: bytes) -> str:
+    return "0x" + query_id.hex()
+
+
+def _payout(network, credit: int) -> int:
+    protocol, contributor = network.market.fees()
+    return credit - credit * protocol // BPS - credit * contributor // BPS
+
+
+def _ids(network) -> list[bytes]:
+    return list(network.queries)
+
+
+def test_queries_status_follows_claims_and_settle(client, network):
+    first, second, third = _ids(network)
+    statuses = {q: client.get(f"/api/queries/{_hex(q)}").json()["status"] for q in _ids(network)}
+    assert statuses == {first: "settled", second: "claiming", third: "requested"}
+    assert network.market.getQuery(first).settled
+    assert not network.market.getQuery(second).settled
+    for status, total in (("settled", 1), ("claiming", 1), ("requested", 1), ("complete", 0)):
+        assert client.get(f"/api/queries?status={status}").json()["total"] == total
+
+
+def test_query_escrow_credits_refund_match_chain(client, network):
+    for qid in _ids(network):
+        body = client.get(f"/api/queries/{_hex(qid)}").json()
+        record = network.market.getQuery(qid)
+        assert body["query_id"] == _hex(qid)
+        assert _wei(body["escrow"]) == record.escrow
+        assert _wei(body["credits"]) == record.credits
+        assert (body["round_deadline"], body["proof_deadline"], body["challenge_deadline"]) == (
+            record.roundDeadline,
+            record.proofDeadline,
+            record.challengeDeadline,
+        )
+        assert body["session_key"] == record.sessionKey
+        assert (body["protocol_bps"], body["contributor_bps"]) == (
+            record.protocolBps,
+            record.contributorBps,
+        )
+        assert _wei(body["slash_amount"]) == record.slashAmount
+        assert body["parts"] == record.partCount == 2
+        assert body["request_gas"] == network.request_receipts[qid].gas_used
+    first = network.queries[_ids(network)[0]][0].query_id
+    settled = client.get(f"/api/queries/{_hex(first)}").json()
+    record = network.market.getQuery(first)
+    assert _wei(settled["refund"]) == record.escrow - record.credits > 0
+
+
+def test_query_assignments_match_chain(client, network, chain):
+    for qid, known in network.queries.items():
+        body = client.get(f"/api/queries/{_hex(qid)}").json()
+        assert [(a["part"], a["node"]) for a in body["assignments"]] == [
+            (a.part, a.node.address) for a in known
+        ]
+        for a in body["assignments"]:
+            record = network.market.getAssignment(qid, a["part"], a["node"])
+            assert a["budget"] == record.budget == BUDGETS[a["part"]]
+            assert _wei(a["price_per_round"]) == record.price == PRICES[a["part"]]
+            receipt = network.claim_receipts.get((qid, a["part"], a["node"]))
+            if receipt is None:
+                assert (a["status"], a["rounds"], _wei(a["credit"])) == ("assigned", None, 0)
+                continue
+            assert a["status"] == "claimed"
+            assert a["rounds"] == record.rounds
+            assert int(a["input_transcript"]) == record.inputTranscript
+            assert int(a["output_transcript"]) == record.outputTranscript
+            assert _wei(a["credit"]) == record.rounds * record.price
+            assert _wei(a["payout"]) == _payout(network, record.rounds * record.price)
+            assert a["claim_tx"] == receipt.txn_hash
+            assert a["claim_gas"] == receipt.gas_used
+            assert a["claimed_at"] == chain.blocks[receipt.block_number].timestamp
+        first_part = [a for a in body["assignments"] if a["part"] == 0]
+        assert [int(a["first_commitment"]) for a in first_part] == [
+            k.commitment for k in known if k.part == 0
+        ]
+
+
+def test_query_slashed_assignment_shows_round_reason_amount(client, network):
+    second = _ids(network)[1]
+    body = client.get(f"/api/queries/{_hex(second)}").json()
+    slashed = [a for a in body["assignments"] if _wei(a["slashed"])]
+    assert [(a["part"], a["node"]) for a in slashed] == [(0, network.nodes[1].address)]
+    (a,) = slashed
+    assert network.market.getAssignment(second, 0, network.nodes[1]).slashed
+    assert (a["slash_round"], a["slash_reason"]) == (1, "no-claim")
+    assert _wei(a["slashed"]) == network.market.getQuery(second).slashAmount
+    slashes = client.get(f"/api/nodes/{network.nodes[1].address}/slashes").json()
+    assert slashes["total"] == 1
+    assert slashes["items"][0]["reason"] == _hex(second)
+
+
+def test_queries_filter_by_user_model_node(client, network):
+    everything = client.get("/api/queries").json()
+    assert everything["total"] == 3
+    assert [q["query_id"] for q in everything["items"]] == [_hex(q) for q in _ids(network)[::-1]]
+    assert client.get(f"/api/queries?user={network.user.address.lower()}").json()["total"] == 3
+    assert client.get(f"/api/queries?user={network.owner.address}").json()["total"] == 0
+    assert client.get(f"/api/queries?model_id={network.model_id}").json()["total"] == 3
+    assert client.get(f"/api/queries?model_id={network.model_id + 1}").json()["total"] == 0
+    served = client.get(f"/api/queries?node={network.nodes[2].address}&status=settled").json()
+    assert [q["query_id"] for q in served["items"]] == [_hex(_ids(network)[0])]
+    page = client.get("/api/queries?limit=2&offset=2").json()
+    assert (page["total"], len(page["items"])) == (3, 1)
+
+
+def test_nodes_endpoint_parts_stake_claims_earnings_match_chain(client, network):
+    page = client.get("/api/nodes").json()
+    assert page["total"] == 3
+    by_address = {n["address"]: n for n in page["items"]}
+    for index, account in enumerate(network.nodes):
+        node = by_address[account.address]
+        record = network.registry.getNode(account)
+        assert _wei(node["stake"]) == record.stake
+        assert node["endpoint"] == record.endpoint
+        assert node["metadata_uri"] == record.metadataURI
+        assert node["ack_signer"] == record.ackSigner == network.ack_signers[index].address
+        assert node["encryption_key"] == "0x" + bytes(record.encryptionKey).hex()
+        hosted = [(p["model_id"], p["part"]) for p in node["parts"]]
+        assert hosted == [
+            (network.model_id, p)
+            for p in range(2)
+            if network.registry.hostsPart(account, network.model_id, p)
+        ]
+        claims = [(q, p) for (q, p, n) in network.claim_receipts if n == account.address]
+        credits = [
+            network.market.getAssignment(q, p, account).rounds * PRICES[p] for q, p in claims
+        ]
+        assert node["claims"] == len(claims)
+        assert _wei(node["credited"]) == sum(credits)
+        assert _wei(node["earnings"]) == sum(_payout(network, c) for c in credits)
+    rotated = by_address[network.nodes[0].address]
+    assert (rotated["endpoint"], rotated["encryption_key"]) == (ROTATED_ENDPOINT, "0x" + "09" * 32)
+    assert [p["part"] for p in by_address[network.nodes[2].address]["parts"]] == [1]
+    assert by_address[network.nodes[1].address]["slash_count"] == 1
+    assert _wei(by_address[network.nodes[1].address]["slashed"]) == network.market.slashAmount()
+    assignments = client.get(f"/api/nodes/{network.nodes[0].address.lower()}/assignments").json()
+    assert assignments["total"] == 3
+    assert [a["query_id"] for a in assignments["items"]] == [_hex(q) for q in _ids(network)[::-1]]
+
+
+def test_models_versions_with_parts_match_chain(client, network):
+    model = client.get(f"/api/models/{network.model_id}").json()
+    record = network.models.getModel(network.model_id)
+    assert (model["owner"], model["active"]) == (record.owner, record.active)
+    assert model["current_version"] == record.currentVersion == 1
+    assert model["metadata_uri"] == "ipfs://zkai-test-model"
+    version = model["current"]
+    assert version["part_count"] == network.models.getVersion(network.model_id, 1).partCount
+    assert version["manifest_hash"] == "0x" + "42" * 32
+    for part in version["parts"]:
+        terms = network.models.getPart(network.model_id, 1, part["part"])
+        assert part["verifier"] == terms.verifier
+        assert _wei(part["price_per_round"]) == terms.price == PRICES[part["part"]]
+        assert part["shares"] == terms.shares == SHARES[part["part"]]
+        assert part["max_rounds"] == terms.maxRounds == MAX_ROUNDS
+        assert part["min_proof_window"] == terms.minProofWindow
+        assert part["key_hash"] == "0x" + bytes(terms.keyHash).hex()
+    assert model["queries"] == 3
+    assert client.get(f"/api/models/{network.model_id}/versions").json() == model["versions"]
+    assert client.get("/api/models").json()["items"] == [model]
+
+
 def test_stats_totals_match_chain(client, network):
     stats = client.get("/api/stats").json()
     stakes = [network.registry.getNode(n).stake for n in network.nodes]
     assert _wei(stats["total_staked"]) == sum(stakes)
-    assert stats["queries"] == 2
-    assert stats["queries_complete"] == 1
-    payout = network.market.shareSplit(1)[0]
-    assert _wei(stats["node_earnings"]) == 5 * payout
-    assert _wei(stats["node_payouts"]) == 2 * payout
-    assert _wei(stats["fees_paid"]) == 2 * 3 * 10**18
+    assert (stats["queries"], stats["queries_settled"], stats["assignments"]) == (3, 1, 9)
+    assert stats["claims"] == len(network.claim_receipts)
+    records = [network.market.getQuery(q) for q in _ids(network)]
+    assert _wei(stats["escrowed"]) == sum(r.escrow for r in records)
+    assert _wei(stats["credits"]) == sum(r.credits for r in records)
+    credits = [
+        network.market.getAssignment(*key).rounds * PRICES[key[1]] for key in network.claim_receipts
+    ]
+    assert _wei(stats["node_earnings"]) == sum(_payout(network, c) for c in credits)
+    protocol_bps, _ = network.market.fees()
+    assert _wei(stats["protocol_fees"]) == sum(c * protocol_bps // BPS for c in credits)
+    accrued = network.market.accruedFees()
+    assert _wei(stats["protocol_fees"]) == accrued[0]
+    assert _wei(stats["contributor_cuts"]) == accrued[1]
+    assert _wei(stats["refunds"]) == records[0].escrow - records[0].credits
+    assert _wei(stats["slashed"]) == network.market.slashAmount()
     assert _wei(stats["rewards_distributed"]) == 5 * 10**18
-    gases = [r.gas_used for r in network.submit_receipts.values()]
+    gases = [r.gas_used for r in network.claim_receipts.values()]
     assert stats["mean_verification_gas"] == sum(gases) // len(gases)
+
+
+def test_stats_conservation_per_query_escrow_is_payouts_cuts_refund(client, network):
+    for qid in _ids(network):
+        body = client.get(f"/api/queries/{_hex(qid)}").json()
+        payouts = sum(_wei(a["payout"]) for a in body["assignments"])
+        credits = sum(_wei(a["credit"]) for a in body["assignments"])
+        assert credits == _wei(body["credits"])
+        cuts = credits - payouts
+        if body["status"] == "settled":
+            assert _wei(body["escrow"]) == payouts + cuts + _wei(body["refund"])
 
 
 def test_token_supply_and_treasury_match_chain(client, network):
@@ -41,46 +238,6 @@ def test_token_supply_and_treasury_match_chain(client, network):
     assert _wei(token["market_escrow"]) == network.token.balanceOf(network.market)
     assert _wei(token["staked"]) == network.token.balanceOf(network.registry)
     assert _wei(token["rewards_pool_balance"]) == network.token.balanceOf(network.rewards)
-    assert token["total_supply"]["tokens"] == str(network.token.totalSupply() // 10**18)
-
-
-def test_nodes_stake_earnings_and_claims_match_chain(client, network):
-    page = client.get("/api/nodes").json()
-    assert page["total"] == 3
-    payout = network.market.shareSplit(1)[0]
-    by_address = {n["address"]: n for n in page["items"]}
-    for index, account in enumerate(network.nodes):
-        node = by_address[account.address]
-        assert _wei(node["stake"]) == network.registry.getNode(account).stake
-        assert node["status"] == "active"
-        proven = 2 if index < 2 else 1
-        assert node["queries_served"] == proven
-        assert _wei(node["earned"]) == proven * payout
-        assert _wei(node["paid"]) == (2 * payout if index == 0 else 0)
-        assert _wei(node["unclaimed"]) == _wei(node["earned"]) - _wei(node["paid"])
-    shares = client.get(f"/api/nodes/{network.nodes[0].address.lower()}/shares").json()
-    assert [s["status"] for s in shares["items"]] == ["paid", "paid"]
-    assert client.get(f"/api/nodes/{network.nodes[0].address}/slashes").json()["total"] == 0
-
-
-def test_queries_status_shares_gas_and_latency(client, network, chain):
-    complete = client.get("/api/queries/1").json()
-    assert complete["status"] == "complete"
-    assert complete["shares_submitted"] == 3
-    for share in complete["shares"]:
-        receipt = network.submit_receipts[(1, share["share_index"])]
-        assert share["gas_used"] == receipt.gas_used
-        assert share["submit_tx"] == receipt.txn_hash
-    started = chain.blocks[complete["requested_block"]].timestamp
-    last = max(
-        chain.blocks[network.submit_receipts[(1, i)].block_number].timestamp for i in range(3)
-    )
-    assert complete["latency_seconds"] == last - started
-    pending = client.get("/api/queries/2").json()
-    assert pending["status"] == "pending"
-    assert [s["status"] for s in pending["shares"]] == ["paid", "submitted", "pending"]
-    assert client.get("/api/queries?status=complete").json()["total"] == 1
-    assert client.get(f"/api/queries?user={network.user.address}").json()["total"] == 2
 
 
 def test_contributors_rewards_and_claim_status_match_chain(client, network):
@@ -109,20 +266,14 @@ def test_distribution_rebuilds_the_epochs_on_chain_root(client, network):
     assert body["root"] == "0x" + network.trees[0].root.hex()
 
 
-def test_models_and_versions(client, network):
-    model = client.get(f"/api/models/{network.model_id}").json()
-    assert model["current"]["shares"] == 3
-    assert _wei(model["current"]["price_per_query"]) == 3 * 10**18
-    assert model["queries"] == 2
-    assert len(client.get(f"/api/models/{network.model_id}/versions").json()) == 1
-
-
-def test_accountLookup_covers_every_role(client, network):
+def test_account_lookup_covers_every_role(client, network):
     node = client.get(f"/api/accounts/{network.nodes[0].address}").json()
-    assert node["node"]["queries_served"] == 2
+    assert node["node"]["claims"] == 2
     assert _wei(node["balance"]) == network.token.balanceOf(network.nodes[0])
     user = client.get(f"/api/accounts/{network.user.address.lower()}").json()
-    assert user["queries_made"] == 2
+    assert user["queries_made"] == 3
+    owner = client.get(f"/api/accounts/{network.owner.address}").json()
+    assert owner["models_owned"] == [network.model_id]
 
 
 @pytest.mark.parametrize(
@@ -131,10 +282,13 @@ def test_accountLookup_covers_every_role(client, network):
         ("/api/nodes/0x1234", 422),
         ("/api/nodes/0xZZ00000000000000000000000000000000000000", 422),
         ("/api/nodes/0x000000000000000000000000000000000000dEaD", 404),
+        ("/api/nodes/0x000000000000000000000000000000000000dEaD/assignments", 404),
         ("/api/accounts/0x000000000000000000000000000000000000dEaD", 404),
         ("/api/contributors/0x000000000000000000000000000000000000dEaD", 404),
-        ("/api/queries/999", 404),
-        ("/api/queries/0", 422),
+        ("/api/queries/0x" + "ab" * 32, 404),
+        ("/api/queries/1", 422),
+        ("/api/queries/0x" + "ab" * 31, 422),
+        ("/api/queries/0x" + "zz" * 32, 422),
         ("/api/models/77", 404),
         ("/api/epochs/9", 404),
         ("/api/epochs/9/distribution", 404),
@@ -146,14 +300,21 @@ def test_accountLookup_covers_every_role(client, network):
         ("/api/nodes?limit=0", 422),
         ("/api/nodes?limit=201", 422),
         ("/api/nodes?offset=-1", 422),
-        ("/api/queries?status=lost", 422),
+        ("/api/queries?status=pending", 422),
         ("/api/queries?user=alice", 422),
+        ("/api/queries?node=0x12", 422),
     ],
 )
-def test_badInput_clear4xx(client, path, status):
+def test_bad_input_clear_4xx(client, path, status):
     response = client.get(path)
     assert response.status_code == status, response.text
     assert response.json()["detail"]
+
+
+def test_query_id_any_letter_case_finds_the_query(client, network):
+    qid = _hex(_ids(network)[0])
+    upper = "0x" + qid[2:].upper()
+    assert client.get(f"/api/queries/{upper}").json()["query_id"] == qid
 
 
 def test_openapi_only_reads_but_the_training_upload(client):
@@ -175,8 +336,15 @@ def _snapshot(app) -> dict[str, object]:
     with app.state.zkai.sessions() as session:
         totals = {t.name: t.value for t in session.scalars(select(db.Total))}
         events = session.scalar(select(func.count()).select_from(db.RawEvent))
-        nodes = {n.address: (n.stake, n.earned, n.paid) for n in session.scalars(select(db.Node))}
-    return {"totals": totals, "events": events, "nodes": nodes}
+        nodes = {
+            n.address: (n.stake, n.earned, n.claims, n.slashed)
+            for n in session.scalars(select(db.Node))
+        }
+        assignments = {
+            (a.query_id, a.part, a.node): (a.rounds, a.credit, a.payout, a.slashed)
+            for a in session.scalars(select(db.Assignment))
+        }
+    return {"totals": totals, "events": events, "nodes": nodes, "assignments": assignments}
 
 
 def test_indexer_replay_from_start_is_idempotent(indexed_app, network):
@@ -199,7 +367,8 @@ def test_indexer_new_instance_resumes_from_stored_cursor(indexed_app, network, c
     assert fresh.cursor() == cursor
     assert fresh.sync_once() == chain.blocks.head.number - cursor
     with state.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(db.Query)) == 3
+        assert session.scalar(select(func.count()).select_from(db.Query)) == 4
+        assert session.scalar(select(func.count()).select_from(db.Assignment)) == 12
 
 
 def test_http_live_server_follows_chain(network, chain, tmp_path):
@@ -218,10 +387,17 @@ def test_http_live_server_follows_chain(network, chain, tmp_path):
             what="the indexer to reach the head",
         )
         before = httpx.get(f"{server.url}/api/stats").json()["queries"]
-        network.request(chain)
+        qid = network.request(chain)
         wait_for(
             lambda: httpx.get(f"{server.url}/api/stats").json()["queries"] == before + 1,
             what="the new query to be indexed",
+        )
+        network.claim(chain, qid, 1, network.nodes[2], 2)
+        wait_for(
+            lambda: (
+                httpx.get(f"{server.url}/api/queries/{_hex(qid)}").json()["status"] == "claiming"
+            ),
+            what="the new claim to be indexed",
         )
         health = httpx.get(f"{server.url}/api/health").json()
         assert health["status"] == "ok"
@@ -230,3 +406,39 @@ def test_http_live_server_follows_chain(network, chain, tmp_path):
         assert page.status_code == 200
         assert "ZKAI network" in page.text
         assert httpx.get(f"{server.url}/static/app.js").status_code == 200
+
+
+def test_indexer_equivocation_slash_is_recorded_on_its_assignment(network, chain, tmp_path):
+    """Two Acks of one round with different transcripts: slashed at once (reason 4). On an index
+    of its own: ape reverts the chain after each test, and the module's index has seen blocks of
+    earlier tests that no longer exist."""
+    from zkai.api.app import create_app
+
+    qid = network.request(chain)
+    node = network.nodes[2]
+    domain = network.domain(chain)
+    acks = []
+    for output in (11, 12):
+        ack = AckMessage(qid, 1, node.address, 1, 10, output)
+        acks.append((10, output, ack.sign(domain, network.ack_signers[2])))
+    (t1, o1, sig1), (t2, o2, sig2) = acks
+    network.market.slashEquivocation(
+        qid, 1, node, 1, t1, o1, sig1, t2, o2, sig2, sender=network.owner
+    )
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+        app.state.zkai.indexer.sync_once()
+        body = client.get(f"/api/queries/{_hex(qid)}").json()
+        node_body = client.get(f"/api/nodes/{node.address}").json()
+    (slashed,) = [a for a in body["assignments"] if _wei(a["slashed"])]
+    assert (slashed["part"], slashed["node"]) == (1, node.address)
+    assert (slashed["slash_round"], slashed["slash_reason"]) == (1, "equivocation")
+    assert _wei(slashed["slashed"]) == network.market.getQuery(qid).slashAmount
+    assert network.market.getAssignment(qid, 1, node).slashed
+    assert body["status"] == "requested"
+    assert node_body["slash_count"] == 1
+    assert _wei(node_body["stake"]) == network.registry.getNode(node).stake

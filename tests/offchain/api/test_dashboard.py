@@ -1,5 +1,6 @@
 """The dashboard in headless Chromium (Debian's, driven by Playwright; never a browser download):
-its numbers match the chain, and it updates live after more queries, a payout claim and a reward
+its numbers match the chain (nodes with their endpoints and parts, models' parts, queries with
+their assignments, rounds and cost), and it updates live after more claims, a settle and a reward
 claim. Screenshots (laptop and phone widths) are saved under test-artifacts/."""
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ def _wei(page: Any, selector: str) -> int:
     return int(page.locator(selector).get_attribute("data-wei"))
 
 
+NOT_YET = "\u2013"
+"""What the dashboard shows for a value not there yet (an en dash)."""
+
+
+def _payout(network: Any, credit: int) -> int:
+    protocol, contributor = network.market.fees()
+    return credit - credit * protocol // 10_000 - credit * contributor // 10_000
+
+
 def _check_against_chain(page: Any, network: Any) -> None:
     stakes = [network.registry.getNode(n).stake for n in network.nodes]
     assert _wei(page, "#total-staked") == sum(stakes)
@@ -73,20 +83,42 @@ def _check_against_chain(page: Any, network: Any) -> None:
         if network.rewards.isClaimed(epoch, account, amount)
     )
     assert _wei(page, "#rewards-distributed") == claimed
-    queries = network.market.queryCount()
-    assert page.locator("#query-count").get_attribute("data-value") == str(queries)
-    payout = network.market.shareSplit(1)[0]
-    proven = {n.address: 0 for n in network.nodes}
-    for query_id, index in network.submit_receipts:
-        proven[network.market.getShare(query_id, index).node] += 1
+    assert page.locator("#query-count").get_attribute("data-value") == str(len(network.queries))
+    credits = sum(network.market.getQuery(q).credits for q in network.queries)
+    assert _wei(page, "#paid-for-rounds") == credits
+    earnings = {n.address: 0 for n in network.nodes}
+    for qid, part, node in network.claim_receipts:
+        record = network.market.getAssignment(qid, part, node)
+        earnings[node] += _payout(network, record.rounds * record.price)
     for node in network.nodes:
         row = page.locator(f'#nodes tr[data-address="{node.address}"]')
-        assert int(row.locator(".stake").get_attribute("data-wei")) == (
-            network.registry.getNode(node).stake
+        record = network.registry.getNode(node)
+        assert int(row.locator(".stake").get_attribute("data-wei")) == record.stake
+        assert int(row.locator(".earnings").get_attribute("data-wei")) == earnings[node.address]
+        assert row.locator(".endpoint").inner_text() == record.endpoint
+        hosted = [
+            f"{network.model_id}/{p}"
+            for p in range(2)
+            if network.registry.hostsPart(node, network.model_id, p)
+        ]
+        assert row.locator(".parts").inner_text() == ", ".join(hosted)
+    for p in range(2):
+        terms = network.models.getPart(network.model_id, 1, p)
+        row = page.locator(f'#models tr[data-model="{network.model_id}"][data-part="{p}"]')
+        assert int(row.locator("td").nth(2).get_attribute("data-wei")) == terms.price
+    for qid in list(network.queries)[-5:]:
+        query_id = "0x" + qid.hex()
+        row = page.locator(f'#queries tr[data-query-id="{query_id}"]')
+        assert int(row.locator(".cost").get_attribute("data-wei")) == (
+            network.market.getQuery(qid).credits
         )
-        assert (
-            int(row.locator(".earned").get_attribute("data-wei")) == proven[node.address] * payout
-        )
+        for a in network.queries[qid]:
+            row = page.locator(
+                f'#assignments tr[data-query-id="{query_id}"][data-node="{a.node.address}"]'
+            )
+            record = network.market.getAssignment(qid, a.part, a.node)
+            claimed = str(record.rounds) if record.rounds else NOT_YET
+            assert row.locator(".rounds").inner_text() == f"{claimed}/{record.budget}"
     for epoch, tree in enumerate(network.trees, start=1):
         for account, amount in tree.entries:
             row = page.locator(f'#contributors tr[data-address="{account}"]')
@@ -108,19 +140,29 @@ def test_dashboard_matches_chain_and_updates_live(browser, network, chain, tmp_p
         page.wait_for_function(f"Number(document.getElementById('status').dataset.block) >= {head}")
         _check_against_chain(page, network)
 
-        # A few more queries, a payout claim and a reward claim: the page follows by itself.
-        third = network.request(chain)
-        for index in range(3):
-            network.submit(third, index)
-        network.market.claimPayouts([1, third], [1, 1], sender=network.nodes[1])
+        # Another query claimed in full, the open one settled, a reward claim: the page follows.
+        fourth = network.request(chain)
+        network.claim(chain, fourth, 0, network.nodes[0], 2)
+        network.claim(chain, fourth, 0, network.nodes[1], 3)
+        network.claim(chain, fourth, 1, network.nodes[2], 2)
+        second = list(network.queries)[1]
+        network.market.settle(second, sender=network.owner)
         network.claim_reward(1, network.trees[0], 1)
         head = chain.blocks.head.number
         page.wait_for_function(
             f"Number(document.getElementById('status').dataset.block) >= {head}", timeout=20_000
         )
         _check_against_chain(page, network)
-        paid = page.locator(f'#nodes tr[data-address="{network.nodes[1].address}"] .paid')
-        assert int(paid.get_attribute("data-wei")) == 2 * network.market.shareSplit(1)[0]
+        statuses = {
+            "0x" + q.hex(): page.locator(f'#queries tr[data-query-id="0x{q.hex()}"] .query-status')
+            for q in (fourth, second)
+        }
+        assert [s.inner_text() for s in statuses.values()] == ["complete", "settled"]
+        slash = page.locator(
+            f'#assignments tr[data-query-id="0x{second.hex()}"]'
+            f'[data-node="{network.nodes[1].address}"] .slash'
+        )
+        assert "no-claim" in slash.inner_text()
         assert page.locator("#chart-gas svg rect.bar").count() >= 1
 
         page.fill("#lookup-address", network.nodes[0].address.lower())

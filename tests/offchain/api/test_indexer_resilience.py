@@ -11,9 +11,10 @@ from urllib.parse import urlparse
 
 import pytest
 import sqlalchemy.exc
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 
 from zkai.api import db, migrate
 from zkai.api.indexer import Indexer
@@ -106,7 +107,7 @@ def test_indexer_rpc_down_then_back_catches_up(network, chain, tmp_path):
         )
         assert thread.is_alive()
         with sessions() as session:
-            assert session.scalar(select(func.count()).select_from(db.Query)) == 3
+            assert session.scalar(select(func.count()).select_from(db.Query)) == 4
     finally:
         stop.set()
         relay.stop()
@@ -173,4 +174,43 @@ def test_migrations_match_models(tmp_path):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.Base.metadata) == []
+    engine.dispose()
+
+
+def test_migrations_v1_index_upgraded_to_v2_is_rebuilt_from_the_start(tmp_path):
+    """A v1 index (0001, with a cursor and v1 query rows) upgraded to 0002: the v1 market tables
+    are replaced and the cursor removed, so the indexer starts over from the deployment."""
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    config = migrate.alembic_config(url)
+    command.upgrade(config, "0001")
+    engine = db.make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO indexer_state (id, chain_id, last_block, last_block_time) "
+                "VALUES (1, 31337, 500, 1)"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO chain_parameters (key, value) VALUES ('deployment', 'v1')")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO queries VALUES (7, 1, 1, '0x" + "11" * 20 + "', '3', 9, 3, '1', "
+                "'0', '0', 1, 1, '0x" + "22" * 32 + "', 0, 0, 0, 0, '0', NULL)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert inspect(connection).has_table("assignments")
+        assert not inspect(connection).has_table("shares")
+        assert connection.execute(text("SELECT count(*) FROM indexer_state")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM queries")).scalar() == 0
+        columns = {c["name"]: c for c in inspect(connection).get_columns("queries")}
+        assert str(columns["query_id"]["type"]) == "VARCHAR(66)"
+    command.downgrade(config, "0001")
+    with engine.connect() as connection:
+        assert inspect(connection).has_table("shares")
+        assert not inspect(connection).has_table("assignments")
+    command.upgrade(config, "head")
     engine.dispose()

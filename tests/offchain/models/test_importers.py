@@ -1,4 +1,4 @@
-"""Importers: scikit-learn estimators and pipelines, and ONNX Gemm / MatMul+Add graphs.
+"""Importers: scikit-learn estimators, pipelines and ReLU MLPs, and ONNX Gemm / MatMul+Add graphs.
 
 ONNX graphs are built with onnx.helper in the two shapes torch.onnx.export produces for
 nn.Linear (Gemm with transB=1, and MatMul + Add) and evaluated with onnx's reference runtime,
@@ -15,11 +15,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from zkai.errors import ModelFormatError
-from zkai.models.importers import from_onnx, from_sklearn
+from zkai.models.importers import from_layers, from_onnx, from_sklearn
+from zkai.models.steps import LinearBlock, Relu, Rescale
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(200, 5)) * np.array([1.0, 10.0, 0.1, 100.0, 3.0])
@@ -28,11 +30,11 @@ Y_MULTI = np.digitize(X[:, 0], [-0.5, 0.5])
 
 
 def float_outputs(manifest: Any, x: np.ndarray) -> np.ndarray:
-    raw = [manifest.forward(manifest.quantise_input(row.tolist())) for row in x]
+    raw = [manifest.evaluate(manifest.quantise_input(row.tolist())).outputs for row in x]
     return np.asarray(raw, dtype=np.float64) / (1 << manifest.output_scale_bits)
 
 
-def test_sklearn_binary_logistic_regression() -> None:
+def test_sklearn_binary_logistic_regression_imports_one_block() -> None:
     model = LogisticRegression().fit(X, Y_BINARY)
     manifest = from_sklearn(
         model, X, name="bin", version=1, input_scale_bits=12, weight_scale_bits=16
@@ -44,7 +46,7 @@ def test_sklearn_binary_logistic_regression() -> None:
     )
 
 
-def test_sklearn_pipeline_with_scaler_is_folded() -> None:
+def test_sklearn_pipeline_scaler_is_folded() -> None:
     pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, Y_MULTI)
     manifest = from_sklearn(
         pipeline, X, name="multi", version=1, input_scale_bits=12, weight_scale_bits=16
@@ -56,7 +58,7 @@ def test_sklearn_pipeline_with_scaler_is_folded() -> None:
     )
 
 
-def test_sklearn_regressor_and_unsupported_steps() -> None:
+def test_sklearn_regressor_and_unsupported_steps_are_handled() -> None:
     regressor = LinearRegression().fit(X, X[:, 0] * 2)
     manifest = from_sklearn(
         regressor, X, name="reg", version=1, input_scale_bits=8, weight_scale_bits=8
@@ -75,7 +77,7 @@ def test_sklearn_regressor_and_unsupported_steps() -> None:
         from_sklearn(object(), X, name="x", version=1, input_scale_bits=8, weight_scale_bits=8)
 
 
-def test_declared_range_covers_the_training_data() -> None:
+def test_sklearn_declared_range_covers_the_training_data() -> None:
     manifest = from_sklearn(
         LinearRegression().fit(X, X[:, 0]),
         X,
@@ -86,6 +88,50 @@ def test_declared_range_covers_the_training_data() -> None:
     )
     for row in X:
         manifest.quantise_input(row.tolist(), check_range=True)
+
+
+def test_sklearn_mlp_imports_blocks_relu_and_rescale() -> None:
+    pipeline = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=2000, random_state=0)
+    ).fit(X, Y_MULTI)
+    manifest = from_sklearn(
+        pipeline, X, name="mlp", version=1, input_scale_bits=12, weight_scale_bits=16
+    )
+    kinds = [type(s) for s in manifest.steps]
+    assert kinds == [LinearBlock, Relu, Rescale, LinearBlock]
+    assert [p.schedule for p in manifest.parts] == [(0,), (1,)]
+    rescale = manifest.steps[2]
+    assert isinstance(rescale, Rescale)
+    assert rescale.shift == 16
+    assert manifest.output_scale_bits == 12 + 16
+    mlp = pipeline[-1]
+    hidden = np.maximum(pipeline[0].transform(X[:20]) @ mlp.coefs_[0] + mlp.intercepts_[0], 0)
+    logits = hidden @ mlp.coefs_[1] + mlp.intercepts_[1]
+    np.testing.assert_allclose(float_outputs(manifest, X[:20]), logits, atol=2e-2)
+    for row in X:  # the training data is never clamped
+        assert manifest.evaluate(manifest.quantise_input(row.tolist())).clamped == 0
+
+
+def test_from_layers_checks_shapes_and_ranges() -> None:
+    w0, b0, w1, b1 = np.ones((4, 3)), np.zeros(4), np.ones((2, 4)), np.zeros(2)
+    common: dict[str, Any] = {
+        "name": "x",
+        "version": 1,
+        "input_scale_bits": 4,
+        "weight_scale_bits": 8,
+        "postprocess": "none",
+        "input_min": [0.0] * 3,
+        "input_max": [1.0] * 3,
+    }
+    manifest = from_layers([(w0, b0), (w1, b1)], hidden_max=[3.0], parts=[[0, 1]], **common)
+    assert manifest.parts[0].schedule == (0, 1)
+    assert manifest.parts[0].max_rounds == 2
+    with pytest.raises(ModelFormatError, match="need 1 hidden ranges"):
+        from_layers([(w0, b0), (w1, b1)], **common)
+    with pytest.raises(ModelFormatError, match="layer 1 takes 3 values"):
+        from_layers([(w0, b0), (w0, b0)], hidden_max=[1.0], **common)
+    with pytest.raises(ModelFormatError, match="at least one layer"):
+        from_layers([], **common)
 
 
 def linear_graph(kind: str, w: np.ndarray, b: np.ndarray, tail: list[str]) -> onnx.ModelProto:
@@ -128,7 +174,7 @@ def linear_graph(kind: str, w: np.ndarray, b: np.ndarray, tail: list[str]) -> on
 @pytest.mark.parametrize(
     ("tail", "postprocess"), [([], "none"), (["Sigmoid"], "sigmoid"), (["Softmax"], "argmax")]
 )
-def test_onnx_linear_layers_match_the_reference_runtime(
+def test_onnx_linear_layer_matches_the_reference_runtime(
     kind: str, tail: list[str], postprocess: str
 ) -> None:
     n_out = 1 if postprocess == "sigmoid" else 3
@@ -153,7 +199,7 @@ def test_onnx_linear_layers_match_the_reference_runtime(
         np.testing.assert_allclose(got, expected[0], rtol=1e-3, atol=1e-2)
 
 
-def test_onnx_unsupported_graphs_are_refused() -> None:
+def test_onnx_unsupported_graph_is_refused() -> None:
     w, b = RNG.normal(size=(2, 5)), RNG.normal(size=2)
     model = linear_graph("gemm", w, b, ["Relu"])
     with pytest.raises(ModelFormatError, match="post-processing"):

@@ -1,8 +1,10 @@
-"""Fixtures of the node-service tests: a private anvil with the contracts and a small model,
-registered nodes, and `zkai node run` processes (see localchain.py)."""
+"""Fixtures of the node tests (protocol v2): a private anvil with the v2 contracts, a small test
+model whose one part has R_max 3 (three rounds of one 3 -> 2 block, like three generation steps),
+registered nodes with their keys, and in-process round services or `zkai node run` processes."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -10,17 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 
 from zkai.chain.client import ChainClient, Deployment
-from zkai.circuits.artifacts import CircuitArtifacts
-from zkai.circuits.build import build_circuit_dev
 from zkai.config import get_settings
-from zkai.models.catalog import ModelCatalog
 from zkai.models.importers import from_linear
-from zkai.models.manifest import Manifest
-from zkai.node.operator import register_node
-from zkai.registration import register_model
-from zkai.wallet.keystore import Keystore, NodeIdentity
+from zkai.models.manifest import Manifest, Part
+from zkai.models.store import ManifestStore
+from zkai.node.chainview import ChainView
+from zkai.node.keys import UnlockedNode, unlock
+from zkai.node.operator import PartRef, init_node, register_node
+from zkai.node.parts import ServedParts
+from zkai.node.rounds import RoundService
+from zkai.node.settings import NodeSettings
+from zkai.node.store import RoundStore
+from zkai.wallet.keystore import Keystore
 
 from .localchain import (
     ETHER,
@@ -28,20 +34,23 @@ from .localchain import (
     PASSPHRASE,
     Anvil,
     NodeProcess,
+    UserQuery,
     deploy_system,
     fund,
+    new_user,
+    register_part_model,
 )
 
-SHARES = 2
 PRICE = 2 * ETHER
+R_MAX = 3
 
 
-def small_manifest() -> Manifest:
-    """A 3-input, 2-output linear model: its circuit builds in well under a second."""
-    return from_linear(
+def three_round_manifest() -> Manifest:
+    """One 3-input, 2-output block; one part whose schedule repeats it for up to 3 rounds."""
+    base = from_linear(
         [[0.5, -0.25, 1.0], [-1.0, 0.75, 0.125]],
         [0.1, -0.2],
-        name="tiny",
+        name="tiny-rounds",
         version=1,
         input_scale_bits=8,
         weight_scale_bits=8,
@@ -49,20 +58,22 @@ def small_manifest() -> Manifest:
         input_min=[-1, -1, -1],
         input_max=[1, 1, 1],
     )
+    return dataclasses.replace(base, parts=(Part(0, (0,), R_MAX),))
 
 
 @dataclass
 class Network:
-    """A chain with the contracts, the small model registered, and a data dir for nodes."""
-
     anvil: Anvil
     chain: ChainClient
     record_dir: Path
     data_dir: Path
     manifest: Manifest
-    artifacts: CircuitArtifacts
     model_id: int
     redis_url: str
+
+    @property
+    def keystore(self) -> Keystore:
+        return Keystore(self.data_dir, scrypt_n=2**4)
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment of a `zkai node run` process on this network."""
@@ -70,75 +81,86 @@ class Network:
         env.update(
             {
                 "ZKAI_DATA_DIR": str(self.data_dir),
-                "ZKAI_ARTIFACTS_DIR": str(self.artifacts.directory.parent),
+                "ZKAI_ARTIFACTS_DIR": str(artifacts_dir()),
                 "ZKAI_DEPLOYMENTS_DIR": str(self.record_dir),
                 "ZKAI_NETWORK": "local",
                 "ZKAI_RPC_URL": self.anvil.url,
                 "ZKAI_REDIS_URL": self.redis_url,
                 "ZKAI_PASSPHRASE": PASSPHRASE,
-                "ZKAI_NODE_POLL_INTERVAL_S": "0.2",
-                "ZKAI_NODE_RECONCILE_INTERVAL_S": "1",
-                "ZKAI_NODE_CLAIM_INTERVAL_S": "1",
+                "ZKAI_NODE_POLL_INTERVAL_S": "0.3",
                 "ZKAI_NODE_REQUEUE_AFTER_S": "3",
                 "ZKAI_NODE_LOCK_TTL_S": "4",
                 "ZKAI_NODE_VISIBILITY_TIMEOUT_S": "20",
+                "ZKAI_NODE_DEADLINE_MARGIN_S": "2",
+                "ZKAI_NODE_CAPACITY_MARGIN_S": "1",
             }
         )
         env.update(extra)
         return env
 
-    def new_node(self, stake: int = 2 * MIN_STAKE) -> NodeIdentity:
-        """A fresh node identity in the data dir, funded, registered for the model, staked."""
+    def new_node(self, endpoint: str = "http://127.0.0.1:1") -> UnlockedNode:
+        """A fresh node: keys in the data dir, funded, registered for part 0, staked."""
         name = f"n{uuid.uuid4().hex[:8]}"
-        keystore = Keystore(self.data_dir, scrypt_n=2**4)
-        keystore.create_node(name, PASSPHRASE)
-        identity = keystore.unlock_node(name, PASSPHRASE)
-        fund(self.chain, identity.account.address, tokens=stake)
-        register_node(self.chain, identity, models=[self.model_id], stake=stake)
-        return identity
+        init_node(self.keystore, name, PASSPHRASE)
+        node = unlock(self.keystore, name, PASSPHRASE)
+        fund(self.chain, node.address, tokens=2 * MIN_STAKE)
+        register_node(
+            self.chain,
+            node,
+            stake=2 * MIN_STAKE,
+            endpoint=endpoint,
+            parts=[PartRef(self.model_id, 0)],
+            keystore=self.keystore,
+        )
+        return node
 
-    def node_process(
-        self, identity: NodeIdentity, tmp: Path, concurrency: int = 1, **extra: str
-    ) -> NodeProcess:
-        return NodeProcess(
-            identity.name, self.env(**extra), tmp / f"{identity.name}.log", concurrency=concurrency
+    def service(self, node: UnlockedNode, store_path: Path, **settings: float) -> RoundService:
+        """The node's round logic in this process, on its own store file."""
+        view = ChainView(self.chain, 0)
+        parts = ServedParts(view, ManifestStore(self.data_dir / "manifests"))
+        config = NodeSettings(
+            deadline_margin_s=2,
+            capacity_margin_s=1,
+            **settings,  # type: ignore[arg-type]
+        )
+        return RoundService(node, view, RoundStore(store_path), parts, config)
+
+    def user_query(
+        self, nodes: list[UnlockedNode], budget: int = R_MAX, *, part: int = 0
+    ) -> UserQuery:
+        return UserQuery(
+            self.chain,
+            new_user(self.chain),
+            self.manifest,
+            self.model_id,
+            part,
+            [n.address for n in nodes],
+            budget,
         )
 
-    def increase_time(self, seconds: int) -> None:
-        self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        self.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+def artifacts_dir() -> Path:
+    """The test run's circuit cache, shared with the node processes."""
+    return get_settings().artifacts_path.resolve()
 
 
-@pytest.fixture(scope="session")
-def tiny_artifacts() -> CircuitArtifacts:
-    return build_circuit_dev(small_manifest(), artifacts_root=get_settings().artifacts_path)
-
-
-def make_network(tmp: Path, artifacts: CircuitArtifacts, redis_url: str) -> Network:
+def make_network(tmp: Path, redis_url: str) -> Network:
     anvil = Anvil(tmp)
     record_dir = tmp / "deployments"
     deployment = deploy_system(anvil.url, record_dir)
     chain = ChainClient(anvil.url, Deployment.load(record_dir / "local.json"))
-    from zkai.localnet_state import anvil_account
-
-    manifest = artifacts.manifest
-    model_id, _ = register_model(
-        chain, anvil_account(0), manifest, price=PRICE, shares=SHARES, artifacts=artifacts
-    )
+    manifest = three_round_manifest()
+    model_id = register_part_model(chain, manifest, price=PRICE, shares=1)
     data_dir = tmp / "data"
-    manifest_path = data_dir / "models" / "tiny.json"
-    manifest_path.parent.mkdir(parents=True)
-    manifest.save(manifest_path)
-    ModelCatalog(deployment.chain_id, root=data_dir).add("tiny", model_id, str(manifest_path))
-    return Network(anvil, chain, record_dir, data_dir, manifest, artifacts, model_id, redis_url)
+    ManifestStore(data_dir / "manifests").put(manifest)
+    assert deployment.chain_id == chain.deployment.chain_id
+    return Network(anvil, chain, record_dir, data_dir, manifest, model_id, redis_url)
 
 
 @pytest.fixture(scope="session")
-def network(
-    tmp_path_factory: pytest.TempPathFactory, tiny_artifacts: CircuitArtifacts, redis_url: str
-) -> Iterator[Network]:
+def network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Network]:
     """One shared anvil for the node tests that do not stop it."""
-    net = make_network(tmp_path_factory.mktemp("node-net"), tiny_artifacts, redis_url)
+    net = make_network(tmp_path_factory.mktemp("node-net"), redis_url)
     try:
         yield net
     finally:
@@ -146,14 +168,22 @@ def network(
 
 
 @pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
 def nodes_running(network: Network, tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
-    """Factory: start `zkai node run` for an identity; every process is stopped at the end."""
+    """Factory: start `zkai node run` for a node; every process is stopped at the end."""
     started: list[NodeProcess] = []
 
-    def start(
-        identity: NodeIdentity, concurrency: int = 1, net: Network | None = None, **extra: str
-    ) -> NodeProcess:
-        proc = (net or network).node_process(identity, tmp_path, concurrency, **extra).start()
+    def start(node: UnlockedNode, port: int, concurrency: int = 1, **extra: str) -> NodeProcess:
+        env = network.env(ZKAI_NODE_PORT=str(port), **extra)
+        proc = NodeProcess(node.name, env, tmp_path / f"{node.name}.log", concurrency).start()
         started.append(proc)
         return proc
 

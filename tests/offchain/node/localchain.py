@@ -1,4 +1,5 @@
-"""Test helpers: a private anvil, the five contracts deployed over web3, and `zkai node run`.
+"""Test helpers: a private anvil, the v2 contracts deployed over web3, a user's side of a query
+(deal, sign and seal rounds, as PROTOCOL.md v2 step 2), and `zkai node run`.
 
 The node service talks to the chain only through web3, so its tests run their own anvil (which a
 test may stop and start again, keeping its state in a file) instead of ape's, and never touch
@@ -7,6 +8,7 @@ deployments/local.json: the deployment record goes to a temporary ZKAI_DEPLOYMEN
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -24,17 +26,27 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from zkai.chain.client import ChainClient, Deployment
+from zkai.circuits.part import part_artifacts
+from zkai.crypto.encryption import seal
+from zkai.crypto.transcript import TranscriptState
 from zkai.devservices import free_port
-from zkai.inference import prepare_query
 from zkai.localnet_state import anvil_account
 from zkai.models.manifest import Manifest
+from zkai.protocol.ids import assignment_tag, new_salt, query_id
+from zkai.protocol.messages import Domain, RoundMessage
+from zkai.protocol.payload import RoundHeader, RoundPayload, deal_round
 
 ETHER = 10**18
 MIN_STAKE = 1_000 * ETHER
 SLASH_AMOUNT = 100 * ETHER
 PASSPHRASE = "node-test-passphrase"
+UNBONDING = 7 * 24 * 3600
+PROOF_FLOOR = 30
+CHALLENGE_WINDOW = 600
+UNBONDING_MARGIN = 60
 
 
 class Anvil:
@@ -80,8 +92,10 @@ class Anvil:
         self.start()
 
 
-def deploy_system(rpc_url: str, record_dir: Path) -> Deployment:
-    """Deploy and wire the contracts like scripts/deploy.py; write `<record_dir>/local.json`."""
+def deploy_system(
+    rpc_url: str, record_dir: Path, *, unbonding: int = UNBONDING, floor: int = PROOF_FLOOR
+) -> Deployment:
+    """Deploy and wire the v2 contracts like scripts/deploy.py; write `<record_dir>/local.json`."""
     owner = anvil_account(0)
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     chain = ChainClient(rpc_url, Deployment("local", w3.eth.chain_id, {}))
@@ -94,23 +108,23 @@ def deploy_system(rpc_url: str, record_dir: Path) -> Deployment:
         return address
 
     token = deploy("ZKAIToken", owner.address, 10**9 * ETHER, owner.address, 10**8 * ETHER)
-    registry = deploy("NodeRegistry", owner.address, token, MIN_STAKE, 7 * 24 * 3600, owner.address)
-    models = deploy("ModelRegistry")
+    registry = deploy("NodeRegistry", owner.address, token, MIN_STAKE, unbonding, owner.address)
+    factory = deploy("VerifierFactory")
+    models = deploy("ModelRegistry", factory)
     rewards = deploy("ContributorRewards", owner.address, token, 30 * 24 * 3600)
     deploy(
         "QueryMarket",
-        (
-            owner.address,
-            token,
-            registry,
-            models,
-            owner.address,
-            rewards,
-            500,
-            1_000,
-            SLASH_AMOUNT,
-            24 * 3600,
-        ),
+        token,
+        registry,
+        models,
+        owner.address,
+        rewards,
+        500,
+        1_000,
+        SLASH_AMOUNT,
+        floor,
+        CHALLENGE_WINDOW,
+        UNBONDING_MARGIN,
     )
     deployment = Deployment("local", w3.eth.chain_id, contracts, blocks)
     chain = ChainClient(rpc_url, deployment)
@@ -121,22 +135,46 @@ def deploy_system(rpc_url: str, record_dir: Path) -> Deployment:
     return deployment
 
 
+def register_part_model(
+    chain: ChainClient,
+    manifest: Manifest,
+    *,
+    price: int,
+    shares: int,
+    min_proof_window: int = 60,
+) -> int:
+    """Deploy each part's verifier through the factory and register the model (version 1)."""
+    owner = anvil_account(0)
+    factory = chain.contract("VerifierFactory")
+    terms = []
+    for p in range(len(manifest.parts)):
+        artifacts = part_artifacts(manifest, p)
+        words = list(artifacts.vk_words())
+        chain.transact(owner, factory.functions.deploy(words))
+        verifier = chain.call(factory.functions.deploy(words))  # idempotent: the existing one
+        terms.append(
+            (
+                verifier,
+                price,
+                artifacts.rounds,
+                min_proof_window,
+                shares,
+                artifacts.circuit_hash,
+                artifacts.key_hash,
+            )
+        )
+    registry = chain.contract("ModelRegistry")
+    receipt = chain.transact(
+        owner, registry.functions.registerModel(manifest.hash, f"test:{manifest.name}", terms)
+    )
+    (event,) = registry.events.ModelRegistered().process_receipt(receipt, errors=DISCARD)
+    return int(event["args"]["modelId"])
+
+
 def fund(chain: ChainClient, address: str, *, eth: int = 10 * ETHER, tokens: int = 0) -> None:
     owner = anvil_account(0)
     if eth:
-        tx = {
-            "to": Web3.to_checksum_address(address),
-            "value": eth,
-            "from": owner.address,
-            "nonce": chain.w3.eth.get_transaction_count(owner.address, "pending"),
-            "gas": 21_000,
-            "gasPrice": chain.w3.eth.gas_price,
-            "chainId": chain.w3.eth.chain_id,
-        }
-        signed = owner.sign_transaction(tx)
-        chain.w3.eth.wait_for_transaction_receipt(
-            chain.w3.eth.send_raw_transaction(signed.raw_transaction)
-        )
+        chain.send_ether(owner, address, eth)
     if tokens:
         chain.transact(owner, chain.contract("ZKAIToken").functions.transfer(address, tokens))
 
@@ -153,68 +191,140 @@ def new_user(chain: ChainClient) -> LocalAccount:
     return user
 
 
+def chain_time(chain: ChainClient) -> int:
+    return int(chain.w3.eth.get_block("latest")["timestamp"])
+
+
+def increase_time(chain: ChainClient, seconds: int) -> None:
+    chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
 @dataclass
-class PostedQuery:
-    query_id: int
-    block: int
-    deadline: int
-    fee: int
+class SentRound:
+    """One round as the user built it for one node (what it signs, seals and expects)."""
+
+    body: dict[str, Any]
+    message: RoundMessage
+    header: RoundHeader
+    payload: RoundPayload
+    commitment: int
+
+
+@dataclass
+class UserQuery:
+    """A user's query to one part's k nodes: deals rounds, signs them, tracks each transcript."""
+
+    chain: ChainClient
+    user: LocalAccount
+    manifest: Manifest
+    model_id: int
+    part: int
     nodes: list[str]
-    posted_at: float
+    budget: int
+    salt: bytes = field(default_factory=new_salt)
+    session: LocalAccount = field(default_factory=Account.create)
+    states: dict[str, TranscriptState] = field(default_factory=dict)
+    pending: dict[int, list[SentRound]] = field(default_factory=dict)
 
+    @property
+    def market(self) -> str:
+        return self.chain.deployment.address("QueryMarket")
 
-def post_query(
-    chain: ChainClient,
-    user: LocalAccount,
-    manifest: Manifest,
-    model_id: int,
-    nodes: list[tuple[str, bytes]],
-    *,
-    x: list[float] | None = None,
-    tamper: Callable[[int, int, bytes], tuple[int, bytes]] | None = None,
-    deadline_s: int = 600,
-) -> PostedQuery:
-    """Post a query directly through QueryMarket.requestQuery (user already approved)."""
-    prepared = prepare_query(manifest, x or [0.5] * manifest.input_size, [k for _, k in nodes])
-    commitments = [r.commitment for r in prepared.requests]
-    payloads = [r.ciphertext for r in prepared.requests]
-    if tamper is not None:
-        for j in range(len(nodes)):
-            commitments[j], payloads[j] = tamper(j, commitments[j], payloads[j])
-    now = chain.w3.eth.get_block("latest")["timestamp"]
-    market = chain.contract("QueryMarket")
-    posted_at = time.time()
-    receipt = chain.transact(
-        user,
-        market.functions.requestQuery(
-            model_id, [a for a, _ in nodes], commitments, payloads, now + deadline_s
-        ),
-    )
-    (event,) = market.events.QueryRequested().process_receipt(receipt, errors=DISCARD)
-    return PostedQuery(
-        int(event["args"]["queryId"]),
-        int(receipt["blockNumber"]),
-        int(event["args"]["deadline"]),
-        int(event["args"]["fee"]),
-        [a for a, _ in nodes],
-        posted_at,
-    )
+    @property
+    def domain(self) -> Domain:
+        return Domain(self.chain.deployment.chain_id, self.market)
 
+    @property
+    def query(self) -> bytes:
+        return query_id(self.chain.deployment.chain_id, self.market, self.user.address, self.salt)
 
-def share_status(chain: ChainClient, query_id: int, index: int) -> int:
-    return int(chain.call(chain.contract("QueryMarket").functions.getShare(query_id, index))[1])
-
-
-def results_of(chain: ChainClient, query_id: int) -> list[Any]:
-    return list(
-        chain.events(
-            "QueryMarket",
-            "ResultSubmitted",
-            chain.deployment.start_block,
-            chain.w3.eth.block_number,
-            {"queryId": query_id},
+    def tag(self, node: str) -> int:
+        return assignment_tag(
+            self.chain.deployment.chain_id, self.market, self.query, self.part, node
         )
-    )
+
+    def deal(self, i: int, x: list[int], keys: dict[str, bytes]) -> list[SentRound]:
+        """Round i's payloads for every node (x: the block's input, field elements)."""
+        block = self.manifest.part(self.part).block_for_round(i)
+        linear = self.manifest.block(block)
+        headers = [
+            RoundHeader(
+                self.chain.deployment.chain_id,
+                self.market,
+                self.query,
+                self.part,
+                node,
+                i,
+                block,
+                linear.input_size,
+                linear.output_size,
+            )
+            for node in self.nodes
+        ]
+        sent = []
+        for node, header, payload in zip(self.nodes, headers, deal_round(x, headers), strict=True):
+            state = self.states.setdefault(node, TranscriptState.start(self.tag(node)))
+            c = payload.opening().commitment(self.tag(node), header)
+            message = RoundMessage(
+                self.query,
+                self.part,
+                node,
+                i,
+                c,
+                state.next_input(block, c),
+                state.output_transcript,
+            )
+            sent.append(
+                SentRound(
+                    self.body(message, seal(keys[node], payload.to_bytes())),
+                    message,
+                    header,
+                    payload,
+                    c,
+                )
+            )
+        self.pending[i] = sent
+        return sent
+
+    def body(self, message: RoundMessage, sealed: bytes) -> dict[str, Any]:
+        return {
+            "query": "0x" + message.query_id.hex(),
+            "part": message.part,
+            "node": message.node,
+            "round": message.round,
+            "commitment": f"0x{message.commitment:064x}",
+            "input_transcript": f"0x{message.input_transcript:064x}",
+            "prev_output_transcript": f"0x{message.prev_output_transcript:064x}",
+            "signature": "0x" + message.sign(self.domain, self.session).hex(),
+            "payload": base64.b64encode(sealed).decode(),
+        }
+
+    def accept(self, node: str, sent: SentRound, outputs: list[int]) -> None:
+        """The node answered `sent` with `outputs`: advance the user's copy of its transcripts."""
+        block = sent.header.block
+        self.states[node] = self.states[node].advance(block, sent.commitment, outputs)
+
+    def request(self, *, round_s: int = 600, proof_s: int = 600) -> TxReceipt:
+        """Post the request (round 1 must be dealt: its commitments go on-chain)."""
+        now = chain_time(self.chain)
+        first = [s.commitment for s in self.pending[1]] if self.part == 0 else []
+        request = (
+            self.salt,
+            self.model_id,
+            1,
+            10**30,
+            [self.nodes] if self.part == 0 else [[], self.nodes],
+            [self.budget],
+            now + round_s,
+            now + round_s + proof_s,
+            self.session.address,
+            first,
+        )
+        market = self.chain.contract("QueryMarket")
+        return self.chain.transact(
+            self.user, market.functions.requestQuery(request, (0, 0, 0, b"\0" * 32, b"\0" * 32))
+        )
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
@@ -239,10 +349,10 @@ class NodeProcess:
     _seen: int = field(default=0)
 
     def start(self) -> NodeProcess:
-        zkai = Path(sys.executable).with_name("zkai")
+        command = [sys.executable, "-m", "zkai.node", "run", self.name]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(zkai), "node", "run", self.name, "--concurrency", str(self.concurrency)],
+                [*command, "--concurrency", str(self.concurrency)],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -12,20 +12,13 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from dataclasses import replace
 
 import pytest
 import redis
 
-from zkai.config import Settings
 from zkai.errors import LockLostError
-from zkai.localnet_state import anvil_account
 from zkai.node.locks import Holder, LivenessLock, holder_gone, lock_holder, release_if_gone
-from zkai.node.state import NodeState
-from zkai.node.tasks import ShareProcessor
 
 TTL_S = 2.0
 
@@ -146,83 +139,3 @@ def test_LivenessLock_lost_lock_is_noticed_and_not_renewed(client: redis.Redis, 
     lock.release()
     assert lock_holder(client, key)[0] == thief.holder, "releasing never frees another's lock"
     thief.release()
-
-
-# -- the share task: a lost lock stops the submission before anything is sent -------------------
-
-
-@dataclass
-class _FakeChain:
-    """What `ShareProcessor._submit` uses of the chain client; records what would be sent."""
-
-    sent: list[bytes] = field(default_factory=list)
-    identity: str = "31337:test"
-
-    def __post_init__(self) -> None:
-        self.w3 = SimpleNamespace(eth=SimpleNamespace(get_transaction_count=lambda *_: 7))
-
-    def contract(self, _name: str) -> Any:
-        return SimpleNamespace(functions=SimpleNamespace(submitResult=lambda *args: args))
-
-    def estimate_gas(self, _account: Any, _fn: Any) -> int:
-        return 300_000
-
-    def transact(self, _account: Any, _fn: Any, *, on_signed: Any, **_: Any) -> Any:
-        tx_hash = b"\x11" * 32
-        on_signed(tx_hash)
-        self.sent.append(tx_hash)
-        return {"transactionHash": tx_hash, "gasUsed": 1, "blockNumber": 1}
-
-
-def test_ShareProcessor_submit_lost_lock_sends_nothing(
-    client: redis.Redis, key: str, tmp_path: Path
-) -> None:
-    chain = _FakeChain()
-    identity = SimpleNamespace(account=anvil_account(9), name="lock-test")
-    processor = ShareProcessor(
-        Settings(data_dir=tmp_path),
-        identity,  # type: ignore[arg-type]
-        chain,  # type: ignore[arg-type]
-        client,
-        {},
-        NodeState(tmp_path / "state"),
-    )
-    lock = LivenessLock(client, key, ttl_s=5)
-    assert lock.acquire()
-    client.set(key, "taken over by another process")
-    with pytest.raises(LockLostError):
-        processor._submit(
-            1,
-            0,
-            (1, 2),
-            b"\x00" * 256,
-            lock=lock,
-            started=0.0,
-            prove_ms=0.0,
-            enqueued_at=None,
-            block=1,
-        )
-    assert chain.sent == []
-    assert client.get(processor.keys.tx(1, 0)) is None, "no transaction was recorded"
-    lock.release()
-
-    client.delete(key)
-    held = LivenessLock(client, key, ttl_s=5)
-    assert held.acquire()
-    outcome = processor._submit(
-        1,
-        0,
-        (1, 2),
-        b"\x00" * 256,
-        lock=held,
-        started=0.0,
-        prove_ms=0.0,
-        enqueued_at=None,
-        block=1,
-    )
-    assert outcome == "submitted"
-    assert chain.sent == [b"\x11" * 32]
-    held.release()
-    client.delete(
-        processor.keys.tx(1, 0), f"zkai:nonce:{chain.identity}:{processor.address.lower()}"
-    )

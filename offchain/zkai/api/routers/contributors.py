@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from zkai.api import repository
+from zkai.api import rewards_view
 from zkai.api.deps import MAX_ID, PageDep, SessionDep
 from zkai.api.schemas import (
     AddressPath,
@@ -21,7 +21,7 @@ router = APIRouter(tags=["contributors"])
 
 @router.get("/api/contributors", summary="Contributors: rewards claimed and unclaimed")
 def list_contributors(session: SessionDep, page: PageDep) -> Page[ContributorOut]:
-    return repository.list_contributors(session, page.limit, page.offset)
+    return rewards_view.list_contributors(session, page.limit, page.offset)
 
 
 @router.get(
@@ -30,17 +30,17 @@ def list_contributors(session: SessionDep, page: PageDep) -> Page[ContributorOut
     summary="A contributor's rewards per epoch with claim status",
 )
 def get_contributor(session: SessionDep, address: AddressPath) -> ContributorDetail:
-    return repository.get_contributor(session, address)
+    return rewards_view.get_contributor(session, address)
 
 
 @router.get("/api/epochs", summary="Reward epochs")
 def list_epochs(session: SessionDep, page: PageDep) -> Page[EpochOut]:
-    return repository.list_epochs(session, page.limit, page.offset)
+    return rewards_view.list_epochs(session, page.limit, page.offset)
 
 
 @router.get("/api/epochs/{epoch}", responses=not_found("No such epoch."))
 def get_epoch(session: SessionDep, epoch: Annotated[int, Path(ge=1, le=MAX_ID)]) -> EpochOut:
-    return repository.get_epoch(session, epoch)
+    return rewards_view.get_epoch(session, epoch)
 
 
 @router.get(
@@ -51,4 +51,4 @@ def get_epoch(session: SessionDep, epoch: Annotated[int, Path(ge=1, le=MAX_ID)])
 def get_distribution(
     session: SessionDep, epoch: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> DistributionOut:
-    return repository.get_distribution(session, epoch)
+    return rewards_view.get_distribution(session, epoch)

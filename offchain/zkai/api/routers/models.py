@@ -13,7 +13,9 @@ ModelId = Annotated[int, Path(ge=1, le=MAX_ID, description="Model id (from 1).")
 NOT_FOUND = not_found("No such model.")
 
 
-@router.get("", summary="Registered models with their current version")
+@router.get(
+    "", summary="Registered models: versions with parts (price per round, shares, R_max, verifier)"
+)
 def list_models(session: SessionDep, page: PageDep) -> Page[ModelOut]:
     return repository.list_models(session, page.limit, page.offset)
 

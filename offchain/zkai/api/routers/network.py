@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from zkai.api import db, repository
+from zkai.api import aggregates, db
 from zkai.api.deps import ApiState, SessionDep, StateDep
 from zkai.api.schemas import (
     AccountOut,
@@ -85,7 +85,7 @@ def _read(state: ApiState, read: Callable[[Session], _T]) -> Callable[[], _T]:
 
 @router.get("/stats", summary="Network totals")
 async def stats(state: StateDep) -> NetworkStats:
-    return await state.cache.get("stats", state.status.version, _read(state, repository.stats))
+    return await state.cache.get("stats", state.status.version, _read(state, aggregates.stats))
 
 
 @router.get("/stats/timeseries", summary="Queries, fees and gas per verification over time")
@@ -99,7 +99,7 @@ async def timeseries(
     return await state.cache.get(
         ("timeseries", bucket_seconds, buckets),
         state.status.version,
-        _read(state, lambda session: repository.timeseries(session, bucket_seconds, buckets)),
+        _read(state, lambda session: aggregates.timeseries(session, bucket_seconds, buckets)),
     )
 
 
@@ -108,7 +108,7 @@ async def token(state: StateDep) -> TokenOut:
     return await state.cache.get(
         "token",
         state.status.version,
-        _read(state, lambda session: repository.token(session, state.deployment)),
+        _read(state, lambda session: aggregates.token(session, state.deployment)),
     )
 
 
@@ -118,7 +118,7 @@ async def token(state: StateDep) -> TokenOut:
     summary="Everything about one address: balance, node, contributor, queries",
 )
 def account(session: SessionDep, address: AddressPath) -> AccountOut:
-    return repository.account(session, address)
+    return aggregates.account(session, address)
 
 
 @router.get(

@@ -4,13 +4,13 @@ from fastapi import APIRouter
 
 from zkai.api import repository
 from zkai.api.deps import PageDep, SessionDep
-from zkai.api.schemas import AddressPath, NodeOut, Page, ShareOut, SlashOut, not_found
+from zkai.api.schemas import AddressPath, AssignmentOut, NodeOut, Page, SlashOut, not_found
 
 router = APIRouter(prefix="/api/nodes", tags=["nodes"])
 NOT_FOUND = not_found("Not a registered node.")
 
 
-@router.get("", summary="Nodes: stake, status, queries served, earnings, slashes")
+@router.get("", summary="Nodes: endpoint, parts hosted, stake, claims, slashes, earnings")
 def list_nodes(session: SessionDep, page: PageDep) -> Page[NodeOut]:
     return repository.list_nodes(session, page.limit, page.offset)
 
@@ -25,6 +25,12 @@ def list_slashes(session: SessionDep, address: AddressPath, page: PageDep) -> Pa
     return repository.list_slashes(session, address, page.limit, page.offset)
 
 
-@router.get("/{address}/shares", responses=NOT_FOUND, summary="Query shares assigned to a node")
-def list_shares(session: SessionDep, address: AddressPath, page: PageDep) -> Page[ShareOut]:
-    return repository.list_node_shares(session, address, page.limit, page.offset)
+@router.get(
+    "/{address}/assignments",
+    responses=NOT_FOUND,
+    summary="A node's assignments, newest query first",
+)
+def list_assignments(
+    session: SessionDep, address: AddressPath, page: PageDep
+) -> Page[AssignmentOut]:
+    return repository.list_node_assignments(session, address, page.limit, page.offset)

@@ -2,16 +2,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from zkai.api import repository
 from zkai.api.deps import MAX_ID, PageDep, SessionDep
-from zkai.api.schemas import ADDRESS_PATTERN, Page, QueryDetail, QueryOut, QueryStatus, not_found
+from zkai.api.schemas import (
+    ADDRESS_PATTERN,
+    Page,
+    QueryDetail,
+    QueryIdPath,
+    QueryOut,
+    QueryStatus,
+    not_found,
+)
 
 router = APIRouter(prefix="/api/queries", tags=["queries"])
 
 
-@router.get("", summary="Queries, newest first: status, shares, gas, latency")
+@router.get("", summary="Queries, newest first: status, escrow, credits, refund, gas, latency")
 def list_queries(
     session: SessionDep,
     page: PageDep,
@@ -19,13 +27,21 @@ def list_queries(
         str | None, Query(pattern=ADDRESS_PATTERN, description="Only this user's queries.")
     ] = None,
     model_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    node: Annotated[
+        str | None,
+        Query(pattern=ADDRESS_PATTERN, description="Only queries with an assignment to this node."),
+    ] = None,
     status: QueryStatus | None = None,
 ) -> Page[QueryOut]:
     return repository.list_queries(
-        session, page.limit, page.offset, user=user, model_id=model_id, status=status
+        session, page.limit, page.offset, user=user, model_id=model_id, node=node, status=status
     )
 
 
-@router.get("/{query_id}", responses=not_found("No such query."))
-def get_query(session: SessionDep, query_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> QueryDetail:
+@router.get(
+    "/{query_id}",
+    responses=not_found("No such query."),
+    summary="A query with its assignments: part, node, budget, price, claim, credit, slash",
+)
+def get_query(session: SessionDep, query_id: QueryIdPath) -> QueryDetail:
     return repository.get_query(session, query_id)

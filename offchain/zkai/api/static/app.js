@@ -98,8 +98,14 @@ function barChart(id, buckets, value, label) {
   $(id).replaceChildren(svg);
 }
 
+function shortId(id) {
+  return `${id.slice(0, 10)}…${id.slice(-6)}`;
+}
+
+const DETAILED_QUERIES = 5;
+
 async function refresh() {
-  const [stats, token, nodes, contributors, queries, series, rounds] = await Promise.all([
+  const [stats, token, nodes, contributors, queries, series, rounds, models] = await Promise.all([
     api("/api/stats"),
     api("/api/token"),
     api("/api/nodes?limit=200"),
@@ -108,9 +114,13 @@ async function refresh() {
     api("/api/stats/timeseries?buckets=24"),
     // Training rounds live in the round store (Redis), not in the chain index: optional here.
     api("/api/training/rounds?limit=20").catch(() => null),
+    api("/api/models?limit=200"),
   ]);
+  const details = await Promise.all(
+    queries.items.slice(0, DETAILED_QUERIES).map((q) => api(`/api/queries/${q.query_id}`)),
+  );
   setAmount("total-staked", stats.total_staked);
-  setAmount("fees-paid", stats.fees_paid);
+  setAmount("paid-for-rounds", stats.credits);
   setAmount("node-earnings", stats.node_earnings);
   setAmount("rewards-distributed", stats.rewards_distributed);
   setAmount("total-supply", token.total_supply);
@@ -123,11 +133,26 @@ async function refresh() {
     tr.dataset.address = n.address;
     cell(tr, short(n.address), { code: true, title: n.address });
     cell(tr, n.status);
+    cell(tr, n.endpoint, { code: true }).classList.add("endpoint");
+    cell(tr, n.parts.map((p) => `${p.model_id}/${p.part}`).join(", ") || "–").classList.add("parts");
     cell(tr, tokens(n.stake), { num: true, wei: n.stake.wei }).classList.add("stake");
-    cell(tr, String(n.queries_served), { num: true });
-    cell(tr, tokens(n.earned), { num: true, wei: n.earned.wei }).classList.add("earned");
-    cell(tr, tokens(n.paid), { num: true, wei: n.paid.wei }).classList.add("paid");
-    cell(tr, tokens(n.slashed), { num: true, wei: n.slashed.wei });
+    cell(tr, `${n.claims}/${n.assignments}`, { num: true }).classList.add("claims");
+    cell(tr, String(n.rounds_claimed), { num: true });
+    cell(tr, tokens(n.earnings), { num: true, wei: n.earnings.wei }).classList.add("earnings");
+    cell(tr, `${tokens(n.slashed)} (${n.slash_count})`, { num: true, wei: n.slashed.wei }).classList.add("slashed");
+  });
+  const parts = models.items.flatMap((m) =>
+    (m.current ? m.current.parts : []).map((p) => ({ model: m, part: p })),
+  );
+  fillTable("models", parts, (tr, { model, part }) => {
+    tr.dataset.model = String(model.model_id);
+    tr.dataset.part = String(part.part);
+    cell(tr, `${model.model_id} v${model.current_version}${model.active ? "" : " (inactive)"}`);
+    cell(tr, String(part.part), { num: true });
+    cell(tr, tokens(part.price_per_round), { num: true, wei: part.price_per_round.wei });
+    cell(tr, String(part.shares), { num: true });
+    cell(tr, String(part.max_rounds), { num: true });
+    cell(tr, short(part.verifier), { code: true, title: part.verifier });
   });
   fillTable("contributors", contributors.items, (tr, c) => {
     tr.dataset.address = c.address;
@@ -154,14 +179,30 @@ async function refresh() {
     });
   }
   fillTable("queries", queries.items, (tr, q) => {
-    tr.dataset.queryId = String(q.query_id);
-    cell(tr, `#${q.query_id}`);
+    tr.dataset.queryId = q.query_id;
+    cell(tr, shortId(q.query_id), { code: true, title: q.query_id });
     cell(tr, `${q.model_id} v${q.model_version}`);
-    cell(tr, q.status);
-    cell(tr, tokens(q.fee), { num: true, wei: q.fee.wei });
-    cell(tr, `${q.shares_submitted}/${q.share_count}`, { num: true });
-    cell(tr, q.latency_seconds == null ? "–" : `${q.latency_seconds} s`, { num: true });
+    cell(tr, q.status).classList.add("query-status");
+    cell(tr, String(q.parts), { num: true });
+    cell(tr, `${q.claimed_count}/${q.assignment_count}`, { num: true });
+    cell(tr, String(q.rounds_claimed), { num: true });
+    cell(tr, tokens(q.escrow), { num: true, wei: q.escrow.wei });
+    cell(tr, tokens(q.credits), { num: true, wei: q.credits.wei }).classList.add("cost");
+    cell(tr, tokens(q.refund), { num: true, wei: q.refund.wei });
     cell(tr, q.verification_gas == null ? "–" : q.verification_gas.toLocaleString(), { num: true });
+  });
+  const assignments = details.flatMap((q) => q.assignments);
+  fillTable("assignments", assignments, (tr, a) => {
+    tr.dataset.queryId = a.query_id;
+    tr.dataset.node = a.node;
+    cell(tr, shortId(a.query_id), { code: true, title: a.query_id });
+    cell(tr, String(a.part), { num: true });
+    cell(tr, short(a.node), { code: true, title: a.node });
+    cell(tr, a.rounds == null ? `–/${a.budget}` : `${a.rounds}/${a.budget}`, { num: true }).classList.add("rounds");
+    cell(tr, tokens(a.price_per_round), { num: true, wei: a.price_per_round.wei });
+    cell(tr, tokens(a.credit), { num: true, wei: a.credit.wei });
+    cell(tr, tokens(a.payout), { num: true, wei: a.payout.wei });
+    cell(tr, a.slash_reason == null ? "–" : `${tokens(a.slashed)} (${a.slash_reason})`).classList.add("slash");
   });
   barChart("chart-queries", series.buckets, (b) => b.queries, "Queries per interval");
   barChart("chart-gas", series.buckets, (b) => b.mean_verification_gas, "Mean gas per verification");
@@ -182,7 +223,7 @@ async function lookup(event) {
   try {
     const a = await api(`/api/accounts/${address}`);
     const lines = [`Balance: ${tokens(a.balance)}`];
-    if (a.node) lines.push(`Node (${a.node.status}): stake ${tokens(a.node.stake)}, earned ${tokens(a.node.earned)}, claimed ${tokens(a.node.paid)}, ${a.node.queries_served} queries served`);
+    if (a.node) lines.push(`Node (${a.node.status}) at ${a.node.endpoint}: stake ${tokens(a.node.stake)}, earned ${tokens(a.node.earnings)}, ${a.node.claims} of ${a.node.assignments} assignments claimed`);
     if (a.contributor) lines.push(`Contributor: claimed ${tokens(a.contributor.claimed)}, unclaimed ${tokens(a.contributor.unclaimed)}`);
     if (a.queries_made) lines.push(`Queries made: ${a.queries_made}`);
     if (a.models_owned.length) lines.push(`Models owned: ${a.models_owned.join(", ")}`);

@@ -1,0 +1,481 @@
+"""Serving one round (PROTOCOL.md v2, step 2): every check a-f, then store, then answer.
+
+`RoundService.serve(request)` returns the masked outputs and the node's Ack, or raises
+`RoundRefusedError(reason, detail)` and signs nothing. The checks, in order:
+
+    malformed                 the request is not the documented JSON
+    not-assigned              the Round names another node
+    bad-signature             the Round's signature is malformed
+    query-unknown / not-final the query is not on-chain / only in blocks not yet final   (a)
+    not-assigned              no assignment of this node to (query, part)                  (a)
+    session-mismatch          the Round is not signed by the query's session key          (a)
+    (an identical Round again returns the stored answer here)
+    round-out-of-order        i is not the last served round + 1                           (c)
+    claimed                   the node has claimed, or is claiming, this assignment        (b)
+    deadline                  chain time + margin is not before t_R                        (b)
+    budget                    i > B_a                                                      (c)
+    part-not-served           the node cannot prove this part (manifest, keys)
+    transcript-mismatch       O_{i-1} is not the node's, or T_i != Poseidon(T_{i-1}, i, b, c_i)
+    key-unavailable           the node lacks the recorded ack or encryption key (rotated away)
+    undecryptable             the sealed payload does not open with the recorded key      (d)
+    header-mismatch           the payload's header is not the signed Round's              (d)
+    wrong-size / not-in-field the payload's sizes are not block b's / a value is >= r     (d)
+    commitment-mismatch       the opening does not hash to c_i                             (d)
+    commitment-reused         this node served c_i before (never serve one twice)
+    first-commitment-mismatch round 1 of part 0: c_1 is not the request's                  (d)
+    no-capacity               the prover could not finish every owed proof in time         (f)
+
+Check (e), the new slot's witness: the node computes out_i = W s_i + m_i from the opened values
+(sizes and field range checked), the exact relation the part circuit constrains; the commitment
+and transcript steps are the ones it has just recomputed. Then the round is stored durably
+(`RoundStore.record_round`, one transaction that also fails if a concurrent request stored it
+first) and only then answered. The plaintext share exists only in this process and the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zkai.crypto.encryption import open_sealed
+from zkai.crypto.field import BN254_R
+from zkai.crypto.transcript import (
+    TranscriptState,
+    input_transcript_step,
+    output_transcript_step,
+)
+from zkai.errors import DecryptionError, NodeError, ShareError, SignatureError
+from zkai.node.capacity import ProofJob, first_late_job
+from zkai.node.chainview import ChainView, QueryRecord
+from zkai.node.keys import UnlockedNode
+from zkai.node.parts import PartUnavailableError, ServedPart, ServedParts
+from zkai.node.settings import NodeSettings
+from zkai.node.store import (
+    CLAIMING,
+    OPEN,
+    AssignmentRow,
+    RoundRow,
+    RoundStore,
+    StoreConflictError,
+)
+from zkai.protocol.ids import assignment_tag
+from zkai.protocol.messages import AckMessage, Domain, RoundMessage
+from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundPayload
+
+__all__ = ["STATUS", "RoundAnswer", "RoundRefusedError", "RoundRequest", "RoundService"]
+
+STATUS: dict[str, int] = {
+    "malformed": 400,
+    "bad-signature": 400,
+    "undecryptable": 400,
+    "header-mismatch": 400,
+    "wrong-size": 400,
+    "not-in-field": 400,
+    "commitment-mismatch": 400,
+    "first-commitment-mismatch": 400,
+    "query-unknown": 404,
+    "not-assigned": 404,
+    "session-mismatch": 403,
+    "claimed": 409,
+    "round-out-of-order": 409,
+    "transcript-mismatch": 409,
+    "commitment-reused": 409,
+    "deadline": 410,
+    "budget": 422,
+    "part-not-served": 422,
+    "key-unavailable": 422,
+    "not-final": 503,
+    "no-capacity": 503,
+}
+_HEAD_BYTES = 122
+
+
+class RoundRefusedError(NodeError):
+    """A round the node will not serve; nothing was signed."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+    @property
+    def status(self) -> int:
+        return STATUS.get(self.reason, 400)
+
+    def as_json(self) -> dict[str, str]:
+        return {"reason": self.reason, "detail": self.detail}
+
+
+def _word(body: Mapping[str, Any], key: str, size: int | None = None) -> bytes:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise RoundRefusedError("malformed", f"{key!r} must be a 0x-prefixed hex string")
+    try:
+        raw = bytes.fromhex(value[2:].rjust(2 * (size or 0), "0") if size else value[2:])
+    except ValueError:
+        raise RoundRefusedError("malformed", f"{key!r} is not hex") from None
+    if size is not None and len(raw) != size:
+        raise RoundRefusedError("malformed", f"{key!r} must be {size} bytes, got {len(raw)}")
+    return raw
+
+
+def _field(body: Mapping[str, Any], key: str) -> int:
+    value = int.from_bytes(_word(body, key, 32), "big")
+    if value >= BN254_R:
+        raise RoundRefusedError("not-in-field", f"{key!r} is not below the field order r")
+    return value
+
+
+def _int(body: Mapping[str, Any], key: str, low: int) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise RoundRefusedError("malformed", f"{key!r} must be an integer >= {low}")
+    return value
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """The body of POST /v2/rounds (v2-interfaces.md)."""
+
+    query: bytes
+    part: int
+    node: str
+    round: int
+    commitment: int
+    input_transcript: int
+    prev_output_transcript: int
+    signature: bytes
+    payload: bytes
+
+    @classmethod
+    def from_json(cls, body: Any) -> RoundRequest:
+        if not isinstance(body, Mapping):
+            raise RoundRefusedError("malformed", "the body must be a JSON object")
+        try:
+            payload = base64.b64decode(str(body.get("payload", "")), validate=True)
+        except ValueError:
+            raise RoundRefusedError("malformed", "'payload' must be base64") from None
+        node = _word(body, "node", 20)
+        return cls(
+            query=_word(body, "query", 32),
+            part=_int(body, "part", 0),
+            node="0x" + node.hex(),
+            round=_int(body, "round", 1),
+            commitment=_field(body, "commitment"),
+            input_transcript=_field(body, "input_transcript"),
+            prev_output_transcript=_field(body, "prev_output_transcript"),
+            signature=_word(body, "signature"),
+            payload=payload,
+        )
+
+    def message(self) -> RoundMessage:
+        return RoundMessage(
+            self.query,
+            self.part,
+            self.node,
+            self.round,
+            self.commitment,
+            self.input_transcript,
+            self.prev_output_transcript,
+        )
+
+
+@dataclass(frozen=True)
+class RoundAnswer:
+    outputs: tuple[int, ...]
+    output_transcript: int
+    ack: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "outputs": [f"0x{v:064x}" for v in self.outputs],
+            "output_transcript": f"0x{self.output_transcript:064x}",
+            "ack": "0x" + self.ack.hex(),
+        }
+
+
+class RoundService:
+    """The node's round logic, shared by the HTTP endpoint and the tests (module docstring)."""
+
+    def __init__(
+        self,
+        node: UnlockedNode,
+        view: ChainView,
+        store: RoundStore,
+        parts: ServedParts,
+        settings: NodeSettings,
+    ) -> None:
+        self.node = node
+        self.view = view
+        self.store = store
+        self.parts = parts
+        self.settings = settings
+        self.domain = Domain(view.chain_id, view.market)
+        self._locks: dict[tuple[bytes, int], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _assignment_lock(self, query: bytes, part: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((query, part), threading.Lock())
+
+    def serve(self, request: RoundRequest) -> RoundAnswer:
+        if request.node.lower() != self.node.address.lower():
+            raise RoundRefusedError(
+                "not-assigned", f"this endpoint serves node {self.node.address}, not {request.node}"
+            )
+        message = request.message()
+        try:
+            signer = message.signer(self.domain, request.signature)
+        except SignatureError as exc:
+            raise RoundRefusedError("bad-signature", str(exc)) from None
+        with self._assignment_lock(request.query, request.part):
+            return self._serve_locked(request, message, signer)
+
+    # -- a: the request on-chain ------------------------------------------------------------
+
+    def _on_chain(self, request: RoundRequest, signer: str) -> tuple[QueryRecord, AssignmentRow]:
+        final = self.view.final_block()
+        query = self.view.query(request.query, final)
+        if not query.exists:
+            if self.view.query(request.query, "latest").exists:
+                raise RoundRefusedError(
+                    "not-final",
+                    f"the query is on-chain but not yet {self.view.confirmations} blocks deep; "
+                    "retry shortly",
+                )
+            raise RoundRefusedError("query-unknown", f"no query 0x{request.query.hex()} on-chain")
+        record = self.view.assignment(request.query, request.part, self.node.address, final)
+        if not record.exists:
+            raise RoundRefusedError(
+                "not-assigned", f"this node has no assignment for part {request.part} of the query"
+            )
+        if signer.lower() != query.session_key.lower():
+            raise RoundRefusedError(
+                "session-mismatch",
+                f"the Round is signed by {signer}, not by the query's session key",
+            )
+        tag = assignment_tag(
+            self.view.chain_id, self.view.market, request.query, request.part, self.node.address
+        )
+        row = AssignmentRow(
+            query=request.query,
+            part=request.part,
+            node=self.node.address,
+            tag=tag,
+            model_id=query.model_id,
+            version=query.version,
+            budget=record.budget,
+            round_deadline=query.round_deadline,
+            proof_deadline=query.proof_deadline,
+            ack_signer=record.ack_signer,
+            encryption_key=record.encryption_key,
+        )
+        if record.claimed_rounds:
+            self.store.ensure_assignment(row)
+            raise RoundRefusedError("claimed", "this assignment is already claimed on-chain")
+        return query, row
+
+    # -- the whole round --------------------------------------------------------------------
+
+    def _serve_locked(
+        self, request: RoundRequest, message: RoundMessage, signer: str
+    ) -> RoundAnswer:
+        _, assignment = self._on_chain(request, signer)
+        stored = self.store.assignment(request.query, request.part, self.node.address)
+        served = self.store.rounds(request.query, request.part, self.node.address)
+        if served and request.round <= len(served):
+            previous = served[request.round - 1]
+            if (
+                previous.commitment,
+                previous.input_transcript,
+                previous.prev_output_transcript,
+            ) == (message.commitment, message.input_transcript, message.prev_output_transcript):
+                return RoundAnswer(previous.outputs, previous.output_transcript, previous.ack)
+        last = len(served)
+        if request.round != last + 1:
+            raise RoundRefusedError(
+                "round-out-of-order",
+                f"round {request.round} cannot be served: the last served round is {last}",
+            )
+        if stored is not None and stored.state != OPEN:
+            raise RoundRefusedError("claimed", f"this node is {stored.state} this assignment")
+        now = self.view.block_time()
+        if now + self.settings.deadline_margin_s >= assignment.round_deadline:
+            raise RoundRefusedError(
+                "deadline",
+                f"chain time {now} + margin {self.settings.deadline_margin_s} s is not before "
+                f"the round deadline {assignment.round_deadline}",
+            )
+        if request.round > assignment.budget:
+            raise RoundRefusedError(
+                "budget", f"round {request.round} exceeds the budget of {assignment.budget}"
+            )
+        try:
+            part = self.parts.get(assignment.model_id, assignment.version, request.part)
+        except PartUnavailableError as exc:
+            raise RoundRefusedError("part-not-served", str(exc)) from None
+        if request.round > part.terms.max_rounds:
+            raise RoundRefusedError(
+                "budget", f"round {request.round} exceeds R_max {part.terms.max_rounds}"
+            )
+        block = part.block_of_round(request.round)
+        state = _state_after(assignment.tag, served)
+        expected_t = input_transcript_step(
+            state.input_transcript, request.round, block, message.commitment
+        )
+        if message.prev_output_transcript != state.output_transcript:
+            raise RoundRefusedError(
+                "transcript-mismatch",
+                f"O_{request.round - 1} in the Round is not the node's "
+                f"(0x{state.output_transcript:064x})",
+            )
+        if message.input_transcript != expected_t:
+            raise RoundRefusedError(
+                "transcript-mismatch",
+                f"T_{request.round} is not Poseidon(T_{request.round - 1}, i, block {block}, c_i)",
+            )
+        ack_key = self.node.by_ack_signer(assignment.ack_signer)
+        box_key = self.node.by_encryption_key(assignment.encryption_key)
+        if ack_key is None or box_key is None:
+            raise RoundRefusedError(
+                "key-unavailable",
+                "this node no longer holds the ack or encryption key the market recorded",
+            )
+        opening = self._open(request, assignment, part, block, box_key.encryption_secret)
+        if self.store.commitment_served(message.commitment):
+            raise RoundRefusedError("commitment-reused", "this node served this commitment before")
+        if request.part == 0 and request.round == 1:
+            posted = self.view.first_commitment(
+                request.query, self.node.address, self.view.final_block()
+            )
+            if posted != message.commitment:
+                raise RoundRefusedError(
+                    "first-commitment-mismatch",
+                    "c_1 is not the round-1 commitment the request posted for this node",
+                )
+        self._check_capacity(assignment, part, stored is None)
+        outputs = tuple(part.apply(block, opening.share, opening.mask))
+        o_i = output_transcript_step(state.output_transcript, request.round, outputs)
+        ack = AckMessage(
+            request.query, request.part, self.node.address, request.round, expected_t, o_i
+        ).sign(self.domain, ack_key.ack_account)
+        self.store.ensure_assignment(assignment)
+        try:
+            self.store.record_round(
+                request.query,
+                request.part,
+                self.node.address,
+                RoundRow(
+                    round=request.round,
+                    block=block,
+                    commitment=message.commitment,
+                    input_transcript=expected_t,
+                    prev_output_transcript=state.output_transcript,
+                    output_transcript=o_i,
+                    signature=request.signature,
+                    share=opening.share,
+                    mask=opening.mask,
+                    salt=opening.salt,
+                    outputs=outputs,
+                    ack=ack,
+                ),
+            )
+        except StoreConflictError as exc:
+            raise RoundRefusedError("round-out-of-order", str(exc)) from None
+        return RoundAnswer(outputs, o_i, ack)
+
+    # -- d: the payload -----------------------------------------------------------------------
+
+    def _open(
+        self,
+        request: RoundRequest,
+        assignment: AssignmentRow,
+        part: ServedPart,
+        block: int,
+        secret: bytes,
+    ) -> Any:
+        try:
+            plain = open_sealed(secret, request.payload)
+        except DecryptionError as exc:
+            raise RoundRefusedError("undecryptable", str(exc)) from None
+        if len(plain) > _HEAD_BYTES + SEED_BYTES and plain[1] == KIND_EXPLICIT:
+            body = plain[_HEAD_BYTES + SEED_BYTES :]
+            for j in range(0, len(body) - len(body) % 32, 32):
+                if int.from_bytes(body[j : j + 32], "big") >= BN254_R:
+                    raise RoundRefusedError("not-in-field", "a share value is not below r")
+        try:
+            payload = RoundPayload.from_bytes(plain)
+        except ShareError as exc:
+            reason = "wrong-size" if "bytes" in str(exc) else "malformed"
+            raise RoundRefusedError(reason, f"payload: {exc}") from None
+        h = payload.header
+        signed = (
+            self.view.chain_id,
+            self.view.market.lower(),
+            request.query,
+            request.part,
+            self.node.address.lower(),
+            request.round,
+            block,
+        )
+        got = (h.chain_id, h.market.lower(), h.query_id, h.part, h.node.lower(), h.round, h.block)
+        if got != signed:
+            fields = ("chain", "market", "query", "part", "node", "round", "block")
+            wrong = [f for f, a, b in zip(fields, got, signed, strict=True) if a != b]
+            raise RoundRefusedError(
+                "header-mismatch", f"the payload header differs in {', '.join(wrong)}"
+            )
+        n, m = part.block_sizes(block)
+        if (h.input_size, h.output_size) != (n, m):
+            raise RoundRefusedError(
+                "wrong-size",
+                f"block {block} takes {n} inputs and {m} outputs, the payload has "
+                f"{h.input_size} and {h.output_size}",
+            )
+        opening = payload.opening()
+        if opening.commitment(assignment.tag, h) != request.commitment:
+            raise RoundRefusedError("commitment-mismatch", "the payload does not open c_i")
+        return opening
+
+    # -- f: capacity ----------------------------------------------------------------------------
+
+    def _check_capacity(self, assignment: AssignmentRow, part: ServedPart, new: bool) -> None:
+        if not new:
+            return
+        now = float(self.view.block_time())
+        jobs = []
+        for a in [*self.store.assignments((OPEN, CLAIMING)), assignment]:
+            seconds = self.store.prove_time(a.model_id, a.version, a.part)
+            rounds = len(self.store.rounds(a.query, a.part, a.node))
+            ready = now if rounds >= a.budget else float(a.round_deadline)
+            jobs.append(
+                ProofJob(
+                    f"0x{a.query.hex()}/{a.part}",
+                    ready,
+                    seconds or self.settings.prove_estimate_s,
+                    float(a.proof_deadline),
+                )
+            )
+        late = first_late_job(
+            jobs,
+            now=now,
+            workers=self.settings.claim_workers,
+            margin_s=self.settings.capacity_margin_s,
+        )
+        if late is not None:
+            job, finish = late
+            raise RoundRefusedError(
+                "no-capacity",
+                f"the proof of {job.key} would finish at {finish:.0f}, after its deadline "
+                f"{job.deadline:.0f} minus a {self.settings.capacity_margin_s:.0f} s margin",
+            )
+
+
+def _state_after(tag: int, served: list[RoundRow]) -> TranscriptState:
+    state = TranscriptState.start(tag)
+    for row in served:
+        state = state.advance(row.block, row.commitment, row.outputs)
+    return state

@@ -220,6 +220,11 @@ class PlayedTransport(RoundTransport):
                 self._chains[ident] = ChainClient(self.chain.rpc_url, self.chain.deployment)
             return self._chains[ident]
 
+    def healthy(self, endpoint: str, node: str, timeout_s: float = 2.0) -> bool:
+        """A played node answers while it is registered here under that address."""
+        played = self.nodes.get(endpoint)
+        return played is not None and played.address.lower() == node.lower()
+
     def send(self, endpoint: str, request: RoundRequest) -> RoundAnswer:
         node = self.nodes.get(endpoint)
         if node is None:

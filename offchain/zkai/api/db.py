@@ -14,6 +14,7 @@ from sqlalchemy import (
     Dialect,
     Engine,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     String,
     Text,
@@ -231,6 +232,37 @@ class Assignment(Base):
     slash_round: Mapped[int | None] = mapped_column(Integer, nullable=True)
     slash_reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
     slash_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
+    slash_evidence: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """What the slash's calldata showed: "ack", "equivocation" or "unavailable" (None: not
+    slashed); the Acks are `SlashAck` rows."""
+    slash_evidence_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the evidence is unavailable."""
+
+
+class SlashAck(Base):
+    """An Ack that justified an assignment's slash, as its transaction sent it: position 1, and
+    for an equivocation position 2 (the second Ack of the same round)."""
+
+    __tablename__ = "slash_acks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["query_id", "part", "node"],
+            ["assignments.query_id", "assignments.part", "assignments.node"],
+        ),
+    )
+    query_id: Mapped[str] = mapped_column(HASH, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    round: Mapped[int] = mapped_column(Integer)
+    input_transcript: Mapped[str] = mapped_column(String(78))
+    """T_i, decimal."""
+    output_transcript: Mapped[str] = mapped_column(String(78))
+    """O_i, decimal."""
+    signature: Mapped[str] = mapped_column(Text)
+    """0x + hex of the 65 signature bytes."""
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    """The address the Ack recovers to (checked equal to the recorded ack signer)."""
 
 
 class Slash(Base):

@@ -12,6 +12,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy.orm import Session
 
 from zkai.api import db
+from zkai.api.evidence import SlashEvidence
 from zkai.errors import ChainError
 
 __all__ = [
@@ -133,6 +134,8 @@ class FetchedRange:
     """Part terms of each (model id, version) published in the range."""
     queries: dict[str, QueryTerms] = field(default_factory=dict)
     """Recorded terms of each query requested in the range, by query id."""
+    slash_evidence: dict[tuple[str, int], SlashEvidence] = field(default_factory=dict)
+    """The Ack(s) behind each `AssignmentSlashed`, by (tx hash, log index), from its calldata."""
 
 
 Handler = Callable[[Session, Event, FetchedRange, Path | None], None]

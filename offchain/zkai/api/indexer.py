@@ -3,7 +3,8 @@
 Each step reads one block range with a single `eth_getLogs` (all contracts), fetches what the
 logs do not carry (block timestamps, gas of each request and claim transaction, the rates and
 slash amount each query recorded, the part terms of each published version, node records at the
-block of their registration or update), then applies everything
+block of their registration or update, the Ack(s) each slash carried in its calldata:
+`zkai.api.evidence`), then applies everything
 and advances the cursor in ONE database transaction: a crash or an RPC failure in the middle leaves
 the index exactly at the previous cursor. Applied logs are keyed by (tx hash, log index), so a log
 seen twice is applied once. What each event does to the index is `zkai.api.handlers`.
@@ -50,9 +51,11 @@ from zkai.api.events import (
     as_hex,
     as_query_id,
 )
+from zkai.api.evidence import SlashEvidence, decode_slash_evidence
 from zkai.api.handlers import apply_event, load_epoch_distribution
 from zkai.chain.client import ChainClient, with_retries
 from zkai.errors import ChainError, IndexMismatchError
+from zkai.protocol.messages import Domain
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +259,9 @@ class Indexer:
             if where == "QueryMarket" and name == "QueryRequested":
                 query_id = as_query_id(args["queryId"])
                 fetched.queries[query_id] = self._query_terms(args["queryId"], number)
+            elif where == "QueryMarket" and name == "AssignmentSlashed":
+                where_log = (tx_hash, int(entry["logIndex"]))
+                fetched.slash_evidence[where_log] = self._slash_evidence(tx_hash, args, number)
             elif where == "NodeRegistry" and name in ("NodeRegistered", "NodeUpdated"):
                 node = as_address(args["node"])
                 if "endpoint" not in args and (number, node) not in fetched.nodes:
@@ -278,6 +284,22 @@ class Indexer:
             contributor_bps=int(query.contributorBps),
             slash_amount=int(query.slashAmount),
         )
+
+    def _slash_evidence(self, tx_hash: str, args: Any, block: int) -> SlashEvidence:
+        """The Ack(s) the slashing transaction sent, checked against the assignment's recorded
+        ack signer (read at the slash's block)."""
+        transaction = with_retries(lambda: self.client.w3.eth.get_transaction(HexBytes(tx_hash)))
+        record = self._call(
+            self._market.functions.getAssignment(args["queryId"], args["part"], args["node"]),
+            block,
+        )
+        domain = Domain(self.client.deployment.chain_id, self._market.address)
+        evidence = decode_slash_evidence(
+            self._market, domain, transaction, dict(args), str(record.ackSigner)
+        )
+        if evidence.detail is not None:
+            log.info("slash in %s: evidence unavailable: %s", tx_hash, evidence.detail)
+        return evidence
 
     def _node_info(self, node: str, block: int) -> NodeInfo:
         record = self._call(self._nodes.functions.getNode(node), block)

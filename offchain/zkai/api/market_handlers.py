@@ -4,7 +4,9 @@ node), claims, assignment slashes, settlements and the market's parameters.
 A query's rows come from `QueryRequested` then one `Assigned` per assignment (same transaction);
 the rates and slash amount recorded at request are read by the indexer (`getQuery`) before the
 range is applied, as no event carries them. The stake a slash takes is the node registry's
-`Slashed` (`zkai.api.handlers`); `AssignmentSlashed` records which assignment, round and reason.
+`Slashed` (`zkai.api.handlers`); `AssignmentSlashed` records which assignment, round and reason,
+and the Ack(s) that justified it, which the indexer decoded from the slashing transaction's
+calldata (`zkai.api.evidence`; "unavailable" when the slash came through another contract).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from zkai.api.events import (
     node_row,
     set_parameter,
 )
+from zkai.api.evidence import unavailable
 from zkai.errors import ChainError
 
 __all__ = ["MARKET_HANDLERS", "cuts_of"]
@@ -150,6 +153,25 @@ def _assignment_slashed(
     assignment.slash_round = int(event.args["round"])
     assignment.slash_reason = int(event.args["reason"])
     assignment.slash_tx = event.tx_hash
+    evidence = fetched.slash_evidence.get((event.tx_hash, event.log_index))
+    if evidence is None:
+        evidence = unavailable("the slashing transaction was not fetched with its range")
+    assignment.slash_evidence = evidence.kind
+    assignment.slash_evidence_detail = evidence.detail
+    for position, ack in enumerate(evidence.acks, start=1):
+        session.add(
+            db.SlashAck(
+                query_id=assignment.query_id,
+                part=assignment.part,
+                node=assignment.node,
+                position=position,
+                round=ack.round,
+                input_transcript=str(ack.input_transcript),
+                output_transcript=str(ack.output_transcript),
+                signature=ack.signature,
+                signer=ack.signer,
+            )
+        )
 
 
 def _query_settled(

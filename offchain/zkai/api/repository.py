@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from zkai.api import db
 from zkai.api.schemas import (
     SLASH_REASONS,
+    AckOut,
     Amount,
     AssignmentOut,
+    AssignmentSlashOut,
     HostedPartOut,
     ModelOut,
     ModelVersionOut,
@@ -30,6 +32,7 @@ from zkai.api.schemas import (
     QueryDetail,
     QueryOut,
     QueryStatus,
+    SlashEvidenceKind,
     SlashOut,
 )
 from zkai.errors import NotIndexedError
@@ -286,7 +289,7 @@ def list_node_assignments(
         .limit(limit)
         .offset(offset)
     )
-    return Page(items=[assignment_out(a) for a in rows], total=count, limit=limit, offset=offset)
+    return Page(items=assignments_out(session, list(rows)), total=count, limit=limit, offset=offset)
 
 
 # ------------------------------------------------------------------ queries
@@ -313,30 +316,82 @@ def _status_filter(status: QueryStatus) -> ColumnElement[bool]:
     return and_(open_, db.Query.claimed_count == 0)
 
 
-def assignment_out(a: db.Assignment) -> AssignmentOut:
-    return AssignmentOut(
-        query_id=a.query_id,
-        part=a.part,
-        node=a.node,
-        status="claimed" if a.rounds is not None else "assigned",
-        budget=a.budget,
-        price_per_round=Amount.of(a.price),
-        first_commitment=a.first_commitment,
-        rounds=a.rounds,
-        input_transcript=a.input_transcript,
-        output_transcript=a.output_transcript,
-        credit=Amount.of(a.credit),
-        payout=Amount.of(a.payout),
-        claimed_at=a.claimed_at,
-        claim_tx=a.claim_tx,
-        claim_gas=a.claim_gas,
-        slashed=Amount.of(a.slashed),
-        slash_round=a.slash_round,
-        slash_reason=None
-        if a.slash_reason is None
-        else SLASH_REASONS.get(a.slash_reason, str(a.slash_reason)),
-        slash_tx=a.slash_tx,
+AssignmentKey = tuple[str, int, str]
+
+
+def _acks_of(
+    session: Session, assignments: Sequence[db.Assignment]
+) -> dict[AssignmentKey, list[db.SlashAck]]:
+    """The Acks behind the slashed ones among `assignments`, in one statement."""
+    slashed = {(a.query_id, a.part, a.node) for a in assignments if a.slash_tx is not None}
+    found: dict[AssignmentKey, list[db.SlashAck]] = defaultdict(list)
+    if slashed:
+        rows = session.scalars(
+            select(db.SlashAck)
+            .where(db.SlashAck.query_id.in_({key[0] for key in slashed}))
+            .order_by(db.SlashAck.position)
+        )
+        for ack in rows:
+            key = (ack.query_id, ack.part, ack.node)
+            if key in slashed:
+                found[key].append(ack)
+    return found
+
+
+def _ack_out(ack: db.SlashAck) -> AckOut:
+    return AckOut(
+        round=ack.round,
+        input_transcript=ack.input_transcript,
+        output_transcript=ack.output_transcript,
+        signature=ack.signature,
+        signer=ack.signer,
     )
+
+
+def _slash_out(a: db.Assignment, acks: Sequence[db.SlashAck]) -> AssignmentSlashOut | None:
+    if a.slash_tx is None or a.slash_round is None or a.slash_reason is None:
+        return None
+    expected = {"ack": 1, "equivocation": 2}.get(a.slash_evidence or "")
+    evidence: SlashEvidenceKind = "unavailable"
+    detail: str | None = a.slash_evidence_detail or "the index holds no Ack for this slash"
+    if expected is not None and len(acks) == expected:
+        evidence, detail = ("ack" if expected == 1 else "equivocation"), None
+    shown: list[AckOut] = [_ack_out(ack) for ack in acks] if detail is None else []
+    return AssignmentSlashOut(
+        round=a.slash_round,
+        reason=SLASH_REASONS.get(a.slash_reason, str(a.slash_reason)),
+        amount=Amount.of(a.slashed),
+        tx=a.slash_tx,
+        evidence=evidence,
+        evidence_detail=detail,
+        ack=shown[0] if shown else None,
+        second_ack=shown[1] if len(shown) > 1 else None,
+    )
+
+
+def assignments_out(session: Session, assignments: Sequence[db.Assignment]) -> list[AssignmentOut]:
+    acks = _acks_of(session, assignments)
+    return [
+        AssignmentOut(
+            query_id=a.query_id,
+            part=a.part,
+            node=a.node,
+            status="claimed" if a.rounds is not None else "assigned",
+            budget=a.budget,
+            price_per_round=Amount.of(a.price),
+            first_commitment=a.first_commitment,
+            rounds=a.rounds,
+            input_transcript=a.input_transcript,
+            output_transcript=a.output_transcript,
+            credit=Amount.of(a.credit),
+            payout=Amount.of(a.payout),
+            claimed_at=a.claimed_at,
+            claim_tx=a.claim_tx,
+            claim_gas=a.claim_gas,
+            slash=_slash_out(a, acks.get((a.query_id, a.part, a.node), [])),
+        )
+        for a in assignments
+    ]
 
 
 def _query_fields(q: db.Query, assignments: Sequence[db.Assignment]) -> dict[str, object]:
@@ -429,5 +484,5 @@ def get_query(session: Session, query_id: str) -> QueryDetail:
     assignments = _assignments_of(session, [key])[key]
     return QueryDetail(
         **_query_fields(q, assignments),  # type: ignore[arg-type]
-        assignments=[assignment_out(a) for a in assignments],
+        assignments=assignments_out(session, assignments),
     )

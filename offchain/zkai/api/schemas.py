@@ -142,6 +142,41 @@ AssignmentStatus = Literal["assigned", "claimed"]
 SLASH_REASONS = {1: "no-claim", 2: "fewer-rounds", 3: "transcript-differs", 4: "equivocation"}
 
 
+SlashEvidenceKind = Literal["ack", "equivocation", "unavailable"]
+
+
+class AckOut(BaseModel):
+    """An Ack as the slashing transaction sent it: Ack(queryId, part, node, round, T_i, O_i)."""
+
+    round: int = Field(description="i: the round the node acknowledged.")
+    input_transcript: str = Field(description="T_i, decimal.")
+    output_transcript: str = Field(description="O_i, decimal.")
+    signature: str = Field(description="The node's EIP-712 signature, 0x + 130 hex digits.")
+    signer: str = Field(
+        description="The address the signature recovers to: the assignment's recorded ack "
+        "signer (the indexer checks it)."
+    )
+
+
+class AssignmentSlashOut(BaseModel):
+    """An assignment's slash and the acknowledgement that justified it."""
+
+    round: int = Field(description="The round of the Ack the slash was judged on.")
+    reason: str = Field(description="no-claim, fewer-rounds, transcript-differs or equivocation.")
+    amount: Amount = Field(description="The slash amount recorded at request.")
+    tx: str = Field(description="The slashing transaction.")
+    evidence: SlashEvidenceKind = Field(
+        description="ack: `ack` is the Ack the slash sent; equivocation: `ack` and `second_ack` "
+        "are the two Acks of one round with different transcripts; unavailable: the slash came "
+        "through another contract (its calldata is not a market call), see `evidence_detail`."
+    )
+    evidence_detail: str | None = Field(description="Why the evidence is unavailable.")
+    ack: AckOut | None = Field(description="The Ack (None: evidence unavailable).")
+    second_ack: AckOut | None = Field(
+        default=None, description="An equivocation's second Ack (same round, other transcripts)."
+    )
+
+
 class AssignmentOut(BaseModel):
     """An assignment (query, part, node): its terms, its claim, its slash."""
 
@@ -160,12 +195,7 @@ class AssignmentOut(BaseModel):
     claimed_at: int | None
     claim_tx: str | None
     claim_gas: int | None = Field(description="Gas of the claim transaction.")
-    slashed: Amount
-    slash_round: int | None
-    slash_reason: str | None = Field(
-        description="no-claim, fewer-rounds, transcript-differs or equivocation."
-    )
-    slash_tx: str | None
+    slash: AssignmentSlashOut | None = Field(description="Its slash (None: not slashed).")
 
 
 class QueryOut(BaseModel):

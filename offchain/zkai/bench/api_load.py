@@ -29,6 +29,7 @@ DASHBOARD_PATHS = (
     "/api/queries?limit=20",
     "/api/stats/timeseries?buckets=24",
     "/api/models",
+    "/api/models/1/versions",
     "/api/health",
 )
 """What one dashboard reads on every refresh, and the health check."""

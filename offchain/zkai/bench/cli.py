@@ -29,30 +29,49 @@ def _fmt(value: Any) -> str:
 
 def summary_tables(results: dict[str, Any]) -> list[Table]:
     """The short summary printed on stderr."""
-    models = Table(
-        "model",
+    parts = Table(
+        "model / part",
+        "R_max",
         "constraints",
         "prove ms (p50/p90)",
+        "verify ms",
         "ezkl prove ms",
         "speed-up",
-        "submitResult gas",
-        "floor",
-        "ratio",
-        "ezkl verify gas",
-        title="Groth16 per share vs ezkl",
+        title="Groth16 part circuits vs ezkl",
     )
     for name, m in results.get("models", {}).items():
-        g, e = m["groth16"], m.get("ezkl") or {}
-        models.add_row(
+        e = m.get("ezkl") or {}
+        speedup = results.get("ratios", {}).get(name, {}).get("ezkl_prove_over_groth16_prove")
+        for p in m.get("parts", []):
+            parts.add_row(
+                f"{name} / {p['part']}",
+                _fmt(p["rounds_max"]),
+                _fmt(p["constraints"]),
+                f"{p['prove_ms_median']:.0f} / {p['prove_ms_p90']:.0f} ({p['witness_path']})",
+                _fmt(p["verify_offchain_ms_median"]),
+                _fmt(e.get("prove_ms_median")) if p["part"] == 0 else "",
+                _fmt(speedup) if p["part"] == 0 else "",
+            )
+    gas = Table("transaction", "gas", title="gas (anvil)")
+    g = results.get("gas") or {}
+    for key in (
+        "request_query_gas_1_part",
+        "request_query_gas_2_parts",
+        "claim_gas_median",
+        "floor_verify_proof_gas",
+        "claim_over_floor",
+        "settle_gas_all_claimed",
+        "settle_after_deadline_gas",
+        "slash_gas",
+    ):
+        gas.add_row(key, _fmt(g.get(key)))
+    e2e = Table("model", "answer s (p50/p90)", "proofs s (p50/p90)", "gas", title="e2e")
+    for name, m in ((results.get("e2e") or {}).get("models") or {}).items():
+        e2e.add_row(
             name,
-            _fmt(g["constraints"]),
-            f"{g['prove_ms_median']:.0f} / {g['prove_ms_p90']:.0f} ({g['witness_path']})",
-            _fmt(e.get("prove_ms_median")),
-            _fmt(results.get("ratios", {}).get(name, {}).get("ezkl_prove_over_groth16_prove")),
-            _fmt(g.get("submit_result_gas")),
-            _fmt(g["verify_gas_floor"]),
-            _fmt(g.get("submit_result_gas_over_floor")),
-            _fmt(e.get("verify_gas")),
+            f"{_fmt(m['answer_s_median'])} / {_fmt(m['answer_s_p90'])}",
+            f"{_fmt(m['proofs_s_median'])} / {_fmt(m['proofs_s_p90'])}",
+            _fmt(m["eth_gas_per_query_median"]),
         )
     reliability = Table("measurement", "result", title="crowds and crashes")
     for clients, level in ((results.get("api_load") or {}).get("levels") or {}).items():
@@ -66,38 +85,44 @@ def summary_tables(results: dict[str, Any]) -> list[Table]:
         if recovery.get(key):
             reliability.add_row(
                 f"recovery, worker {key.replace('_', ' ')} killed",
-                f"{_fmt(recovery[key]['recovery_s'])} s (deadline {recovery['deadline_s']} s)",
+                f"claim mined {_fmt(recovery[key]['recovery_s'])} s after the kill",
             )
+    for section, error in (results.get("errors") or {}).items():
+        reliability.add_row(f"[red]{section} failed[/]", error[:120])
     targets = Table("target", "wanted", "measured", "met", title="targets")
     for key, t in results.get("targets", {}).items():
         met = t["met"]
         mark = "-" if met is None else ("[green]yes[/]" if met else "[red]no[/]")
         targets.add_row(key, t["target"], _fmt(t["measured"]), mark)
-    return [models, reliability, targets]
+    return [parts, gas, e2e, reliability, targets]
 
 
 def bench(
-    repeats: Annotated[int, typer.Option(help="Proofs timed per model.")] = 10,
-    queries: Annotated[int, typer.Option(help="Sequential private queries for latency.")] = 10,
+    repeats: Annotated[int, typer.Option(help="Proofs timed per part.")] = 10,
+    queries: Annotated[int, typer.Option(help="Sequential private queries per model.")] = 10,
     users: Annotated[int, typer.Option(help="Concurrent users for throughput.")] = 4,
     out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path(
         "bench-results.json"
     ),
     quick: Annotated[
-        bool, typer.Option(help="Smoke run: fewer repeats and queries, no scaling or training.")
+        bool, typer.Option(help="Smoke run: fewer repeats, queries and rounds; no training.")
     ] = False,
-    full: Annotated[bool, typer.Option(help="Also scale to 4096 inputs.")] = False,
-    skip_e2e: Annotated[bool, typer.Option(help="No latency/throughput on the network.")] = False,
+    skip_gas: Annotated[bool, typer.Option(help="No gas section (its own anvil).")] = False,
+    skip_e2e: Annotated[bool, typer.Option(help="No latency/throughput on `zkai up`.")] = False,
     skip_ezkl: Annotated[bool, typer.Option(help="No ezkl baseline.")] = False,
+    skip_reliability: Annotated[
+        bool, typer.Option(help="No API load or worker-crash recovery.")
+    ] = False,
 ) -> None:
-    """Benchmark Groth16 shares, ezkl, plaintext, gas, a local network, training, scaling."""
+    """Benchmark v2 part circuits, ezkl, plaintext and run_local, gas, `zkai up` end to end."""
     options = BenchOptions(
         repeats=repeats,
         queries=queries,
         users=users,
-        full=full,
+        skip_gas=skip_gas,
         skip_e2e=skip_e2e,
         skip_ezkl=skip_ezkl,
+        skip_reliability=skip_reliability,
     )
     if quick:
         options = replace(options, quick=True, repeats=min(repeats, 3), queries=min(queries, 3))

@@ -1,6 +1,7 @@
-"""End to end on the local network: the latency of sequential private queries, and the
-throughput of concurrent users (each its own funded anvil account), with each node's work read
-from its log and the likely bottleneck named."""
+"""End to end on `zkai up`'s network with `QueryClient.run`: per model, the latency of sequential
+private queries to the answer and to every proof accepted on-chain (median, p90), the ETH gas
+and the ZKAI cost of a query; and the throughput of concurrent users (each its own funded anvil
+account), with each node's claims read from its log and the likely bottleneck named."""
 
 from __future__ import annotations
 
@@ -31,16 +32,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """Seconds from submitting a private query to its verified answer, one query at a time."""
+    """One model's sequential queries: seconds to the answer and to all proofs accepted."""
 
     model: str
     nodes: int
     shares: int
     worker_concurrency: int
     queries: int
-    latency_s: tuple[float, ...]
-    latency_s_median: float
-    latency_s_p90: float
+    answer_s: tuple[float, ...]
+    proofs_s: tuple[float, ...]
+    eth_gas: tuple[int, ...]
+    cost_zkai_wei: tuple[int, ...]
 
     def to_json(self) -> JSONDict:
         return {
@@ -49,34 +51,36 @@ class LatencyResult:
             "shares": self.shares,
             "worker_concurrency": self.worker_concurrency,
             "queries": self.queries,
-            "latency_s": list(self.latency_s),
-            "latency_s_median": self.latency_s_median,
-            "latency_s_p90": self.latency_s_p90,
+            "answer_s": list(self.answer_s),
+            "answer_s_median": round(statistics.median(self.answer_s), 3),
+            "answer_s_p90": round(percentile(self.answer_s, 0.9), 3),
+            "proofs_s": list(self.proofs_s),
+            "proofs_s_median": round(statistics.median(self.proofs_s), 3),
+            "proofs_s_p90": round(percentile(self.proofs_s, 0.9), 3),
+            "eth_gas_per_query": list(self.eth_gas),
+            "eth_gas_per_query_median": int(statistics.median(self.eth_gas)),
+            "cost_zkai_wei": [str(c) for c in self.cost_zkai_wei],
+            "cost_zkai_median": statistics.median(self.cost_zkai_wei) / 10**18,
+            "note": "eth gas = requestQuery + every claim (settle not included: anyone may send "
+            "it later)",
         }
 
 
 @dataclass(frozen=True)
 class NodeWork:
-    """One node's shares in a time window, from its log; `queue_waits_ms` stays out of JSON."""
+    """One node's claims in a time window, from its log (`claim.claimed` events)."""
 
-    shares: int
+    claims: int
     prove_ms_total: float
     prove_ms_median: float | None
-    task_ms_total: float
-    busy_fraction: float
     prove_fraction: float
-    submit_overhead_ms_per_share: float | None
-    queue_waits_ms: tuple[float, ...]
 
     def to_json(self) -> JSONDict:
         return {
-            "shares": self.shares,
+            "claims": self.claims,
             "prove_ms_total": self.prove_ms_total,
             "prove_ms_median": self.prove_ms_median,
-            "task_ms_total": self.task_ms_total,
-            "busy_fraction": self.busy_fraction,
             "prove_fraction": self.prove_fraction,
-            "submit_overhead_ms_per_share": self.submit_overhead_ms_per_share,
         }
 
 
@@ -95,7 +99,6 @@ class ThroughputResult:
     latency_s_p90_under_load: float | None
     chain_tx_per_s: float | None
     nodes: dict[str, NodeWork]
-    node_queue_wait_ms_median: float | None
     bottleneck: str
 
     def to_json(self) -> JSONDict:
@@ -111,23 +114,22 @@ class ThroughputResult:
             "latency_s_p90_under_load": self.latency_s_p90_under_load,
             "chain_tx_per_s": self.chain_tx_per_s,
             "nodes": {name: work.to_json() for name, work in self.nodes.items()},
-            "node_queue_wait_ms_median": self.node_queue_wait_ms_median,
             "bottleneck": self.bottleneck,
         }
 
 
 @dataclass(frozen=True)
 class E2EResult:
-    """The document's `e2e` section: latency, with throughput beside it."""
+    """The document's `e2e` section: latency per model, with throughput beside it."""
 
-    latency: LatencyResult
-    throughput: ThroughputResult
+    latency: dict[str, LatencyResult]
+    throughput: ThroughputResult | None
 
     def to_json(self) -> JSONDict:
         return {
-            **self.latency.to_json(),
-            "throughput_qps": self.throughput.throughput_qps,
-            "throughput": self.throughput.to_json(),
+            "models": {name: result.to_json() for name, result in self.latency.items()},
+            "throughput_qps": None if self.throughput is None else self.throughput.throughput_qps,
+            "throughput": None if self.throughput is None else self.throughput.to_json(),
         }
 
 
@@ -138,21 +140,28 @@ def latency_section(net: NetworkBench, name: str, queries: int) -> LatencyResult
     chain = net.chain()
     user = anvil_account(DEMO_USER_INDEX)
     split = load_split(name)
-    latencies = []
+    answer, proofs, gas, cost = [], [], [], []
     for i in range(queries):
         x = [float(v) for v in split.x_test[(i + 2) % len(split.x_test)]]
         outcome = net.query_once(chain, user, name, x)
-        latencies.append(outcome.latency_s)
-        net.say(f"e2e {name}: query {i + 1}/{queries} {outcome.latency_s:.2f} s")
+        answer.append(round(outcome.answer_s, 3))
+        proofs.append(round(outcome.latency_s, 3))
+        gas.append(outcome.request_gas + sum(a.claim_gas for a in outcome.assignments))
+        cost.append(outcome.cost)
+        net.say(
+            f"e2e {name}: query {i + 1}/{queries}: answer {outcome.answer_s:.2f} s, proofs "
+            f"{outcome.latency_s:.2f} s"
+        )
     return LatencyResult(
         model=name,
         nodes=net.options.nodes,
         shares=net.options.shares,
         worker_concurrency=net.options.worker_concurrency,
         queries=queries,
-        latency_s=tuple(round(v, 3) for v in latencies),
-        latency_s_median=round(statistics.median(latencies), 3),
-        latency_s_p90=round(percentile(latencies, 0.9), 3),
+        answer_s=tuple(answer),
+        proofs_s=tuple(proofs),
+        eth_gas=tuple(gas),
+        cost_zkai_wei=tuple(cost),
     )
 
 
@@ -167,6 +176,7 @@ def throughput_section(
     lock = threading.Lock()
     latencies: list[float] = []
     errors: list[str] = []
+    txs: list[int] = []
 
     def user(account: Any) -> None:
         own_chain = net.chain()
@@ -184,6 +194,7 @@ def throughput_section(
                 continue
             with lock:
                 latencies.append(outcome.latency_s)
+                txs.append(1 + len(outcome.assignments))
 
     net.say(f"throughput: {total} {name} queries from {users} concurrent users")
     t0_wall = time.time()
@@ -198,12 +209,8 @@ def throughput_section(
     completed = len(latencies)
     qps = completed / wall if wall > 0 else 0.0
     nodes = _node_work(net, t0_wall, t1_wall)
-    k = net.options.shares
-    txs = completed * (1 + k)
-    busiest = max((n.busy_fraction for n in nodes.values()), default=0.0)
-    queue_waits = [w for n in nodes.values() for w in n.queue_waits_ms]
-    queue_median = statistics.median(queue_waits) if queue_waits else None
-    bottleneck = _bottleneck(busiest, queue_median, latencies, unloaded_latency_s)
+    busiest = max((n.prove_fraction for n in nodes.values()), default=0.0)
+    bottleneck = _bottleneck(busiest, latencies, unloaded_latency_s)
     net.say(f"throughput: {qps:.2f} queries/s; bottleneck: {bottleneck}")
     return ThroughputResult(
         model=name,
@@ -215,21 +222,20 @@ def throughput_section(
         throughput_qps=round(qps, 3),
         latency_s_median_under_load=round(statistics.median(latencies), 3) if latencies else None,
         latency_s_p90_under_load=round(percentile(latencies, 0.9), 3) if latencies else None,
-        chain_tx_per_s=round(txs / wall, 2) if wall > 0 else None,
+        chain_tx_per_s=round(sum(txs) / wall, 2) if wall > 0 else None,
         nodes=nodes,
-        node_queue_wait_ms_median=None if queue_median is None else round(queue_median, 1),
         bottleneck=bottleneck,
     )
 
 
 def _node_work(net: NetworkBench, t0: float, t1: float) -> dict[str, NodeWork]:
-    """Per node, from its JSON log: shares submitted in [t0, t1], proving and busy time."""
+    """Per node, from its JSON log: claims sent in [t0, t1] and their proving time."""
     result: dict[str, NodeWork] = {}
     for name, path in net.node_logs().items():
-        prove, busy, waits = [], [], []
+        prove = []
         with contextlib.suppress(OSError):
             for line in path.read_text(errors="replace").splitlines():
-                if '"share.submitted"' not in line:
+                if '"claim.claimed"' not in line:
                     continue
                 try:
                     entry = json.loads(line)
@@ -238,47 +244,25 @@ def _node_work(net: NetworkBench, t0: float, t1: float) -> dict[str, NodeWork]:
                 if not t0 <= float(entry.get("ts", 0)) <= t1 + 1:
                     continue
                 prove.append(float(entry.get("prove_ms") or 0.0))
-                busy.append(float(entry.get("duration_ms") or 0.0))
-                since = entry.get("since_enqueue_ms")
-                if since is not None:
-                    waits.append(max(0.0, float(since) - float(entry.get("duration_ms") or 0)))
         wall_ms = max((t1 - t0) * 1000.0, 1.0)
         result[name] = NodeWork(
-            shares=len(prove),
+            claims=len(prove),
             prove_ms_total=round(sum(prove), 1),
             prove_ms_median=round(statistics.median(prove), 1) if prove else None,
-            task_ms_total=round(sum(busy), 1),
-            busy_fraction=round(sum(busy) / wall_ms, 3),
             prove_fraction=round(sum(prove) / wall_ms, 3),
-            submit_overhead_ms_per_share=round((sum(busy) - sum(prove)) / len(prove), 1)
-            if prove
-            else None,
-            queue_waits_ms=tuple(waits),
         )
     return result
 
 
-def _bottleneck(
-    busiest: float,
-    queue_median_ms: float | None,
-    latencies: Sequence[float],
-    unloaded_s: float | None,
-) -> str:
+def _bottleneck(busiest: float, latencies: Sequence[float], unloaded_s: float | None) -> str:
     if busiest >= 0.75:
         return (
-            f"node workers: the busiest node is busy {busiest:.0%} of the wall time (every "
-            "query needs both nodes, one worker each, proving on a shared 2-core CPU); "
-            "more nodes or worker concurrency would raise throughput"
-        )
-    if queue_median_ms is not None and queue_median_ms > 500:
-        return (
-            f"node workers: shares wait {queue_median_ms:.0f} ms (median) in the Celery "
-            f"queue for the node's single worker (busiest node busy {busiest:.0%} of the "
-            "wall time, ramp-up and ramp-down included); every query needs both nodes"
+            f"node provers: the busiest node proves {busiest:.0%} of the wall time (one claim "
+            "proof per assignment, on a shared 2-core CPU); more nodes would raise throughput"
         )
     if latencies and unloaded_s and statistics.median(latencies) > 2 * unloaded_s:
         return "CPU contention: latency under load is more than twice the unloaded latency"
     return (
-        f"client round trips and polling (nodes busy {busiest:.0%} of the time): each user "
-        "waits for its answer before sending the next query"
+        f"client round trips and claim waits (busiest node proving {busiest:.0%} of the "
+        "time): each user waits for every proof before sending its next query"
     )

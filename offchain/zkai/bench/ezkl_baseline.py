@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from zkai.bench.common import percentile
 from zkai.bench.ezkl_evm import EvmNumbers, install_svm_solc, measure_evm
-from zkai.bench.ezkl_onnx import build_linear_onnx, check_model_arrays
+from zkai.bench.ezkl_onnx import build_linear_onnx, build_mlp_onnx, check_model_arrays
 from zkai.bench.ezkl_process import MODULE, Layout, progress, run_child
 from zkai.bench.ezkl_stages import STAGE_FLAG, run_stage_request
 from zkai.errors import BenchmarkError, ZKAIError
@@ -203,6 +203,7 @@ def run_ezkl_baseline(
     decomp_legs: int = DEFAULT_DECOMP_LEGS,
     optimizer_runs: int = DEFAULT_OPTIMIZER_RUNS,
     stage_timeout_s: float = 3600.0,
+    second_layer: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> EzklResult:
     """Prove y = W x + b (weights m x n, bias m, sample_input n) with ezkl and measure it.
 
@@ -218,6 +219,9 @@ def run_ezkl_baseline(
         raise BenchmarkError(f"repeats must be at least 1, got {repeats}")
     w, b, x, integral = check_model_arrays(weights, bias, sample_input)
     outputs, inputs = w.shape
+    if second_layer is not None:
+        w2, b2, _, _ = check_model_arrays(second_layer[0], second_layer[1], b)
+        integral, outputs = False, w2.shape[0]
     layout = Layout.create(workdir)
     run = layout.run
     verifier_sol, calldata = run / "Verifier.sol", run / "calldata.bin"
@@ -237,7 +241,10 @@ def run_ezkl_baseline(
     timeout = stage_timeout_s
 
     progress(f"model {outputs}x{inputs}: settings, calibration, compilation")
-    build_linear_onnx(w, b, artifacts.model)
+    if second_layer is None:
+        build_linear_onnx(w, b, artifacts.model)
+    else:
+        build_mlp_onnx(w, b, w2, b2, artifacts.model)
     artifacts.input.write_text(json.dumps({"input_data": [x.tolist()]}))
     run_args: JSONDict = {
         "input_visibility": input_visibility,

@@ -13,7 +13,7 @@ from zkai.errors import BenchmarkError
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["FLOAT32_EXACT_INT", "build_linear_onnx", "check_model_arrays"]
+__all__ = ["FLOAT32_EXACT_INT", "build_linear_onnx", "build_mlp_onnx", "check_model_arrays"]
 
 # ONNX float32 holds every integer up to 2^24 exactly.
 FLOAT32_EXACT_INT = 2**24
@@ -34,6 +34,40 @@ def build_linear_onnx(weights: ArrayLike, bias: ArrayLike, path: Path) -> None:
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, inputs])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, outputs])],
         [numpy_helper.from_array(w, "weight"), numpy_helper.from_array(b, "bias")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def build_mlp_onnx(w1: ArrayLike, b1: ArrayLike, w2: ArrayLike, b2: ArrayLike, path: Path) -> None:
+    """Write y = W2 relu(W1 x + b1) + b2 as an ONNX graph (Gemm, Relu, Gemm; float32)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    arrays = [np.asarray(a, dtype=np.float32) for a in (w1, b1, w2, b2)]
+    hidden, inputs = arrays[0].shape
+    outputs = arrays[2].shape[0]
+    if (
+        arrays[2].shape[1] != hidden
+        or arrays[1].shape != (hidden,)
+        or arrays[3].shape != (outputs,)
+    ):
+        raise BenchmarkError("the two layers' shapes do not chain")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gemm", ["input", "w1", "b1"], ["h"], transB=1),
+            helper.make_node("Relu", ["h"], ["a"]),
+            helper.make_node("Gemm", ["a", "w2", "b2"], ["output"], transB=1),
+        ],
+        "mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, inputs])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, outputs])],
+        [
+            numpy_helper.from_array(a, name)
+            for a, name in zip(arrays, ("w1", "b1", "w2", "b2"), strict=True)
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(model)

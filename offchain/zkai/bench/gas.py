@@ -15,6 +15,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from eth_utils.address import to_checksum_address
+
 from zkai.bench.benchchain import BenchChain
 from zkai.bench.common import JSONDict, Progress, percentile
 from zkai.bench.played import ClaimRecord
@@ -209,7 +211,8 @@ def _floor(bench: BenchChain, record: ClaimRecord) -> tuple[int, int, int]:
     chain = bench.chain()
     terms = read_model(chain, bench.model_ids["digits"])
     verifier = chain.w3.eth.contract(
-        address=terms.parts[record.part].verifier, abi=load_abi("Groth16Verifier")
+        address=to_checksum_address(terms.parts[record.part].verifier),
+        abi=load_abi("Groth16Verifier"),
     )
     fn = verifier.functions.verifyProof(list(record.proof.proof), list(record.proof.public_inputs))
     if not chain.call(fn):

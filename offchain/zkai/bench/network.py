@@ -1,6 +1,7 @@
-"""The local network the chain sections measure on: a LocalNetwork (anvil, private Redis,
-contracts, two nodes, API) in a temporary data folder on free ports, with the helpers those
-sections share (a chain client, a verified private query, funded accounts, node logs)."""
+"""The local network the end-to-end sections measure on: `zkai up`'s LocalNetwork (anvil, a
+private Redis, the contracts, four node services, k = 2 per part, the API) in a temporary data
+folder on free ports, with the helpers those sections share (a chain client, a verified private
+query through `QueryClient.run`, funded accounts, node logs)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from zkai.units import ETHER
 
 __all__ = ["FIRST_USER_INDEX", "NetworkBench", "NetworkInfo"]
 
-# Throughput users take anvil's accounts from this index on, past the deployer and demo user.
-FIRST_USER_INDEX = 5
+# Throughput users take anvil's accounts from this index on, past the deployer, the demo user
+# and the four nodes.
+FIRST_USER_INDEX = 6
+NODES, SHARES = 4, 2
 
 
 class NetworkBench:
@@ -61,7 +64,13 @@ class NetworkBench:
                 "ZKAI_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
             }
         )
-        self.options = UpOptions(nodes=2, shares=2, rpc_port=free_port(), api_port=free_port())
+        self.options = UpOptions(
+            nodes=NODES,
+            shares=SHARES,
+            rpc_port=free_port(),
+            api_port=free_port(),
+            node_port=free_port(),
+        )
         started = time.perf_counter()
         self.started = True
         status = self.network.up(self.options)
@@ -104,25 +113,16 @@ class NetworkBench:
             p.name: Path(p.log) for p in self.network.state.processes if p.name.startswith("node-")
         }
 
-    def trace(self, chain: Any, tx_hash: str) -> JSONDict:
-        """The transaction's call tree (anvil's callTracer)."""
-        response = chain.w3.provider.make_request(
-            "debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}]
-        )
-        result: JSONDict = response["result"]
-        return result
-
     def query_once(self, chain: Any, account: Any, name: str, x: Sequence[float]) -> Any:
-        """One private query, answered and checked against the plaintext model."""
+        """One private query through `QueryClient.run`, answered, every proof accepted, and
+        checked against the plaintext model."""
         from zkai.client.query import QueryClient
 
         model_id, manifest = self.model(name)
-        client = QueryClient(chain, account)
-        pending = client.submit(name, manifest, model_id, x, deadline_s=300)
-        outcome = client.wait(pending, manifest)
-        if outcome.expired:
-            raise ZKAIError(f"a {name} query expired on the local network")
-        expected = manifest.forward(manifest.quantise_input(x))
+        outcome = QueryClient(chain, account).run(name, manifest, model_id, x)
+        if not outcome.verified:
+            raise ZKAIError(f"a {name} query's proofs were not all accepted before the deadline")
+        expected = list(manifest.evaluate(manifest.quantise_input(x)).outputs)
         if outcome.outputs != expected:
             raise ZKAIError(f"a {name} query answered {outcome.outputs}, plaintext {expected}")
         return outcome

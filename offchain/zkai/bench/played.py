@@ -153,7 +153,7 @@ class PlayedNode:
     def last_ack(self, query_id: bytes, part: int) -> tuple[int, int, int, bytes]:
         """(round, T_i, O_i, Ack) of the last round this node served for the assignment."""
         a = self._assignments[(query_id, part)]
-        opening, m, _, ack = a.rounds[-1]
+        _, m, _, ack = a.rounds[-1]
         return m.round, m.input_transcript, a.state.output_transcript, ack
 
     def _claim_safely(self, a: _Assignment, query_id: bytes) -> None:
@@ -219,6 +219,11 @@ class PlayedTransport(RoundTransport):
             if ident not in self._chains:
                 self._chains[ident] = ChainClient(self.chain.rpc_url, self.chain.deployment)
             return self._chains[ident]
+
+    def healthy(self, endpoint: str, node: str, timeout_s: float = 2.0) -> bool:
+        """A played node answers while it is registered here under that address."""
+        played = self.nodes.get(endpoint)
+        return played is not None and played.address.lower() == node.lower()
 
     def send(self, endpoint: str, request: RoundRequest) -> RoundAnswer:
         node = self.nodes.get(endpoint)

@@ -1,15 +1,16 @@
-"""Recovery after a worker crash, on the local network: while node-1 proves its share of a private
-query, its worker is killed (SIGKILL), and the time from the kill until that share's submission
-is mined is read from the node's log. Two crashes, recovered by different paths:
+"""Recovery after a worker crash, on `zkai up`'s network: while node-1 proves its claim of a
+private query (its listener has enqueued the claim), its worker is killed (SIGKILL), and the
+time from the kill until the claim is mined is read from the node's log (`claim.claimed`). Two
+crashes, recovered by different paths:
 
-- the pool process running the task: Celery puts the task back and a new pool process takes the
-  share's lock over from the dead holder (`zkai.node.locks`);
+- a pool process of the worker: Celery puts the task back (acks_late) and a new pool process
+  takes the assignment's claim lock over from the dead holder;
 - the worker's Celery main process (its pool dies with it): the node service starts a new worker
-  and its listener re-enqueues the share at once (`zkai.node.listener`).
+  and its listener enqueues the due claim again.
 
-Each query is made with the client's default deadline and must be answered and verified before
-it. A kill that lands after the share was already submitted measures nothing; the query is then
-made again (at most `attempts` times).
+Each query is made with the client's default round window, and must be answered and every proof
+accepted before its proof deadline. A kill that lands after the claim was already mined measures
+nothing; the query is then made again (at most `attempts` times).
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ class KillRecovery:
 
 @dataclass(frozen=True)
 class RecoveryResult:
-    """Both crashes, with the settings and deadlines that bound them."""
+    """Both crashes, with the settings and windows that bound them."""
 
-    deadline_s: int
-    min_deadline_window_s: int
+    round_window_s: int
+    min_proof_window_floor_s: int
     lock_ttl_s: float
     visibility_timeout_s: int
     pool_process: KillRecovery
@@ -107,70 +108,105 @@ def _worker_main_pid(path: Path) -> int:
     return int(events[-1]["worker_pid"])
 
 
-def _wait_into(client: Any, pending: Any, manifest: Any, outcomes: list[Any]) -> None:
-    outcomes.append(client.wait(pending, manifest))
+def _pool_pid(main_pid: int) -> int:
+    """A pool process of the worker (a child of its main process)."""
+    children = Path(f"/proc/{main_pid}/task/{main_pid}/children")
+    try:
+        pids = [int(p) for p in children.read_text().split()]
+    except OSError as exc:
+        raise BenchmarkError(f"cannot list the worker's pool processes: {exc}") from exc
+    if not pids:
+        raise BenchmarkError(f"{NODE}'s worker {main_pid} has no pool process")
+    return pids[0]
+
+
+def _run_into(
+    client: Any, name: str, manifest: Any, model_id: int, x: Any, nodes: Any, out: list[Any]
+) -> None:
+    try:
+        out.append(
+            client.run(
+                name,
+                manifest,
+                model_id,
+                x,
+                nodes=nodes,
+                on_progress=lambda event, detail: out.append((event, detail)),
+            )
+        )
+    except Exception as exc:  # reported by the caller
+        out.append(exc)
 
 
 def _one_kill(net: NetworkBench, target: KillTarget, attempts: int) -> KillRecovery:
-    from zkai.client.query import DEFAULT_DEADLINE_S, QueryClient
+    from zkai.client.query import QueryClient, QueryOutcome
     from zkai.localnet_state import DEMO_USER_INDEX, anvil_account
     from zkai.models.demo import load_split
 
     chain = net.chain()
     model_id, manifest = net.model("digits")
-    address = str(net.network.state.info["nodes"][NODE]).lower()
+    nodes = net.network.state.info["nodes"]
+    address = str(nodes[NODE])
+    other = next(str(a) for n, a in sorted(nodes.items()) if n != NODE)
     log_path = net.node_logs()[NODE]
     split = load_split("digits")
     for attempt in range(1, attempts + 1):
         x = [float(v) for v in split.x_test[(7 * attempt) % len(split.x_test)]]
         client = QueryClient(chain, anvil_account(DEMO_USER_INDEX))
         log = _NodeLog(log_path)
-        pending = client.submit("digits", manifest, model_id, x, deadline_s=DEFAULT_DEADLINE_S)
-        index = [n.lower() for n in pending.nodes].index(address)
-        outcomes: list[Any] = []
+        out: list[Any] = []
         waiter = threading.Thread(
-            target=_wait_into, args=(client, pending, manifest, outcomes), daemon=True
+            target=_run_into,
+            args=(client, "digits", manifest, model_id, x, [[address, other]], out),
+            daemon=True,
         )
         waiter.start()
-        started = log.wait("share.started", 60, query_id=pending.query_id, share_index=index)
-        victim = int(started["pid"]) if target == "pool_process" else _worker_main_pid(log_path)
+        deadline = time.monotonic() + 120
+        while not any(isinstance(o, tuple) and o[0] == "requested" for o in out):
+            if time.monotonic() > deadline or any(isinstance(o, Exception) for o in out):
+                raise BenchmarkError(f"the recovery query was not requested: {out}")
+            time.sleep(0.01)
+        query_hex = "0x" + next(o[1] for o in out if isinstance(o, tuple))["query_id"].hex()
+        log.wait("claim.enqueued", 120, query=query_hex)
+        main = _worker_main_pid(log_path)
+        victim = _pool_pid(main) if target == "pool_process" else main
         os.kill(victim, signal.SIGKILL)
         killed_at = time.time()
-        waiter.join(timeout=DEFAULT_DEADLINE_S + 60)
-        if not outcomes:
-            raise BenchmarkError(f"the query after the {target} kill was not answered")
-        outcome = outcomes[0]
-        submitted = log.wait("share.submitted", 10, query_id=pending.query_id, share_index=index)
-        if float(submitted["ts"]) < killed_at:
-            net.say(f"recovery: the share was submitted before the {target} kill; again")
+        waiter.join(timeout=600)
+        outcome = next((o for o in out if isinstance(o, QueryOutcome)), None)
+        if outcome is None:
+            raise BenchmarkError(f"the query after the {target} kill failed: {out[-1]}")
+        claimed = log.wait("claim.claimed", 30, query=query_hex)
+        if float(claimed["ts"]) < killed_at:
+            net.say(f"recovery: the claim was mined before the {target} kill; again")
             continue
-        recovery = float(submitted["ts"]) - killed_at
-        net.say(f"recovery: {target} killed, share submitted {recovery:.1f} s later")
+        recovery = float(claimed["ts"]) - killed_at
+        net.say(f"recovery: {target} killed, claim mined {recovery:.1f} s later")
         return KillRecovery(
             target=target,
             recovery_s=round(recovery, 2),
             query_latency_s=round(float(outcome.latency_s), 2),
-            answered_before_deadline=not outcome.expired,
+            answered_before_deadline=outcome.outputs is not None,
             verified=bool(outcome.verified),
             attempts=attempt,
         )
-    raise BenchmarkError(f"no {target} kill caught a task in flight in {attempts} queries")
+    raise BenchmarkError(f"no {target} kill caught a claim in flight in {attempts} queries")
 
 
 def recovery_section(net: NetworkBench, attempts: int = 5) -> RecoveryResult:
-    """Kill node-1's pool process, then its Celery main process, each mid-proof (run last: the
-    node's worker is restarted by its service, the network stays usable)."""
-    from zkai.client.query import DEFAULT_DEADLINE_S
+    """Kill node-1's pool process, then its Celery main process, each while its claim is in
+    flight (run last: the node's worker is restarted by its service)."""
+    from zkai.client.query import DEFAULT_ROUND_WINDOW_S
     from zkai.config import get_settings
+    from zkai.protocol.market import read_market_terms
 
-    chain = net.chain()
-    window = int(chain.call(chain.contract("QueryMarket").functions.MIN_DEADLINE_WINDOW()))
+    market = read_market_terms(net.chain())
     pool = _one_kill(net, "pool_process", attempts)
     main = _one_kill(net, "main_process", attempts)
     settings = get_settings()
     return RecoveryResult(
-        deadline_s=DEFAULT_DEADLINE_S,
-        min_deadline_window_s=window,
+        round_window_s=DEFAULT_ROUND_WINDOW_S,
+        min_proof_window_floor_s=int(market.min_proof_window_floor),
         lock_ttl_s=settings.node_lock_ttl_s,
         visibility_timeout_s=settings.node_visibility_timeout_s,
         pool_process=pool,

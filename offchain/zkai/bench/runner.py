@@ -1,21 +1,25 @@
-"""`zkai bench`: Groth16 per share against ezkl and plaintext, on-chain gas, a local network
-end to end, encrypted training and scaling, in one JSON document.
+"""`zkai bench` for protocol version 2: part circuits against ezkl and the plaintext baselines,
+on-chain gas, `zkai up`'s network end to end, and its reliability, in one JSON document.
 
 Each section is a module of its own that returns a frozen dataclass with `to_json()`; this
 module runs them in order and composes the document:
 
-- `groth16`: constraints, a fresh setup (in a temporary artifacts root), prove time per share,
-  off-chain verify time, sizes and the gas floor; `plaintext`: float numpy, the integer
-  `Manifest.forward` and a node's compute on one share.
-- `network`: a LocalNetwork (anvil, private Redis, contracts, two nodes, API) on free ports, on
-  which `gas` measures submitResult and the bare verifier, and `e2e` latency and throughput.
-- `ezkl_section`: the ezkl baseline (`ezkl_baseline`) on the manifests' own integers.
-- `training`: CKKS encryption and aggregation; `scaling`: proving and gas against the input
-  size and k (skipped by `--quick`).
-- `api_load`: the network's API at 50 and 200 concurrent clients; `recovery`: the time a node
-  takes to submit a share after its worker's pool process, then its Celery main process, is
-  killed mid-proof (run last: it kills a worker).
+- `circuits`: per demo model and part, constraints, the cached setup, proving a real query's
+  rounds (median of `repeats`), off-chain verification; version 1's digits figures as a stated
+  reference; the digits block in a circuit of R_max = 4 slots (`--quick`: n = 1 and 4).
+- `plaintext`: `Manifest.evaluate` and `zkai.inference.run_local` ("private without chain").
+- `gas` (`--skip-gas`): `zkai.bench.benchchain` (its own anvil, the contracts, played nodes):
+  requestQuery (1 and 2 parts), claim, settle, slash, and the verifyProof floor.
+- `e2e` (`--skip-e2e`): `zkai up`'s LocalNetwork (4 nodes, k = 2) with `QueryClient.run`:
+  latency to the answer and to every proof, gas and cost per query, throughput.
+- `ezkl` (`--skip-ezkl`): the ezkl baseline of every demo model (`ezkl_section`), its
+  Solidity verifier deployed on the gas section's anvil.
+- `api_load` and `recovery` (`--skip-reliability`): on the same network, recovery last.
+- `training` (not with `--quick`): CKKS encryption and aggregation.
 - `ratios` per model and `targets`, from the results.
+A section that fails is reported, recorded as null with its error under `errors`, and the run
+goes on; every number in the document was measured in this run, except the labelled v1
+reference.
 """
 
 from __future__ import annotations
@@ -26,90 +30,113 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from zkai.bench.api_load import ApiLoadResult, api_load_section
-from zkai.bench.common import JSONDict, Progress, sample_input
+from zkai.bench.benchchain import BenchChain
+from zkai.bench.circuits import (
+    V1_DIGITS_REFERENCE,
+    PartResult,
+    RoundsResult,
+    part_section,
+    rounds_section,
+)
+from zkai.bench.common import JSONDict, Progress, ratio, sample_input
 from zkai.bench.e2e import E2EResult, latency_section, throughput_section
 from zkai.bench.ezkl_section import EzklSection, ezkl_section
 from zkai.bench.gas import GasResult, gas_section
-from zkai.bench.groth16 import Groth16Result, groth16_model_section
 from zkai.bench.metadata import RunMetadata, collect_metadata, load_average
 from zkai.bench.network import NetworkBench, NetworkInfo
-from zkai.bench.options import BenchOptions
+from zkai.bench.options import ROUNDS_MAX, BenchOptions
 from zkai.bench.plaintext import PlaintextResult, plaintext_section
 from zkai.bench.ratios import model_ratios
 from zkai.bench.recovery import RecoveryResult, recovery_section
-from zkai.bench.scaling import (
-    InputScalingRow,
-    ScalingResult,
-    k_scaling_section,
-    scaling_gas,
-    scaling_offchain,
-)
 from zkai.bench.targets import targets_section
 from zkai.bench.training import TrainingResult, training_section
-from zkai.circuits.artifacts import CircuitArtifacts
-from zkai.models.demo import DEMO_MODELS, load_demo_manifest
+from zkai.config import get_settings
+from zkai.models.demo import DEMO_MODELS, load_demo_manifest, load_split
 
 __all__ = ["BenchReport", "ModelResult", "main_progress", "run_bench"]
+
+E2E_MODELS = ("digits", "digits-mlp")
 
 
 @dataclass(frozen=True)
 class ModelResult:
-    """One demo model: its shape, Groth16 (with its chain gas), plaintext and ezkl."""
+    """One demo model: its shape, its parts' circuits, the plaintext baselines and ezkl."""
 
     inputs: int
     outputs: int
-    groth16: Groth16Result
-    plaintext: PlaintextResult
-    gas: GasResult | None = None
+    parts: tuple[PartResult, ...]
+    plaintext: PlaintextResult | None
     ezkl: EzklSection | None = None
 
     def to_json(self) -> JSONDict:
         return {
             "inputs": self.inputs,
             "outputs": self.outputs,
-            "groth16": self.groth16.to_json(self.gas),
-            "plaintext": self.plaintext.to_json(),
+            "parts": [p.to_json() for p in self.parts],
+            "plaintext": None if self.plaintext is None else self.plaintext.to_json(),
             "ezkl": None if self.ezkl is None else self.ezkl.to_json(),
         }
 
 
 @dataclass(frozen=True)
 class BenchReport:
-    """A whole run. Sections a quick run skips (training, scaling) are left out of the
-    document; a section that failed or was skipped by an option is null."""
+    """A whole run. Sections skipped by an option or failed are null (`errors` says why)."""
 
     metadata: RunMetadata
-    models: Mapping[str, ModelResult]
-    network: NetworkInfo
+    models: dict[str, ModelResult]
+    rounds: RoundsResult | None
+    gas: GasResult | None
+    network: NetworkInfo | None
     e2e: E2EResult | None
-    training: TrainingResult | None = None
-    scaling: ScalingResult | None = None
-    api_load: ApiLoadResult | None = None
-    recovery: RecoveryResult | None = None
+    api_load: ApiLoadResult | None
+    recovery: RecoveryResult | None
+    training: TrainingResult | None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def _circuits(self) -> JSONDict:
+        digits = self.models.get("digits")
+        v2 = digits.parts[0] if digits and digits.parts else None
+        return {
+            "v1_reference_digits": V1_DIGITS_REFERENCE,
+            "v2_digits_part_0": None
+            if v2 is None
+            else {
+                "constraints": v2.constraints,
+                "prove_ms_median": v2.prove_ms_median,
+                "public_inputs": v2.public_inputs,
+                "constraints_over_v1": ratio(v2.constraints, V1_DIGITS_REFERENCE["constraints"]),
+                "prove_over_v1": ratio(v2.prove_ms_median, V1_DIGITS_REFERENCE["prove_ms_median"]),
+            },
+            "rounds": None if self.rounds is None else self.rounds.to_json(),
+        }
 
     def to_json(self) -> JSONDict:
+        gas = None if self.gas is None else self.gas.to_json()
+        claim = None if gas is None else gas["claim_gas_median"]
+        floor = None if gas is None else gas["floor_verify_proof_gas"]
         document: JSONDict = {
             "metadata": self.metadata.to_json(),
             "models": {name: model.to_json() for name, model in self.models.items()},
+            "circuits": self._circuits(),
             "ratios": {
-                name: model_ratios(m.groth16, m.gas, m.plaintext, m.ezkl).to_json()
+                name: model_ratios(m.parts, m.plaintext, m.ezkl, claim, floor).to_json()
                 for name, m in self.models.items()
             },
+            "gas": gas,
         }
         if not self.metadata.options.quick:
             document["training"] = None if self.training is None else self.training.to_json()
-        document["network"] = self.network.to_json()
+        document["network"] = None if self.network is None else self.network.to_json()
         document["e2e"] = None if self.e2e is None else self.e2e.to_json()
         document["api_load"] = None if self.api_load is None else self.api_load.to_json()
         document["recovery"] = None if self.recovery is None else self.recovery.to_json()
-        if not self.metadata.options.quick:
-            document["scaling"] = None if self.scaling is None else self.scaling.to_json()
+        document["errors"] = dict(self.errors)
         document["targets"] = targets_section(document).to_json()
         return document
 
@@ -126,21 +153,144 @@ def _workspace() -> Iterator[Path]:
 _T = TypeVar("_T")
 
 
-def _guarded(say: Progress, what: str, action: Callable[[], _T]) -> _T | None:
-    """An optional section: a failure is reported and recorded as None, not fatal."""
+class _Sections:
+    """Runs optional sections: a failure is reported and recorded, not fatal."""
+
+    def __init__(self, say: Progress) -> None:
+        self.say = say
+        self.errors: dict[str, str] = {}
+
+    def run(self, what: str, action: Callable[[], _T]) -> _T | None:
+        try:
+            return action()
+        except Exception as exc:  # reported; the other sections still run
+            message = f"{type(exc).__name__}: {exc}"
+            self.say(f"{what} FAILED: {message}")
+            self.errors[what] = message[:2000]
+            return None
+
+
+def _inputs(name: str, count: int) -> list[list[float]]:
+    split = load_split(name)
+    return [[float(v) for v in split.x_test[i % len(split.x_test)]] for i in range(count)]
+
+
+def _models(options: BenchOptions, sections: _Sections, say: Progress) -> dict[str, ModelResult]:
+    models: dict[str, ModelResult] = {}
+    for name in DEMO_MODELS:
+        manifest = load_demo_manifest(name)
+        x = sample_input(name)
+        parts = sections.run(
+            f"circuits {name}",
+            lambda manifest=manifest, x=x: part_section(  # type: ignore[misc]
+                manifest, x, repeats=options.repeats, say=say
+            ),
+        )
+        plain = sections.run(
+            f"plaintext {name}",
+            lambda manifest=manifest, name=name: plaintext_section(  # type: ignore[misc]
+                manifest, _inputs(name, options.repeats), options.repeats
+            ),
+        )
+        models[name] = ModelResult(
+            inputs=manifest.input_size,
+            outputs=manifest.output_size,
+            parts=tuple(r for r, _, _ in parts or ()),
+            plaintext=plain,
+        )
+    return models
+
+
+def _chain_sections(
+    options: BenchOptions, root: Path, sections: _Sections, say: Progress
+) -> tuple[GasResult | None, dict[str, EzklSection | None]]:
+    """The gas section, and ezkl (its verifier deployed on the same anvil), on a BenchChain."""
+    if options.skip_gas and options.skip_ezkl:
+        return None, {}
+    bench = BenchChain(root / "chain", say, E2E_MODELS)
     try:
-        return action()
-    except Exception as exc:  # reported; the other sections still run
-        say(f"{what} FAILED: {type(exc).__name__}: {exc}")
-        return None
+
+        def start() -> bool:
+            bench.up()
+            return True
+
+        up = bool(sections.run("chain", start))
+        gas = None
+        if up and not options.skip_gas:
+            gas = sections.run("gas", lambda: gas_section(bench, options.gas_queries, say))
+        ezkl = {}
+        if not options.skip_ezkl:
+            ezkl = _ezkl_all(options, root, bench.rpc_url if up else None, sections, say)
+        return gas, ezkl
+    finally:
+        bench.down()
 
 
-def _e2e(bench: NetworkBench, options: BenchOptions) -> E2EResult:
-    latency = latency_section(bench, "digits", options.queries)
+@dataclass
+class _NetworkResults:
+    network: NetworkInfo | None = None
+    e2e: E2EResult | None = None
+    api_load: ApiLoadResult | None = None
+    recovery: RecoveryResult | None = None
+
+
+def _e2e(net: NetworkBench, options: BenchOptions, sections: _Sections) -> E2EResult:
+    latency = {name: latency_section(net, name, options.queries) for name in E2E_MODELS}
     per_run = options.queries if options.quick else 2 * options.queries
     total = max(options.users, per_run)
-    throughput = throughput_section(bench, "digits", options.users, total, latency.latency_s_median)
+    unloaded = latency["digits"].to_json()["proofs_s_median"]
+    throughput = sections.run(
+        "throughput",
+        lambda: throughput_section(net, "digits", options.users, total, unloaded),
+    )
     return E2EResult(latency=latency, throughput=throughput)
+
+
+def _ezkl_all(
+    options: BenchOptions, root: Path, rpc_url: str | None, sections: _Sections, say: Progress
+) -> dict[str, EzklSection | None]:
+    return {
+        name: sections.run(
+            f"ezkl {name}",
+            lambda name=name: ezkl_section(  # type: ignore[misc]
+                load_demo_manifest(name),
+                sample_input(name),
+                root / "ezkl" / name,
+                repeats=2 if options.quick else max(2, options.repeats),
+                rpc_url=rpc_url,
+                say=say,
+            ),
+        )
+        for name in DEMO_MODELS
+    }
+
+
+def _network(
+    options: BenchOptions, root: Path, sections: _Sections, say: Progress
+) -> _NetworkResults:
+    out = _NetworkResults()
+    if options.skip_e2e and options.skip_reliability:
+        return out
+    say("starting `zkai up`'s local network (4 nodes, k = 2) on free ports")
+    net = sections.run(
+        "network", lambda: NetworkBench(root / "localnet", get_settings().artifacts_path, say)
+    )
+    if net is None:
+        return out
+    try:
+        if sections.run("network", net.up) is not None:
+            out.network = NetworkInfo.of(net)
+        if out.network is not None and not options.skip_e2e:
+            out.e2e = sections.run("e2e", lambda: _e2e(net, options, sections))
+        if out.network is not None and not options.skip_reliability:
+            per_level = 400 if options.quick else 4_000
+            out.api_load = sections.run(
+                "api_load", lambda: api_load_section(net, requests_per_level=per_level)
+            )
+            out.recovery = sections.run("recovery", lambda: recovery_section(net))
+    finally:
+        net.down()
+    return out
 
 
 def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
@@ -148,88 +298,28 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
     started = time.perf_counter()
     metadata = collect_metadata(options)
     say(f"zkai bench on {os.cpu_count()} cores (load {os.getloadavg()[0]:.2f})")
-    training: TrainingResult | None = None
-    scaling: ScalingResult | None = None
-    api_load: ApiLoadResult | None = None
-    recovery: RecoveryResult | None = None
+    sections = _Sections(say)
     with _workspace() as root:
-        artifacts_root = root / "artifacts"
-        artifacts_root.mkdir()
-        built: dict[str, CircuitArtifacts] = {}
-        models: dict[str, ModelResult] = {}
-        for name in DEMO_MODELS:
-            manifest = load_demo_manifest(name)
-            x = sample_input(name)
-            g16, built[name] = groth16_model_section(
-                manifest,
-                x,
-                artifacts_root,
-                repeats=options.repeats,
-                witness=options.witness,
+        models = _models(options, sections, say)
+        rounds = sections.run(
+            "rounds",
+            lambda: rounds_section(
+                load_demo_manifest("digits"),
+                ROUNDS_MAX,
+                options.round_counts,
+                repeats=min(options.repeats, 3),
                 say=say,
-            )
-            models[name] = ModelResult(
-                inputs=manifest.input_size,
-                outputs=manifest.output_size,
-                groth16=g16,
-                plaintext=plaintext_section(manifest, x),
-            )
+            ),
+        )
+        training: TrainingResult | None = None
         if not options.quick:
-            training = _guarded(
-                say, "training", lambda: training_section([64 * 10 + 10, 65_536], 10, say)
+            training = sections.run(
+                "training", lambda: training_section([64 * 10 + 10, 65_536], 10, say)
             )
-        scaling_rows: list[tuple[InputScalingRow, CircuitArtifacts]] = []
-        if not options.quick:
-            sizes = [64, 256, 1024] + ([4096] if options.full else [])
-            scaling_rows = (
-                _guarded(
-                    say,
-                    "scaling",
-                    lambda: scaling_offchain(
-                        sizes, artifacts_root, max(1, min(options.repeats, 5)), say
-                    ),
-                )
-                or []
-            )
-
-        bench = NetworkBench(root / "localnet", artifacts_root, say)
-        try:
-            say("starting a local network (2 nodes, k = 2) on free ports")
-            bench.up()
-            network = NetworkInfo.of(bench)
-            for name in DEMO_MODELS:
-                gas = gas_section(bench, name, built[name], queries=2)
-                models[name] = replace(models[name], gas=gas)
-            e2e = None if options.skip_e2e else _e2e(bench, options)
-            if not options.quick:
-                _guarded(say, "scaling gas", lambda: scaling_gas(bench, scaling_rows))
-                scaling = ScalingResult(
-                    inputs=tuple(row for row, _ in scaling_rows),
-                    k=_guarded(say, "k scaling", lambda: k_scaling_section(bench, [2, 3, 4])),
-                )
-            if not options.skip_ezkl:
-                for name in DEMO_MODELS:
-                    ezkl = _guarded(
-                        say,
-                        f"ezkl {name}",
-                        lambda name=name: ezkl_section(  # type: ignore[misc]
-                            load_demo_manifest(name),
-                            sample_input(name),
-                            root / "ezkl" / name,
-                            repeats=max(2, options.repeats if not options.quick else 2),
-                            rpc_url=bench.rpc_url,
-                            say=say,
-                        ),
-                    )
-                    models[name] = replace(models[name], ezkl=ezkl)
-            per_level = 400 if options.quick else 4_000
-            api_load = _guarded(
-                say, "api load", lambda: api_load_section(bench, requests_per_level=per_level)
-            )
-            recovery = _guarded(say, "recovery", lambda: recovery_section(bench))
-        finally:
-            bench.down()
-
+        gas, ezkls = _chain_sections(options, root, sections, say)
+        net = _network(options, root, sections, say)
+        for name, ezkl in ezkls.items():
+            models[name] = replace(models[name], ezkl=ezkl)
     metadata = replace(
         metadata,
         duration_s=round(time.perf_counter() - started, 1),
@@ -238,12 +328,14 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
     report = BenchReport(
         metadata=metadata,
         models=models,
-        network=network,
-        e2e=e2e,
+        rounds=rounds,
+        gas=gas,
+        network=net.network,
+        e2e=net.e2e,
+        api_load=net.api_load,
+        recovery=net.recovery,
         training=training,
-        scaling=scaling,
-        api_load=api_load,
-        recovery=recovery,
+        errors=sections.errors,
     )
     return report.to_json()
 

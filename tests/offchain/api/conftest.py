@@ -3,7 +3,9 @@ scripts/deploy.py, a two-part model whose parts are verified by a factory verifi
 Groth16 circuit (the toy assignment circuit of tests/contracts, with the public inputs (tag, n,
 T_n, O_{n-1}, O_n) of every part circuit), three staked nodes hosting
 parts, queries requested, claimed with real proofs and Round signatures of their session keys,
-one assignment slashed on its node's Ack, one query settled; a reward epoch and a reward claim.
+one assignment slashed on its node's Ack (the Ack each slash sent is kept, to be compared with
+what the index decoded from the slashing transaction), one query settled; a reward epoch and a
+reward claim.
 Then the API app on a fresh SQLite index of that chain, and helpers to serve it over real HTTP.
 """
 
@@ -72,6 +74,17 @@ class Assignment:
         return zk.Statement.make(self.tag, rounds, self.prev_output_transcript, self.w)
 
 
+@dataclass(frozen=True)
+class SentAck:
+    """An Ack as a test sent it in a slashing transaction, and who signed it."""
+
+    round: int
+    input_transcript: int
+    output_transcript: int
+    signature: bytes
+    signer: str
+
+
 @dataclass
 class Network:
     """The deployed system and the actors of the scenario."""
@@ -91,6 +104,9 @@ class Network:
     request_receipts: dict[bytes, Any] = field(default_factory=dict)
     claim_receipts: dict[tuple[bytes, int, str], Any] = field(default_factory=dict)
     trees: list[RewardTree] = field(default_factory=list)
+    sent_acks: dict[tuple[bytes, int, str], list[SentAck]] = field(default_factory=dict)
+    """The Ack(s) each slash sent, by (query id, part, node address)."""
+    slash_receipts: dict[tuple[bytes, int, str], Any] = field(default_factory=dict)
 
     @property
     def token(self) -> Any:
@@ -196,24 +212,56 @@ class Network:
         self.claim_receipts[(qid, part, node.address)] = receipt
         return receipt
 
-    def slash_unclaimed(self, chain: Any, qid: bytes, part: int, node_index: int) -> Any:
-        """Slash an unclaimed assignment on its node's Ack of round 1 (after the proof deadline)."""
+    def sign_ack(
+        self, chain: Any, qid: bytes, part: int, node_index: int, round_: int, t: int, o: int
+    ) -> SentAck:
+        """Node `node_index`'s Ack of (round, T, O), signed by its ack signer."""
+        node, signer = self.nodes[node_index], self.ack_signers[node_index]
+        ack = AckMessage(qid, part, node.address, round_, t, o)
+        return SentAck(round_, t, o, ack.sign(self.domain(chain), signer), signer.address)
+
+    def slash_unclaimed(
+        self, chain: Any, qid: bytes, part: int, node_index: int, via: Any = None
+    ) -> Any:
+        """Slash an unclaimed assignment on its node's Ack of round 1 (after the proof deadline),
+        sent to the market, or through the forwarding contract `via` when given."""
         node = self.nodes[node_index]
         round_1 = self.assignment(qid, part, node).statement(1)
-        ack = AckMessage(
-            qid, part, node.address, 1, round_1.input_transcript, round_1.output_transcript
+        ack = self.sign_ack(
+            chain, qid, part, node_index, 1, round_1.input_transcript, round_1.output_transcript
         )
-        signature = ack.sign(self.domain(chain), self.ack_signers[node_index])
-        return self.market.slash(
+        args = (qid, part, node.address, 1, ack.input_transcript, ack.output_transcript)
+        if via is None:
+            receipt = self.market.slash(*args, ack.signature, sender=self.owner)
+        else:
+            data = self.market.slash.encode_input(*args, ack.signature)
+            receipt = self.owner.transfer(via, 0, data=data)
+        self.sent_acks[(qid, part, node.address)] = [ack]
+        self.slash_receipts[(qid, part, node.address)] = receipt
+        return receipt
+
+    def slash_equivocation(
+        self, chain: Any, qid: bytes, part: int, node_index: int, acks: list[SentAck]
+    ) -> Any:
+        """Slash on two Acks of one round with different transcripts."""
+        first, second = acks
+        node = self.nodes[node_index]
+        receipt = self.market.slashEquivocation(
             qid,
             part,
             node,
-            1,
-            round_1.input_transcript,
-            round_1.output_transcript,
-            signature,
+            first.round,
+            first.input_transcript,
+            first.output_transcript,
+            first.signature,
+            second.input_transcript,
+            second.output_transcript,
+            second.signature,
             sender=self.owner,
         )
+        self.sent_acks[(qid, part, node.address)] = [first, second]
+        self.slash_receipts[(qid, part, node.address)] = receipt
+        return receipt
 
     def post_epoch(self, amounts: list[int], distributions: Path) -> tuple[int, RewardTree]:
         tree = RewardTree.of(
@@ -230,6 +278,27 @@ class Network:
         return self.rewards.claim(
             epoch, account, amount, tree.proof(account, amount), sender=self.owner
         )
+
+
+def forwarder_bytecode(target: str) -> bytes:
+    """Init code of a minimal forwarding contract: every call is passed on to `target` with the
+    same calldata (a revert is passed back). A slash sent through it is a call to the market by
+    another contract: the slashing transaction's own calldata is addressed to the forwarder.
+
+    Runtime: CALLDATACOPY(0, 0, size); CALL(gas, target, 0, 0, size, 0, 0);
+    RETURNDATACOPY(0, 0, rds); success ? RETURN(0, rds) : REVERT(0, rds)."""
+    address = bytes.fromhex(target.removeprefix("0x"))
+    assert len(address) == 20
+    runtime = (
+        bytes.fromhex("365f5f375f5f365f5f73")
+        + address
+        + bytes.fromhex("5af13d5f5f3e602a573d5ffd5b3d5ff3")
+    )
+    assert runtime[42] == 0x5B, "the jump target is the JUMPDEST"
+    # PUSH1 len; DUP1; PUSH1 9 (where the runtime starts); PUSH0; CODECOPY; PUSH0; RETURN
+    init = bytes.fromhex(f"60{len(runtime):02x}8060095f395ff3")
+    assert len(init) == 9
+    return init + runtime
 
 
 def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Network:

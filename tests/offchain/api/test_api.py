@@ -24,6 +24,7 @@ from .conftest import (
     SHARES,
     LiveServer,
     api_settings,
+    forwarder_bytecode,
     wait_for,
 )
 
@@ -112,18 +113,72 @@ def test_query_assignments_match_chain(client, network, chain):
         ]
 
 
-def test_query_slashed_assignment_shows_round_reason_amount(client, network):
+def _assert_acks_as_sent(network, chain, qid: bytes, part: int, node, slash: dict) -> None:
+    """The indexed Ack(s) of a slash equal what its transaction sent, and each recovers to the
+    ack signer the market recorded for the assignment."""
+    sent = network.sent_acks[(qid, part, node.address)]
+    shown = [slash["ack"]] + ([slash["second_ack"]] if slash["second_ack"] else [])
+    recorded = network.market.getAssignment(qid, part, node).ackSigner
+    assert [
+        (
+            ack["round"],
+            int(ack["input_transcript"]),
+            int(ack["output_transcript"]),
+            ack["signature"],
+            ack["signer"],
+        )
+        for ack in shown
+    ] == [
+        (a.round, a.input_transcript, a.output_transcript, "0x" + a.signature.hex(), a.signer)
+        for a in sent
+    ]
+    assert {ack["signer"] for ack in shown} == {recorded}
+    domain = network.domain(chain)
+    for ack in shown:
+        message = AckMessage(
+            qid,
+            part,
+            node.address,
+            ack["round"],
+            int(ack["input_transcript"]),
+            int(ack["output_transcript"]),
+        )
+        assert message.signer(domain, bytes.fromhex(ack["signature"][2:])) == recorded
+
+
+def test_query_slashed_assignment_shows_the_ack_that_justified_it(client, network, chain):
     second = _ids(network)[1]
+    node = network.nodes[1]
     body = client.get(f"/api/queries/{_hex(second)}").json()
-    slashed = [a for a in body["assignments"] if _wei(a["slashed"])]
-    assert [(a["part"], a["node"]) for a in slashed] == [(0, network.nodes[1].address)]
+    slashed = [a for a in body["assignments"] if a["slash"] is not None]
+    assert [(a["part"], a["node"]) for a in slashed] == [(0, node.address)]
     (a,) = slashed
-    assert network.market.getAssignment(second, 0, network.nodes[1]).slashed
-    assert (a["slash_round"], a["slash_reason"]) == (1, "no-claim")
-    assert _wei(a["slashed"]) == network.market.getQuery(second).slashAmount
-    slashes = client.get(f"/api/nodes/{network.nodes[1].address}/slashes").json()
+    assert network.market.getAssignment(second, 0, node).slashed
+    slash = a["slash"]
+    receipt = network.slash_receipts[(second, 0, node.address)]
+    assert (slash["round"], slash["reason"], slash["tx"]) == (1, "no-claim", receipt.txn_hash)
+    assert _wei(slash["amount"]) == network.market.getQuery(second).slashAmount
+    assert (slash["evidence"], slash["evidence_detail"], slash["second_ack"]) == ("ack", None, None)
+    _assert_acks_as_sent(network, chain, second, 0, node, slash)
+    assert network.market.getAssignment(second, 0, node).ackSigner == network.ack_signers[1].address
+    unslashed = [a["slash"] for a in body["assignments"] if a["node"] != node.address]
+    assert unslashed == [None] * (len(body["assignments"]) - 1)
+    slashes = client.get(f"/api/nodes/{node.address}/slashes").json()
     assert slashes["total"] == 1
     assert slashes["items"][0]["reason"] == _hex(second)
+
+
+def test_node_assignments_show_each_slash_with_its_ack(client, network, chain):
+    second = _ids(network)[1]
+    node = network.nodes[1]
+    page = client.get(f"/api/nodes/{node.address}/assignments").json()
+    assert page["total"] == len(network.queries)
+    by_query = {a["query_id"]: a for a in page["items"]}
+    detail = client.get(f"/api/queries/{_hex(second)}").json()
+    (expected,) = [a for a in detail["assignments"] if a["node"] == node.address]
+    assert by_query[_hex(second)]["slash"] == expected["slash"]
+    _assert_acks_as_sent(network, chain, second, 0, node, by_query[_hex(second)]["slash"])
+    assert [q for q, a in by_query.items() if a["slash"] is not None] == [_hex(second)]
 
 
 def test_queries_filter_by_user_model_node(client, network):
@@ -366,7 +421,18 @@ def _snapshot(app) -> dict[str, object]:
             (a.query_id, a.part, a.node): (a.rounds, a.credit, a.payout, a.slashed)
             for a in session.scalars(select(db.Assignment))
         }
-    return {"totals": totals, "events": events, "nodes": nodes, "assignments": assignments}
+        acks = {
+            (k.query_id, k.part, k.node, k.position): (k.round, k.signature, k.signer)
+            for k in session.scalars(select(db.SlashAck))
+        }
+    assert acks, "the scenario's slash has its Ack indexed"
+    return {
+        "totals": totals,
+        "events": events,
+        "nodes": nodes,
+        "assignments": assignments,
+        "acks": acks,
+    }
 
 
 def test_indexer_replay_from_start_is_idempotent(indexed_app, network):
@@ -430,23 +496,16 @@ def test_http_live_server_follows_chain(network, chain, tmp_path):
         assert httpx.get(f"{server.url}/static/app.js").status_code == 200
 
 
-def test_indexer_equivocation_slash_is_recorded_on_its_assignment(network, chain, tmp_path):
-    """Two Acks of one round with different transcripts: slashed at once (reason 4). On an index
-    of its own: ape reverts the chain after each test, and the module's index has seen blocks of
-    earlier tests that no longer exist."""
+def test_indexer_equivocation_slash_shows_both_acks(network, chain, tmp_path):
+    """Two Acks of one round with different transcripts: slashed at once (reason 4), and both
+    Acks are indexed as sent. On an index of its own: ape reverts the chain after each test, and
+    the module's index has seen blocks of earlier tests that no longer exist."""
     from zkai.api.app import create_app
 
     qid = network.request(chain)
     node = network.nodes[2]
-    domain = network.domain(chain)
-    acks = []
-    for output in (11, 12):
-        ack = AckMessage(qid, 1, node.address, 1, 10, output)
-        acks.append((10, output, ack.sign(domain, network.ack_signers[2])))
-    (t1, o1, sig1), (t2, o2, sig2) = acks
-    network.market.slashEquivocation(
-        qid, 1, node, 1, t1, o1, sig1, t2, o2, sig2, sender=network.owner
-    )
+    acks = [network.sign_ack(chain, qid, 1, 2, 1, 10, output) for output in (11, 12)]
+    receipt = network.slash_equivocation(chain, qid, 1, 2, acks)
     app = create_app(
         api_settings(network, chain.provider.uri, tmp_path),
         deployment=network.deployment(),
@@ -456,14 +515,69 @@ def test_indexer_equivocation_slash_is_recorded_on_its_assignment(network, chain
         app.state.zkai.indexer.sync_once()
         body = client.get(f"/api/queries/{_hex(qid)}").json()
         node_body = client.get(f"/api/nodes/{node.address}").json()
-    (slashed,) = [a for a in body["assignments"] if _wei(a["slashed"])]
+        served = client.get(f"/api/nodes/{node.address}/assignments").json()
+    (slashed,) = [a for a in body["assignments"] if a["slash"] is not None]
     assert (slashed["part"], slashed["node"]) == (1, node.address)
-    assert (slashed["slash_round"], slashed["slash_reason"]) == (1, "equivocation")
-    assert _wei(slashed["slashed"]) == network.market.getQuery(qid).slashAmount
+    slash = slashed["slash"]
+    assert (slash["round"], slash["reason"], slash["tx"]) == (1, "equivocation", receipt.txn_hash)
+    assert slash["evidence"] == "equivocation"
+    _assert_acks_as_sent(network, chain, qid, 1, node, slash)
+    assert (slash["ack"]["output_transcript"], slash["second_ack"]["output_transcript"]) == (
+        "11",
+        "12",
+    )
+    assert _wei(slash["amount"]) == network.market.getQuery(qid).slashAmount
     assert network.market.getAssignment(qid, 1, node).slashed
     assert body["status"] == "requested"
     assert node_body["slash_count"] == 1
     assert _wei(node_body["stake"]) == network.registry.getNode(node).stake
+    (mine,) = [a for a in served["items"] if a["query_id"] == _hex(qid)]
+    assert mine["slash"] == slash
+
+
+def test_indexer_slash_through_another_contract_has_its_evidence_unavailable(
+    network, chain, tmp_path, project
+):
+    """A slash sent through a forwarding contract: the market accepts it (anyone may slash), but
+    the transaction's calldata is the forwarder's, so the index records the slash with its
+    evidence unavailable and says why; the indexer carries on."""
+    from ape.contracts import ContractContainer
+    from ethpm_types import ContractType
+
+    from zkai.api.app import create_app
+
+    qid = network.request(chain)
+    node = network.nodes[0]
+    bytecode = "0x" + forwarder_bytecode(network.market.address).hex()
+    forwarder = network.owner.deploy(
+        ContractContainer(
+            ContractType(contractName="Forwarder", deploymentBytecode={"bytecode": bytecode})
+        )
+    )
+    chain.pending_timestamp = network.market.getQuery(qid).proofDeadline + 1
+    receipt = network.slash_unclaimed(chain, qid, 0, 0, via=forwarder)
+    assert receipt.receiver == forwarder.address
+    assert network.market.getAssignment(qid, 0, node).slashed
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+        indexer: Indexer = app.state.zkai.indexer
+        indexer.sync_once()
+        body = client.get(f"/api/queries/{_hex(qid)}").json()
+        head = chain.blocks.head.number
+    assert indexer.status.last_block == head
+    assert indexer.status.last_error is None
+    (slashed,) = [a for a in body["assignments"] if a["slash"] is not None]
+    slash = slashed["slash"]
+    assert (slashed["part"], slashed["node"]) == (0, node.address)
+    assert (slash["round"], slash["reason"], slash["tx"]) == (1, "no-claim", receipt.txn_hash)
+    assert _wei(slash["amount"]) == network.market.getQuery(qid).slashAmount
+    assert (slash["evidence"], slash["ack"], slash["second_ack"]) == ("unavailable", None, None)
+    assert forwarder.address in slash["evidence_detail"]
+    assert "not to the market" in slash["evidence_detail"]
 
 
 def test_indexer_fees_swept_to_treasury_and_pool(network, chain, tmp_path):

@@ -129,6 +129,41 @@ def _check_against_chain(page: Any, network: Any) -> None:
             )
 
 
+def _short(text: str) -> str:
+    return f"{text[:6]}\u2026{text[-4:]}"
+
+
+def _check_slash_shows_its_ack(
+    page: Any, network: Any, qid: bytes, part: int, index: int, reason: str
+) -> None:
+    """The slashed row shows the amount and reason, and the Ack that justified the slash: its
+    round, its signature shortened (whole in the data attribute; both for an equivocation) and
+    its signer, which is the ack signer the market recorded for the assignment."""
+    node = network.nodes[index]
+    sent = network.sent_acks[(qid, part, node.address)]
+    recorded = network.market.getAssignment(qid, part, node).ackSigner
+    cell = page.locator(
+        f'#assignments tr[data-query-id="0x{qid.hex()}"][data-node="{node.address}"] .slash'
+    )
+    assert f"({reason})" in cell.locator(".slash-amount").inner_text()
+    assert int(cell.get_attribute("data-wei")) == network.market.getQuery(qid).slashAmount
+    ack = cell.locator(".ack")
+    signatures = ["0x" + a.signature.hex() for a in sent]
+    first = ack.first
+    assert (
+        first.inner_text() == f"Ack r{sent[0].round} {_short(signatures[0])} by {_short(recorded)}"
+    )
+    assert first.is_visible()
+    assert ack.count() == len(sent)
+    if len(sent) == 2:
+        assert ack.nth(1).inner_text() == f"and {_short(signatures[1])}, same round"
+    for i, a in enumerate(sent):
+        assert ack.nth(i).get_attribute("data-round") == str(a.round)
+        assert ack.nth(i).get_attribute("data-signature") == signatures[i]
+        assert ack.nth(i).get_attribute("data-signer") == recorded
+    assert recorded == network.ack_signers[index].address
+
+
 def test_dashboard_matches_chain_and_updates_live(browser, network, chain, tmp_path):
     app = create_app(
         api_settings(network, chain.provider.uri, tmp_path), deployment=network.deployment()
@@ -146,6 +181,9 @@ def test_dashboard_matches_chain_and_updates_live(browser, network, chain, tmp_p
         network.claim(chain, fourth, 0, network.nodes[0], 2)
         network.claim(chain, fourth, 0, network.nodes[1], 3)
         network.claim(chain, fourth, 1, network.nodes[2], 2)
+        # ... and its part-1 node equivocates: two Acks of round 1, slashed at once.
+        acks = [network.sign_ack(chain, fourth, 1, 2, 1, 10, output) for output in (11, 12)]
+        network.slash_equivocation(chain, fourth, 1, 2, acks)
         second = list(network.queries)[1]
         network.market.settle(second, sender=network.owner)
         network.claim_reward(1, network.trees[0], 1)
@@ -159,11 +197,12 @@ def test_dashboard_matches_chain_and_updates_live(browser, network, chain, tmp_p
             for q in (fourth, second)
         }
         assert [s.inner_text() for s in statuses.values()] == ["complete", "settled"]
-        slash = page.locator(
-            f'#assignments tr[data-query-id="0x{second.hex()}"]'
-            f'[data-node="{network.nodes[1].address}"] .slash'
+        _check_slash_shows_its_ack(page, network, second, 0, 1, "no-claim")
+        _check_slash_shows_its_ack(page, network, fourth, 1, 2, "equivocation")
+        region = page.locator("#assignments-title ~ .scroll")
+        assert region.evaluate("el => el.scrollWidth <= el.clientWidth"), (
+            "the assignments table, Ack included, fits the page at laptop width"
         )
-        assert "no-claim" in slash.inner_text()
         assert page.locator("#chart-gas svg rect.bar").count() >= 1
 
         page.fill("#lookup-address", network.nodes[0].address.lower())

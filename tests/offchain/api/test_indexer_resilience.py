@@ -214,3 +214,70 @@ def test_migrations_v1_index_upgraded_to_v2_is_rebuilt_from_the_start(tmp_path):
         assert not inspect(connection).has_table("assignments")
     command.upgrade(config, "head")
     engine.dispose()
+
+
+def _slashed_rows(connection) -> list[tuple[object, ...]]:
+    return list(
+        connection.execute(
+            text(
+                "SELECT query_id, part, node, slash_evidence FROM assignments "
+                "WHERE slash_tx IS NOT NULL"
+            )
+        )
+    )
+
+
+def test_migrations_0003_index_with_slashes_is_rebuilt_and_gets_their_acks(
+    network, chain, tmp_path
+):
+    """An index built before 0003 (its slashes without evidence) upgraded to 0003: its cursor is
+    removed, so the indexer rebuilds it from the deployment and reads each slash's Ack from the
+    chain. Downgrading to 0002 drops the evidence again."""
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    config = migrate.alembic_config(url)
+    engine = db.make_engine(url)
+    migrate.upgrade(engine)
+    sessions = db.make_sessionmaker(engine)
+    Indexer(ChainClient(chain.provider.uri, network.deployment()), sessions).sync_once()
+    with engine.connect() as connection:
+        (slashed,) = _slashed_rows(connection)
+        acks = connection.execute(text("SELECT signer FROM slash_acks")).scalars().all()
+    assert slashed[3] == "ack"
+    assert acks == [network.ack_signers[1].address]
+
+    command.downgrade(config, "0002")  # the index as 0002 left it: slashes, no evidence
+    with engine.connect() as connection:
+        assert not inspect(connection).has_table("slash_acks")
+        columns = {c["name"] for c in inspect(connection).get_columns("assignments")}
+        assert "slash_evidence" not in columns
+        assert connection.execute(text("SELECT count(*) FROM indexer_state")).scalar() == 1
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM indexer_state")).scalar() == 0
+        assert [row[3] for row in _slashed_rows(connection)] == [None]
+    Indexer(ChainClient(chain.provider.uri, network.deployment()), sessions).sync_once()
+    with engine.connect() as connection:
+        assert _slashed_rows(connection) == [slashed]
+        rebuilt = connection.execute(text("SELECT signer FROM slash_acks")).scalars().all()
+        assert rebuilt == acks
+        assert connection.execute(text("SELECT count(*) FROM indexer_state")).scalar() == 1
+    engine.dispose()
+
+
+def test_migrations_0003_index_without_slashes_keeps_its_cursor(tmp_path):
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    config = migrate.alembic_config(url)
+    command.upgrade(config, "0002")
+    engine = db.make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO indexer_state (id, chain_id, last_block, last_block_time) "
+                "VALUES (1, 31337, 42, 7)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT last_block FROM indexer_state")).scalar() == 42
+        assert inspect(connection).has_table("slash_acks")
+    engine.dispose()

@@ -104,6 +104,41 @@ function shortId(id) {
 
 const DETAILED_QUERIES = 5;
 
+function line(text, className, title) {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
+  if (title) span.title = title;
+  return span;
+}
+
+function slashCell(tr, slash) {
+  // A slash and the acknowledgement that justified it: the Ack's round, its signature
+  // (shortened; whole in the tooltip) and the ack signer it recovers to.
+  const td = cell(tr, slash == null ? "–" : "");
+  td.classList.add("slash");
+  if (slash == null) return;
+  td.dataset.wei = slash.amount.wei;
+  td.append(line(`${tokens(slash.amount)} (${slash.reason})`, "slash-amount"));
+  const ack = slash.ack;
+  if (ack == null) {
+    // Sent through another contract: the slash is on-chain, its Ack is not in the calldata.
+    td.append(line("Ack unavailable", "ack-unavailable", slash.evidence_detail || ""));
+    return;
+  }
+  const about = (x) => `round ${x.round}, T ${x.input_transcript}, O ${x.output_transcript}\n${x.signature}\nsigned by ${x.signer}`;
+  const el = line(`Ack r${ack.round} ${short(ack.signature)} by ${short(ack.signer)}`, "ack", about(ack));
+  Object.assign(el.dataset, { round: String(ack.round), signature: ack.signature, signer: ack.signer });
+  td.append(el);
+  if (slash.second_ack != null) {
+    // An equivocation: the second Ack of the same round, with other transcripts.
+    const other = slash.second_ack;
+    const second = line(`and ${short(other.signature)}, same round`, "ack second-ack", about(other));
+    Object.assign(second.dataset, { round: String(other.round), signature: other.signature, signer: other.signer });
+    td.append(second);
+  }
+}
+
 async function refresh() {
   const [stats, token, nodes, contributors, queries, series, rounds, models] = await Promise.all([
     api("/api/stats"),
@@ -203,7 +238,7 @@ async function refresh() {
     cell(tr, tokens(a.price_per_round), { num: true, wei: a.price_per_round.wei });
     cell(tr, tokens(a.credit), { num: true, wei: a.credit.wei });
     cell(tr, tokens(a.payout), { num: true, wei: a.payout.wei });
-    cell(tr, a.slash_reason == null ? "–" : `${tokens(a.slashed)} (${a.slash_reason})`).classList.add("slash");
+    slashCell(tr, a.slash);
   });
   barChart("chart-queries", series.buckets, (b) => b.queries, "Queries per interval");
   barChart("chart-gas", series.buckets, (b) => b.mean_verification_gas, "Mean gas per verification");

@@ -21,7 +21,8 @@ from zkai.bench.benchchain import BenchChain
 from zkai.bench.common import JSONDict, Progress, percentile
 from zkai.bench.played import ClaimRecord
 from zkai.chain.client import load_abi
-from zkai.client.query import QueryClient, QueryOutcome, settle_query
+from zkai.client.query import QueryClient, QueryOutcome
+from zkai.client.settlement import settle_query
 from zkai.errors import BenchmarkError
 from zkai.models.demo import load_split
 from zkai.protocol.market import read_model

@@ -17,6 +17,7 @@ from zkai.chain.client import ChainClient, with_retries
 from zkai.errors import NodeError
 from zkai.protocol.market import (
     ModelTerms,
+    PartTerms,
     read_assignment,
     read_model,
     read_node,
@@ -28,7 +29,6 @@ __all__ = [
     "AssignmentRecord",
     "ChainView",
     "NodeOnChain",
-    "PartOnChain",
     "QueryRecord",
 ]
 
@@ -62,17 +62,6 @@ class AssignmentRecord:
     @property
     def exists(self) -> bool:
         return self.budget > 0
-
-
-@dataclass(frozen=True)
-class PartOnChain:
-    verifier: str
-    price: int
-    max_rounds: int
-    min_proof_window: int
-    shares: int
-    circuit_hash: bytes
-    key_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -151,20 +140,11 @@ class ChainView:
     def model(self, model_id: int, version: int | None = None) -> ModelTerms:
         return read_model(self.chain, model_id, version)
 
-    def part(self, model_id: int, version: int, part: int) -> PartOnChain:
+    def part(self, model_id: int, version: int, part: int) -> PartTerms:
         terms = self.model(model_id, version).parts
         if not 0 <= part < len(terms):
             raise NodeError(f"model {model_id} version {version} has no part {part}")
-        t = terms[part]
-        return PartOnChain(
-            verifier=t.verifier,
-            price=t.price,
-            max_rounds=t.max_rounds,
-            min_proof_window=t.min_proof_window,
-            shares=t.shares,
-            circuit_hash=t.circuit_hash,
-            key_hash=t.key_hash,
-        )
+        return terms[part]
 
     def manifest_hash(self, model_id: int, version: int) -> bytes:
         return self.model(model_id, version).manifest_hash

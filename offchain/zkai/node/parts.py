@@ -19,7 +19,8 @@ from zkai.circuits.part import part_artifacts
 from zkai.errors import NodeError, ZKAIError
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore
-from zkai.node.chainview import ChainView, PartOnChain
+from zkai.node.chainview import ChainView
+from zkai.protocol.market import PartTerms
 from zkai.registration import verifier_matches
 
 __all__ = ["PartUnavailableError", "ServedPart", "ServedParts"]
@@ -36,7 +37,7 @@ class ServedPart:
     part: int
     manifest: Manifest
     artifacts: PartArtifacts
-    terms: PartOnChain
+    terms: PartTerms
 
     def block_of_round(self, i: int) -> int:
         return self.manifest.part(self.part).block_for_round(i)

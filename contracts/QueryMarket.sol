@@ -54,6 +54,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         "Ack(bytes32 queryId,uint256 part,address node,uint256 round,uint256 inputTranscript,uint256 outputTranscript)"
     );
 
+    /// @dev ASSIGNMENT_DOMAIN as its one ABI word (18 bytes, left-aligned, zero-padded).
+    bytes32 private constant _ASSIGNMENT_DOMAIN_WORD = "zkai/v2/assignment";
+
     uint8 private constant _REASON_NO_CLAIM = 1;
     uint8 private constant _REASON_FEWER_ROUNDS = 2;
     uint8 private constant _REASON_TRANSCRIPT = 3;
@@ -196,8 +199,18 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         bytes calldata roundSignature,
         uint256[8] calldata proof
     ) external nonReentrant {
-        Assignment storage assignment = _claimable(queryId, part, rounds);
-        _checkRound(queryId, part, rounds, commitment, inputTranscript, prevOutputTranscript, roundSignature);
+        QueryRecord storage query = _queries[queryId];
+        Assignment storage assignment = _claimable(query, queryId, part, rounds);
+        _checkRound(
+            query.sessionKey,
+            queryId,
+            part,
+            rounds,
+            commitment,
+            inputTranscript,
+            prevOutputTranscript,
+            roundSignature
+        );
         _checkProof(
             assignment.verifier,
             queryId,
@@ -211,7 +224,6 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         assignment.rounds = rounds;
         assignment.transcriptHash = _transcriptHash(inputTranscript, outputTranscript);
         uint256 credit = uint256(rounds) * assignment.price;
-        QueryRecord storage query = _queries[queryId];
         uint256 payout = credit - _cut(credit, query.protocolBps) - _cut(credit, query.contributorBps);
         emit Claimed(queryId, part, msg.sender, rounds, inputTranscript, outputTranscript, credit, payout);
         if (payout > 0) _token.safeTransfer(msg.sender, payout);
@@ -563,11 +575,11 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     /// @dev The caller's assignment, after checking that it exists, is unclaimed, is in time and
     ///      that `rounds` is within its budget.
     function _claimable(
+        QueryRecord storage query,
         bytes32 queryId,
         uint256 part,
         uint32 rounds
     ) private view returns (Assignment storage assignment) {
-        QueryRecord storage query = _queries[queryId];
         if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
         assignment = _assignments[queryId][part][msg.sender];
         uint32 budget = assignment.budget;
@@ -581,6 +593,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
 
     /// @dev Reverts unless the session key signed Round(queryId, part, caller, rounds, ...).
     function _checkRound(
+        address sessionKey,
         bytes32 queryId,
         uint256 part,
         uint32 rounds,
@@ -604,7 +617,6 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
             )
         );
         (address recovered, , ) = ECDSA.tryRecoverCalldata(digest, signature);
-        address sessionKey = _queries[queryId].sessionKey;
         if (recovered != sessionKey) revert InvalidSessionSignature(queryId, recovered, sessionKey);
     }
 
@@ -715,10 +727,23 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         emit AssignmentSlashed(queryId, part, node, round, slashed, reason);
     }
 
-    function _tag(bytes32 queryId, uint256 part, address node) private view returns (uint256) {
-        return
-            uint256(keccak256(abi.encode(ASSIGNMENT_DOMAIN, block.chainid, address(this), queryId, part, node))) %
-            SNARK_SCALAR_FIELD;
+    /// @dev keccak256(abi.encode(ASSIGNMENT_DOMAIN, chainid, this, queryId, part, node)) mod r, the
+    ///      encoding written out (the string's offset, the five words, its length, its one word).
+    function _tag(bytes32 queryId, uint256 part, address node) private view returns (uint256 tag) {
+        bytes32 domain = _ASSIGNMENT_DOMAIN_WORD;
+        uint256 length = bytes(ASSIGNMENT_DOMAIN).length;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, 0xc0)
+            mstore(add(p, 0x20), chainid())
+            mstore(add(p, 0x40), address())
+            mstore(add(p, 0x60), queryId)
+            mstore(add(p, 0x80), part)
+            mstore(add(p, 0xa0), and(node, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(p, 0xc0), length)
+            mstore(add(p, 0xe0), domain)
+            tag := mod(keccak256(p, 0x100), SNARK_SCALAR_FIELD)
+        }
     }
 
     // ---------------------------------------------------------------- internal: settings

@@ -75,8 +75,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     address private _rewardsPool;
     uint256 private _slashAmount;
 
-    uint128 private _accruedProtocolFees;
-    uint128 private _accruedContributorFees;
+    /// @dev Cuts of settled queries not yet swept (full words: settle must never overflow them).
+    uint256 private _accruedProtocolFees;
+    uint256 private _accruedContributorFees;
 
     /// @dev What a query stores: `Query` without the totals, which are derived from the
     ///      assignments (so a claim writes only its own assignment). Slot 0 is all a claim reads.
@@ -291,10 +292,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
             revert SettleTooEarly(queryId, query.proofDeadline, tally.unclaimed);
         }
         query.settled = true;
-        // The cuts are <= credits <= escrow < 2^112: the uint128 totals hold any sum of queries
-        // that the token's supply allows.
-        _accruedProtocolFees += uint128(tally.protocolCuts);
-        _accruedContributorFees += uint128(tally.contributorCuts);
+        // The totals are at most the market's token balance, so they never overflow.
+        _accruedProtocolFees += tally.protocolCuts;
+        _accruedContributorFees += tally.contributorCuts;
         uint256 credits = tally.credits;
         uint256 refund = uint256(query.escrow) - credits;
         address user = query.user;

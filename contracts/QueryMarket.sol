@@ -54,6 +54,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         "Ack(bytes32 queryId,uint256 part,address node,uint256 round,uint256 inputTranscript,uint256 outputTranscript)"
     );
 
+    /// @dev ASSIGNMENT_DOMAIN as its one ABI word (18 bytes, left-aligned, zero-padded).
+    bytes32 private constant _ASSIGNMENT_DOMAIN_WORD = "zkai/v2/assignment";
+
     uint8 private constant _REASON_NO_CLAIM = 1;
     uint8 private constant _REASON_FEWER_ROUNDS = 2;
     uint8 private constant _REASON_TRANSCRIPT = 3;
@@ -72,10 +75,37 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     address private _rewardsPool;
     uint256 private _slashAmount;
 
-    uint128 private _accruedProtocolFees;
-    uint128 private _accruedContributorFees;
+    /// @dev Cuts of settled queries not yet swept (full words: settle must never overflow them).
+    uint256 private _accruedProtocolFees;
+    uint256 private _accruedContributorFees;
 
-    mapping(bytes32 queryId => Query) private _queries;
+    /// @dev What a query stores: `Query` without the totals, which are derived from the
+    ///      assignments (so a claim writes only its own assignment). Slot 0 is all a claim reads.
+    struct QueryRecord {
+        address sessionKey;
+        uint64 proofDeadline;
+        uint16 protocolBps;
+        uint16 contributorBps;
+        address user;
+        uint64 roundDeadline;
+        uint32 version;
+        uint112 escrow;
+        uint64 challengeDeadline;
+        uint8 partCount;
+        bool settled;
+        uint128 slashAmount;
+        uint256 modelId;
+    }
+
+    /// @dev Sums over a query's assignments (see `_tally`).
+    struct Tally {
+        uint256 credits;
+        uint256 unclaimed;
+        uint256 protocolCuts;
+        uint256 contributorCuts;
+    }
+
+    mapping(bytes32 queryId => QueryRecord) private _queries;
     mapping(bytes32 queryId => mapping(uint256 part => mapping(address node => Assignment))) private _assignments;
     mapping(bytes32 queryId => mapping(uint256 part => address[])) private _queryNodes;
 
@@ -128,19 +158,16 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         Permit calldata permit
     ) external nonReentrant returns (bytes32 queryId) {
         queryId = keccak256(abi.encode(block.chainid, address(this), msg.sender, request.salt));
-        Query storage query = _queries[queryId];
+        QueryRecord storage query = _queries[queryId];
         if (query.sessionKey != address(0)) revert QueryExists(queryId);
         if (request.sessionKey == address(0)) revert SessionKeyZero();
         IModelRegistry.PartTerms[] memory parts = _pinnedParts(request);
         uint256 escrow;
-        uint256 assignments;
         for (uint256 p = 0; p < parts.length; ++p) {
-            (uint256 cost, uint256 count) = _assignPart(queryId, request, p, parts[p]);
-            escrow += cost;
-            assignments += count;
+            escrow += _assignPart(queryId, request, p, parts[p]);
         }
         if (escrow > request.feeCap) revert FeeCapExceeded(escrow, request.feeCap);
-        _record(query, queryId, request, escrow, assignments, _checkDeadlines(request, parts), parts.length);
+        _record(query, queryId, request, escrow, _checkDeadlines(request, parts), parts.length);
         if (permit.value != 0) {
             // A front-run permit must not block the request: the transferFrom below still
             // succeeds when the allowance suffices.
@@ -173,9 +200,18 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         bytes calldata roundSignature,
         uint256[8] calldata proof
     ) external nonReentrant {
-        Query storage query = _queries[queryId];
+        QueryRecord storage query = _queries[queryId];
         Assignment storage assignment = _claimable(query, queryId, part, rounds);
-        _checkRound(queryId, part, rounds, commitment, inputTranscript, prevOutputTranscript, roundSignature);
+        _checkRound(
+            query.sessionKey,
+            queryId,
+            part,
+            rounds,
+            commitment,
+            inputTranscript,
+            prevOutputTranscript,
+            roundSignature
+        );
         _checkProof(
             assignment.verifier,
             queryId,
@@ -187,10 +223,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
             proof
         );
         assignment.rounds = rounds;
-        assignment.inputTranscript = inputTranscript;
-        assignment.outputTranscript = outputTranscript;
+        assignment.transcriptHash = _transcriptHash(inputTranscript, outputTranscript);
         uint256 credit = uint256(rounds) * assignment.price;
-        uint256 payout = _credit(query, credit);
+        uint256 payout = credit - _cut(credit, query.protocolBps) - _cut(credit, query.contributorBps);
         emit Claimed(queryId, part, msg.sender, rounds, inputTranscript, outputTranscript, credit, payout);
         if (payout > 0) _token.safeTransfer(msg.sender, payout);
     }
@@ -218,8 +253,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         } else if (claimed < round) {
             reason = _REASON_FEWER_ROUNDS;
         } else if (
-            claimed == round &&
-            (inputTranscript != assignment.inputTranscript || outputTranscript != assignment.outputTranscript)
+            claimed == round && _transcriptHash(inputTranscript, outputTranscript) != assignment.transcriptHash
         ) {
             reason = _REASON_TRANSCRIPT;
         } else {
@@ -250,14 +284,18 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
 
     /// @inheritdoc IQueryMarket
     function settle(bytes32 queryId) external nonReentrant {
-        Query storage query = _queries[queryId];
+        QueryRecord storage query = _queries[queryId];
         if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
         if (query.settled) revert QueryAlreadySettled(queryId);
-        if (block.timestamp <= query.proofDeadline && query.unclaimed != 0) {
-            revert SettleTooEarly(queryId, query.proofDeadline, query.unclaimed);
+        Tally memory tally = _tally(queryId, query);
+        if (block.timestamp <= query.proofDeadline && tally.unclaimed != 0) {
+            revert SettleTooEarly(queryId, query.proofDeadline, tally.unclaimed);
         }
         query.settled = true;
-        uint256 credits = query.credits;
+        // The totals are at most the market's token balance, so they never overflow.
+        _accruedProtocolFees += tally.protocolCuts;
+        _accruedContributorFees += tally.contributorCuts;
+        uint256 credits = tally.credits;
         uint256 refund = uint256(query.escrow) - credits;
         address user = query.user;
         emit QuerySettled(queryId, user, credits, refund);
@@ -322,8 +360,24 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     }
 
     /// @inheritdoc IQueryMarket
-    function getQuery(bytes32 queryId) external view returns (Query memory) {
-        return _queries[queryId];
+    function getQuery(bytes32 queryId) external view returns (Query memory query) {
+        QueryRecord storage record = _queries[queryId];
+        Tally memory tally = _tally(queryId, record);
+        query.sessionKey = record.sessionKey;
+        query.proofDeadline = record.proofDeadline;
+        query.protocolBps = record.protocolBps;
+        query.contributorBps = record.contributorBps;
+        query.escrow = record.escrow;
+        query.credits = uint112(tally.credits); // <= escrow
+        query.unclaimed = uint16(tally.unclaimed); // <= 16 parts * 8 shares
+        query.settled = record.settled;
+        query.user = record.user;
+        query.roundDeadline = record.roundDeadline;
+        query.version = record.version;
+        query.challengeDeadline = record.challengeDeadline;
+        query.slashAmount = record.slashAmount;
+        query.partCount = record.partCount;
+        query.modelId = record.modelId;
     }
 
     /// @inheritdoc IQueryMarket
@@ -410,15 +464,15 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         }
     }
 
-    /// @dev Checks and records the assignments of part `p`; returns their cost and number.
+    /// @dev Checks and records the assignments of part `p`; returns their cost.
     function _assignPart(
         bytes32 queryId,
         Request calldata request,
         uint256 p,
         IModelRegistry.PartTerms memory terms
-    ) private returns (uint256 cost, uint256 count) {
+    ) private returns (uint256 cost) {
         address[] calldata nodes = request.nodes[p];
-        count = nodes.length;
+        uint256 count = nodes.length;
         if (count != terms.shares) revert ShareCountMismatch(p, terms.shares, count);
         uint32 budget = request.budgets[p];
         if (budget == 0 || budget > terms.maxRounds) revert BudgetOutOfRange(p, budget, terms.maxRounds);
@@ -463,11 +517,10 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     }
 
     function _record(
-        Query storage query,
+        QueryRecord storage query,
         bytes32 queryId,
         Request calldata request,
         uint256 escrow,
-        uint256 assignments,
         uint64 challengeDeadline,
         uint256 partCount
     ) private {
@@ -476,7 +529,6 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         query.protocolBps = _protocolBps;
         query.contributorBps = _contributorBps;
         query.escrow = escrow.toUint112();
-        query.unclaimed = assignments.toUint16();
         query.user = msg.sender;
         query.roundDeadline = request.roundDeadline;
         query.version = request.version;
@@ -523,7 +575,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     /// @dev The caller's assignment, after checking that it exists, is unclaimed, is in time and
     ///      that `rounds` is within its budget.
     function _claimable(
-        Query storage query,
+        QueryRecord storage query,
         bytes32 queryId,
         uint256 part,
         uint32 rounds
@@ -541,6 +593,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
 
     /// @dev Reverts unless the session key signed Round(queryId, part, caller, rounds, ...).
     function _checkRound(
+        address sessionKey,
         bytes32 queryId,
         uint256 part,
         uint32 rounds,
@@ -564,7 +617,6 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
             )
         );
         (address recovered, , ) = ECDSA.tryRecoverCalldata(digest, signature);
-        address sessionKey = _queries[queryId].sessionKey;
         if (recovered != sessionKey) revert InvalidSessionSignature(queryId, recovered, sessionKey);
     }
 
@@ -589,16 +641,43 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         if (!IGroth16Verifier(verifier).verifyProof(proof, inputs)) revert InvalidProof(queryId, part, msg.sender);
     }
 
-    /// @dev Records a credit on the query and accrues its cuts; returns the node's payout.
-    function _credit(Query storage query, uint256 credit) private returns (uint256 payout) {
-        uint256 protocolCut = (credit * query.protocolBps) / BPS;
-        uint256 contributorCut = (credit * query.contributorBps) / BPS;
-        payout = credit - protocolCut - contributorCut;
-        // credits <= escrow (rounds <= budget), which fits uint112 and uint16 assignments
-        query.credits += uint112(credit);
-        query.unclaimed -= 1;
-        _accruedProtocolFees += uint128(protocolCut);
-        _accruedContributorFees += uint128(contributorCut);
+    /// @dev floor(credit * bps / 10^4): one cut of one claim's credit.
+    function _cut(uint256 credit, uint16 bps) private pure returns (uint256) {
+        return (credit * bps) / BPS;
+    }
+
+    /// @dev The claim record of (T_n, O_n): keccak256(abi.encode(T_n, O_n)).
+    function _transcriptHash(uint256 inputTranscript, uint256 outputTranscript) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            mstore(0x00, inputTranscript)
+            mstore(0x20, outputTranscript)
+            h := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev The query's credits, unclaimed assignments and cuts, summed over its assignments (each
+    ///      claim's cuts floored on its own credit, as the claim's payout was computed).
+    function _tally(bytes32 queryId, QueryRecord storage query) private view returns (Tally memory tally) {
+        uint256 partCount = query.partCount;
+        uint16 protocolBps = query.protocolBps;
+        uint16 contributorBps = query.contributorBps;
+        for (uint256 p = 0; p < partCount; ++p) {
+            address[] storage nodes = _queryNodes[queryId][p];
+            mapping(address node => Assignment) storage assignments = _assignments[queryId][p];
+            uint256 count = nodes.length;
+            for (uint256 j = 0; j < count; ++j) {
+                Assignment storage assignment = assignments[nodes[j]];
+                uint256 rounds = assignment.rounds;
+                if (rounds == 0) {
+                    ++tally.unclaimed;
+                    continue;
+                }
+                uint256 credit = rounds * assignment.price;
+                tally.credits += credit;
+                tally.protocolCuts += _cut(credit, protocolBps);
+                tally.contributorCuts += _cut(credit, contributorBps);
+            }
+        }
     }
 
     /// @dev The assignment, after checking that the query exists, the challenge deadline has not
@@ -609,7 +688,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         address node,
         uint32 round
     ) private view returns (Assignment storage assignment) {
-        Query storage query = _queries[queryId];
+        QueryRecord storage query = _queries[queryId];
         if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
         if (block.timestamp > query.challengeDeadline) {
             revert SlashTooLate(queryId, query.challengeDeadline, block.timestamp);
@@ -648,10 +727,23 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         emit AssignmentSlashed(queryId, part, node, round, slashed, reason);
     }
 
-    function _tag(bytes32 queryId, uint256 part, address node) private view returns (uint256) {
-        return
-            uint256(keccak256(abi.encode(ASSIGNMENT_DOMAIN, block.chainid, address(this), queryId, part, node))) %
-            SNARK_SCALAR_FIELD;
+    /// @dev keccak256(abi.encode(ASSIGNMENT_DOMAIN, chainid, this, queryId, part, node)) mod r, the
+    ///      encoding written out (the string's offset, the five words, its length, its one word).
+    function _tag(bytes32 queryId, uint256 part, address node) private view returns (uint256 tag) {
+        bytes32 domain = _ASSIGNMENT_DOMAIN_WORD;
+        uint256 length = bytes(ASSIGNMENT_DOMAIN).length;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, 0xc0)
+            mstore(add(p, 0x20), chainid())
+            mstore(add(p, 0x40), address())
+            mstore(add(p, 0x60), queryId)
+            mstore(add(p, 0x80), part)
+            mstore(add(p, 0xa0), and(node, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(p, 0xc0), length)
+            mstore(add(p, 0xe0), domain)
+            tag := mod(keccak256(p, 0x100), SNARK_SCALAR_FIELD)
+        }
     }
 
     // ---------------------------------------------------------------- internal: settings

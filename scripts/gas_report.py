@@ -3,8 +3,8 @@
 Prints one JSON object: requestQuery with 1 part (k = 1) and 2 parts (k = 2, k = 1), claim with
 a real proof of the contract tests' toy circuit (5 public inputs, as every v2 part circuit), the
 claim's verifier frame (from the call trace, `debug_traceTransaction` with the callTracer, which
-anvil serves), the raw verifyProof transaction of the same proof (the floor) and the ratio, and a
-reward claim.
+anvil serves), the raw verifyProof transaction of the same proof (the floor) and the ratio, the
+settle of the claimed query (which sums its assignments' credits and cuts), and a reward claim.
 """
 
 from __future__ import annotations
@@ -148,6 +148,8 @@ def measure() -> dict[str, Any]:
     first_claim, _, _ = claim(query_a, session_a, nodes[0])
     later_claim, statement, proof = claim(query_b, session_b, nodes[0])
     floor = verifier.verifyProof.transact(proof, statement.public_inputs, sender=owner).gas_used
+    # every assignment of query b is claimed: it settles at once, summing credits and cuts
+    settle = market.settle(query_b, sender=user)
 
     contributors = [a.address for a in test_accounts[7:10]] + [
         f"0x{rng.getrandbits(160):040x}" for _ in range(13)
@@ -177,6 +179,7 @@ def measure() -> dict[str, Any]:
             "later_claim_over_floor": round(later_claim.gas_used / floor, 3),
             "target_over_floor": 1.3,
         },
+        "settle": {"one_part_k1_claimed": settle.gas_used},
         "rewardClaim": {
             "leaves": len(contributors),
             "proof_length": len(tree.proof(claimant, amount)),

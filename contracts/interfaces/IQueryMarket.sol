@@ -263,8 +263,9 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     /// @param protocolBps Protocol cut recorded at request.
     /// @param contributorBps Contributor cut recorded at request.
     /// @param escrow E, escrowed at request.
-    /// @param credits Sum of the claimed credits so far.
-    /// @param unclaimed Assignments not yet claimed.
+    /// @param credits Sum of the claimed credits so far (not stored: `getQuery` derives it from
+    ///        the assignments, as `settle` does).
+    /// @param unclaimed Assignments not yet claimed (derived likewise).
     /// @param settled Whether the refund was paid.
     /// @param user The requester (refunded at settle).
     /// @param roundDeadline t_R.
@@ -299,8 +300,8 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     /// @param price Price per round, from the part's terms at request.
     /// @param verifier The part's verifier at request.
     /// @param encryptionKey The node's encryption key at request (payloads are sealed to it).
-    /// @param inputTranscript The claimed T_n.
-    /// @param outputTranscript The claimed O_n.
+    /// @param transcriptHash keccak256(abi.encode(T_n, O_n)) of the claim (0 until claimed); the
+    ///        `Claimed` event carries T_n and O_n in full.
     struct Assignment {
         address ackSigner;
         uint32 budget;
@@ -309,8 +310,7 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
         uint96 price;
         address verifier;
         bytes32 encryptionKey;
-        uint256 inputTranscript;
-        uint256 outputTranscript;
+        bytes32 transcriptHash;
     }
 
     /// @notice Request a query: checks the terms (see PROTOCOL.md, "A query", step 1), records them
@@ -320,7 +320,9 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     /// @return queryId keccak256(abi.encode(chainid, this, msg.sender, request.salt)).
     function requestQuery(Request calldata request, Permit calldata permit) external returns (bytes32 queryId);
 
-    /// @notice Claim an assignment once: the caller is the node; pays rounds * price minus the cuts.
+    /// @notice Claim an assignment once: the caller is the node; pays rounds * price minus the cuts
+    ///         and records (n, keccak256(abi.encode(T_n, O_n))). The cuts stay in the market until
+    ///         `settle` adds the query's cuts to the accrued fees.
     /// @param rounds n, 1 <= n <= budget.
     /// @param commitment c_n, as in the session key's Round for n.
     /// @param inputTranscript T_n.
@@ -369,10 +371,12 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     ) external;
 
     /// @notice Refund escrow - credits to the user: anyone, once, after the proof deadline or as soon
-    ///         as every assignment has claimed. Never calls the node registry.
+    ///         as every assignment has claimed. Credits and cuts are summed here from the claimed
+    ///         assignments (claims write no per-query or market-wide totals), and the query's cuts
+    ///         are added to the accrued fees. Never calls the node registry.
     function settle(bytes32 queryId) external;
 
-    /// @notice Send the accrued cuts to the treasury and the rewards pool. Anyone.
+    /// @notice Send the accrued cuts (of settled queries) to the treasury and the rewards pool. Anyone.
     function sweepFees() external;
 
     /// @notice Set the cuts of new queries (at most MAX_PROTOCOL_FEE_BPS and
@@ -414,7 +418,7 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     /// @notice The nodes of part `part` of the query, in request order.
     function getQueryNodes(bytes32 queryId, uint256 part) external view returns (address[] memory);
 
-    /// @notice Cuts accrued and not yet swept.
+    /// @notice Cuts of settled queries not yet swept (a claimed query's cuts accrue at its settle).
     function accruedFees() external view returns (uint256 protocolFees, uint256 contributorFees);
 
     /// @notice The cuts new queries record.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ape
 import pytest
+from eth_abi import encode
 from eth_account import Account
+from eth_utils import keccak
 
 from tests.contracts.conftest import (
     CONTRIBUTOR_FEE_BPS,
@@ -23,13 +25,13 @@ def split(credit: int) -> tuple[int, int, int]:
     return credit - protocol - contributor, protocol, contributor
 
 
-def test_claim_valid_pays_node_records_and_accrues(proto, market, token, nodes):
+def test_claim_valid_pays_node_and_records_transcript_hash(proto, market, token, nodes):
     placed = proto.request(budgets=[2, 3])
     before = token.balanceOf(nodes[2])
     receipt, claim = proto.claim(placed, 1, nodes[2], 2)
     statement = claim.statement
     credit = 2 * PART1["price"]
-    payout, protocol, contributor = split(credit)
+    payout, _, _ = split(credit)
     assert token.balanceOf(nodes[2]) == before + payout
     [event] = receipt.events.filter(market.Claimed)
     assert (event.part, event.node, event.rounds, event.credit, event.payout) == (
@@ -44,14 +46,15 @@ def test_claim_valid_pays_node_records_and_accrues(proto, market, token, nodes):
         statement.output_transcript,
     )
     a = market.getAssignment(placed.query_id, 1, nodes[2])
-    assert (a.rounds, a.inputTranscript, a.outputTranscript) == (
-        2,
-        statement.input_transcript,
-        statement.output_transcript,
+    expected_hash = keccak(
+        encode(["uint256", "uint256"], [statement.input_transcript, statement.output_transcript])
     )
+    assert (a.rounds, bytes(a.transcriptHash)) == (2, expected_hash)
     query = market.getQuery(placed.query_id)
     assert (query.credits, query.unclaimed) == (credit, 2)
-    assert market.accruedFees() == (protocol, contributor)
+    # the cuts stay in the market until settle adds them to the accrued fees
+    assert market.accruedFees() == (0, 0)
+    assert token.balanceOf(market) == placed.escrow - payout
 
 
 def test_claim_wrong_output_transcript_refused(proto, market, nodes):

@@ -95,7 +95,9 @@ def test_settle_without_slasher_role_still_refunds(
     assert token.balanceOf(proto.user) == before + placed.escrow
 
 
-def test_sweepFees_sends_cuts_to_treasury_and_pool(proto, market, token, nodes, treasury, rewards):
+def test_sweepFees_sends_settled_cuts_to_treasury_and_pool(
+    proto, market, token, nodes, treasury, rewards, chain
+):
     placed = proto.request()
     proto.claim(placed, 0, nodes[0], 2)
     credit = 2 * PART0["price"]
@@ -103,6 +105,10 @@ def test_sweepFees_sends_cuts_to_treasury_and_pool(proto, market, token, nodes, 
         credit * PROTOCOL_FEE_BPS // 10_000,
         credit * CONTRIBUTOR_FEE_BPS // 10_000,
     )
+    assert market.accruedFees() == (0, 0)  # a claim's cuts accrue when its query settles
+    warp_to(chain, placed.proof_deadline + 1)
+    market.settle(placed.query_id, sender=nodes[2])
+    assert market.accruedFees() == (protocol, contributor)
     t0, r0 = token.balanceOf(treasury), token.balanceOf(rewards)
     receipt = market.sweepFees(sender=nodes[2])
     [event] = receipt.events.filter(market.FeesSwept)

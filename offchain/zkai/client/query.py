@@ -510,10 +510,8 @@ class QueryClient:
                     a.credit = int(record.rounds) * int(record.price)
                     state = session.assignment(a.part, a.node).state
                     a.rounds = int(record.rounds)
-                    if (
-                        int(record.rounds) != state.rounds
-                        or int(record.inputTranscript) != state.input_transcript
-                        or int(record.outputTranscript) != state.output_transcript
+                    if int(record.rounds) != state.rounds or not record.claimed_transcripts(
+                        state.input_transcript, state.output_transcript
                     ):
                         raise QueryError(
                             f"node {a.node} claimed part {a.part} with a transcript that differs "

@@ -52,10 +52,7 @@ def slash_unproven(
             continue
         i, t_i, o_i, signature = state.acks[-1]
         claimed = int(record.rounds)
-        if claimed > i or (
-            claimed == i
-            and (int(record.inputTranscript), int(record.outputTranscript)) == (t_i, o_i)
-        ):
+        if claimed > i or (claimed == i and record.claimed_transcripts(t_i, o_i)):
             continue
         receipt = chain.transact(
             account, market.functions.slash(session.query_id, part, node, i, t_i, o_i, signature)

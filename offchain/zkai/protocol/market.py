@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3.contract import Contract
 
 from zkai.chain.client import ChainClient
@@ -32,6 +33,7 @@ __all__ = [
     "read_node",
     "read_query",
     "struct_fields",
+    "transcript_hash",
 ]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -148,12 +150,27 @@ class QueryRecord:
             raise AttributeError(name) from None
 
 
+def transcript_hash(input_transcript: int, output_transcript: int) -> bytes:
+    """keccak256(abi.encode(T_n, O_n)): what a claim records of its transcripts."""
+    for value in (input_transcript, output_transcript):
+        if not 0 <= value < 2**256:
+            raise ValueError(f"a transcript is a uint256, got {value}")
+    return keccak(input_transcript.to_bytes(32, "big") + output_transcript.to_bytes(32, "big"))
+
+
 @dataclass(frozen=True)
 class AssignmentRecord:
     query_id: bytes
     part: int
     node: str
     fields: Mapping[str, Any]
+
+    def claimed_transcripts(self, input_transcript: int, output_transcript: int) -> bool:
+        """Whether the claim recorded (T_n, O_n) = these (compared by their hash)."""
+        recorded = bytes(self.fields["transcriptHash"])
+        return int(self.fields["rounds"]) > 0 and recorded == transcript_hash(
+            input_transcript, output_transcript
+        )
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -12,6 +12,7 @@ from zkai.api import db
 from zkai.api.indexer import Indexer
 from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
+from zkai.protocol.market import transcript_hash
 from zkai.protocol.messages import AckMessage
 from zkai.rewards import RewardTree
 
@@ -100,8 +101,10 @@ def test_query_assignments_match_chain(client, network, chain):
                 continue
             assert a["status"] == "claimed"
             assert a["rounds"] == record.rounds
-            assert int(a["input_transcript"]) == record.inputTranscript
-            assert int(a["output_transcript"]) == record.outputTranscript
+            # the chain keeps keccak256(T_n, O_n); the API shows T_n and O_n from `Claimed`
+            assert bytes(record.transcriptHash) == transcript_hash(
+                int(a["input_transcript"]), int(a["output_transcript"])
+            )
             assert _wei(a["credit"]) == record.rounds * record.price
             assert _wei(a["payout"]) == _payout(network, record.rounds * record.price)
             assert a["claim_tx"] == receipt.txn_hash
@@ -275,9 +278,19 @@ def test_stats_totals_match_chain(client, network):
     assert _wei(stats["node_earnings"]) == sum(_payout(network, c) for c in credits)
     protocol_bps, _ = network.market.fees()
     assert _wei(stats["protocol_fees"]) == sum(c * protocol_bps // BPS for c in credits)
+    assert _wei(stats["contributor_cuts"]) == sum(
+        c - _payout(network, c) - c * protocol_bps // BPS for c in credits
+    )
+    # on chain, a query's cuts accrue when it settles: the accrued fees are the settled query's
+    settled = [
+        network.market.getAssignment(*key).rounds * PRICES[key[1]]
+        for key in network.claim_receipts
+        if network.market.getQuery(key[0]).settled
+    ]
+    assert settled
     accrued = network.market.accruedFees()
-    assert _wei(stats["protocol_fees"]) == accrued[0]
-    assert _wei(stats["contributor_cuts"]) == accrued[1]
+    assert accrued[0] == sum(c * protocol_bps // BPS for c in settled)
+    assert sum(accrued) == sum(c - _payout(network, c) for c in settled)
     assert _wei(stats["refunds"]) == records[0].escrow - records[0].credits
     assert _wei(stats["slashed"]) == network.market.slashAmount()
     assert _wei(stats["rewards_distributed"]) == 5 * 10**18
@@ -585,8 +598,14 @@ def test_indexer_fees_swept_to_treasury_and_pool(network, chain, tmp_path):
     from zkai.api.app import create_app
 
     treasury, pool = network.market.treasury(), network.market.rewardsPool()
-    accrued = network.market.accruedFees()
+    accrued = network.market.accruedFees()  # the cuts of the settled query
     assert accrued[0] > 0
+    credits = [
+        network.market.getAssignment(*key).rounds * PRICES[key[1]] for key in network.claim_receipts
+    ]
+    protocol_bps, _ = network.market.fees()
+    earned = sum(c * protocol_bps // BPS for c in credits)
+    earned_cuts = sum(c - _payout(network, c) for c in credits)
     network.market.sweepFees(sender=network.owner)
     app = create_app(
         api_settings(network, chain.provider.uri, tmp_path),
@@ -600,7 +619,12 @@ def test_indexer_fees_swept_to_treasury_and_pool(network, chain, tmp_path):
     assert _wei(token["treasury_balance"]) == network.token.balanceOf(treasury)
     assert _wei(token["rewards_pool_balance"]) == network.token.balanceOf(pool)
     assert _wei(token["market_escrow"]) == network.token.balanceOf(network.market)
-    assert (_wei(stats["protocol_fees"]), _wei(stats["contributor_cuts"])) == tuple(accrued)
+    assert network.market.accruedFees() == (0, 0)
+    # the API's totals are the cuts every claim earned, swept or not
+    assert (_wei(stats["protocol_fees"]), _wei(stats["contributor_cuts"])) == (
+        earned,
+        earned_cuts - earned,
+    )
 
 
 def test_models_parts_key_matches_its_verifier(network, chain, tmp_path):

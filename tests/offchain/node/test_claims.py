@@ -20,6 +20,7 @@ from zkai.node.claims import ClaimProcessor
 from zkai.node.endpoint import create_endpoint
 from zkai.node.keys import UnlockedNode
 from zkai.node.rounds import RoundService
+from zkai.protocol.market import transcript_hash
 
 from .conftest import PRICE, Network
 from .localchain import UserQuery, increase_time
@@ -89,7 +90,9 @@ def test_claim_full_budget_is_proven_and_paid(
     assert claims.process(user.query, 0) == "claimed"
     record = _assignment(network.chain, user, node)
     assert record[2] == 3  # rounds
-    assert record[8] == int(answers[-1]["output_transcript"], 16)
+    t_3 = user.pending[3][0].message.input_transcript
+    o_3 = int(answers[-1]["output_transcript"], 16)
+    assert bytes(record[7]) == transcript_hash(t_3, o_3)  # keccak256(T_n, O_n)
     assert _balance(network.chain, node.address) - before == _expected_payout(
         network.chain, 3 * PRICE
     )

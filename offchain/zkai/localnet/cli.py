@@ -117,11 +117,17 @@ def demo(
     if not as_json:
         _print_up(status_now)
 
+    names = {a.lower(): n for n, a in dict(status_now.get("nodes", {})).items()}
+
     def show(q: DemoQuery) -> None:
         mark = "[green]ok[/]" if q.ok else f"[red]FAILED[/] {q.error or ''}"
+        served = "; ".join(
+            f"part {p} by " + ", ".join(names.get(a.lower(), a[:10]) for a in nodes)
+            for p, nodes in sorted(q.served_by.items())
+        )
         say(
-            f"{q.model} #{q.sample}: answer {q.answer} (plaintext {q.expected}) "
-            f"{q.latency_s:.2f} s {mark}"
+            f"{q.model} #{q.sample}: answer {q.answer} (plaintext {q.expected}), "
+            f"{served or 'no node'}, {q.latency_s:.2f} s {mark}"
         )
 
     try:

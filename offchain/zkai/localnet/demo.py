@@ -71,6 +71,8 @@ class DemoQuery:
     parts: int = 0
     nodes: int = 0
     claim_gas: list[int] = field(default_factory=list)
+    served_by: dict[int, list[str]] = field(default_factory=dict)
+    """Part -> the addresses of the nodes that served it."""
     answer_s: float = 0.0
     query_id: str | None = None
     version: int | None = None
@@ -185,6 +187,8 @@ def _query(
         result.answer_s = round(outcome.answer_s, 3)
         result.parts = len({a.part for a in outcome.assignments})
         result.nodes = len({a.node for a in outcome.assignments})
+        for a in outcome.assignments:
+            result.served_by.setdefault(a.part, []).append(a.node)
         result.claim_gas = [a.claim_gas for a in outcome.assignments]
         result.verified = outcome.verified
         assert outcome.prediction is not None

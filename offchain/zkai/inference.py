@@ -18,7 +18,6 @@ from eth_account.signers.local import LocalAccount
 
 from zkai.client.session import PreparedRound, QuerySession
 from zkai.crypto.encryption import NodeKeyPair, generate_keypair, open_sealed
-from zkai.crypto.field import encode_signed_vector
 from zkai.crypto.transcript import output_transcript_step
 from zkai.errors import CommitmentMismatchError, ShareError
 from zkai.models.manifest import Manifest, Prediction
@@ -104,7 +103,7 @@ def run_local(
         else tuple(tuple(LocalNode() for _ in range(shares)) for _ in manifest.parts)
     )
     for p, part_nodes in enumerate(per_part):
-        budget = sum(1 for b in manifest.blocks if b.index in manifest.part(p).schedule)
+        budget = manifest.rounds_per_pass(p)
         for n in part_nodes:
             session.add_assignment(
                 p,
@@ -114,21 +113,14 @@ def run_local(
                 endpoint="in-process",
                 budget=budget,
             )
-    clamped = 0
-    for block in manifest.blocks:
-        part = manifest.part_of_block(block.index).index
-        pending = session.prepare_block(
-            part, block.index, encode_signed_vector(values), block.output_size
-        )
-        answers = [
+    values, clamped = session.run_blocks(
+        manifest,
+        values,
+        lambda pending: [
             node.serve(session, manifest, prepared)
-            for node, prepared in zip(per_part[part], pending, strict=True)
-        ]
-        for prepared, answer in zip(pending, answers, strict=True):
-            session.accept(prepared, answer)
-        values = block.reconstruct(session.reconstruct(pending, answers))
-        stepped = manifest.run_user_steps(block.index, values)
-        values, clamped = list(stepped.values), clamped + stepped.clamped
+            for node, prepared in zip(per_part[pending[0].part], pending, strict=True)
+        ],
+    )
     return LocalRun(
         tuple(values), manifest.decode(values, clamped=clamped), session, per_part, clamped
     )

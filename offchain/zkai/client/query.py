@@ -168,12 +168,6 @@ def _distinct(nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
     return kept
 
 
-def rounds_per_query(manifest: Manifest, part: int) -> int:
-    """Rounds one forward pass needs from each node of `part`: its block evaluations."""
-    schedule = set(manifest.part(part).schedule)
-    return sum(1 for block in manifest.blocks if block.index in schedule)
-
-
 def _noop(_event: str, _detail: dict[str, Any]) -> None:
     return None
 
@@ -221,7 +215,7 @@ class QueryClient:
                 f"model {model_id} has {len(terms.parts)} parts on-chain, the manifest "
                 f"{len(manifest.parts)}"
             )
-        budgets = tuple(rounds_per_query(manifest, p) for p in range(len(terms.parts)))
+        budgets = tuple(manifest.rounds_per_pass(p) for p in range(len(terms.parts)))
         for p, (b, part) in enumerate(zip(budgets, terms.parts, strict=True)):
             if b > part.max_rounds:
                 raise QueryError(
@@ -368,43 +362,37 @@ class QueryClient:
                     endpoint=n.endpoint,
                     budget=plan.budgets[p],
                 )
-        blocks = manifest.blocks
         # Part 0's first round is dealt before paying: the request carries its commitments.
-        first = blocks[0]
+        first = manifest.blocks[0]
         if manifest.part_of_block(first.index).index != 0:
             raise QueryError("the first linear block of a model must belong to part 0")
-        pending: list[PreparedRound] | None = session.prepare_block(
+        pending = session.prepare_block(
             0, first.index, encode_signed_vector(values), first.output_size
         )
-        assert pending is not None
         outcome = self._request(name, plan, session, pending, fee_cap)
         outcome.session = session
         pending = self._adopt_recorded_keys(session, pending)
         progress("requested", {"query_id": outcome.query_id, "tx": outcome.request_tx})
-        clamped = 0
-        for block in blocks:
-            part = manifest.part_of_block(block.index).index
-            if pending is None:
-                pending = session.prepare_block(
-                    part, block.index, encode_signed_vector(values), block.output_size
-                )
+
+        def send(rounds: Sequence[PreparedRound]) -> list[RoundAnswer]:
             try:
-                answers = self._send_all(session, pending)
+                return self._send_all(session, rounds)
             except (RoundRefusedError, NodeUnreachableError) as exc:
                 raise QueryIncompleteError(
-                    f"{exc}. Query 0x{outcome.query_id.hex()} stops at block {block.index}: the "
-                    "nodes that served their rounds claim them; the rest of the escrow is "
+                    f"{exc}. Query 0x{outcome.query_id.hex()} stops at block {rounds[0].block}: "
+                    "the nodes that served their rounds claim them; the rest of the escrow is "
                     f"refunded by `zkai queries settle 0x{outcome.query_id.hex()}` after the "
                     f"proof deadline (chain time {plan.proof_deadline})",
                     outcome,
                 ) from exc
-            for prepared, answer in zip(pending, answers, strict=True):
-                session.accept(prepared, answer)
-            values = block.reconstruct(session.reconstruct(pending, answers))
-            stepped = manifest.run_user_steps(block.index, values)
-            values, clamped = list(stepped.values), clamped + stepped.clamped
-            progress("block", {"block": block.index, "part": part})
-            pending = None
+
+        values, clamped = session.run_blocks(
+            manifest,
+            values,
+            send,
+            first=pending,
+            on_block=lambda b, p: progress("block", {"block": b, "part": p}),
+        )
         outcome.outputs = list(values)
         outcome.clamped = clamped
         outcome.prediction = manifest.decode(values, clamped=clamped)

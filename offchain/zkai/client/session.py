@@ -17,7 +17,7 @@ drive sessions directly.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eth_account import Account
@@ -25,9 +25,10 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from zkai.crypto.encryption import seal
-from zkai.crypto.field import BN254_R, is_field_element
+from zkai.crypto.field import BN254_R, encode_signed_vector, is_field_element
 from zkai.crypto.transcript import TranscriptState, output_transcript_step
 from zkai.errors import SignatureError
+from zkai.models.manifest import Manifest
 from zkai.protocol.ids import assignment_tag, new_salt, query_id
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.protocol.payload import RoundHeader, RoundOpening, deal_round
@@ -234,6 +235,39 @@ class QuerySession:
         s.acks.append(
             (prepared.round, message.input_transcript, answer.output_transcript, answer.ack)
         )
+
+    def run_blocks(
+        self,
+        manifest: Manifest,
+        values: Sequence[int],
+        send: Callable[[Sequence[PreparedRound]], Sequence[RoundAnswer]],
+        *,
+        first: Sequence[PreparedRound] | None = None,
+        on_block: Callable[[int, int], None] | None = None,
+    ) -> tuple[list[int], int]:
+        """A forward pass: every linear block dealt to its part's nodes (`first` is block 0's
+        round if already dealt), each answer checked, W x + b reconstructed, then the user steps.
+        Returns the final values and how many values a clamp changed. `send` delivers one
+        block's rounds and returns the answers in the same order."""
+        current = list(values)
+        clamped = 0
+        pending = first
+        for block in manifest.blocks:
+            part = manifest.part_of_block(block.index).index
+            if pending is None:
+                pending = self.prepare_block(
+                    part, block.index, encode_signed_vector(current), block.output_size
+                )
+            answers = send(pending)
+            for prepared, answer in zip(pending, answers, strict=True):
+                self.accept(prepared, answer)
+            reconstructed = block.reconstruct(self.reconstruct(pending, answers))
+            stepped = manifest.run_user_steps(block.index, reconstructed)
+            current, clamped = list(stepped.values), clamped + stepped.clamped
+            if on_block is not None:
+                on_block(block.index, part)
+            pending = None
+        return current, clamped
 
     @staticmethod
     def reconstruct(prepared: Sequence[PreparedRound], answers: Sequence[RoundAnswer]) -> list[int]:

@@ -294,6 +294,11 @@ class Manifest:
         self.block(b)
         return next(p for p in self.parts if b in p.schedule)
 
+    def rounds_per_pass(self, p: int) -> int:
+        """Rounds one forward pass needs from each node of part p: its block evaluations."""
+        schedule = set(self.part(p).schedule)
+        return sum(1 for block in self.blocks if block.index in schedule)
+
     @property
     def input_size(self) -> int:
         return self.blocks[0].input_size

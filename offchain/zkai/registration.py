@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 from web3.logs import DISCARD
 from web3.types import TxReceipt
@@ -53,19 +52,14 @@ class PartPricing:
     min_proof_window: int = DEFAULT_MIN_PROOF_WINDOW_S
 
 
-def vk_hash(words: Sequence[int]) -> bytes:
-    """keccak256(abi.encodePacked(uint256[] vk)): how the VerifierFactory names a key."""
-    return keccak(b"".join(w.to_bytes(32, "big") for w in words))
-
-
 def deploy_part_verifier(chain: ChainClient, owner: LocalAccount, artifacts: PartArtifacts) -> str:
     """The factory's verifier for `artifacts`' key (deployed now unless it exists)."""
     factory = chain.contract("VerifierFactory")
-    words = list(artifacts.vk_words())
-    existing = chain.call(factory.functions.verifierOf(vk_hash(words)))
+    # The factory names a key by keccak256 of its packed words: the artifacts' key hash.
+    existing = chain.call(factory.functions.verifierOf(artifacts.key_hash))
     if int(existing, 16) != 0:
         return to_checksum_address(existing)
-    receipt = chain.transact(owner, factory.functions.deploy(words))
+    receipt = chain.transact(owner, factory.functions.deploy(list(artifacts.vk_words())))
     logs = factory.events.VerifierDeployed().process_receipt(receipt, errors=DISCARD)
     if not logs:
         raise ChainError("VerifierFactory.deploy logged no VerifierDeployed")
@@ -79,7 +73,7 @@ def verifier_matches(chain: ChainClient, verifier: str, artifacts: PartArtifacts
     if not chain.call(factory.functions.isVerifier(verifier)):
         return False
     return bool(
-        to_checksum_address(chain.call(factory.functions.verifierOf(vk_hash(artifacts.vk_words()))))
+        to_checksum_address(chain.call(factory.functions.verifierOf(artifacts.key_hash)))
         == to_checksum_address(verifier)
     )
 

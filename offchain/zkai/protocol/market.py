@@ -43,23 +43,21 @@ def _functions(contract: Contract) -> list[dict[str, Any]]:
     return [dict(e) for e in contract.abi if e.get("type") == "function"]
 
 
-def struct_fields(contract: Contract, function: str, value: Any, index: int = 0) -> dict[str, Any]:
-    """A struct returned by `function` (its `index`-th output) as {component name: value}."""
+def _components(contract: Contract, function: str, output: int = 0) -> list[dict[str, Any]]:
+    """The ABI components of a struct (or struct array) that `function` returns."""
     for entry in _functions(contract):
         if entry.get("name") == function:
-            components = entry["outputs"][index].get("components")
+            components = entry["outputs"][output].get("components")
             if components is None:
-                raise TypeError(f"{function} output {index} is not a struct")
-            return {c["name"]: v for c, v in zip(components, value, strict=True)}
+                raise TypeError(f"{function} output {output} is not a struct")
+            return list(components)
     raise KeyError(f"{contract.address} has no function {function}")
 
 
-def _components(contract: Contract, function: str, output: int = 0) -> list[dict[str, Any]]:
-    for entry in _functions(contract):
-        if entry.get("name") == function:
-            comps = entry["outputs"][output]["components"]
-            return list(comps)
-    raise KeyError(function)
+def struct_fields(contract: Contract, function: str, value: Any, index: int = 0) -> dict[str, Any]:
+    """A struct returned by `function` (its `index`-th output) as {component name: value}."""
+    components = _components(contract, function, index)
+    return {c["name"]: v for c, v in zip(components, value, strict=True)}
 
 
 @dataclass(frozen=True)

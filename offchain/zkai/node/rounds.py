@@ -209,12 +209,7 @@ class RoundService:
         except SignatureError as exc:
             raise RoundRefusedError("bad-signature", str(exc)) from None
         with self._assignment_lock(request.query, request.part):
-            answer = self._serve_locked(request, message, signer)
-        if self.on_budget_used is not None:
-            stored = self.store.assignment(request.query, request.part, self.node.address)
-            if stored is not None and request.round >= stored.budget:
-                self.on_budget_used()
-        return answer
+            return self._serve_locked(request, message, signer)
 
     # -- a: the request on-chain ------------------------------------------------------------
 
@@ -371,6 +366,8 @@ class RoundService:
         except StoreConflictError as exc:
             reason = "claimed" if "being claimed" in str(exc) else "round-out-of-order"
             raise RoundRefusedError(reason, str(exc)) from None
+        if self.on_budget_used is not None and request.round >= assignment.budget:
+            self.on_budget_used()
         return RoundAnswer(outputs, o_i, ack)
 
     # -- d: the payload -----------------------------------------------------------------------

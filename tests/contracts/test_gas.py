@@ -37,3 +37,24 @@ def test_claim_gas_within_factor_of_raw_verify(proto, market, verifier, nodes, m
         f"\nclaim's verifier frame: {frames.get(verifier.address.lower())}"
     )
     assert claim_gas <= CLAIM_OVER_FLOOR * floor, (claim_gas, floor)
+
+
+def test_chunk_claim_gas_within_factor_of_raw_verify(proto, market, verifier, nodes, owner):
+    """A chunked assignment (R_max 3, budget 8): the first chunk and a continuation chunk, which
+    also reads the recorded transcript hash and takes two more calldata words that are not 0."""
+    chunked = [[nodes[0], nodes[1]]]
+    warm = proto.request(model_id=proto.model_chunked, nodes=chunked, budgets=[8])
+    proto.claim(warm, 0, nodes[1], 3)
+    placed = proto.request(model_id=proto.model_chunked, nodes=chunked, budgets=[8])
+    first_receipt, first = proto.claim(placed, 0, nodes[0], 3)
+    next_receipt, chunk = proto.claim(placed, 0, nodes[0], 6, after=first)
+    s: Statement = chunk.statement
+    floor = verifier.verifyProof.transact(chunk.proof, s.public_inputs, sender=owner).gas_used
+    first_gas, next_gas = first_receipt.gas_used, next_receipt.gas_used
+    print(
+        f"\nfirst chunk claim: {first_gas} ({first_gas / floor:.3f} x floor)"
+        f"\ncontinuation chunk claim: {next_gas} ({next_gas / floor:.3f} x floor)"
+        f"\nverifyProof (floor, continuation's inputs): {floor}"
+    )
+    assert first_gas <= CLAIM_OVER_FLOOR * floor, (first_gas, floor)
+    assert next_gas <= CLAIM_OVER_FLOOR * floor, (next_gas, floor)

@@ -681,12 +681,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     ///      R = `chunkRounds`, each floored on its own chunk's credit as its payout was. Every chunk
     ///      but the last has exactly R rounds (a shorter one is final, and chunks start at
     ///      multiples of R), so they are n / R cuts of R * price and one cut of (n % R) * price.
-    function _chunkCuts(
-        uint256 rounds,
-        uint256 chunkRounds,
-        uint256 price,
-        uint16 bps
-    ) private pure returns (uint256) {
+    function _chunkCuts(uint256 rounds, uint256 chunkRounds, uint256 price, uint16 bps) private pure returns (uint256) {
         return (rounds / chunkRounds) * _cut(chunkRounds * price, bps) + _cut((rounds % chunkRounds) * price, bps);
     }
 

@@ -383,3 +383,55 @@ def test_slashing_after_chunks_reads_the_latest_claim(proto, market, nodes, chun
     args = (f.input_transcript, f.output_transcript, stale)
     receipt = market.slash(placed.query_id, 0, nodes[0], 6, *args, sender=proto.user)
     assert receipt.events.filter(market.AssignmentSlashed)[0].reason == 3
+
+
+# ------------------------------------------------------------------ the Python wrapper
+
+
+def test_claim_call_and_assignment_reader_on_chunks(proto, market, nodes, chunked, chain):
+    """zkai.protocol.market.claim_call (web3) sends the same claim as the ABI, chunk after
+    chunk, and AssignmentRecord reads rounds, finalised and max_rounds back."""
+    from web3 import HTTPProvider, Web3
+
+    from zkai.protocol.market import AssignmentRecord, claim_call, struct_fields
+
+    w3 = Web3(HTTPProvider(chain.provider.uri))
+    abi = [entry.model_dump(by_alias=True, mode="json") for entry in market.contract_type.abi]
+    contract = w3.eth.contract(address=market.address, abi=abi)
+    placed = chunked(5)
+
+    def send(claim: Claim) -> AssignmentRecord:
+        s = claim.statement
+        fn = claim_call(
+            contract,
+            placed.query_id,
+            0,
+            s.rounds,
+            claim.commitment,
+            s.input_transcript,
+            s.prev_output_transcript,
+            s.output_transcript,
+            claim.signature,
+            claim.proof,
+            start_input_transcript=s.start_input_transcript,
+            start_output_transcript=s.start_output_transcript,
+        )
+        data = fn._encode_transaction_data()
+        assert bytes.fromhex(data[2:]) == bytes(
+            market.claim.encode_input(*claim.args(placed.query_id, 0))
+        )
+        tx = w3.eth.send_transaction({"from": nodes[0].address, "to": market.address, "data": data})
+        assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        value = contract.functions.getAssignment(placed.query_id, 0, nodes[0].address).call()
+        fields = struct_fields(contract, "getAssignment", value)
+        return AssignmentRecord(placed.query_id, 0, nodes[0].address, fields)
+
+    first = proto.prove(placed, 0, nodes[0], 3)
+    record = send(first)
+    assert (record.rounds, record.finalised, record.max_rounds) == (3, False, R)
+    s = first.statement
+    assert record.claimed_transcripts(s.input_transcript, s.output_transcript)
+    record = send(proto.prove(placed, 0, nodes[0], 5, after=first))
+    assert (record.rounds, record.finalised, record.max_rounds) == (5, True, R)
+    with pytest.raises(ValueError, match="8 words"):
+        claim_call(contract, placed.query_id, 0, 1, 0, 0, 0, 0, b"", [0] * 7)

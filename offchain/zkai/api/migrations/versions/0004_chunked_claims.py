@@ -22,30 +22,32 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE ADD / DROP COLUMN (SQLite >= 3.35 and PostgreSQL): a batch copy of
+# `assignments` would drop the table that `slash_acks` references.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("model_parts", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("max_budget", sa.Integer(), nullable=False, server_default="0")
-        )
+    op.add_column(
+        "model_parts", sa.Column("max_budget", sa.Integer(), nullable=False, server_default="0")
+    )
     op.execute("UPDATE model_parts SET max_budget = max_rounds")
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("claims", sa.Integer(), nullable=False, server_default="0"))
-        batch_op.add_column(
-            sa.Column("finalised", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("queries", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("finalised_count", sa.Integer(), nullable=False, server_default="0")
-        )
+    op.add_column(
+        "assignments", sa.Column("claims", sa.Integer(), nullable=False, server_default="0")
+    )
+    op.add_column(
+        "assignments",
+        sa.Column("finalised", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "queries",
+        sa.Column("finalised_count", sa.Integer(), nullable=False, server_default="0"),
+    )
     op.execute("UPDATE assignments SET claims = 1, finalised = true WHERE rounds IS NOT NULL")
     op.execute("UPDATE queries SET finalised_count = claimed_count")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("queries", schema=None) as batch_op:
-        batch_op.drop_column("finalised_count")
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.drop_column("finalised")
-        batch_op.drop_column("claims")
-    with op.batch_alter_table("model_parts", schema=None) as batch_op:
-        batch_op.drop_column("max_budget")
+    op.drop_column("queries", "finalised_count")
+    op.drop_column("assignments", "finalised")
+    op.drop_column("assignments", "claims")
+    op.drop_column("model_parts", "max_budget")

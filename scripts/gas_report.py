@@ -1,10 +1,11 @@
 """Gas of the hot paths, measured on a fresh deployment: `ape run gas_report --network <net>`.
 
 Prints one JSON object: requestQuery with 1 part (k = 1) and 2 parts (k = 2, k = 1), claim with
-a real proof of the contract tests' toy circuit (5 public inputs, as every v2 part circuit), the
+a real proof of the contract tests' toy circuit (8 public inputs, as every v2 part circuit), the
 claim's verifier frame (from the call trace, `debug_traceTransaction` with the callTracer, which
-anvil serves), the raw verifyProof transaction of the same proof (the floor) and the ratio, the
-settle of the claimed query (which sums its assignments' credits and cuts), and a reward claim.
+anvil serves), the raw verifyProof transaction of the same proof (the floor) and the ratio, a
+chunked assignment's first chunk and continuation chunk (R_max 2, budget 4), the settle of the
+claimed query (which sums its assignments' credits and cuts), and a reward claim.
 """
 
 from __future__ import annotations
@@ -66,14 +67,17 @@ def measure() -> dict[str, Any]:
     factory_receipt = factory.deploy(circuit.vk_words, sender=owner)
     verifier = project.Groth16Verifier.at(factory.verifierOf(_zk.vk_hash(circuit.vk_words)))
 
-    def terms(shares: int) -> tuple[Any, ...]:
-        return (verifier.address, PRICE, 4, 60, shares, b"\xc1" * 32, b"\xc2" * 32)
+    key = _zk.vk_hash(circuit.vk_words)
+
+    def terms(shares: int, max_rounds: int = 4, max_budget: int = 4) -> tuple[Any, ...]:
+        return (verifier.address, PRICE, max_rounds, max_budget, 60, shares, b"\xc1" * 32, key)
 
     def register(parts: list[tuple[Any, ...]]) -> int:
         receipt = models.registerModel(b"\x42" * 32, "ipfs://gas", parts, sender=owner)
         return int(receipt.events.filter(models.ModelRegistered)[0].modelId)
 
     one_part, two_parts = register([terms(1)]), register([terms(2), terms(1)])
+    chunked = register([terms(1, max_rounds=2, max_budget=4)])
     min_stake = registry.minStake()
     for i, node in enumerate(nodes):
         token.transfer(node, 2 * min_stake, sender=owner)
@@ -88,12 +92,15 @@ def measure() -> dict[str, Any]:
         )
         registry.setParts(one_part, [0], True, sender=node)
         registry.setParts(two_parts, [0, 1], True, sender=node)
+        registry.setParts(chunked, [0], True, sender=node)
     token.transfer(user, 1000 * PRICE, sender=owner)
     token.approve(market, 2**256 - 1, sender=user)
     rng = random.Random(1)
     domain = Domain(chain.chain_id, market.address)
 
-    def request(model_id: int, part_nodes: list[list[Any]]) -> tuple[Any, bytes, Any]:
+    def request(
+        model_id: int, part_nodes: list[list[Any]], budget: int = 2
+    ) -> tuple[Any, bytes, Any]:
         session, salt = Account.create(), rng.randbytes(32)
         t_r = chain.pending_timestamp + 600
         receipt = market.requestQuery(
@@ -103,7 +110,7 @@ def measure() -> dict[str, Any]:
                 1,
                 10**30,
                 [[n.address for n in p] for p in part_nodes],
-                [2] * len(part_nodes),
+                [budget] * len(part_nodes),
                 t_r,
                 t_r + 600,
                 session.address,
@@ -114,15 +121,22 @@ def measure() -> dict[str, Any]:
         )
         return receipt, query_id(chain.chain_id, market.address, user.address, salt), session
 
-    def claim(query: bytes, session: Any, node: Any) -> tuple[Any, Any, list[int]]:
+    def claim(
+        query: bytes, session: Any, node: Any, rounds: int = 2, after: Any = None
+    ) -> tuple[Any, Any, list[int]]:
+        """Claim rounds 1..`rounds`, or the chunk after the statement `after`."""
         tag = assignment_tag(chain.chain_id, market.address, query, 0, node.address)
-        statement = _zk.Statement.make(tag, 2, rng.randrange(FIELD), rng.randrange(1, FIELD))
+        prev, w = rng.randrange(FIELD), rng.randrange(1, FIELD)
+        if after is None:
+            statement = _zk.Statement.make(tag, rounds, prev, w)
+        else:
+            statement = after.then(rounds, prev, w)
         commitment = rng.randrange(FIELD)
         signature = RoundMessage(
             query,
             0,
             node.address,
-            2,
+            rounds,
             commitment,
             statement.input_transcript,
             statement.prev_output_transcript,
@@ -131,11 +145,13 @@ def measure() -> dict[str, Any]:
         receipt = market.claim(
             query,
             0,
-            2,
+            rounds,
             commitment,
             statement.input_transcript,
             statement.prev_output_transcript,
             statement.output_transcript,
+            statement.start_input_transcript,
+            statement.start_output_transcript,
             signature,
             proof,
             sender=node,
@@ -148,6 +164,14 @@ def measure() -> dict[str, Any]:
     first_claim, _, _ = claim(query_a, session_a, nodes[0])
     later_claim, statement, proof = claim(query_b, session_b, nodes[0])
     floor = verifier.verifyProof.transact(proof, statement.public_inputs, sender=owner).gas_used
+    _, query_c, session_c = request(chunked, [[nodes[0]]], budget=4)
+    first_chunk, first_statement, _ = claim(query_c, session_c, nodes[0], 2)
+    next_chunk, chunk_statement, chunk_proof = claim(
+        query_c, session_c, nodes[0], 4, after=first_statement
+    )
+    chunk_floor = verifier.verifyProof.transact(
+        chunk_proof, chunk_statement.public_inputs, sender=owner
+    ).gas_used
     # every assignment of query b is claimed: it settles at once, summing credits and cuts
     settle = market.settle(query_b, sender=user)
 
@@ -171,13 +195,22 @@ def measure() -> dict[str, Any]:
             "two_parts_k2_k1": two.gas_used,
         },
         "claim": {
-            "public_inputs": 5,
+            "public_inputs": 8,
             "first_claim_of_market": first_claim.gas_used,
             "later_claim": later_claim.gas_used,
             "verifier_frame": _verifier_gas(later_claim, verifier.address),
             "raw_verifyProof_transaction": floor,
             "later_claim_over_floor": round(later_claim.gas_used / floor, 3),
             "target_over_floor": 1.3,
+        },
+        "chunked_claim": {
+            "max_rounds": 2,
+            "budget": 4,
+            "first_chunk": first_chunk.gas_used,
+            "continuation_chunk": next_chunk.gas_used,
+            "raw_verifyProof_transaction": chunk_floor,
+            "first_chunk_over_floor": round(first_chunk.gas_used / chunk_floor, 3),
+            "continuation_chunk_over_floor": round(next_chunk.gas_used / chunk_floor, 3),
         },
         "settle": {"one_part_k1_claimed": settle.gas_used},
         "rewardClaim": {

@@ -91,11 +91,16 @@ def part_terms(
     terms = []
     for p, price in enumerate(pricing):
         artifacts = part_artifacts(manifest, p)
+        part = manifest.parts[p]
+        # The manifest's largest budget (zkai-model/2 "max_budget", default max_rounds): above
+        # R_max, assignments are claimed in chunks of at most R_max rounds.
+        max_budget = int(getattr(part, "max_budget", part.max_rounds))
         terms.append(
             PartTerms(
                 verifier=deploy_part_verifier(chain, owner, artifacts),
                 price=price.price,
                 max_rounds=artifacts.rounds,
+                max_budget=max_budget,
                 min_proof_window=price.min_proof_window,
                 shares=price.shares,
                 circuit_hash=artifacts.circuit_hash,

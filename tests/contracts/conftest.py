@@ -34,8 +34,12 @@ USER_FUNDS = 10_000 * ETHER
 NODE_FUNDS = 10_000 * ETHER
 
 # The two-part model: part 0 has k = 2 nodes, part 1 has k = 1. Odd prices make the cuts round.
-PART0 = {"price": ETHER + 7, "maxRounds": 4, "minProofWindow": 120, "shares": 2}
-PART1 = {"price": 2 * ETHER + 3, "maxRounds": 3, "minProofWindow": 600, "shares": 1}
+PART0 = {"price": ETHER + 7, "maxRounds": 4, "maxBudget": 4, "minProofWindow": 120, "shares": 2}
+PART1 = {"price": 2 * ETHER + 3, "maxRounds": 3, "maxBudget": 3, "minProofWindow": 600, "shares": 1}
+# The chunked model: one part, k = 2, claimed in chunks of at most R_max = 3 up to a budget of 8.
+# The price makes every floor differ: cut(3p) != 3 cut(p), and the chunks' cuts
+# 2 cut(3p) + cut(2p) != cut(8p) (at 500 and 1000 bps), so only per-chunk cuts conserve tokens.
+CHUNKED = {"price": ETHER + 19, "maxRounds": 3, "maxBudget": 8, "minProofWindow": 120, "shares": 2}
 ZERO_PERMIT = (0, 0, 0, b"\x00" * 32, b"\x00" * 32)
 
 
@@ -172,14 +176,18 @@ def _vk_hash(circuit: Circuit) -> bytes:
 
 
 def part_terms(verifier, **terms) -> tuple[Any, ...]:
-    """A PartTerms tuple: verifier, price, maxRounds, minProofWindow, shares, circuit/key hash."""
+    """A PartTerms tuple: verifier, price, maxRounds, maxBudget, minProofWindow, shares,
+    circuit/key hash. maxBudget defaults to maxRounds (never chunked)."""
     # The key hash a part declares must be its verifier's own (ModelRegistry checks it).
     key = bytes(verifier.vkHash()) if hasattr(verifier, "vkHash") else b"\xc2" * 32
     t = {**PART0, "circuitHash": b"\xc1" * 32, "keyHash": key, **terms}
+    if "maxRounds" in terms and "maxBudget" not in terms:
+        t["maxBudget"] = t["maxRounds"]
     return (
         verifier.address if hasattr(verifier, "address") else verifier,
         t["price"],
         t["maxRounds"],
+        t["maxBudget"],
         t["minProofWindow"],
         t["shares"],
         t["circuitHash"],
@@ -214,6 +222,18 @@ def model1(model_registry, verifier, model_owner, nodes, node_registry):
     )
     model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
     node_registry.setParts(model_id, [0], True, sender=nodes[0])
+    return model_id
+
+
+@pytest.fixture(scope="session")
+def model_chunked(model_registry, verifier, model_owner, nodes, node_registry):
+    """Id of the one-part chunked model (CHUNKED: R_max 3, maxBudget 8, k = 2), nodes 0 and 1."""
+    receipt = model_registry.registerModel(
+        b"\x44" * 32, "ipfs://chunked", [part_terms(verifier, **CHUNKED)], sender=model_owner
+    )
+    model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
+    for node in nodes[:2]:
+        node_registry.setParts(model_id, [0], True, sender=node)
     return model_id
 
 
@@ -279,6 +299,8 @@ class Claim:
             s.input_transcript,
             s.prev_output_transcript,
             s.output_transcript,
+            s.start_input_transcript,
+            s.start_output_transcript,
             self.signature,
             self.proof,
         )
@@ -292,6 +314,7 @@ class Proto:
     user: Any
     nodes: list[Any]
     model2: int
+    model_chunked: int
     rng: random.Random = field(default_factory=lambda: random.Random(20261202))
 
     @property
@@ -374,11 +397,32 @@ class Proto:
         session: LocalAccount | None = None,
         sign_rounds: int | None = None,
         domain: Domain | None = None,
+        after: Claim | None = None,
+        start_rounds: int | None = None,
+        start_transcripts: tuple[int, int] | None = None,
     ) -> Claim:
-        """A claim of `rounds` rounds: a real proof and the session key's Round for the last one."""
+        """A claim of rounds n0+1..`rounds`: a real proof and the session key's Round for the last.
+
+        n0 and the start transcripts are `after`'s (rounds, T_n, O_n) when given (the previous
+        chunk), else (0, 0, 0); `start_rounds` / `start_transcripts` override them (attacks).
+        """
         tag = self.tag(placed.query_id, part, node) if tag is None else tag
+        n0, t0, o0 = 0, 0, 0
+        if after is not None:
+            a = after.statement
+            n0, t0, o0 = a.rounds, a.input_transcript, a.output_transcript
+        if start_rounds is not None:
+            n0 = start_rounds
+        if start_transcripts is not None:
+            t0, o0 = start_transcripts
         statement = Statement.make(
-            tag, rounds, self.rng.randrange(FIELD), self.rng.randrange(1, FIELD)
+            tag,
+            rounds,
+            self.rng.randrange(FIELD),
+            self.rng.randrange(1, FIELD),
+            start_rounds=n0,
+            start_input_transcript=t0,
+            start_output_transcript=o0,
         )
         commitment = self.rng.randrange(FIELD)
         message = RoundMessage(
@@ -393,9 +437,11 @@ class Proto:
         signature = message.sign(domain or self.domain, session or placed.session)
         return Claim(statement, commitment, signature, self.circuit.prove(statement))
 
-    def claim(self, placed: Placed, part: int, node: Any, rounds: int) -> tuple[Any, Claim]:
-        """Prove and submit a claim; the receipt and what was submitted."""
-        claim = self.prove(placed, part, node, rounds)
+    def claim(
+        self, placed: Placed, part: int, node: Any, rounds: int, *, after: Claim | None = None
+    ) -> tuple[Any, Claim]:
+        """Prove and submit a claim (a chunk continuing `after`); the receipt and what was sent."""
+        claim = self.prove(placed, part, node, rounds, after=after)
         receipt = self.market.claim(*claim.args(placed.query_id, part), sender=node)
         return receipt, claim
 
@@ -418,8 +464,8 @@ class Proto:
 
 
 @pytest.fixture
-def proto(market, circuit, chain, funded_user, nodes, model2) -> Proto:
-    return Proto(market, circuit, chain, funded_user, nodes, model2)
+def proto(market, circuit, chain, funded_user, nodes, model2, model_chunked) -> Proto:
+    return Proto(market, circuit, chain, funded_user, nodes, model2, model_chunked)
 
 
 def set_slasher(chain, node_registry, owner, account, allowed: bool) -> None:

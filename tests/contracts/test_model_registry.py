@@ -1,4 +1,4 @@
-"""ModelRegistry v2: models with versions of parts; only factory verifiers of 5 public inputs."""
+"""ModelRegistry v2: models with versions of parts; only factory verifiers of 8 public inputs."""
 
 from __future__ import annotations
 
@@ -45,10 +45,18 @@ def test_registerModel_records_model_version_and_parts(
     assert (bytes(version.manifestHash), version.partCount) == (MANIFEST, 2)
     assert version.publishedAt > 0
     part1 = model_registry.getPart(model_id, 1, 1)
-    assert (part1.verifier, part1.price, part1.maxRounds, part1.minProofWindow, part1.shares) == (
+    assert (
+        part1.verifier,
+        part1.price,
+        part1.maxRounds,
+        part1.maxBudget,
+        part1.minProofWindow,
+        part1.shares,
+    ) == (
         verifier.address,
         PART1["price"],
         PART1["maxRounds"],
+        PART1["maxBudget"],
         PART1["minProofWindow"],
         PART1["shares"],
     )
@@ -105,6 +113,29 @@ def test_registerModel_shares_out_of_bounds_refused(model_registry, verifier, re
 def test_registerModel_max_rounds_zero_refused(model_registry, verifier, register):
     with ape.reverts(model_registry.MaxRoundsZero, part=0):
         register([part_terms(verifier, maxRounds=0)])
+
+
+def test_registerModel_max_budget_below_max_rounds_refused(model_registry, verifier, register):
+    with ape.reverts(model_registry.MaxBudgetBelowMaxRounds, part=0, maxBudget=3, maxRounds=4):
+        register([part_terms(verifier, maxRounds=4, maxBudget=3)])
+
+
+def test_registerModel_max_budget_above_max_rounds_recorded(model_registry, verifier, register):
+    _, model_id = register(
+        [
+            part_terms(verifier, maxRounds=4, maxBudget=4),
+            part_terms(verifier, maxRounds=2, maxBudget=9),
+        ]
+    )
+    parts = model_registry.getParts(model_id, 1)
+    assert [(p.maxRounds, p.maxBudget) for p in parts] == [(4, 4), (2, 9)]
+
+
+def test_registerModel_max_rounds_above_16_bits_refused(model_registry, verifier, register):
+    with ape.reverts(model_registry.MaxRoundsTooLarge, part=0, maxRounds=2**16, max=2**16 - 1):
+        register([part_terms(verifier, maxRounds=2**16)])
+    _, model_id = register([part_terms(verifier, maxRounds=2**16 - 1)])
+    assert model_registry.getPart(model_id, 1, 0).maxRounds == 2**16 - 1
 
 
 @pytest.mark.parametrize("window", [0, 86_401])

@@ -129,10 +129,12 @@ def test_claim_zero_rounds_refused(proto, market, nodes):
 def test_claim_replayed_refused(proto, market, nodes):
     placed = proto.request()
     _, claim = proto.claim(placed, 0, nodes[0], 2)
-    with ape.reverts(market.AlreadyClaimed, queryId=placed.query_id, part=0, node=nodes[0].address):
+    with ape.reverts(
+        market.AlreadyFinalised, queryId=placed.query_id, part=0, node=nodes[0].address
+    ):
         market.claim(*claim.args(placed.query_id, 0), sender=nodes[0])
     other = proto.prove(placed, 0, nodes[0], 1)  # a second, different claim: also refused
-    with ape.reverts(market.AlreadyClaimed):
+    with ape.reverts(market.AlreadyFinalised):
         market.claim(*other.args(placed.query_id, 0), sender=nodes[0])
 
 

@@ -9,6 +9,7 @@ from eth_account.messages import encode_typed_data
 
 from tests.contracts.conftest import (
     CHALLENGE_WINDOW,
+    CHUNKED,
     CONTRIBUTOR_FEE_BPS,
     PART0,
     PART1,
@@ -91,6 +92,17 @@ def test_requestQuery_same_salt_other_user_is_another_query(proto, accounts, tok
 def test_requestQuery_budget_out_of_range_reverts(proto, market, budgets):
     with ape.reverts(market.BudgetOutOfRange):
         proto.request(budgets=budgets)
+
+
+def test_requestQuery_budget_up_to_max_budget_accepted_above_refused(proto, market, nodes):
+    # the chunked part: R_max 3, maxBudget 8; a budget above R_max is claimed in chunks
+    chunked = [[nodes[0], nodes[1]]]
+    placed = proto.request(model_id=proto.model_chunked, nodes=chunked, budgets=[8])
+    assert placed.escrow == 2 * 8 * CHUNKED["price"]
+    a = market.getAssignment(placed.query_id, 0, nodes[0])
+    assert (a.budget, a.maxRounds, a.rounds, a.finalised) == (8, 3, 0, False)
+    with ape.reverts(market.BudgetOutOfRange, part=0, budget=9, maxBudget=8):
+        proto.request(model_id=proto.model_chunked, nodes=chunked, budgets=[9])
 
 
 def test_requestQuery_budget_at_max_rounds_accepted(proto):

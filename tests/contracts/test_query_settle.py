@@ -64,7 +64,7 @@ def test_settle_early_once_every_assignment_claimed(proto, market, token, nodes)
     placed = proto.request(budgets=[2, 3])
     proto.claim(placed, 0, nodes[0], 2)
     proto.claim(placed, 0, nodes[1], 1)
-    with ape.reverts(market.SettleTooEarly, unclaimed=1):
+    with ape.reverts(market.SettleTooEarly, unfinalised=1):
         market.settle(placed.query_id, sender=proto.user)
     proto.claim(placed, 1, nodes[2], 3)
     before = token.balanceOf(proto.user)
@@ -311,7 +311,11 @@ def hostile(owner, node_registry, model_registry, treasury, rewards, project, pr
     )
     token.transfer(proto.user, 10**24, sender=owner)
     token.approve(market, 2**256 - 1, sender=proto.user)
-    return token, market, Proto(market, proto.circuit, chain, proto.user, nodes, proto.model2)
+    return (
+        token,
+        market,
+        Proto(market, proto.circuit, chain, proto.user, nodes, proto.model2, proto.model_chunked),
+    )
 
 
 def _assert_reentry_blocked(token):

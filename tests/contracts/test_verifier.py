@@ -11,7 +11,16 @@ from tests.contracts.zk import BASE_FIELD, FIELD, Statement, vk_hash
 
 @pytest.fixture(scope="module")
 def statement() -> Statement:
-    return Statement.make(tag=123456789, rounds=3, prev_output_transcript=987654321, w=42)
+    # a continuation chunk (n0 = 3 with its start transcripts): every one of the 8 inputs non-zero
+    return Statement.make(
+        tag=123456789,
+        rounds=5,
+        prev_output_transcript=987654321,
+        w=42,
+        start_rounds=3,
+        start_input_transcript=1111,
+        start_output_transcript=2222,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +35,11 @@ def test_factory_deploy_records_verifier_and_emits(project, owner, circuit):
     receipt = factory.deploy(circuit.vk_words, sender=owner)
     [event] = receipt.events.filter(factory.VerifierDeployed)
     assert bytes(event.vkHash) == vk_hash(circuit.vk_words)
-    assert event.publicInputs == 5
+    assert event.publicInputs == 8
     assert factory.isVerifier(event.verifier)
     assert factory.verifierOf(vk_hash(circuit.vk_words)) == event.verifier
     verifier = project.Groth16Verifier.at(event.verifier)
-    assert verifier.publicInputCount() == 5
+    assert verifier.publicInputCount() == 8
     assert bytes(verifier.vkHash()) == vk_hash(circuit.vk_words)
     assert list(verifier.verificationKey()) == circuit.vk_words
 
@@ -77,7 +86,7 @@ def test_verifyProof_valid_proof_true(verifier, proof, statement):
     assert verifier.verifyProof(proof, statement.public_inputs) is True
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(8))
 def test_verifyProof_changed_input_false(verifier, proof, statement, index):
     inputs = list(statement.public_inputs)
     inputs[index] = (inputs[index] + 1) % FIELD
@@ -90,7 +99,7 @@ def test_verifyProof_input_not_in_field_false(verifier, proof, statement):
     assert verifier.verifyProof(proof, inputs) is False
 
 
-@pytest.mark.parametrize("count", [0, 4, 6])
+@pytest.mark.parametrize("count", [0, 5, 7, 9])
 def test_verifyProof_wrong_input_count_false(verifier, proof, statement, count):
     inputs = (statement.public_inputs * 2)[:count]
     assert verifier.verifyProof(proof, inputs) is False

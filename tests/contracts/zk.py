@@ -1,7 +1,8 @@
 """Real Groth16 material for the contract tests: the toy assignment circuit, its proofs, its key.
 
-The circuit (circuits/assignment_toy.circom) has exactly the five public inputs of every version-2
-part circuit, (tag, n, T, Oprev, O), bound by a private w: T = tag*w + n, O = Oprev*w + T^2. It is
+The circuit (circuits/assignment_toy.circom) has exactly the eight public inputs of every version-2
+part circuit, (tag, n0, T0, O0, n, T, Oprev, O), bound by a private w: T = tag*w + n + n0*O0 + T0,
+O = Oprev*w + T^2 (T0, O0: the start transcripts of a chunk, 0 for a first claim). It is
 set up (single-party, development only) once per content hash and cached under
 $ZKAI_DATA_DIR/test-circuits (default .zkai-test in the repository). Its key goes on-chain through
 the real VerifierFactory: no mocks anywhere.
@@ -24,12 +25,12 @@ FIELD = 218882428718392752222464057452572750885483644004160343436982041865758084
 BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583
 CIRCUITS = Path(__file__).parent / "circuits"
 TOY_CIRCUIT = "assignment_toy.circom"
-PUBLIC_INPUTS = 5
+PUBLIC_INPUTS = 8
 
 
 @dataclass(frozen=True)
 class Statement:
-    """The public inputs of one claim and the witness that proves them."""
+    """The public inputs of one claim (or chunk) and the witness that proves them."""
 
     tag: int
     rounds: int
@@ -37,17 +38,46 @@ class Statement:
     prev_output_transcript: int
     output_transcript: int
     w: int
+    start_rounds: int = 0
+    start_input_transcript: int = 0
+    start_output_transcript: int = 0
 
     @classmethod
-    def make(cls, tag: int, rounds: int, prev_output_transcript: int, w: int) -> Statement:
-        t = (tag * w + rounds) % FIELD
+    def make(
+        cls,
+        tag: int,
+        rounds: int,
+        prev_output_transcript: int,
+        w: int,
+        *,
+        start_rounds: int = 0,
+        start_input_transcript: int = 0,
+        start_output_transcript: int = 0,
+    ) -> Statement:
+        n0, t0, o0 = start_rounds, start_input_transcript, start_output_transcript
+        t = (tag * w + rounds + n0 * o0 + t0) % FIELD
         o = (prev_output_transcript * w + t * t) % FIELD
-        return cls(tag, rounds, t, prev_output_transcript, o, w)
+        return cls(tag, rounds, t, prev_output_transcript, o, w, n0, t0, o0)
+
+    def then(self, rounds: int, prev_output_transcript: int, w: int) -> Statement:
+        """The next chunk, rounds self.rounds + 1..`rounds`, from this one's (n, T_n, O_n)."""
+        return Statement.make(
+            self.tag,
+            rounds,
+            prev_output_transcript,
+            w,
+            start_rounds=self.rounds,
+            start_input_transcript=self.input_transcript,
+            start_output_transcript=self.output_transcript,
+        )
 
     @property
     def public_inputs(self) -> list[int]:
         return [
             self.tag,
+            self.start_rounds,
+            self.start_input_transcript,
+            self.start_output_transcript,
             self.rounds,
             self.input_transcript,
             self.prev_output_transcript,
@@ -57,6 +87,9 @@ class Statement:
     def witness(self) -> dict[str, int]:
         return {
             "tag": self.tag,
+            "n0": self.start_rounds,
+            "T0": self.start_input_transcript,
+            "O0": self.start_output_transcript,
             "n": self.rounds,
             "T": self.input_transcript,
             "Oprev": self.prev_output_transcript,

@@ -71,7 +71,9 @@ def stats(session: Session) -> NetworkStats:
     queries = list(session.scalars(select(db.Query)))
     gases = [gas for _, gas in _claim_gases(session)]
     statuses = [query_status(q) for q in queries]
-    complete = [q for q in queries if q.assignment_count and q.claimed_count == q.assignment_count]
+    complete = [
+        q for q in queries if q.assignment_count and q.finalised_count == q.assignment_count
+    ]
     latencies = [q.last_claim_at - q.requested_at for q in complete if q.last_claim_at]
     min_stake = min_stake_of(session)
     escrowed, refunds = total(session, "fees_escrowed"), total(session, "refunds")

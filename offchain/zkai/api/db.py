@@ -127,6 +127,8 @@ class ModelPart(Base):
     price: Mapped[int] = mapped_column(Wei)
     """Per round per assignment."""
     max_rounds: Mapped[int] = mapped_column(Integer)
+    max_budget: Mapped[int] = mapped_column(Integer)
+    """Largest budget per assignment (above max_rounds: claimed in chunks)."""
     min_proof_window: Mapped[int] = mapped_column(BigInteger)
     shares: Mapped[int] = mapped_column(Integer)
     circuit_hash: Mapped[str] = mapped_column(HASH)
@@ -196,6 +198,9 @@ class Query(Base):
     slash_amount: Mapped[int] = mapped_column(Wei, default=0)
     assignment_count: Mapped[int] = mapped_column(Integer, default=0)
     claimed_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Assignments with at least one claim."""
+    finalised_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Assignments whose latest claim was final (nothing more can be claimed)."""
     credits: Mapped[int] = mapped_column(Wei, default=0)
     requested_at: Mapped[int] = mapped_column(BigInteger, index=True)
     requested_block: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -220,11 +225,17 @@ class Assignment(Base):
     price: Mapped[int] = mapped_column(Wei)
     first_commitment: Mapped[str] = mapped_column(String(78))
     rounds: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    """Rounds claimed (None: not claimed)."""
+    """Rounds claimed: n of its latest claim (chunk); None: not claimed."""
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    """Its `Claimed` events: 1 for a claim in one piece, one per chunk when chunked."""
+    finalised: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Whether its latest claim was final (n == budget or a chunk below R_max)."""
     input_transcript: Mapped[str | None] = mapped_column(String(78), nullable=True)
     output_transcript: Mapped[str | None] = mapped_column(String(78), nullable=True)
     credit: Mapped[int] = mapped_column(Wei, default=0)
+    """Sum of its claims' credits."""
     payout: Mapped[int] = mapped_column(Wei, default=0)
+    """Sum of its claims' payouts."""
     claimed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     claim_tx: Mapped[str | None] = mapped_column(HASH, nullable=True)
     claim_gas: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

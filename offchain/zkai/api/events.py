@@ -101,6 +101,7 @@ class PartInfo:
     verifier: str
     price: int
     max_rounds: int
+    max_budget: int
     min_proof_window: int
     shares: int
     circuit_hash: str

@@ -283,6 +283,7 @@ def _version_published(
                 verifier=terms.verifier,
                 price=terms.price,
                 max_rounds=terms.max_rounds,
+                max_budget=terms.max_budget,
                 min_proof_window=terms.min_proof_window,
                 shares=terms.shares,
                 circuit_hash=terms.circuit_hash,

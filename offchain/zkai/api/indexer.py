@@ -317,6 +317,7 @@ class Indexer:
                 verifier=as_address(p.verifier),
                 price=int(p.price),
                 max_rounds=int(p.maxRounds),
+                max_budget=int(p.maxBudget),
                 min_proof_window=int(p.minProofWindow),
                 shares=int(p.shares),
                 circuit_hash=as_hex(p.circuitHash),

@@ -81,6 +81,7 @@ def _query_requested(
             slash_amount=terms.slash_amount,
             assignment_count=0,
             claimed_count=0,
+            finalised_count=0,
             credits=0,
             requested_at=event.time,
             requested_block=event.block,
@@ -109,6 +110,8 @@ def _assigned(
             first_commitment=str(int(event.args["firstCommitment"])),
             credit=0,
             payout=0,
+            claims=0,
+            finalised=False,
             slashed=0,
         )
     )
@@ -116,26 +119,46 @@ def _assigned(
     node.assignments += 1
 
 
+def _max_rounds(session: Session, query: db.Query, part: int) -> int:
+    terms = session.get(db.ModelPart, (query.model_id, query.model_version, part))
+    if terms is None:
+        raise ChainError(f"Claimed for part {part} of model {query.model_id} before its version")
+    return terms.max_rounds
+
+
 def _claimed(
     session: Session, event: Event, fetched: FetchedRange, distributions_dir: Path | None
 ) -> None:
+    """One claim, or one chunk of a chunked assignment (a Claimed whose `rounds` is above the
+    previous one's): rounds = the latest n, credits and payouts summed, `claims` counted; the
+    assignment is finalised when n reaches its budget or the chunk is shorter than R_max."""
     assignment = _assignment(session, event)
     query = _query(session, assignment.query_id)
     node = node_row(session, assignment.node)
     credit, payout = int(event.args["credit"]), int(event.args["payout"])
-    assignment.rounds = int(event.args["rounds"])
+    start = assignment.rounds or 0
+    rounds = int(event.args["rounds"])
+    first = assignment.claims == 0
+    assignment.rounds = rounds
+    assignment.claims += 1
+    assignment.finalised = rounds == assignment.budget or rounds - start < _max_rounds(
+        session, query, assignment.part
+    )
     assignment.input_transcript = str(int(event.args["inputTranscript"]))
     assignment.output_transcript = str(int(event.args["outputTranscript"]))
-    assignment.credit = credit
-    assignment.payout = payout
+    assignment.credit += credit
+    assignment.payout += payout
     assignment.claimed_at = event.time
     assignment.claim_tx = event.tx_hash
     assignment.claim_gas = fetched.gas_used.get(event.tx_hash)
-    query.claimed_count += 1
+    if first:
+        query.claimed_count += 1
+        node.claims += 1
+    if assignment.finalised:
+        query.finalised_count += 1
     query.credits += credit
     query.last_claim_at = max(query.last_claim_at or 0, event.time)
-    node.claims += 1
-    node.rounds_claimed += assignment.rounds
+    node.rounds_claimed += rounds - start
     node.credited += credit
     node.earned += payout
     protocol, _ = cuts_of(credit, query.protocol_bps, query.contributor_bps)

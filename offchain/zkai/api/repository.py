@@ -22,6 +22,7 @@ from zkai.api.schemas import (
     Amount,
     AssignmentOut,
     AssignmentSlashOut,
+    AssignmentStatus,
     HostedPartOut,
     ModelOut,
     ModelVersionOut,
@@ -94,6 +95,7 @@ def _versions_of(session: Session, model_ids: Sequence[int]) -> dict[int, list[M
                 price_per_round=Amount.of(p.price),
                 shares=p.shares,
                 max_rounds=p.max_rounds,
+                max_budget=p.max_budget,
                 min_proof_window=p.min_proof_window,
                 circuit_hash=p.circuit_hash,
                 key_hash=p.key_hash,
@@ -298,14 +300,16 @@ def list_node_assignments(
 def query_status(q: db.Query) -> QueryStatus:
     if q.settled:
         return "settled"
-    if q.assignment_count and q.claimed_count == q.assignment_count:
+    if q.assignment_count and q.finalised_count == q.assignment_count:
         return "complete"
     return "claiming" if q.claimed_count else "requested"
 
 
 def _status_filter(status: QueryStatus) -> ColumnElement[bool]:
     """`query_status(q) == status`, as SQL."""
-    every = and_(db.Query.assignment_count > 0, db.Query.claimed_count == db.Query.assignment_count)
+    every = and_(
+        db.Query.assignment_count > 0, db.Query.finalised_count == db.Query.assignment_count
+    )
     open_ = ~db.Query.settled
     if status == "settled":
         return db.Query.settled.is_(True)
@@ -369,6 +373,12 @@ def _slash_out(a: db.Assignment, acks: Sequence[db.SlashAck]) -> AssignmentSlash
     )
 
 
+def _assignment_status(a: db.Assignment) -> AssignmentStatus:
+    if a.rounds is None:
+        return "assigned"
+    return "claimed" if a.finalised else "claiming"
+
+
 def assignments_out(session: Session, assignments: Sequence[db.Assignment]) -> list[AssignmentOut]:
     acks = _acks_of(session, assignments)
     return [
@@ -376,11 +386,12 @@ def assignments_out(session: Session, assignments: Sequence[db.Assignment]) -> l
             query_id=a.query_id,
             part=a.part,
             node=a.node,
-            status="claimed" if a.rounds is not None else "assigned",
+            status=_assignment_status(a),
             budget=a.budget,
             price_per_round=Amount.of(a.price),
             first_commitment=a.first_commitment,
             rounds=a.rounds,
+            claims=a.claims,
             input_transcript=a.input_transcript,
             output_transcript=a.output_transcript,
             credit=Amount.of(a.credit),
@@ -396,7 +407,7 @@ def assignments_out(session: Session, assignments: Sequence[db.Assignment]) -> l
 
 def _query_fields(q: db.Query, assignments: Sequence[db.Assignment]) -> dict[str, object]:
     gases = sorted({(a.claim_tx, a.claim_gas) for a in assignments if a.claim_gas is not None})
-    complete = q.assignment_count and q.claimed_count == q.assignment_count
+    complete = q.assignment_count and q.finalised_count == q.assignment_count
     latency = q.last_claim_at - q.requested_at if complete and q.last_claim_at else None
     return {
         "query_id": q.query_id,

@@ -62,7 +62,12 @@ class PartTermsOut(BaseModel):
     verifier: str = Field(description="The part's Groth16 verifier (from the VerifierFactory).")
     price_per_round: Amount = Field(description="Paid per round per assignment.")
     shares: int = Field(description="k: nodes per part in every query.")
-    max_rounds: int = Field(description="R_max: slots of the part's circuit.")
+    max_rounds: int = Field(
+        description="R_max: slots of the part's circuit, the most rounds one claim proves."
+    )
+    max_budget: int = Field(
+        description="Largest budget per assignment; above R_max it is claimed in chunks."
+    )
     min_proof_window: int = Field(description="Seconds the part's proof needs, at least.")
     circuit_hash: str
     key_hash: str = Field(description="keccak256 of the part's verification-key words.")
@@ -117,7 +122,7 @@ class NodeOut(BaseModel):
     registered_at: int
     parts: list[HostedPartOut] = Field(description="The (model, part)s it hosts now.")
     assignments: int
-    claims: int
+    claims: int = Field(description="Its assignments claimed (a chunked one counts once).")
     rounds_claimed: int
     credited: Amount = Field(description="Credits of its claims (rounds x price), before cuts.")
     earnings: Amount = Field(description="Payouts of its claims (paid when it claimed).")
@@ -138,7 +143,7 @@ class SlashOut(BaseModel):
 
 
 QueryStatus = Literal["requested", "claiming", "complete", "settled"]
-AssignmentStatus = Literal["assigned", "claimed"]
+AssignmentStatus = Literal["assigned", "claiming", "claimed"]
 SLASH_REASONS = {1: "no-claim", 2: "fewer-rounds", 3: "transcript-differs", 4: "equivocation"}
 
 
@@ -183,18 +188,24 @@ class AssignmentOut(BaseModel):
     query_id: str
     part: int
     node: str
-    status: AssignmentStatus
+    status: AssignmentStatus = Field(
+        description="assigned (no claim), claiming (claimed in chunks, more may follow), claimed "
+        "(finalised: its budget used or its last chunk shorter than R_max)."
+    )
     budget: int = Field(description="B: rounds escrowed for it.")
     price_per_round: Amount
     first_commitment: str = Field(description="Round-1 commitment (part 0 only; else 0).")
-    rounds: int | None = Field(description="Rounds claimed (None before its claim).")
+    rounds: int | None = Field(
+        description="Rounds claimed: n of its latest claim or chunk (None before its claim)."
+    )
+    claims: int = Field(description="Its claims: 1, or one per chunk of a chunked claim.")
     input_transcript: str | None = Field(description="T_n claimed, decimal.")
     output_transcript: str | None = Field(description="O_n claimed, decimal.")
-    credit: Amount
-    payout: Amount
-    claimed_at: int | None
-    claim_tx: str | None
-    claim_gas: int | None = Field(description="Gas of the claim transaction.")
+    credit: Amount = Field(description="Sum of its claims' credits.")
+    payout: Amount = Field(description="Sum of its claims' payouts.")
+    claimed_at: int | None = Field(description="Time of its latest claim.")
+    claim_tx: str | None = Field(description="Its latest claim's transaction.")
+    claim_gas: int | None = Field(description="Gas of its latest claim transaction.")
     slash: AssignmentSlashOut | None = Field(description="Its slash (None: not slashed).")
 
 
@@ -205,8 +216,8 @@ class QueryOut(BaseModel):
     user: str
     session_key: str
     status: QueryStatus = Field(
-        description="requested (no claim yet), claiming, complete (every assignment claimed), "
-        "settled."
+        description="requested (no claim yet), claiming, complete (every assignment claimed to "
+        "its end, finalised), settled."
     )
     escrow: Amount
     credits: Amount
@@ -293,10 +304,12 @@ class NetworkStats(BaseModel):
     active_nodes: int
     models: int
     queries: int
-    queries_complete: int = Field(description="Every assignment claimed (settled or not).")
+    queries_complete: int = Field(
+        description="Every assignment claimed to its end, finalised (settled or not)."
+    )
     queries_settled: int
     assignments: int
-    claims: int
+    claims: int = Field(description="Assignments claimed (a chunked one counts once).")
     rounds_claimed: int
     total_staked: Amount
     escrowed: Amount = Field(description="Escrow of every query.")

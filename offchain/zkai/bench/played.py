@@ -30,7 +30,7 @@ from zkai.crypto.transcript import TranscriptState
 from zkai.errors import BenchmarkError, RoundRefusedError
 from zkai.models.manifest import Manifest
 from zkai.protocol.ids import assignment_tag
-from zkai.protocol.market import read_assignment, read_query
+from zkai.protocol.market import claim_call, read_assignment, read_query
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.protocol.payload import RoundOpening, RoundPayload
 from zkai.protocol.wire import RoundAnswer, RoundRequest
@@ -171,7 +171,9 @@ class PlayedNode:
         prove_s = time.perf_counter() - started
         _, m, signature, _ = a.rounds[-1]
         chain = self.new_chain()
-        fn = chain.contract("QueryMarket").functions.claim(
+        # One claim of every round (the first and only chunk: start transcripts 0).
+        fn = claim_call(
+            chain.contract("QueryMarket"),
             query_id,
             a.part,
             len(openings),

@@ -14,6 +14,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 
 from zkai.chain.client import ChainClient
 from zkai.errors import ModelInactiveError, UnknownModelError
@@ -25,6 +26,7 @@ __all__ = [
     "NodeInfo",
     "PartTerms",
     "QueryRecord",
+    "claim_call",
     "eligible_nodes_for_part",
     "query_nodes",
     "read_assignment",
@@ -67,10 +69,20 @@ class PartTerms:
     verifier: str
     price: int
     max_rounds: int
+    # The largest budget of an assignment (>= max_rounds; above it, claimed in chunks of at most
+    # max_rounds rounds; == max_rounds: never chunked).
+    max_budget: int
     min_proof_window: int
     shares: int
     circuit_hash: bytes
     key_hash: bytes
+
+    def __post_init__(self) -> None:
+        if self.max_budget < self.max_rounds:
+            raise ValueError(
+                f"max_budget {self.max_budget} is below max_rounds {self.max_rounds}: "
+                "set it to max_rounds for a part that is never claimed in chunks"
+            )
 
     @classmethod
     def from_fields(cls, f: Mapping[str, Any]) -> PartTerms:
@@ -78,6 +90,7 @@ class PartTerms:
             verifier=to_checksum_address(f["verifier"]),
             price=int(f["price"]),
             max_rounds=int(f["maxRounds"]),
+            max_budget=int(f["maxBudget"]),
             min_proof_window=int(f["minProofWindow"]),
             shares=int(f["shares"]),
             circuit_hash=bytes(f["circuitHash"]),
@@ -90,6 +103,7 @@ class PartTerms:
             self.verifier,
             self.price,
             self.max_rounds,
+            self.max_budget,
             self.min_proof_window,
             self.shares,
             self.circuit_hash,
@@ -163,8 +177,23 @@ class AssignmentRecord:
     node: str
     fields: Mapping[str, Any]
 
+    @property
+    def rounds(self) -> int:
+        """n of the latest claim (chunk); 0 until claimed."""
+        return int(self.fields["rounds"])
+
+    @property
+    def finalised(self) -> bool:
+        """Whether the latest claim was final (budget used, or a chunk below max_rounds)."""
+        return bool(self.fields["finalised"])
+
+    @property
+    def max_rounds(self) -> int:
+        """R_max recorded at request: the most rounds one claim (chunk) proves."""
+        return int(self.fields["maxRounds"])
+
     def claimed_transcripts(self, input_transcript: int, output_transcript: int) -> bool:
-        """Whether the claim recorded (T_n, O_n) = these (compared by their hash)."""
+        """Whether the latest claim recorded (T_n, O_n) = these (compared by their hash)."""
         recorded = bytes(self.fields["transcriptHash"])
         return int(self.fields["rounds"]) > 0 and recorded == transcript_hash(
             input_transcript, output_transcript
@@ -175,6 +204,44 @@ class AssignmentRecord:
             return self.fields[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def claim_call(
+    market: Contract,
+    query_id: bytes,
+    part: int,
+    rounds: int,
+    commitment: int,
+    input_transcript: int,
+    prev_output_transcript: int,
+    output_transcript: int,
+    round_signature: bytes,
+    proof: Sequence[int],
+    *,
+    start_input_transcript: int = 0,
+    start_output_transcript: int = 0,
+) -> ContractFunction:
+    """`QueryMarket.claim` of rounds n0+1..`rounds` (n0 = the assignment's recorded rounds), ready
+    to estimate or send.
+
+    For an assignment's first claim the start transcripts are 0; a continuation chunk passes the
+    (T_{n0}, O_{n0}) its previous claim recorded (the previous `Claimed` event's transcripts).
+    """
+    if len(proof) != 8:
+        raise ValueError(f"a Groth16 proof is 8 words, got {len(proof)}")
+    return market.functions.claim(
+        query_id,
+        part,
+        rounds,
+        commitment,
+        input_transcript,
+        prev_output_transcript,
+        output_transcript,
+        start_input_transcript,
+        start_output_transcript,
+        round_signature,
+        [int(w) for w in proof],
+    )
 
 
 def read_model(chain: ChainClient, model_id: int, version: int | None = None) -> ModelTerms:

@@ -46,6 +46,8 @@ PRICES = (2 * ETHER, 3 * ETHER)
 SHARES = (2, 1)
 """k of part 0 and part 1."""
 MAX_ROUNDS = 4
+MAX_BUDGETS = (10, 4)
+"""maxBudget of part 0 (claimed in chunks of at most MAX_ROUNDS above it) and part 1 (never)."""
 MIN_PROOF_WINDOW = 60
 BUDGETS = (3, 2)
 DEMO_MODEL = "digits-mlp"
@@ -70,7 +72,12 @@ class Assignment:
     prev_output_transcript: int
     w: int
 
+    last: Any = None
+    """The statement of its latest claim (a next claim is a chunk continuing it)."""
+
     def statement(self, rounds: int) -> Any:
+        if self.last is not None:
+            return self.last.then(rounds, self.prev_output_transcript, self.w)
         return zk.Statement.make(self.tag, rounds, self.prev_output_transcript, self.w)
 
 
@@ -137,7 +144,12 @@ class Network:
     def field_element(self) -> int:
         return self.rng.randrange(1, BN254_R)
 
-    def request(self, chain: Any, assigned: tuple[list[int], list[int]] = ([0, 1], [2])) -> bytes:
+    def request(
+        self,
+        chain: Any,
+        assigned: tuple[list[int], list[int]] = ([0, 1], [2]),
+        budgets: tuple[int, int] = BUDGETS,
+    ) -> bytes:
         """A query of the model: part 0 to two nodes, part 1 to one (indexes into `nodes`)."""
         salt = new_salt()
         qid = query_id(chain.chain_id, self.market.address, self.user.address, salt)
@@ -147,14 +159,14 @@ class Network:
         now = chain.pending_timestamp
         round_deadline = now + 600
         proof_deadline = round_deadline + max(self.market.minProofWindowFloor(), MIN_PROOF_WINDOW)
-        escrow = sum(len(n) * b * p for n, b, p in zip(nodes, BUDGETS, PRICES, strict=True))
+        escrow = sum(len(n) * b * p for n, b, p in zip(nodes, budgets, PRICES, strict=True))
         request = (
             salt,
             self.model_id,
             1,
             escrow,
             [[n.address for n in part] for part in nodes],
-            list(BUDGETS),
+            list(budgets),
             round_deadline,
             proof_deadline,
             session.address,
@@ -171,7 +183,7 @@ class Network:
                 qid,
                 part,
                 node,
-                BUDGETS[part],
+                budgets[part],
                 assignment_tag(chain.chain_id, market, qid, part, node.address),
                 firsts[j] if part == 0 else self.field_element(),
                 self.field_element(),
@@ -186,6 +198,7 @@ class Network:
         return next(a for a in self.queries[qid] if a.part == part and a.node == node)
 
     def claim(self, chain: Any, qid: bytes, part: int, node: Any, rounds: int) -> Any:
+        """Claim up to `rounds`: the assignment's first claim, or the chunk after its last."""
         a = self.assignment(qid, part, node)
         statement = a.statement(rounds)
         signature = RoundMessage(
@@ -205,10 +218,13 @@ class Network:
             statement.input_transcript,
             statement.prev_output_transcript,
             statement.output_transcript,
+            statement.start_input_transcript,
+            statement.start_output_transcript,
             signature,
             self.circuit.prove(statement),
             sender=node,
         )
+        a.last = statement
         self.claim_receipts[(qid, part, node.address)] = receipt
         return receipt
 
@@ -322,12 +338,13 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
             verifier,
             price,
             MAX_ROUNDS,
+            max_budget,
             MIN_PROOF_WINDOW,
             shares,
             keccak((zk.CIRCUITS / zk.TOY_CIRCUIT).read_bytes()),
             zk.vk_hash(words),
         )
-        for price, shares in zip(PRICES, SHARES, strict=True)
+        for price, shares, max_budget in zip(PRICES, SHARES, MAX_BUDGETS, strict=True)
     ]
     manifest = load_demo_manifest(DEMO_MODEL)  # two parts, as the terms
     ManifestStore(folder / "manifests").put(manifest)

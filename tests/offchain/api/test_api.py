@@ -633,7 +633,7 @@ def test_models_parts_key_matches_its_verifier(network, chain, tmp_path):
     from zkai.api.app import create_app
 
     terms = [list(t) for t in network.models.getParts(network.model_id, 1)]
-    terms[1][6] = b"\x13" * 32  # part 1 declares a key its verifier was not deployed for
+    terms[1][7] = b"\x13" * 32  # part 1 declares a key its verifier was not deployed for
     with ape.reverts():
         network.models.publishVersion(
             network.model_id, b"\x24" * 32, [tuple(t) for t in terms], sender=network.owner
@@ -648,3 +648,55 @@ def test_models_parts_key_matches_its_verifier(network, chain, tmp_path):
         model = client.get(f"/api/models/{network.model_id}").json()
     assert model["current_version"] == 1
     assert [p["key_matches"] for p in model["current"]["parts"]] == [True, True]
+
+
+def test_indexer_chunked_claims_sum_into_one_assignment(network, chain, tmp_path):
+    """Part 0 (R_max 4, maxBudget 10) with a budget of 6, claimed in two chunks, 1..4 and 5..6:
+    the assignment shows the latest rounds, the summed credit and payout, 2 claims, and is
+    "claiming" until its final chunk; the query is complete only once every assignment is
+    finalised. On an index of its own (ape reverts the chain after each test)."""
+    from zkai.api.app import create_app
+
+    qid = network.request(chain, budgets=(6, 2))
+    node = network.nodes[0]
+    app = create_app(
+        api_settings(network, chain.provider.uri, tmp_path),
+        deployment=network.deployment(),
+        run_indexer=False,
+    )
+    with TestClient(app) as client:
+
+        def mine() -> tuple[dict, dict]:
+            app.state.zkai.indexer.sync_once()
+            body = client.get(f"/api/queries/{_hex(qid)}").json()
+            (a,) = [a for a in body["assignments"] if a["part"] == 0 and a["node"] == node.address]
+            return body, a
+
+        app.state.zkai.indexer.sync_once()
+        node_before = client.get(f"/api/nodes/{node.address}").json()
+        first = network.claim(chain, qid, 0, node, MAX_ROUNDS)  # a full chunk: not final
+        body, a = mine()
+        assert (a["status"], a["rounds"], a["claims"]) == ("claiming", MAX_ROUNDS, 1)
+        assert body["status"] == "claiming"
+        second = network.claim(chain, qid, 0, node, 6)  # rounds 5..6: the budget, final
+        network.claim(chain, qid, 0, network.nodes[1], 2)  # a short first chunk: final
+        body, a = mine()
+        credits = [int(r.events.filter(network.market.Claimed)[0].credit) for r in (first, second)]
+        assert credits == [MAX_ROUNDS * PRICES[0], (6 - MAX_ROUNDS) * PRICES[0]]
+        assert (a["status"], a["rounds"], a["claims"]) == ("claimed", 6, 2)
+        assert _wei(a["credit"]) == sum(credits)
+        assert _wei(a["payout"]) == sum(_payout(network, c) for c in credits)
+        assert a["claim_tx"] == second.txn_hash
+        record = network.market.getAssignment(qid, 0, node)
+        assert bytes.fromhex(
+            transcript_hash(int(a["input_transcript"]), int(a["output_transcript"])).hex()
+        ) == bytes(record.transcriptHash)
+        assert (body["claimed_count"], body["status"]) == (2, "claiming")  # part 1 unclaimed
+        node_after = client.get(f"/api/nodes/{node.address}").json()
+        assert node_after["claims"] == node_before["claims"] + 1
+        assert node_after["rounds_claimed"] == node_before["rounds_claimed"] + 6
+        network.claim(chain, qid, 1, network.nodes[2], 2)
+        body, _ = mine()
+        assert body["status"] == "complete"
+        model = client.get(f"/api/models/{network.model_id}").json()
+    assert [p["max_budget"] for p in model["current"]["parts"]] == [10, 4]

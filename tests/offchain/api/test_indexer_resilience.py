@@ -281,3 +281,45 @@ def test_migrations_0003_index_without_slashes_keeps_its_cursor(tmp_path):
         assert connection.execute(text("SELECT last_block FROM indexer_state")).scalar() == 42
         assert inspect(connection).has_table("slash_acks")
     engine.dispose()
+
+
+def _chunk_columns(connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    assignments = connection.execute(
+        text(
+            "SELECT query_id, part, node, claims, finalised FROM assignments "
+            "ORDER BY query_id, part, node"
+        )
+    )
+    queries = connection.execute(
+        text("SELECT query_id, claimed_count, finalised_count FROM queries ORDER BY query_id")
+    )
+    return [tuple(r) for r in assignments], [tuple(r) for r in queries]
+
+
+def test_migrations_0004_index_of_whole_claims_is_upgraded_in_place(network, chain, tmp_path):
+    """An index built before 0004 (every claim a whole claim) upgraded to 0004 keeps its cursor:
+    each claimed assignment gets one claim and is finalised, each query's finalised count is its
+    claimed count, and each part's max budget is its max rounds (no chunked part existed then)."""
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    config = migrate.alembic_config(url)
+    engine = db.make_engine(url)
+    migrate.upgrade(engine)
+    sessions = db.make_sessionmaker(engine)
+    Indexer(ChainClient(chain.provider.uri, network.deployment()), sessions).sync_once()
+    with engine.connect() as connection:
+        assignments, queries = _chunk_columns(connection)
+    # the scenario's claims are whole claims (part 0's R_max 4 > its budget 3)
+    assert {(claims, bool(final)) for *_, claims, final in assignments} == {(0, False), (1, True)}
+    assert all(claimed == final for _, claimed, final in queries)
+
+    command.downgrade(config, "0003")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("assignments")}
+        assert not {"claims", "finalised"} & columns
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM indexer_state")).scalar() == 1
+        assert _chunk_columns(connection) == (assignments, queries)
+        budgets = connection.execute(text("SELECT max_rounds, max_budget FROM model_parts"))
+        assert all(rounds == budget for rounds, budget in budgets)
+    engine.dispose()

@@ -157,6 +157,7 @@ def register_part_model(
                 verifier,
                 price,
                 artifacts.rounds,
+                getattr(manifest.parts[p], "max_budget", artifacts.rounds),  # maxBudget
                 min_proof_window,
                 shares,
                 artifacts.circuit_hash,

@@ -157,6 +157,7 @@ def register_part_model(
                 verifier,
                 price,
                 artifacts.rounds,
+                manifest.part(p).max_budget,
                 min_proof_window,
                 shares,
                 artifacts.circuit_hash,

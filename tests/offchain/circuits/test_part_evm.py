@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from zkai.circuits.artifacts import PartArtifacts
-from zkai.circuits.part import PartProof, part_artifacts, prove_part
+from zkai.circuits.part import ChunkStart, PartProof, part_artifacts, prove_part
 from zkai.crypto.field import BN254_R
 
 from ..conftest import PartBuild
@@ -60,6 +60,13 @@ def test_part_proof_verifies_on_the_evm_for_several_rounds(
         )
         check_on_chain(verifier, proof)
         independent.check(artifacts, proof, evm=True)  # and a snarkjs-style verifier
+    # a later chunk: rounds 4..5 from (3, T_3, O_3), the eight inputs the market computes
+    tag, ops = secrets.randbelow(BN254_R), openings(manifest, 0, 5)
+    first = prove_part(artifacts, manifest, 0, tag, ops[:3])
+    start = ChunkStart(3, first.input_transcript, first.output_transcript)
+    chunk = prove_part(artifacts, manifest, 0, tag, ops[3:], start=start)
+    assert chunk.public_inputs[1:5] == (3, start.input_transcript, start.output_transcript, 5)
+    check_on_chain(verifier, chunk)
 
 
 def test_part_proof_of_the_digits_demo_verifies_on_the_evm(

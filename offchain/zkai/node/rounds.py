@@ -289,6 +289,10 @@ class RoundService:
             )
         if stored is not None and stored.state != OPEN:
             raise RoundRefusedError("claimed", f"this node is {stored.state} this assignment")
+        if request.round <= assignment.claimed_rounds:
+            raise RoundRefusedError(
+                "claimed", f"rounds 1..{assignment.claimed_rounds} are claimed on-chain already"
+            )
         now = self.view.block_time()
         if now + self.settings.deadline_margin_s >= assignment.round_deadline:
             raise RoundRefusedError(

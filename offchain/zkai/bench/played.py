@@ -181,6 +181,8 @@ class PlayedNode:
             m.input_transcript,
             m.prev_output_transcript,
             proof.output_transcript,
+            0,  # start transcripts: a first (and only) claim, n0 = 0
+            0,
             signature,
             list(proof.proof),
         )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from zkai.circuits.artifacts import PartArtifacts
-from zkai.circuits.part import PartProof, part_artifacts, prove_part
+from zkai.circuits.part import ChunkStart, PartProof, part_artifacts, prove_part
 from zkai.crypto.field import BN254_R
 
 from ..conftest import PartBuild
@@ -29,7 +29,7 @@ def deployed(project: Any, accounts: Any, factory: Any, artifacts: PartArtifacts
     verifier = project.Groth16Verifier.at(factory.verifierOf(artifacts.key_hash))
     assert factory.isVerifier(verifier.address)
     assert bytes(verifier.vkHash()) == artifacts.key_hash
-    assert verifier.publicInputCount() == 5
+    assert verifier.publicInputCount() == 8
     return verifier
 
 
@@ -40,12 +40,12 @@ def check_on_chain(verifier: Any, proof: PartProof) -> None:
     assert not verifier.verifyProof(tampered, public)
     swapped = [*words[:2], words[3], words[2], *words[4:]]  # b.x's c1/c0 swapped
     assert not verifier.verifyProof(swapped, public)
-    for index in range(5):
+    for index in range(8):
         wrong = list(public)
         wrong[index] = (wrong[index] + 1) % BN254_R
         assert not verifier.verifyProof(words, wrong)
     assert not verifier.verifyProof(words, [public[0] + BN254_R, *public[1:]])
-    assert not verifier.verifyProof(words, public[:4])
+    assert not verifier.verifyProof(words, public[:7])
 
 
 def test_part_proof_verifies_on_the_evm_for_several_rounds(
@@ -60,6 +60,13 @@ def test_part_proof_verifies_on_the_evm_for_several_rounds(
         )
         check_on_chain(verifier, proof)
         independent.check(artifacts, proof, evm=True)  # and a snarkjs-style verifier
+    # a later chunk: rounds 4..5 from (3, T_3, O_3), the eight inputs the market computes
+    tag, ops = secrets.randbelow(BN254_R), openings(manifest, 0, 5)
+    first = prove_part(artifacts, manifest, 0, tag, ops[:3])
+    start = ChunkStart(3, first.input_transcript, first.output_transcript)
+    chunk = prove_part(artifacts, manifest, 0, tag, ops[3:], start=start)
+    assert chunk.public_inputs[1:5] == (3, start.input_transcript, start.output_transcript, 5)
+    check_on_chain(verifier, chunk)
 
 
 def test_part_proof_of_the_digits_demo_verifies_on_the_evm(

@@ -16,6 +16,7 @@ import redis
 
 from zkai.chain.client import ChainClient, Deployment
 from zkai.config import get_settings
+from zkai.models.demo import load_demo_manifest
 from zkai.models.importers import from_linear
 from zkai.models.manifest import Manifest, Part
 from zkai.models.store import ManifestStore
@@ -43,6 +44,8 @@ from .localchain import (
 
 PRICE = 2 * ETHER
 R_MAX = 3
+CHUNK_R_MAX, CHUNK_BUDGET = 2, 5
+"""The chunked test part: the digits demo block, R_max 2, max_budget 5 (= 2.5 x R_max)."""
 
 
 def three_round_manifest() -> Manifest:
@@ -59,6 +62,15 @@ def three_round_manifest() -> Manifest:
         input_max=[1, 1, 1],
     )
     return dataclasses.replace(base, parts=(Part(0, (0,), R_MAX),))
+
+
+def chunked_digits_manifest() -> Manifest:
+    """The digits demo model (one 64 -> 10 block) as a part whose assignments may take up to 5
+    rounds, claimed in chunks of at most 2 (a test manifest: max_rounds 2, max_budget 5)."""
+    base = load_demo_manifest("digits")
+    (part,) = base.parts
+    chunked = Part(0, part.schedule, CHUNK_R_MAX, CHUNK_BUDGET)
+    return dataclasses.replace(base, name="digits-chunked", parts=(chunked,))
 
 
 @dataclass
@@ -98,8 +110,11 @@ class Network:
         env.update(extra)
         return env
 
-    def new_node(self, endpoint: str = "http://127.0.0.1:1") -> UnlockedNode:
-        """A fresh node: keys in the data dir, funded, registered for part 0, staked."""
+    def new_node(
+        self, endpoint: str = "http://127.0.0.1:1", *, model_id: int | None = None
+    ) -> UnlockedNode:
+        """A fresh node: keys in the data dir, funded, registered for part 0 (of the test model,
+        or of `model_id`), staked."""
         name = f"n{uuid.uuid4().hex[:8]}"
         init_node(self.keystore, name, PASSPHRASE)
         node = unlock(self.keystore, name, PASSPHRASE)
@@ -109,7 +124,7 @@ class Network:
             node,
             stake=2 * MIN_STAKE,
             endpoint=endpoint,
-            parts=[PartRef(self.model_id, 0)],
+            parts=[PartRef(self.model_id if model_id is None else model_id, 0)],
             keystore=self.keystore,
         )
         return node
@@ -126,13 +141,19 @@ class Network:
         return RoundService(node, view, RoundStore(store_path), parts, config)
 
     def user_query(
-        self, nodes: list[UnlockedNode], budget: int = R_MAX, *, part: int = 0
+        self,
+        nodes: list[UnlockedNode],
+        budget: int = R_MAX,
+        *,
+        part: int = 0,
+        model: tuple[int, Manifest] | None = None,
     ) -> UserQuery:
+        model_id, manifest = (self.model_id, self.manifest) if model is None else model
         return UserQuery(
             self.chain,
             new_user(self.chain),
-            self.manifest,
-            self.model_id,
+            manifest,
+            model_id,
             part,
             [n.address for n in nodes],
             budget,
@@ -165,6 +186,15 @@ def network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         yield net
     finally:
         net.anvil.stop()
+
+
+@pytest.fixture(scope="session")
+def chunked_model(network: Network) -> tuple[int, Manifest]:
+    """(model id, manifest) of `chunked_digits_manifest`, registered on the shared network."""
+    manifest = chunked_digits_manifest()
+    model_id = register_part_model(network.chain, manifest, price=PRICE, shares=1)
+    ManifestStore(network.data_dir / "manifests").put(manifest)
+    return model_id, manifest
 
 
 @pytest.fixture

@@ -157,7 +157,7 @@ def register_part_model(
                 verifier,
                 price,
                 artifacts.rounds,
-                getattr(manifest.parts[p], "max_budget", artifacts.rounds),  # maxBudget
+                manifest.part(p).max_budget,
                 min_proof_window,
                 shares,
                 artifacts.circuit_hash,

@@ -92,7 +92,8 @@ def test_claim_full_budget_is_proven_and_paid(
     assert record[2] == 3  # rounds
     t_3 = user.pending[3][0].message.input_transcript
     o_3 = int(answers[-1]["output_transcript"], 16)
-    assert bytes(record[7]) == transcript_hash(t_3, o_3)  # keccak256(T_n, O_n)
+    assert bytes(record[9]) == transcript_hash(t_3, o_3)  # keccak256(T_n, O_n)
+    assert record[5]  # finalised: the budget is used
     assert _balance(network.chain, node.address) - before == _expected_payout(
         network.chain, 3 * PRICE
     )

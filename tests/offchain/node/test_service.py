@@ -13,9 +13,10 @@ from typing import Any
 import requests
 
 from zkai.devservices import free_port
+from zkai.models.manifest import Manifest
 from zkai.node.keys import UnlockedNode
 
-from .conftest import Network
+from .conftest import CHUNK_BUDGET, Network
 from .localchain import NodeProcess, UserQuery, wait_for
 
 
@@ -101,3 +102,51 @@ def test_service_restart_keeps_served_rounds(
     refused = requests.post(url, data=json.dumps(other.body), timeout=30)
     assert refused.status_code == 409
     assert refused.json()["reason"] == "round-out-of-order"
+
+
+def test_service_killed_between_chunks_resumes_and_finalises(
+    network: Network,
+    chunked_model: tuple[int, Manifest],
+    nodes_running: Callable[..., NodeProcess],
+) -> None:
+    """A budget of 2.5 x R_max over HTTP to `zkai node run`: chunk 1-2 is claimed while the node
+    serves round 3; the whole node (service and worker) is SIGKILLed; the restarted node serves
+    rounds 4 and 5 from its store and claims 3-4 and 5 from the chain's record."""
+    model_id, _ = chunked_model
+    port = free_port()
+    node = network.new_node(endpoint=f"http://127.0.0.1:{port}", model_id=model_id)
+    proc = nodes_running(node, port, ZKAI_NODE_LOCK_TTL_S="30")
+    _ready(proc, port)
+    user = network.user_query([node], CHUNK_BUDGET, model=chunked_model)
+    keys = _keys(network, node)
+    url = f"http://127.0.0.1:{port}/v2/rounds"
+
+    def serve(i: int) -> None:
+        (sent,) = user.deal(i, [(5 * i + k) % 16 for k in range(64)], keys)
+        if i == 1:
+            user.request(round_s=300, proof_s=300)
+        response = requests.post(url, data=json.dumps(sent.body), timeout=30)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        user.accept(node.address, sent, [int(v, 16) for v in answer["outputs"]])
+
+    serve(1)
+    serve(2)
+    serve(3)  # served while chunk 1-2 is enqueued / proven
+    wait_for(lambda: _claimed_rounds(network, user, node) == 2, 120, "chunk 1-2 on-chain")
+    assert proc.process is not None
+    os.killpg(proc.process.pid, signal.SIGKILL)  # the service and its worker, no clean-up
+    proc.process.wait()
+    restarted = nodes_running(node, port, ZKAI_NODE_LOCK_TTL_S="30")
+    _ready(restarted, port)
+    serve(4)
+    serve(5)
+    wait_for(lambda: _claimed_rounds(network, user, node) == 5, 180, "chunks 3-4 and 5")
+    record = (
+        network.chain.contract("QueryMarket").functions.getAssignment(user.query, 0, node.address)
+    ).call()
+    assert record[5]  # finalised
+    query = "0x" + user.query.hex()
+    # the restarted node claimed both remaining chunks (its log lines follow the receipts)
+    restarted.wait_event("claim.claimed", timeout=30, query=query, start=2, rounds=4)
+    restarted.wait_event("claim.claimed", timeout=30, query=query, start=4, rounds=5)

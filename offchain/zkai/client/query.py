@@ -225,15 +225,27 @@ def part_max_budget(part: PartTerms) -> int:
 
 
 class BudgetTooLargeError(QueryError):
-    """A part would need more rounds per assignment than its terms allow (nothing was paid)."""
+    """A part would need more rounds per assignment than its terms allow (nothing was paid).
+    `fits`: the largest request that would fit, where the caller knows it (--tokens)."""
 
-    def __init__(self, part: int, budget: int, max_budget: int, max_rounds: int) -> None:
+    def __init__(
+        self,
+        part: int,
+        budget: int,
+        max_budget: int,
+        max_rounds: int,
+        *,
+        message: str | None = None,
+        fits: int | None = None,
+    ) -> None:
         self.part = part
         self.budget = budget
         self.max_budget = max_budget
+        self.fits = fits
         chunked = f" (claimed in chunks of {max_rounds})" if max_budget > max_rounds else ""
         super().__init__(
-            f"part {part} needs {budget} rounds per node but its terms allow at most "
+            message
+            or f"part {part} needs {budget} rounds per node but its terms allow at most "
             f"{max_budget}{chunked}; ask for less"
         )
 

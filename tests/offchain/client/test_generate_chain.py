@@ -1,0 +1,268 @@
+"""`GenerationClient.generate` end to end on a real chain: a private anvil with the v2 contracts,
+the toy decoder-shaped model registered with its real part verifiers, four nodes (two per part)
+whose real round endpoints (`zkai.node.endpoint` over `RoundService`) serve over HTTP from this
+process, and their real claim logic (`ClaimProcessor`: Groth16 proof, `claim` transaction) once
+their budgets are used. The text equals the plaintext generation; every assignment's claim is
+accepted and matches the client's transcripts; a request that the decoder or the budget refuses
+sends no transaction (the user's nonce and balances do not move)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+import uvicorn
+
+from zkai.chain.client import ChainClient, Deployment
+from zkai.client.generate import GenerationClient, check_generation
+from zkai.client.query import BudgetTooLargeError
+from zkai.devservices import free_port
+from zkai.errors import InvalidInputError
+from zkai.models.manifest import Manifest
+from zkai.models.store import ManifestStore
+from zkai.node.chainview import ChainView
+from zkai.node.claims import ClaimProcessor
+from zkai.node.endpoint import create_endpoint
+from zkai.node.keys import UnlockedNode, unlock
+from zkai.node.operator import PartRef, init_node, register_node
+from zkai.node.parts import ServedParts
+from zkai.node.rounds import RoundService
+from zkai.node.settings import NodeSettings
+from zkai.node.store import RoundStore
+from zkai.protocol.market import read_assignment
+from zkai.wallet.keystore import Keystore
+
+from ..node.localchain import (
+    ETHER,
+    MIN_STAKE,
+    Anvil,
+    deploy_system,
+    fund,
+    new_user,
+    register_part_model,
+)
+from .toy_decoder import ToyDecoder, toy_generate, toy_manifest, toy_program
+
+pytestmark = pytest.mark.slow
+
+PASSPHRASE = "client-test-passphrase"
+PRICE = ETHER // 10
+PROMPT, TOKENS = "ab", 2  # 3 passes: part 0 needs 6 rounds per node, part 1 needs 9
+
+
+@dataclass
+class PlayedNode:
+    node: UnlockedNode
+    service: RoundService
+    claims: ClaimProcessor
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+@dataclass
+class ToyNetwork:
+    chain: ChainClient
+    manifest: Manifest
+    model_id: int
+    nodes: list[PlayedNode]
+
+    def claim_all(self, query: bytes, stop: threading.Event, log: list[Any]) -> None:
+        """Each node claims its assignments as the node's claim task would, until claimed."""
+        try:
+            self._claim_all(query, stop, log)
+        except Exception as exc:  # reported by the test
+            log.append(exc)
+            raise
+
+    def _claim_all(self, query: bytes, stop: threading.Event, log: list[Any]) -> None:
+        pending = {(n.node.address, p) for n in self.nodes for p in (0, 1)}
+        by_address = {n.node.address: n for n in self.nodes}
+        while pending and not stop.is_set():
+            for address, part in list(pending):
+                outcome = by_address[address].claims.process(query, part)
+                log.append((address, part, outcome))
+                if outcome in ("claimed", "already_claimed", "expired", "failed"):
+                    pending.discard((address, part))
+                elif by_address[address].service.store.assignment(query, part, address) is None:
+                    pending.discard((address, part))  # not assigned to this part
+            time.sleep(0.2)
+
+
+def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "a node endpoint did not start"
+        time.sleep(0.05)
+    return server, thread
+
+
+@pytest.fixture(scope="module")
+def toy_network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[ToyNetwork]:
+    tmp = tmp_path_factory.mktemp("generate-chain")
+    anvil = Anvil(tmp)
+    record_dir = tmp / "deployments"
+    deploy_system(anvil.url, record_dir)
+    chain = ChainClient(anvil.url, Deployment.load(record_dir / "local.json"))
+    manifest = toy_manifest(max_rounds=(6, 9))
+    model_id = register_part_model(chain, manifest, price=PRICE, shares=2)
+    data_dir = tmp / "data"
+    store = ManifestStore(data_dir / "manifests")
+    store.put(manifest)
+    keystore = Keystore(data_dir, scrypt_n=2**4)
+    r = redis.Redis.from_url(redis_url)
+    played: list[PlayedNode] = []
+    try:
+        for i in range(4):
+            name = f"toy{i}"
+            init_node(keystore, name, PASSPHRASE)
+            node = unlock(keystore, name, PASSPHRASE)
+            fund(chain, node.address, tokens=2 * MIN_STAKE)
+            port = free_port()
+            register_node(
+                chain,
+                node,
+                stake=2 * MIN_STAKE,
+                endpoint=f"http://127.0.0.1:{port}",
+                parts=[PartRef(model_id, i // 2)],
+                keystore=keystore,
+            )
+            view = ChainView(chain, 0)
+            parts = ServedParts(view, store)
+            service = RoundService(
+                node,
+                view,
+                RoundStore(tmp / f"{name}.sqlite3"),
+                parts,
+                NodeSettings(deadline_margin_s=2, capacity_margin_s=1),
+            )
+            claims = ClaimProcessor(node, ChainView(chain), service.store, parts, r)
+            server, thread = _serve(create_endpoint(service), port)
+            played.append(PlayedNode(node, service, claims, server, thread))
+        yield ToyNetwork(chain, manifest, model_id, played)
+    finally:
+        for p in played:
+            p.server.should_exit = True
+            p.thread.join(timeout=10)
+        r.close()
+        anvil.stop()
+
+
+def _nonce_and_balances(chain: ChainClient, address: str) -> tuple[int, int, int]:
+    token = chain.contract("ZKAIToken")
+    return (
+        int(chain.w3.eth.get_transaction_count(address)),  # type: ignore[arg-type]
+        int(chain.w3.eth.get_balance(address)),  # type: ignore[arg-type]
+        int(token.functions.balanceOf(address).call()),
+    )
+
+
+def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
+    toy_network: ToyNetwork,
+) -> None:
+    net = toy_network
+    user = new_user(net.chain)
+    decoder = ToyDecoder()
+    prompt_tokens = decoder.check_request(PROMPT, TOKENS)
+    expected = list(
+        toy_generate(net.manifest, prompt_tokens, TOKENS, decoder.local_linear(net.manifest))
+    )
+    before = _nonce_and_balances(net.chain, user.address)
+    stop = threading.Event()
+    claimer: list[threading.Thread] = []
+    streamed: list[tuple[int, str]] = []
+    claim_log: list[Any] = []
+
+    query: list[bytes] = []
+
+    def on_progress(event: str, detail: dict[str, Any]) -> None:
+        # As a node's claim task: started once its budget is used (here: every round served).
+        if event == "requested":
+            query.append(detail["query_id"])
+        if event == "generated":
+            t = threading.Thread(target=net.claim_all, args=(query[0], stop, claim_log))
+            t.start()
+            claimer.append(t)
+
+    client = GenerationClient(net.chain, user)
+    try:
+        outcome = client.generate(
+            "toy-lm",
+            net.manifest,
+            net.model_id,
+            PROMPT,
+            TOKENS,
+            round_window_s=30,
+            on_progress=on_progress,
+            on_token=lambda _i, token, piece, _t: streamed.append((token, piece)),
+            program=toy_program(net.manifest),
+        )
+    finally:
+        stop.set()
+        for t in claimer:
+            t.join(timeout=120)
+    assert outcome.tokens == expected
+    assert streamed == [(t, decoder.decode([t])) for t in expected]
+    assert outcome.text == decoder.decode(expected)
+    q = outcome.query
+    assert q is not None
+    assert outcome.verified is True, (q.assignments, claim_log)
+    assert len(q.assignments) == 4
+    budgets = check_generation(decoder, net.manifest, PROMPT, TOKENS).budgets
+    assert {a.part for a in q.assignments} == {0, 1}
+    for a in q.assignments:
+        assert a.claimed
+        assert a.rounds == a.claimed_rounds == budgets[a.part]
+        assert len(a.chunks) == 1
+        assert a.chunks[0].rounds == a.rounds
+        assert 0 < a.claim_gas < 1_000_000
+        record = read_assignment(net.chain, q.query_id, a.part, a.node)
+        assert int(record.rounds) == a.rounds
+    # Paid once: the escrow is every assignment's budget at the price; nothing left over.
+    assert q.escrow == PRICE * 2 * sum(budgets)
+    assert q.cost == q.escrow
+    assert q.refund == 0
+    after = _nonce_and_balances(net.chain, user.address)
+    assert after[0] == before[0] + 1  # one transaction: the request
+    assert before[2] - after[2] == q.escrow
+    doc = outcome.as_json()
+    assert doc["verified"] is True
+    assert doc["gas"]["claim_chunks"] == 4
+    assert doc["proofs_after_last_token_s"] >= 0
+    assert doc["tokens_per_s"] > 0
+
+
+@pytest.mark.parametrize(
+    ("prompt", "tokens", "error", "match"),
+    [
+        ("abz", 2, InvalidInputError, "outside the vocabulary"),
+        ("ab", 7, InvalidInputError, "exceed the context"),
+        ("ab", 0, InvalidInputError, "at least one new token"),
+        # 2 + 3 - 1 = 4 passes need 8 rounds of part 0, whose terms allow 6 (= R_max here).
+        ("ab", 3, BudgetTooLargeError, "use --tokens 2 or fewer"),
+    ],
+)
+def test_generate_refusals_send_nothing(
+    toy_network: ToyNetwork, prompt: str, tokens: int, error: type[Exception], match: str
+) -> None:
+    net = toy_network
+    user = new_user(net.chain)
+    before = _nonce_and_balances(net.chain, user.address)
+    client = GenerationClient(net.chain, user)
+    with pytest.raises(error, match=match):
+        client.generate(
+            "toy-lm",
+            net.manifest,
+            net.model_id,
+            prompt,
+            tokens,
+            program=toy_program(net.manifest),
+        )
+    assert _nonce_and_balances(net.chain, user.address) == before

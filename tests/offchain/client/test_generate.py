@@ -33,18 +33,22 @@ from .toy_decoder import ToyDecoder, toy_generate, toy_manifest, toy_program
 
 def _terms(manifest: Manifest, max_budgets: list[int]) -> ModelTerms:
     parts = []
+    has_max_budget = "max_budget" in {f.name for f in dataclasses.fields(PartTerms)}
     for part, limit in zip(manifest.parts, max_budgets, strict=True):
-        terms = PartTerms(
-            verifier="0x" + "11" * 20,
-            price=10**18,
-            max_rounds=part.max_rounds,
-            min_proof_window=60,
-            shares=2,
-            circuit_hash=b"\0" * 32,
-            key_hash=b"\0" * 32,
-        )
-        # The chunked-claims registry records max_budget; the client reads it when present.
-        object.__setattr__(terms, "max_budget", limit)
+        fields: dict[str, Any] = {
+            "verifier": "0x" + "11" * 20,
+            "price": 10**18,
+            "max_rounds": part.max_rounds,
+            "min_proof_window": 60,
+            "shares": 2,
+            "circuit_hash": b"\0" * 32,
+            "key_hash": b"\0" * 32,
+        }
+        if has_max_budget:
+            fields["max_budget"] = limit
+        terms = PartTerms(**fields)
+        if not has_max_budget:  # the registry before chunked claims: set it as the new one does
+            object.__setattr__(terms, "max_budget", limit)
         parts.append(terms)
     return ModelTerms(1, "0x" + "22" * 20, True, 1, manifest.hash, tuple(parts))
 

@@ -127,7 +127,7 @@ def test_check_generation_budget_above_max_budget_names_the_largest_tokens_that_
 
 
 def test_check_generation_prompt_alone_too_long_says_shorten_it() -> None:
-    manifest = toy_manifest()
+    manifest = toy_manifest(max_rounds=(4, 6))
     terms = _terms(manifest, [4, 6])  # two passes at most
     with pytest.raises(QueryError, match="shorten the prompt"):
         check_generation(ToyDecoder(), manifest, "abcab", 1, terms)

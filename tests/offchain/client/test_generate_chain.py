@@ -46,7 +46,7 @@ from ..node.localchain import (
     new_user,
     register_part_model,
 )
-from .toy_decoder import ToyDecoder, toy_generate, toy_manifest, toy_program
+from .toy_decoder import ToyDecoder, chunked_claims, toy_generate, toy_manifest, toy_program
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +67,7 @@ class PlayedNode:
 @dataclass
 class ToyNetwork:
     chain: ChainClient
-    manifest: Manifest
-    model_id: int
+    models: dict[str, tuple[Manifest, int]]  # name -> (manifest, model id)
     nodes: list[PlayedNode]
 
     def claim_all(self, query: bytes, stop: threading.Event, log: list[Any]) -> None:
@@ -111,11 +110,20 @@ def toy_network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
     record_dir = tmp / "deployments"
     deploy_system(anvil.url, record_dir)
     chain = ChainClient(anvil.url, Deployment.load(record_dir / "local.json"))
-    manifest = toy_manifest(max_rounds=(6, 9))
-    model_id = register_part_model(chain, manifest, price=PRICE, shares=2)
+    # One model whose budgets fit R_max, and where the chunked claims exist one whose parts
+    # are claimed in chunks (R_max 4 and 6, max budgets 6 and 9: two chunks per assignment).
+    manifests = [toy_manifest(max_rounds=(6, 9))]
+    if chunked_claims():
+        manifests.append(toy_manifest(max_rounds=(4, 6), max_budgets=(6, 9), name="toy-chunked"))
     data_dir = tmp / "data"
     store = ManifestStore(data_dir / "manifests")
-    store.put(manifest)
+    models = {}
+    for manifest in manifests:
+        models[manifest.name] = (
+            manifest,
+            register_part_model(chain, manifest, price=PRICE, shares=2),
+        )
+        store.put(manifest)
     keystore = Keystore(data_dir, scrypt_n=2**4)
     r = redis.Redis.from_url(redis_url)
     played: list[PlayedNode] = []
@@ -131,7 +139,7 @@ def toy_network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
                 node,
                 stake=2 * MIN_STAKE,
                 endpoint=f"http://127.0.0.1:{port}",
-                parts=[PartRef(model_id, i // 2)],
+                parts=[PartRef(model_id, i // 2) for _, model_id in models.values()],
                 keystore=keystore,
             )
             view = ChainView(chain, 0)
@@ -146,7 +154,7 @@ def toy_network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
             claims = ClaimProcessor(node, ChainView(chain), service.store, parts, r)
             server, thread = _serve(create_endpoint(service), port)
             played.append(PlayedNode(node, service, claims, server, thread))
-        yield ToyNetwork(chain, manifest, model_id, played)
+        yield ToyNetwork(chain, models, played)
     finally:
         for p in played:
             p.server.should_exit = True
@@ -164,16 +172,18 @@ def _nonce_and_balances(chain: ChainClient, address: str) -> tuple[int, int, int
     )
 
 
+@pytest.mark.parametrize("model", ["toy-lm", "toy-chunked"])
 def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
-    toy_network: ToyNetwork,
+    toy_network: ToyNetwork, model: str
 ) -> None:
     net = toy_network
+    if model not in net.models:
+        pytest.skip("this checkout has no chunked claims (Part.max_budget)")
+    manifest, model_id = net.models[model]
     user = new_user(net.chain)
     decoder = ToyDecoder()
     prompt_tokens = decoder.check_request(PROMPT, TOKENS)
-    expected = list(
-        toy_generate(net.manifest, prompt_tokens, TOKENS, decoder.local_linear(net.manifest))
-    )
+    expected = list(toy_generate(manifest, prompt_tokens, TOKENS, decoder.local_linear(manifest)))
     before = _nonce_and_balances(net.chain, user.address)
     stop = threading.Event()
     claimer: list[threading.Thread] = []
@@ -194,15 +204,15 @@ def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
     client = GenerationClient(net.chain, user)
     try:
         outcome = client.generate(
-            "toy-lm",
-            net.manifest,
-            net.model_id,
+            model,
+            manifest,
+            model_id,
             PROMPT,
             TOKENS,
             round_window_s=30,
             on_progress=on_progress,
             on_token=lambda _i, token, piece, _t: streamed.append((token, piece)),
-            program=toy_program(net.manifest),
+            program=toy_program(manifest),
         )
     finally:
         stop.set()
@@ -215,13 +225,17 @@ def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
     assert q is not None
     assert outcome.verified is True, (q.assignments, claim_log)
     assert len(q.assignments) == 4
-    budgets = check_generation(decoder, net.manifest, PROMPT, TOKENS).budgets
+    budgets = check_generation(decoder, manifest, PROMPT, TOKENS).budgets
     assert {a.part for a in q.assignments} == {0, 1}
     for a in q.assignments:
         assert a.claimed
         assert a.rounds == a.claimed_rounds == budgets[a.part]
-        assert len(a.chunks) == 1
-        assert a.chunks[0].rounds == a.rounds
+        # One chunk per R_max rounds (the last one shorter), consecutive, ending at the budget.
+        r_max = manifest.part(a.part).max_rounds
+        assert len(a.chunks) == -(-a.rounds // r_max)
+        assert [c.start for c in a.chunks] == [r_max * j for j in range(len(a.chunks))]
+        assert a.chunks[-1].rounds == a.rounds
+        assert sum(c.credit for c in a.chunks) == a.credit
         assert 0 < a.claim_gas < 1_000_000
         record = read_assignment(net.chain, q.query_id, a.part, a.node)
         assert int(record.rounds) == a.rounds
@@ -234,7 +248,7 @@ def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
     assert before[2] - after[2] == q.escrow
     doc = outcome.as_json()
     assert doc["verified"] is True
-    assert doc["gas"]["claim_chunks"] == 4
+    assert doc["gas"]["claim_chunks"] == sum(len(a.chunks) for a in q.assignments) >= 4
     assert doc["proofs_after_last_token_s"] >= 0
     assert doc["tokens_per_s"] > 0
 
@@ -253,16 +267,17 @@ def test_generate_refusals_send_nothing(
     toy_network: ToyNetwork, prompt: str, tokens: int, error: type[Exception], match: str
 ) -> None:
     net = toy_network
+    manifest, model_id = net.models["toy-lm"]
     user = new_user(net.chain)
     before = _nonce_and_balances(net.chain, user.address)
     client = GenerationClient(net.chain, user)
     with pytest.raises(error, match=match):
         client.generate(
             "toy-lm",
-            net.manifest,
-            net.model_id,
+            manifest,
+            model_id,
             prompt,
             tokens,
-            program=toy_program(net.manifest),
+            program=toy_program(manifest),
         )
     assert _nonce_and_balances(net.chain, user.address) == before

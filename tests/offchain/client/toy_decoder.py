@@ -11,6 +11,7 @@ make a test slow, and against `ToyDecoder.local_linear` (plaintext W x + b) for 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -32,9 +33,19 @@ def _matrix(seed: int, rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(rng.randint(-7, 7) for _ in range(cols)) for _ in range(rows))
 
 
+def chunked_claims() -> bool:
+    """Whether this checkout's manifests have `Part.max_budget` (chunked claims)."""
+    return "max_budget" in {f.name for f in dataclasses.fields(Part)}
+
+
 def toy_manifest(
-    *, max_rounds: tuple[int, int] = (12, 18), name: str = "toy-lm", version: int = 1
+    *,
+    max_rounds: tuple[int, int] = (12, 18),
+    max_budgets: tuple[int, int] | None = None,
+    name: str = "toy-lm",
+    version: int = 1,
 ) -> Manifest:
+    """The toy model; `max_budgets` above `max_rounds` make its claims chunked."""
     sizes = [(D, D), (D, D), (2 * D, D), (D, 2 * D), (len(VOCAB), D)]  # (outputs, inputs)
     steps: list[LinearBlock | Rescale] = []
     for b, (rows, cols) in enumerate(sizes):
@@ -50,7 +61,12 @@ def toy_manifest(
         input_min=(-LIMIT,) * D,
         input_max=(LIMIT,) * D,
         steps=tuple(steps),
-        parts=(Part(0, (0, 1), max_rounds[0]), Part(1, (2, 3, 4), max_rounds[1])),
+        parts=tuple(
+            Part(p, schedule, max_rounds[p])
+            if max_budgets is None
+            else Part(p, schedule, max_rounds[p], max_budget=max_budgets[p])  # type: ignore[call-arg]
+            for p, schedule in enumerate([(0, 1), (2, 3, 4)])
+        ),
         postprocess="argmax",
         description="the client tests' toy decoder",
     )

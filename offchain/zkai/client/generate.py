@@ -22,7 +22,6 @@ claim wait are `QueryClient`'s own:
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +34,9 @@ from zkai.client.query import (
     QueryOutcome,
     part_max_budget,
 )
-from zkai.errors import InvalidInputError, ModelFormatError, QueryError
+from zkai.errors import ModelFormatError, QueryError
+from zkai.models.decoder import Decoder
+from zkai.models.decoder import generate as decoder_generate
 from zkai.models.manifest import Manifest
 from zkai.protocol.market import ModelTerms
 
@@ -86,16 +87,11 @@ class GenerateFn(Protocol):
 
 def load_program(manifest: Manifest) -> tuple[DecoderProgram, GenerateFn]:
     """The user-side program of a decoder manifest (QueryError naming `zkai query` otherwise)."""
-    # Imported here: `zkai.models.decoder` is the model's user-side program (branch lm-model).
-    decoder = importlib.import_module("zkai.models.decoder")
     try:
-        program: DecoderProgram = decoder.Decoder.from_manifest(manifest)
-    except (ModelFormatError, InvalidInputError) as exc:
-        raise QueryError(
-            f"model {manifest.name!r} is not a language model ({exc}); "
-            "ask it with `zkai query` instead"
-        ) from None
-    return program, decoder.generate
+        program = Decoder.from_manifest(manifest)
+    except ModelFormatError as exc:
+        raise QueryError(f"{exc}; `zkai generate` needs a language model") from None
+    return program, decoder_generate
 
 
 @dataclass(frozen=True)

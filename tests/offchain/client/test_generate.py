@@ -13,7 +13,12 @@ import pytest
 from eth_account import Account
 
 from zkai.chain.client import ChainClient, Deployment
-from zkai.client.generate import GenerationClient, GenerationOutcome, check_generation
+from zkai.client.generate import (
+    GenerationClient,
+    GenerationOutcome,
+    check_generation,
+    load_program,
+)
 from zkai.client.query import (
     AssignmentOutcome,
     BudgetTooLargeError,
@@ -24,6 +29,8 @@ from zkai.client.query import (
 from zkai.client.session import AckError, PreparedRound, QuerySession
 from zkai.errors import InvalidInputError, QueryError
 from zkai.inference import LOCAL_CHAIN_ID, LOCAL_MARKET, LocalNode
+from zkai.models.decoder import local_linear
+from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
 from zkai.protocol.market import AssignmentRecord, ModelTerms, PartTerms, transcript_hash
 from zkai.protocol.wire import RoundAnswer
@@ -342,3 +349,72 @@ def test_generation_json_has_what_the_cli_promises() -> None:
     assert doc["tokens_per_s"] == 2.0  # two tokens after the first, in one second
     assert doc["time_to_first_token_s"] == 1.0
     assert doc["proofs_after_last_token_s"] == 12.0
+
+
+# -- the real decoder (tiny-lm) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_lm() -> Manifest:
+    return load_demo_manifest("tiny-lm")
+
+
+def test_tiny_lm_refusals_before_paying(tiny_lm: Manifest) -> None:
+    decoder, _ = load_program(tiny_lm)
+    for prompt, tokens, match in [
+        ("the @ sign", 4, "cannot read"),
+        ("", 4, "empty"),
+        ("the ", 0, "at least 1 new token"),
+        ("x" * 60, 5, "exceed the model's context"),
+    ]:
+        with pytest.raises(InvalidInputError, match=match):
+            check_generation(decoder, tiny_lm, prompt, tokens)
+    # Budgets: passes x blocks per pass, beyond R_max (chunked) but within the max budget.
+    checked = check_generation(decoder, tiny_lm, "the ", 32)
+    assert checked.budgets == (35 * 2, 35 * 3)
+    assert checked.budgets[0] > tiny_lm.part(0).max_rounds
+    # A registry whose terms allow fewer rounds than the manifest: refused, with the fit.
+    terms = _terms(tiny_lm, [40, 60])  # 20 passes at most
+    with pytest.raises(BudgetTooLargeError, match="use --tokens 17 or fewer"):
+        check_generation(decoder, tiny_lm, "the ", 32, terms)
+    assert check_generation(decoder, tiny_lm, "the ", 17, terms).budgets == (40, 60)
+
+
+def test_load_program_refuses_a_model_that_is_not_a_language_model() -> None:
+    with pytest.raises(QueryError, match="needs a language model"):
+        load_program(load_demo_manifest("digits"))
+
+
+@pytest.mark.parametrize(("temperature", "seed", "tokens"), [(0.0, None, 5), (0.8, 11, 3)])
+def test_tiny_lm_network_linear_reproduces_local_linear(
+    tiny_lm: Manifest, temperature: float, seed: int | None, tokens: int
+) -> None:
+    """tiny-lm's generation through real sealed rounds to in-process nodes (k = 2 per part)
+    equals its plaintext generation (`local_linear`) token for token."""
+    decoder, run = load_program(tiny_lm)
+    checked = check_generation(decoder, tiny_lm, "def ", tokens)
+    expected = list(
+        run(
+            tiny_lm,
+            checked.prompt_tokens,
+            tokens,
+            local_linear(tiny_lm),
+            temperature=temperature,
+            seed=seed,
+        )
+    )
+    played = _Session(tiny_lm, dict(enumerate(checked.budgets)))
+    got = list(
+        run(
+            tiny_lm,
+            checked.prompt_tokens,
+            tokens,
+            played.linear,
+            temperature=temperature,
+            seed=seed,
+        )
+    )
+    assert got == expected
+    assert len(got) == tokens
+    for (p, _node), s in played.session.assignments.items():
+        assert s.rounds == checked.budgets[p]

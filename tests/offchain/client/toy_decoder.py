@@ -34,8 +34,16 @@ def _matrix(seed: int, rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
 
 
 def chunked_claims() -> bool:
-    """Whether this checkout's manifests have `Part.max_budget` (chunked claims)."""
-    return "max_budget" in {f.name for f in dataclasses.fields(Part)}
+    """Whether this checkout has chunked claims: `Part.max_budget` in manifests, the registry's
+    `PartTerms.max_budget` and the node's chunk scheduler."""
+    from zkai.node import claims
+    from zkai.protocol.market import PartTerms
+
+    return (
+        "max_budget" in {f.name for f in dataclasses.fields(Part)}
+        and "max_budget" in {f.name for f in dataclasses.fields(PartTerms)}
+        and hasattr(claims, "next_claim")
+    )
 
 
 def toy_manifest(

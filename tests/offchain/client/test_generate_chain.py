@@ -8,21 +8,30 @@ sends no transaction (the user's nonce and balances do not move)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
+import typer
 import uvicorn
+from typer.testing import CliRunner
 
 from zkai.chain.client import ChainClient, Deployment
-from zkai.client.generate import GenerationClient, check_generation
+from zkai.client.cli import generate as generate_command
+from zkai.client.generate import GenerationClient, check_generation, load_program
 from zkai.client.query import BudgetTooLargeError
+from zkai.config import get_settings
 from zkai.devservices import free_port
 from zkai.errors import InvalidInputError
+from zkai.models.catalog import ModelCatalog
+from zkai.models.decoder import build_manifest, local_linear
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore
 from zkai.node.chainview import ChainView
@@ -46,7 +55,7 @@ from ..node.localchain import (
     new_user,
     register_part_model,
 )
-from .toy_decoder import ToyDecoder, chunked_claims, toy_generate, toy_manifest, toy_program
+from .toy_decoder import VOCAB, chunked_claims, toy_manifest, toy_program
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +78,30 @@ class ToyNetwork:
     chain: ChainClient
     models: dict[str, tuple[Manifest, int]]  # name -> (manifest, model id)
     nodes: list[PlayedNode]
+    rpc_url: str
+    record_dir: Path
+    data_dir: Path
+
+    def claim_every_query(self, stop: threading.Event, log: list[Any]) -> None:
+        """Every node claims every query it served once its rounds are in (its claim task)."""
+        start = int(self.chain.w3.eth.block_number)
+        done: set[tuple[bytes, str, int]] = set()
+        while not stop.is_set():
+            latest = int(self.chain.w3.eth.block_number)
+            for event in self.chain.events("QueryMarket", "QueryRequested", start, latest):
+                query = bytes(event["args"]["queryId"])
+                for n in self.nodes:
+                    for part in (0, 1):
+                        key = (query, n.node.address, part)
+                        if key in done:
+                            continue
+                        if n.service.store.assignment(query, part, n.node.address) is None:
+                            continue
+                        outcome = n.claims.process(query, part)
+                        log.append((n.node.address, part, outcome))
+                        if outcome in ("claimed", "already_claimed", "expired", "failed"):
+                            done.add(key)
+            time.sleep(0.3)
 
     def claim_all(self, query: bytes, stop: threading.Event, log: list[Any]) -> None:
         """Each node claims its assignments as the node's claim task would, until claimed."""
@@ -92,6 +125,41 @@ class ToyNetwork:
             time.sleep(0.2)
 
 
+def micro_lm() -> Manifest:
+    """A real decoder manifest (`zkai.models.decoder.build_manifest`), tiny enough to prove in
+    seconds: d_model 4, one head, MLP hidden 8, the toy vocabulary, context 8."""
+    rng = np.random.default_rng(5)
+    d, h, v = 4, 8, len(VOCAB)
+
+    def w(rows: int, cols: int) -> Any:
+        return rng.normal(0, 0.5, (rows, cols))
+
+    return build_manifest(
+        name="micro-lm",
+        version=1,
+        description="the client tests' real decoder",
+        vocab=VOCAB,
+        context=8,
+        heads=1,
+        input_scale_bits=4,
+        weight_scale_bits=4,
+        param_scale_bits=8,
+        token_embedding=w(v, d),
+        position_embedding=w(8, d),
+        layer_norms={n: (np.ones(d), np.zeros(d)) for n in ("ln1", "ln2", "ln_final")},
+        linear={
+            "qkv": (w(3 * d, d), np.zeros(3 * d)),
+            "attention_out": (w(d, d), np.zeros(d)),
+            "mlp_up": (w(h, d), np.zeros(h)),
+            "mlp_down": (w(d, h), np.zeros(d)),
+            "lm_head": (w(v, d), np.zeros(v)),
+        },
+        clamps={"qkv": 4, "attention_out": 4, "mlp_up": 4, "mlp_down": 4, "lm_head": 4},
+        max_rounds=(6, 9),
+        max_budgets=(6, 9),
+    )
+
+
 def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -112,7 +180,7 @@ def toy_network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
     chain = ChainClient(anvil.url, Deployment.load(record_dir / "local.json"))
     # One model whose budgets fit R_max, and where the chunked claims exist one whose parts
     # are claimed in chunks (R_max 4 and 6, max budgets 6 and 9: two chunks per assignment).
-    manifests = [toy_manifest(max_rounds=(6, 9))]
+    manifests = [toy_manifest(max_rounds=(6, 9)), micro_lm()]
     if chunked_claims():
         manifests.append(toy_manifest(max_rounds=(4, 6), max_budgets=(6, 9), name="toy-chunked"))
     data_dir = tmp / "data"
@@ -154,7 +222,7 @@ def toy_network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
             claims = ClaimProcessor(node, ChainView(chain), service.store, parts, r)
             server, thread = _serve(create_endpoint(service), port)
             played.append(PlayedNode(node, service, claims, server, thread))
-        yield ToyNetwork(chain, models, played)
+        yield ToyNetwork(chain, models, played, anvil.url, record_dir, data_dir)
     finally:
         for p in played:
             p.server.should_exit = True
@@ -172,7 +240,7 @@ def _nonce_and_balances(chain: ChainClient, address: str) -> tuple[int, int, int
     )
 
 
-@pytest.mark.parametrize("model", ["toy-lm", "toy-chunked"])
+@pytest.mark.parametrize("model", ["toy-lm", "toy-chunked", "micro-lm"])
 def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
     toy_network: ToyNetwork, model: str
 ) -> None:
@@ -181,9 +249,9 @@ def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
         pytest.skip("this checkout has no chunked claims (Part.max_budget)")
     manifest, model_id = net.models[model]
     user = new_user(net.chain)
-    decoder = ToyDecoder()
+    decoder, run = load_program(manifest) if model == "micro-lm" else toy_program(manifest)
     prompt_tokens = decoder.check_request(PROMPT, TOKENS)
-    expected = list(toy_generate(manifest, prompt_tokens, TOKENS, decoder.local_linear(manifest)))
+    expected = list(run(manifest, prompt_tokens, TOKENS, local_linear(manifest)))
     before = _nonce_and_balances(net.chain, user.address)
     stop = threading.Event()
     claimer: list[threading.Thread] = []
@@ -212,7 +280,7 @@ def test_generate_on_chain_equals_the_plaintext_and_every_proof_is_accepted(
             round_window_s=30,
             on_progress=on_progress,
             on_token=lambda _i, token, piece, _t: streamed.append((token, piece)),
-            program=toy_program(manifest),
+            program=None if model == "micro-lm" else toy_program(manifest),
         )
     finally:
         stop.set()
@@ -281,3 +349,74 @@ def test_generate_refusals_send_nothing(
             program=toy_program(manifest),
         )
     assert _nonce_and_balances(net.chain, user.address) == before
+
+
+def test_cli_generate_streams_then_prints_the_json_outcome(
+    toy_network: ToyNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`zkai generate --json` against this network: the user's wallet from the keystore, the
+    model from the catalogue, the real decoder; the JSON carries the verified outcome."""
+    net = toy_network
+    manifest, model_id = net.models["micro-lm"]
+    user = new_user(net.chain)
+    artifacts = str(get_settings().artifacts_path.resolve())
+    for key, value in {
+        "ZKAI_RPC_URL": net.rpc_url,
+        "ZKAI_DEPLOYMENTS_DIR": str(net.record_dir),
+        "ZKAI_NETWORK": "local",
+        "ZKAI_DATA_DIR": str(net.data_dir),
+        "ZKAI_ARTIFACTS_DIR": artifacts,
+        "ZKAI_API_URL": "",
+        "ZKAI_PASSPHRASE": PASSPHRASE,
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        Keystore(net.data_dir, scrypt_n=2**4).import_private_key(
+            "buyer", user.key.hex(), PASSPHRASE
+        )
+        ModelCatalog(net.chain.deployment.chain_id, net.data_dir).add(
+            "micro-lm", model_id, str(net.data_dir / "micro-lm.json")
+        )
+        manifest.save(net.data_dir / "micro-lm.json")
+        app = typer.Typer()
+        app.command()(generate_command)
+        runner = CliRunner()
+        refused = runner.invoke(
+            app, ["--model", "micro-lm", "--prompt", "abQ", "--tokens", "2", "--wallet", "buyer"]
+        )
+        assert refused.exit_code == 1
+        assert "cannot read" in refused.output
+        stop = threading.Event()
+        log: list[Any] = []
+        claimer = threading.Thread(target=net.claim_every_query, args=(stop, log))
+        claimer.start()
+        try:
+            result = runner.invoke(
+                app,
+                [
+                    "--model", "micro-lm", "--prompt", PROMPT, "--tokens", str(TOKENS),
+                    "--wallet", "buyer", "--round-window", "30", "--json",
+                ],
+            )  # fmt: skip
+        finally:
+            stop.set()
+            claimer.join(timeout=120)
+        assert result.exit_code == 0, (result.output, log)
+        doc = json.loads(result.stdout.strip().splitlines()[-1])
+    finally:
+        get_settings.cache_clear()
+    decoder, run = load_program(manifest)
+    expected = list(
+        run(manifest, decoder.check_request(PROMPT, TOKENS), TOKENS, local_linear(manifest))
+    )
+    assert doc["tokens"] == expected
+    assert doc["text"] == decoder.decode(expected)
+    assert doc["verified"] is True
+    assert doc["cost"] == doc["escrow"] > 0
+    assert doc["refund"] == 0
+    assert len(doc["assignments"]) == 4
+    assert all(a["claimed"] and len(a["chunks"]) >= 1 for a in doc["assignments"])
+    assert doc["gas"]["request"] > 21_000
+    assert doc["tokens_per_s"] > 0
+    assert doc["proofs_after_last_token_s"] >= 0

@@ -334,3 +334,66 @@ def test_manifest_decode_argmax_and_sigmoid() -> None:
     positive = binary.decode([scale])
     assert positive.label == 1
     assert positive.probability == pytest.approx(0.7310585786)
+
+
+# -- max_budget: parts whose assignments may be claimed in chunks of at most max_rounds ---------
+
+
+def test_part_max_budget_defaults_to_max_rounds_and_keeps_the_canonical_json() -> None:
+    manifest = toy()
+    assert [p.max_budget for p in manifest.parts] == [1, 1]
+    assert not any(p.chunked for p in manifest.parts)
+    assert b"max_budget" not in manifest.canonical_json()
+    # stating max_budget == max_rounds is the same manifest, byte for byte and by hash
+    same = toy(
+        parts=[
+            {"schedule": [0], "max_rounds": 1, "max_budget": 1},
+            {"schedule": [1], "max_rounds": 1},
+        ]
+    )
+    assert same.canonical_json() == manifest.canonical_json()
+    assert same.hash == manifest.hash
+
+
+def test_part_max_budget_above_max_rounds_is_kept_and_changes_the_hash() -> None:
+    parts = [
+        {"schedule": [0], "max_rounds": 2, "max_budget": 5},
+        {"schedule": [1], "max_rounds": 1},
+    ]
+    manifest = toy(parts=parts)
+    part = manifest.parts[0]
+    assert (part.max_rounds, part.max_budget, part.chunked) == (2, 5, True)
+    assert part.to_dict() == {"schedule": [0], "max_rounds": 2, "max_budget": 5}
+    assert manifest.hash != toy(parts=[{"schedule": [0], "max_rounds": 2}, parts[1]]).hash
+    again = Manifest.from_json(manifest.to_json())
+    assert again.hash == manifest.hash
+    assert again.parts[0].max_budget == 5
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ({"schedule": [0], "max_rounds": 2, "max_budget": 1}, "max_budget must be in"),
+        ({"schedule": [0], "max_rounds": 2, "max_budget": 0}, "max_budget must be in"),
+        ({"schedule": [0], "max_rounds": 2, "max_budget": 1025}, "max_budget must be in"),
+        ({"schedule": [0], "max_rounds": 2, "max_budget": 2.5}, "max_budget must be an integer"),
+        ({"schedule": [0], "max_rounds": 2, "max_budget": True}, "max_budget must be an integer"),
+        ({"schedule": [0], "max_rounds": 2, "max_budget": "5"}, "max_budget must be an integer"),
+        ({"schedule": [0], "max_budget": 5}, "schedule and max_rounds"),
+    ],
+)
+def test_part_max_budget_format_errors(part: dict[str, Any], message: str) -> None:
+    with pytest.raises(ModelFormatError, match=message):
+        toy(parts=[part, {"schedule": [1], "max_rounds": 1}])
+
+
+def test_part_max_budget_needs_max_rounds_a_multiple_of_the_schedule() -> None:
+    data = toy_dict()
+    data["parts"] = [{"schedule": [1, 0], "max_rounds": 3, "max_budget": 6}]
+    with pytest.raises(ModelFormatError, match="multiple of the schedule length 2"):
+        Manifest.from_dict(data)
+    data["parts"] = [{"schedule": [1, 0], "max_rounds": 4, "max_budget": 6}]
+    assert Manifest.from_dict(data).parts[0].max_budget == 6
+    # no chunking (max_budget == max_rounds): any max_rounds stays allowed, as before
+    data["parts"] = [{"schedule": [1, 0], "max_rounds": 3, "max_budget": 3}]
+    assert Manifest.from_dict(data).parts[0].max_budget == 3

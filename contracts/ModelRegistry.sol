@@ -18,8 +18,11 @@ contract ModelRegistry is IModelRegistry {
     uint256 public constant MAX_PARTS = 16;
     /// @notice Longest minimum proof window a part may ask for.
     uint64 public constant MAX_MIN_PROOF_WINDOW = 1 days;
-    /// @notice Public inputs of every part verifier: tag, n, T_n, O_{n-1}, O_n.
-    uint256 public constant PART_PUBLIC_INPUTS = 5;
+    /// @notice Public inputs of every part verifier: tag, n0, T_{n0}, O_{n0}, n, T_n, O_{n-1}, O_n
+    ///         (a claim proves rounds n0+1..n from the transcripts its previous chunk recorded).
+    uint256 public constant PART_PUBLIC_INPUTS = 8;
+    /// @notice Largest R_max (the market records it per assignment in 16 bits).
+    uint32 public constant MAX_PART_ROUNDS = type(uint16).max;
 
     IVerifierFactory private immutable _factory;
 
@@ -148,6 +151,8 @@ contract ModelRegistry is IModelRegistry {
             revert ShareCountOutOfBounds(index, part.shares, MIN_SHARES, MAX_SHARES);
         }
         if (part.maxRounds == 0) revert MaxRoundsZero(index);
+        if (part.maxRounds > MAX_PART_ROUNDS) revert MaxRoundsTooLarge(index, part.maxRounds, MAX_PART_ROUNDS);
+        if (part.maxBudget < part.maxRounds) revert MaxBudgetBelowMaxRounds(index, part.maxBudget, part.maxRounds);
         if (part.minProofWindow == 0 || part.minProofWindow > MAX_MIN_PROOF_WINDOW) {
             revert MinProofWindowOutOfBounds(index, part.minProofWindow, MAX_MIN_PROOF_WINDOW);
         }

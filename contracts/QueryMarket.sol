@@ -57,6 +57,15 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     /// @dev ASSIGNMENT_DOMAIN as its one ABI word (18 bytes, left-aligned, zero-padded).
     bytes32 private constant _ASSIGNMENT_DOMAIN_WORD = "zkai/v2/assignment";
 
+    /// @dev Calldata offsets of claim's static arguments (4-byte selector, then one word each):
+    ///      queryId, part, rounds, commitment, T_n, O_{n-1}, O_n, T_{n0}, O_{n0}.
+    uint256 private constant _CD_QUERY_ID = 0x04;
+    uint256 private constant _CD_ROUNDS = 0x44;
+    uint256 private constant _CD_INPUT = 0x84;
+    uint256 private constant _CD_OUTPUT = 0xc4;
+    uint256 private constant _CD_START_INPUT = 0xe4;
+    uint256 private constant _CD_START_OUTPUT = 0x104;
+
     uint8 private constant _REASON_NO_CLAIM = 1;
     uint8 private constant _REASON_FEWER_ROUNDS = 2;
     uint8 private constant _REASON_TRANSCRIPT = 3;
@@ -101,6 +110,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     struct Tally {
         uint256 credits;
         uint256 unclaimed;
+        uint256 unfinalised;
         uint256 protocolCuts;
         uint256 contributorCuts;
     }
@@ -189,42 +199,50 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     // ---------------------------------------------------------------- nodes
 
     /// @inheritdoc IQueryMarket
+    /// @dev claim's arguments before the signature are static words at fixed ABI offsets
+    ///      (`_CD_*`); the private steps read the ones they hash or check from calldata there,
+    ///      which keeps eleven arguments within the stack (no via-IR needed).
     function claim(
         bytes32 queryId,
         uint256 part,
         uint32 rounds,
-        uint256 commitment,
-        uint256 inputTranscript,
-        uint256 prevOutputTranscript,
-        uint256 outputTranscript,
+        uint256 /* commitment, 0x64 */,
+        uint256 /* inputTranscript, _CD_INPUT */,
+        uint256 /* prevOutputTranscript, 0xa4 */,
+        uint256 /* outputTranscript, _CD_OUTPUT */,
+        uint256 /* startInputTranscript, _CD_START_INPUT */,
+        uint256 /* startOutputTranscript, _CD_START_OUTPUT */,
         bytes calldata roundSignature,
         uint256[8] calldata proof
     ) external nonReentrant {
+        _claim(queryId, part, rounds, roundSignature, proof);
+    }
+
+    /// @dev The claim itself (see `claim`): checks, proof, record, payout.
+    function _claim(
+        bytes32 queryId,
+        uint256 part,
+        uint32 rounds,
+        bytes calldata roundSignature,
+        uint256[8] calldata proof
+    ) private {
         QueryRecord storage query = _queries[queryId];
-        Assignment storage assignment = _claimable(query, queryId, part, rounds);
-        _checkRound(
-            query.sessionKey,
-            queryId,
-            part,
-            rounds,
-            commitment,
-            inputTranscript,
-            prevOutputTranscript,
-            roundSignature
-        );
-        _checkProof(
-            assignment.verifier,
-            queryId,
-            part,
-            rounds,
-            inputTranscript,
-            prevOutputTranscript,
-            outputTranscript,
-            proof
-        );
+        Assignment storage assignment = _assignments[queryId][part][msg.sender];
+        uint32 startRounds = _claimable(query, assignment, queryId, part, rounds);
+        if (!_startHolds(assignment, startRounds)) {
+            revert StartTranscriptMismatch(queryId, part, msg.sender, startRounds);
+        }
+        _checkRound(query.sessionKey, queryId, roundSignature);
+        if (!_proofHolds(assignment.verifier, _tag(queryId, part, msg.sender), startRounds, proof)) {
+            revert InvalidProof(queryId, part, msg.sender);
+        }
+        uint32 chunk = rounds - startRounds; // 1..maxRounds (checked in _claimable)
         assignment.rounds = rounds;
+        assignment.finalised = rounds == assignment.budget || chunk < assignment.maxRounds;
+        uint256 inputTranscript = _word(_CD_INPUT);
+        uint256 outputTranscript = _word(_CD_OUTPUT);
         assignment.transcriptHash = _transcriptHash(inputTranscript, outputTranscript);
-        uint256 credit = uint256(rounds) * assignment.price;
+        uint256 credit = uint256(chunk) * assignment.price;
         uint256 payout = credit - _cut(credit, query.protocolBps) - _cut(credit, query.contributorBps);
         emit Claimed(queryId, part, msg.sender, rounds, inputTranscript, outputTranscript, credit, payout);
         if (payout > 0) _token.safeTransfer(msg.sender, payout);
@@ -288,8 +306,8 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
         if (query.settled) revert QueryAlreadySettled(queryId);
         Tally memory tally = _tally(queryId, query);
-        if (block.timestamp <= query.proofDeadline && tally.unclaimed != 0) {
-            revert SettleTooEarly(queryId, query.proofDeadline, tally.unclaimed);
+        if (block.timestamp <= query.proofDeadline && tally.unfinalised != 0) {
+            revert SettleTooEarly(queryId, query.proofDeadline, tally.unfinalised);
         }
         query.settled = true;
         // The totals are at most the market's token balance, so they never overflow.
@@ -370,6 +388,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         query.escrow = record.escrow;
         query.credits = uint112(tally.credits); // <= escrow
         query.unclaimed = uint16(tally.unclaimed); // <= 16 parts * 8 shares
+        query.unfinalised = uint16(tally.unfinalised); // likewise
         query.settled = record.settled;
         query.user = record.user;
         query.roundDeadline = record.roundDeadline;
@@ -475,7 +494,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         uint256 count = nodes.length;
         if (count != terms.shares) revert ShareCountMismatch(p, terms.shares, count);
         uint32 budget = request.budgets[p];
-        if (budget == 0 || budget > terms.maxRounds) revert BudgetOutOfRange(p, budget, terms.maxRounds);
+        if (budget == 0 || budget > terms.maxBudget) revert BudgetOutOfRange(p, budget, terms.maxBudget);
         for (uint256 j = 0; j < count; ++j) {
             address node = nodes[j];
             for (uint256 i = 0; i < j; ++i) {
@@ -511,6 +530,7 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         Assignment storage assignment = _assignments[queryId][p][node];
         assignment.ackSigner = ackSigner;
         assignment.budget = budget;
+        assignment.maxRounds = uint16(terms.maxRounds); // ModelRegistry.MAX_PART_ROUNDS = 2^16 - 1
         assignment.price = terms.price;
         assignment.verifier = terms.verifier;
         assignment.encryptionKey = encryptionKey;
@@ -572,78 +592,102 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
 
     // ---------------------------------------------------------------- internal: claims, slashes
 
-    /// @dev The caller's assignment, after checking that it exists, is unclaimed, is in time and
-    ///      that `rounds` is within its budget.
+    /// @dev Checks that the query and the caller's assignment exist, the assignment is not
+    ///      finalised, the claim is in time, n0 < rounds <= budget and rounds - n0 <= maxRounds;
+    ///      returns n0. Reads the query's and the assignment's first slots only.
     function _claimable(
         QueryRecord storage query,
+        Assignment storage assignment,
         bytes32 queryId,
         uint256 part,
         uint32 rounds
-    ) private view returns (Assignment storage assignment) {
+    ) private view returns (uint32 startRounds) {
         if (query.sessionKey == address(0)) revert QueryNotFound(queryId);
-        assignment = _assignments[queryId][part][msg.sender];
         uint32 budget = assignment.budget;
         if (budget == 0) revert NotAssigned(queryId, part, msg.sender);
-        if (assignment.rounds != 0) revert AlreadyClaimed(queryId, part, msg.sender);
+        startRounds = assignment.rounds;
+        if (assignment.finalised) revert AlreadyFinalised(queryId, part, msg.sender, startRounds);
         if (block.timestamp > query.proofDeadline) {
             revert ClaimTooLate(queryId, query.proofDeadline, block.timestamp);
         }
-        if (rounds == 0 || rounds > budget) revert RoundsOutOfRange(rounds, budget);
+        if (rounds <= startRounds || rounds > budget) revert RoundsOutOfRange(rounds, startRounds, budget);
+        uint16 maxRounds = assignment.maxRounds;
+        if (rounds - startRounds > maxRounds) revert ChunkTooLong(rounds, startRounds, maxRounds);
     }
 
-    /// @dev Reverts unless the session key signed Round(queryId, part, caller, rounds, ...).
-    function _checkRound(
-        address sessionKey,
-        bytes32 queryId,
-        uint256 part,
-        uint32 rounds,
-        uint256 commitment,
-        uint256 inputTranscript,
-        uint256 prevOutputTranscript,
-        bytes calldata signature
-    ) private view {
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(
-                abi.encode(
-                    ROUND_TYPEHASH,
-                    queryId,
-                    part,
-                    msg.sender,
-                    rounds,
-                    commitment,
-                    inputTranscript,
-                    prevOutputTranscript
-                )
-            )
-        );
-        (address recovered, , ) = ECDSA.tryRecoverCalldata(digest, signature);
+    /// @dev Whether a claim's start transcripts are (0, 0) for the first claim (n0 == 0), else the
+    ///      (T_{n0}, O_{n0}) the previous chunk recorded (its transcript hash, read only then).
+    function _startHolds(Assignment storage assignment, uint32 startRounds) private view returns (bool) {
+        uint256 startInputTranscript = _word(_CD_START_INPUT);
+        uint256 startOutputTranscript = _word(_CD_START_OUTPUT);
+        if (startRounds == 0) return (startInputTranscript | startOutputTranscript) == 0;
+        return _transcriptHash(startInputTranscript, startOutputTranscript) == assignment.transcriptHash;
+    }
+
+    /// @dev Reverts unless the session key signed Round(queryId, part, caller, rounds, c_n, T_n,
+    ///      O_{n-1}). Only called from `claim`: the signed fields are its own arguments, hashed
+    ///      straight from calldata (queryId, part at 0x04; rounds, commitment, T_n, O_{n-1} at
+    ///      0x44), which keeps claim's stack small.
+    function _checkRound(address sessionKey, bytes32 queryId, bytes calldata signature) private view {
+        bytes32 typeHash = ROUND_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            calldatacopy(add(p, 0x20), _CD_QUERY_ID, 0x40) // queryId, part
+            mstore(add(p, 0x60), caller())
+            calldatacopy(add(p, 0x80), _CD_ROUNDS, 0x80) // rounds, c_n, T_n, O_{n-1}
+            structHash := keccak256(p, 0x100)
+        }
+        (address recovered, , ) = ECDSA.tryRecoverCalldata(_hashTypedDataV4(structHash), signature);
         if (recovered != sessionKey) revert InvalidSessionSignature(queryId, recovered, sessionKey);
     }
 
-    /// @dev Reverts unless `verifier` accepts `proof` for (tag, rounds, T_n, O_{n-1}, O_n), the tag
-    ///      computed here for the caller.
-    function _checkProof(
+    /// @dev Whether `verifier` accepts `proof` for (tag, n0, T_{n0}, O_{n0}, n, T_n,
+    ///      O_{n-1}, O_n): the tag is computed here for the caller, n0 is the assignment's record,
+    ///      and the other six are claim()'s own arguments, read from calldata (T_{n0}, O_{n0} were
+    ///      checked against the record, n, T_n and O_{n-1} against the session's Round).
+    function _proofHolds(
         address verifier,
-        bytes32 queryId,
-        uint256 part,
-        uint32 rounds,
-        uint256 inputTranscript,
-        uint256 prevOutputTranscript,
-        uint256 outputTranscript,
+        uint256 tag,
+        uint32 startRounds,
         uint256[8] calldata proof
-    ) private view {
-        uint256[] memory inputs = new uint256[](5);
-        inputs[0] = _tag(queryId, part, msg.sender);
-        inputs[1] = rounds;
-        inputs[2] = inputTranscript;
-        inputs[3] = prevOutputTranscript;
-        inputs[4] = outputTranscript;
-        if (!IGroth16Verifier(verifier).verifyProof(proof, inputs)) revert InvalidProof(queryId, part, msg.sender);
+    ) private view returns (bool) {
+        uint256[] memory inputs = new uint256[](8);
+        assembly ("memory-safe") {
+            let p := add(inputs, 0x20)
+            mstore(p, tag)
+            mstore(add(p, 0x20), startRounds)
+            calldatacopy(add(p, 0x40), _CD_START_INPUT, 0x40) // T_{n0}, O_{n0}
+            mstore(add(p, 0x80), calldataload(_CD_ROUNDS))
+            calldatacopy(add(p, 0xa0), _CD_INPUT, 0x60) // T_n, O_{n-1}, O_n
+        }
+        return IGroth16Verifier(verifier).verifyProof(proof, inputs);
+    }
+
+    /// @dev The static word of claim's calldata at `offset` (one of `_CD_*`).
+    function _word(uint256 offset) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := calldataload(offset)
+        }
     }
 
     /// @dev floor(credit * bps / 10^4): one cut of one claim's credit.
     function _cut(uint256 credit, uint16 bps) private pure returns (uint256) {
         return (credit * bps) / BPS;
+    }
+
+    /// @dev The cuts at `bps` of an assignment claimed to n = `rounds` in chunks of at most
+    ///      R = `chunkRounds`, each floored on its own chunk's credit as its payout was. Every chunk
+    ///      but the last has exactly R rounds (a shorter one is final, and chunks start at
+    ///      multiples of R), so they are n / R cuts of R * price and one cut of (n % R) * price.
+    function _chunkCuts(
+        uint256 rounds,
+        uint256 chunkRounds,
+        uint256 price,
+        uint16 bps
+    ) private pure returns (uint256) {
+        return (rounds / chunkRounds) * _cut(chunkRounds * price, bps) + _cut((rounds % chunkRounds) * price, bps);
     }
 
     /// @dev The claim record of (T_n, O_n): keccak256(abi.encode(T_n, O_n)).
@@ -655,8 +699,8 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         }
     }
 
-    /// @dev The query's credits, unclaimed assignments and cuts, summed over its assignments (each
-    ///      claim's cuts floored on its own credit, as the claim's payout was computed).
+    /// @dev The query's credits, unclaimed and unfinalised assignments and cuts, summed over its
+    ///      assignments (each claim's or chunk's cuts floored on its own credit, as its payout was).
     function _tally(bytes32 queryId, QueryRecord storage query) private view returns (Tally memory tally) {
         uint256 partCount = query.partCount;
         uint16 protocolBps = query.protocolBps;
@@ -667,15 +711,17 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
             uint256 count = nodes.length;
             for (uint256 j = 0; j < count; ++j) {
                 Assignment storage assignment = assignments[nodes[j]];
+                if (!assignment.finalised) ++tally.unfinalised;
                 uint256 rounds = assignment.rounds;
                 if (rounds == 0) {
                     ++tally.unclaimed;
                     continue;
                 }
-                uint256 credit = rounds * assignment.price;
-                tally.credits += credit;
-                tally.protocolCuts += _cut(credit, protocolBps);
-                tally.contributorCuts += _cut(credit, contributorBps);
+                uint256 price = assignment.price;
+                uint256 chunkRounds = assignment.maxRounds;
+                tally.credits += rounds * price;
+                tally.protocolCuts += _chunkCuts(rounds, chunkRounds, price, protocolBps);
+                tally.contributorCuts += _chunkCuts(rounds, chunkRounds, price, contributorBps);
             }
         }
     }

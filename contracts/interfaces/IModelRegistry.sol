@@ -26,8 +26,8 @@ interface IModelRegistryErrors {
     /// @notice Thrown when a part's verifier was not deployed by the registry's VerifierFactory.
     error VerifierNotFromFactory(uint256 part, address verifier);
 
-    /// @notice Thrown when a part's verifier does not take exactly 5 public inputs
-    ///         (tag, n, T_n, O_{n-1}, O_n).
+    /// @notice Thrown when a part's verifier does not take exactly 8 public inputs
+    ///         (tag, n0, T_{n0}, O_{n0}, n, T_n, O_{n-1}, O_n).
     error VerifierShapeMismatch(uint256 part, address verifier, uint256 publicInputs);
 
     /// @notice Thrown when a part's share count is outside [MIN_SHARES, MAX_SHARES].
@@ -35,6 +35,14 @@ interface IModelRegistryErrors {
 
     /// @notice Thrown when a part's maxRounds is 0.
     error MaxRoundsZero(uint256 part);
+
+    /// @notice Thrown when a part's maxRounds is above MAX_PART_ROUNDS (a claim chunk's round
+    ///         count is recorded in 16 bits).
+    error MaxRoundsTooLarge(uint256 part, uint32 maxRounds, uint32 max);
+
+    /// @notice Thrown when a part's maxBudget is below its maxRounds (set maxBudget = maxRounds
+    ///         for a part that is never claimed in chunks).
+    error MaxBudgetBelowMaxRounds(uint256 part, uint32 maxBudget, uint32 maxRounds);
 
     /// @notice Thrown when a part's minProofWindow is 0 or above MAX_MIN_PROOF_WINDOW.
     error MinProofWindowOutOfBounds(uint256 part, uint64 minProofWindow, uint64 max);
@@ -69,16 +77,20 @@ interface IModelRegistryEvents {
 
 /// @title Model registry (protocol version 2)
 /// @notice A model has an id, an owner and versions. A version is a manifest (by hash) split into
-///         parts; each part has its own terms: a factory-made verifier of 5 public inputs, a price
-///         per round per assignment, R_max, a minimum proof window, the number of nodes k, and the
-///         hashes of its circuit and proving key. The owner publishes new versions and
+///         parts; each part has its own terms: a factory-made verifier of 8 public inputs, a price
+///         per round per assignment, R_max, the largest budget (claimed in chunks of at most R_max
+///         rounds when above R_max), a minimum proof window, the number of nodes k, and the hashes
+///         of its circuit and proving key. The owner publishes new versions and
 ///         (de)activates the model; every version stays readable. Queries pin the version they
 ///         were requested with.
 interface IModelRegistry is IModelRegistryErrors, IModelRegistryEvents {
     /// @notice Terms of one part of a model version.
-    /// @param verifier A `Groth16Verifier` made by the factory, with 5 public inputs.
+    /// @param verifier A `Groth16Verifier` made by the factory, with 8 public inputs.
     /// @param price Fee per round per assignment, in token wei.
-    /// @param maxRounds R_max, the slot count of the part's circuit (>= 1).
+    /// @param maxRounds R_max, the slot count of the part's circuit, the most rounds one claim
+    ///        proves (1..MAX_PART_ROUNDS).
+    /// @param maxBudget The largest budget a query may give an assignment of this part
+    ///        (>= maxRounds; == maxRounds: never claimed in chunks).
     /// @param minProofWindow Seconds a node needs to prove after the round deadline (>= 1).
     /// @param shares k, the number of nodes a query assigns to this part (1..8).
     /// @param circuitHash Hash of the part's circuit (nodes and clients check it).
@@ -87,6 +99,7 @@ interface IModelRegistry is IModelRegistryErrors, IModelRegistryEvents {
         address verifier;
         uint96 price;
         uint32 maxRounds;
+        uint32 maxBudget;
         uint64 minProofWindow;
         uint8 shares;
         bytes32 circuitHash;

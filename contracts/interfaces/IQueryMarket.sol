@@ -30,8 +30,8 @@ interface IQueryMarketErrors is IERC20Errors {
     /// @notice Thrown by `requestQuery` when a round-1 commitment is not below r.
     error CommitmentNotInField(uint256 index, uint256 commitment);
 
-    /// @notice Thrown by `requestQuery` when a budget is outside [1, maxRounds of the part].
-    error BudgetOutOfRange(uint256 part, uint32 budget, uint32 maxRounds);
+    /// @notice Thrown by `requestQuery` when a budget is outside [1, maxBudget of the part].
+    error BudgetOutOfRange(uint256 part, uint32 budget, uint32 maxBudget);
 
     /// @notice Thrown by `requestQuery` when an assigned node is not eligible.
     error NodeNotEligible(address node);
@@ -62,14 +62,27 @@ interface IQueryMarketErrors is IERC20Errors {
     /// @notice Thrown when (query, part, node) is not an assignment.
     error NotAssigned(bytes32 queryId, uint256 part, address node);
 
-    /// @notice Thrown by `claim` when the assignment was already claimed.
-    error AlreadyClaimed(bytes32 queryId, uint256 part, address node);
+    /// @notice Thrown by `claim` when the assignment's last claim was final (its budget used, or
+    ///         a chunk of fewer than maxRounds rounds): nothing more can be claimed. `rounds` is
+    ///         the recorded n.
+    error AlreadyFinalised(bytes32 queryId, uint256 part, address node, uint32 rounds);
 
     /// @notice Thrown by `claim` after the proof deadline.
     error ClaimTooLate(bytes32 queryId, uint64 proofDeadline, uint256 currentTime);
 
-    /// @notice Thrown by `claim` when rounds is 0 or above the assignment's budget.
-    error RoundsOutOfRange(uint32 rounds, uint32 budget);
+    /// @notice Thrown by `claim` unless claimed < rounds <= budget (`claimed` = n0, the rounds
+    ///         the assignment's previous chunks recorded, 0 before its first claim).
+    error RoundsOutOfRange(uint32 rounds, uint32 claimed, uint32 budget);
+
+    /// @notice Thrown by `claim` when a chunk has more than maxRounds (R_max) rounds:
+    ///         rounds - startRounds > maxRounds. Claim at most R_max rounds past the last claim.
+    error ChunkTooLong(uint32 rounds, uint32 startRounds, uint16 maxRounds);
+
+    /// @notice Thrown by `claim` when the start transcripts are not the recorded ones: (0, 0) for
+    ///         an assignment's first claim, else the (T_{n0}, O_{n0}) of its previous chunk
+    ///         (keccak256(abi.encode(T, O)) equal to the recorded transcriptHash; the previous
+    ///         `Claimed` event carries them).
+    error StartTranscriptMismatch(bytes32 queryId, uint256 part, address node, uint32 startRounds);
 
     /// @notice Thrown by `claim` when the Round signature is not the query's session key's.
     error InvalidSessionSignature(bytes32 queryId, address recovered, address sessionKey);
@@ -99,8 +112,9 @@ interface IQueryMarketErrors is IERC20Errors {
     /// @notice Thrown by `slashEquivocation` when both Acks carry the same (T, O).
     error NotEquivocation(bytes32 queryId, uint256 part, address node, uint32 round);
 
-    /// @notice Thrown by `settle` before the proof deadline while an assignment is unclaimed.
-    error SettleTooEarly(bytes32 queryId, uint64 proofDeadline, uint256 unclaimed);
+    /// @notice Thrown by `settle` before the proof deadline while an assignment is not finalised
+    ///         (unclaimed, or claimed in chunks that may still continue).
+    error SettleTooEarly(bytes32 queryId, uint64 proofDeadline, uint256 unfinalised);
 
     /// @notice Thrown by `settle` for a query already settled.
     error QueryAlreadySettled(bytes32 queryId);
@@ -161,7 +175,10 @@ interface IQueryMarketEvents {
         uint256 firstCommitment
     );
 
-    /// @notice `node` proved `rounds` rounds of its assignment and was paid `payout` of `credit`.
+    /// @notice `node` proved rounds n0+1..`rounds` of its assignment (one claim or one chunk; n0 is
+    ///         the previous Claimed's `rounds`, 0 for the first) and was paid `payout` of `credit`
+    ///         = (rounds - n0) * price. An assignment has several Claimed events when claimed in
+    ///         chunks; `rounds` grows with each.
     event Claimed(
         bytes32 indexed queryId,
         uint256 part,
@@ -218,9 +235,11 @@ interface IQueryMarketEvents {
 /// @title Query market (protocol version 2)
 /// @notice Escrow, per-assignment proven claims, slashing on signed Acks, and refunds of queries
 ///         that run in rounds over a model's parts. A query assigns k nodes to each part; an
-///         assignment (query, part, node) has a budget of rounds, is claimed once with one Groth16
-///         proof over (tag, n, T_n, O_{n-1}, O_n) and the session key's Round signature for round
-///         n, and is slashable on the node's Ack it cannot back with its claim. Every term a claim,
+///         assignment (query, part, node) has a budget of rounds, is claimed with Groth16 proofs
+///         over (tag, n0, T_{n0}, O_{n0}, n, T_n, O_{n-1}, O_n) and the session key's Round
+///         signature for round n (once, or in consecutive chunks of at most R_max rounds when its
+///         budget is above R_max), and is slashable on the node's Ack it cannot back with its
+///         latest claim. Every term a claim,
 ///         slash or settlement reads is recorded at request: later owner, registry or model
 ///         changes never touch a query in flight.
 interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
@@ -266,6 +285,8 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     /// @param credits Sum of the claimed credits so far (not stored: `getQuery` derives it from
     ///        the assignments, as `settle` does).
     /// @param unclaimed Assignments not yet claimed (derived likewise).
+    /// @param unfinalised Assignments not yet finalised: unclaimed, or claimed in chunks that may
+    ///        continue (derived likewise; settle before t_P needs 0).
     /// @param settled Whether the refund was paid.
     /// @param user The requester (refunded at settle).
     /// @param roundDeadline t_R.
@@ -282,6 +303,7 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
         uint112 escrow;
         uint112 credits;
         uint16 unclaimed;
+        uint16 unfinalised;
         bool settled;
         address user;
         uint64 roundDeadline;
@@ -295,18 +317,23 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     /// @notice An assignment's record (all zero if (query, part, node) is not one).
     /// @param ackSigner The node's ack signer at request (Acks must recover to it).
     /// @param budget B, the most rounds it may claim.
-    /// @param rounds The claimed n (0 until claimed).
+    /// @param rounds The claimed n, the last round of its latest claim (0 until claimed).
     /// @param slashed Whether it was slashed.
+    /// @param maxRounds R_max of the part at request: the most rounds one claim (chunk) proves.
+    /// @param finalised Whether its latest claim was final (n == budget, or a chunk of fewer than
+    ///        maxRounds rounds): no claim may follow.
     /// @param price Price per round, from the part's terms at request.
     /// @param verifier The part's verifier at request.
     /// @param encryptionKey The node's encryption key at request (payloads are sealed to it).
-    /// @param transcriptHash keccak256(abi.encode(T_n, O_n)) of the claim (0 until claimed); the
-    ///        `Claimed` event carries T_n and O_n in full.
+    /// @param transcriptHash keccak256(abi.encode(T_n, O_n)) of the latest claim (0 until
+    ///        claimed); its `Claimed` event carries T_n and O_n in full (the next chunk's start).
     struct Assignment {
         address ackSigner;
         uint32 budget;
         uint32 rounds;
         bool slashed;
+        uint16 maxRounds;
+        bool finalised;
         uint96 price;
         address verifier;
         bytes32 encryptionKey;
@@ -314,22 +341,35 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     }
 
     /// @notice Request a query: checks the terms (see PROTOCOL.md, "A query", step 1), records them
-    ///         per query and per assignment, and escrows E = sum_p k_p * B_p * price_p.
+    ///         per query and per assignment, and escrows E = sum_p k_p * B_p * price_p. Each
+    ///         budget is 1..maxBudget of its part; a budget above maxRounds is claimed in chunks.
     /// @dev Applies `permit` first when its value is not 0; a failing permit (front-run) falls
     ///      through to the allowance.
     /// @return queryId keccak256(abi.encode(chainid, this, msg.sender, request.salt)).
     function requestQuery(Request calldata request, Permit calldata permit) external returns (bytes32 queryId);
 
-    /// @notice Claim an assignment once: the caller is the node; pays rounds * price minus the cuts
-    ///         and records (n, keccak256(abi.encode(T_n, O_n))). The cuts stay in the market until
-    ///         `settle` adds the query's cuts to the accrued fees.
-    /// @param rounds n, 1 <= n <= budget.
+    /// @notice Claim rounds n0+1..n of an assignment (PROTOCOL.md v2, step 4 and "Chunks"): the
+    ///         caller is the node; n0 is the assignment's recorded rounds (0 before its first
+    ///         claim). Pays (n - n0) * price minus the cuts and records n, keccak256(abi.encode(T_n,
+    ///         O_n)) and finalised = (n == budget || n - n0 < maxRounds). A budget of at most R_max
+    ///         is claimed once; a larger one in chunks of exactly R_max rounds and a final, shorter
+    ///         or budget-ending one. The cuts stay in the market until `settle` adds the query's
+    ///         cuts to the accrued fees.
+    /// @dev Refused: unknown query (QueryNotFound), not the caller's assignment (NotAssigned),
+    ///      finalised (AlreadyFinalised), after t_P (ClaimTooLate), not n0 < n <= budget
+    ///      (RoundsOutOfRange), n - n0 > maxRounds (ChunkTooLong), start transcripts not (0, 0)
+    ///      for n0 == 0 or not the recorded (T_{n0}, O_{n0}) (StartTranscriptMismatch), the Round
+    ///      not signed by the session key (InvalidSessionSignature), the proof (InvalidProof).
+    /// @param rounds n, n0 < n <= budget and n - n0 <= maxRounds.
     /// @param commitment c_n, as in the session key's Round for n.
     /// @param inputTranscript T_n.
     /// @param prevOutputTranscript O_{n-1}.
     /// @param outputTranscript O_n.
+    /// @param startInputTranscript T_{n0} of the previous chunk (0 for the first claim).
+    /// @param startOutputTranscript O_{n0} of the previous chunk (0 for the first claim).
     /// @param roundSignature The session key's EIP-712 Round(queryId, part, node, n, c_n, T_n, O_{n-1}).
-    /// @param proof Groth16 proof for (tag, n, T_n, O_{n-1}, O_n), the tag computed here.
+    /// @param proof Groth16 proof for (tag, n0, T_{n0}, O_{n0}, n, T_n, O_{n-1}, O_n), the tag and
+    ///        n0 taken by the contract from its own record.
     function claim(
         bytes32 queryId,
         uint256 part,
@@ -338,13 +378,16 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
         uint256 inputTranscript,
         uint256 prevOutputTranscript,
         uint256 outputTranscript,
+        uint256 startInputTranscript,
+        uint256 startOutputTranscript,
         bytes calldata roundSignature,
         uint256[8] calldata proof
     ) external;
 
     /// @notice Slash an assignment on its node's Ack of `round`: anyone, after the proof deadline
     ///         and until the challenge deadline, once per assignment, if the assignment is
-    ///         unclaimed, or claimed fewer rounds, or claimed `round` with another (T, O).
+    ///         unclaimed, or its latest claim has fewer rounds, or its latest claim ends at
+    ///         `round` with another (T, O).
     function slash(
         bytes32 queryId,
         uint256 part,
@@ -371,7 +414,7 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
     ) external;
 
     /// @notice Refund escrow - credits to the user: anyone, once, after the proof deadline or as soon
-    ///         as every assignment has claimed. Credits and cuts are summed here from the claimed
+    ///         as every assignment is finalised (claimed to its end). Credits and cuts are summed here from the claimed
     ///         assignments (claims write no per-query or market-wide totals), and the query's cuts
     ///         are added to the accrued fees. Never calls the node registry.
     function settle(bytes32 queryId) external;

@@ -1,7 +1,8 @@
 """Part circuits (protocol version 2): circom source from a manifest, cached Groth16 builds,
 proving an assignment's rounds in one proof, verifying.
 
-- `part_source`: the circuit of one part with R_max slots (public tag, n, T_n, O_{n-1}, O_n).
+- `part_source`: the circuit of one part with R_max slots, proving one chunk of an assignment
+  (public tag, n0, T_n0|0, O_n0|0, n, T_n, O_{n-1}, O_n).
 - `statement`: its public and private inputs computed in Python; `round_outputs` for nodes.
 - `artifacts`: a built circuit's files, keys, `vk_words()`, `circuit_hash`, `key_hash`.
 - `build`: keys cached by content hash; `build_part_dev` (single-party setup, DEVELOPMENT ONLY)
@@ -15,9 +16,10 @@ proving an assignment's rounds in one proof, verifying.
 from zkai.circuits.artifacts import PartArtifacts
 from zkai.circuits.build import import_ceremony_zkey, load_part_artifacts
 from zkai.circuits.part import PartProof, part_artifacts, prove_part, round_outputs, verify_part
-from zkai.circuits.statement import Opening, check_openings, public_inputs
+from zkai.circuits.statement import ChunkStart, Opening, check_openings, public_inputs
 
 __all__ = [
+    "ChunkStart",
     "Opening",
     "PartArtifacts",
     "PartProof",

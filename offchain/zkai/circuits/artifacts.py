@@ -25,8 +25,8 @@ from zkai.models.manifest import Manifest
 __all__ = ["PUBLIC_INPUT_COUNT", "PartArtifacts", "SetupKind", "vk_words_from_snarkjs"]
 
 SetupKind = Literal["development-single-party", "ceremony"]
-PUBLIC_INPUT_COUNT = 5
-"""(tag, n, T_n, O_{n-1}, O_n)."""
+PUBLIC_INPUT_COUNT = 8
+"""(tag, n0, T_n0|0, O_n0|0, n, T_n, O_{n-1}, O_n): `part_source.PUBLIC_INPUTS`."""
 
 
 def vk_words_from_snarkjs(vk: dict[str, object]) -> tuple[int, ...]:

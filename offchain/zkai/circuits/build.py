@@ -287,7 +287,7 @@ def _build_into(
         "part": part,
         "rounds": rounds,
         "schedule": list(manifest.part(part).schedule),
-        "public_inputs": ["tag", "n", "T_n", "O_{n-1}", "O_n"],
+        "public_inputs": ["tag", "n0", "T_n0", "O_n0", "n", "T_n", "O_{n-1}", "O_n"],
         "setup": setup_kind,
         "development_only": development,
         "constraints": counts["non-linear"] + counts.get("linear", 0),

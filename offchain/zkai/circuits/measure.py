@@ -3,7 +3,9 @@
 For each (demo model, part, slots) it builds the circuit (cached), then proves n = slots rounds
 `runs` times with fresh random openings and reports medians of the whole `prove_part` call and of
 its pieces: the public inputs in Python (zkai.crypto.transcript), the witness under Node, the
-arkworks prover, and the verification `prove_part` does before returning. JSON on stdout.
+arkworks prover, and the verification `prove_part` does before returning. Where a chunk can start
+at n0 = slots (slots a multiple of the schedule length) it also times `prove_part` of the next
+chunk, rounds slots+1..2*slots (`chunk_prove_part_ms`). JSON on stdout.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from zkai.crypto.field import BN254_R
 from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
 
-from .part import part_artifacts, prove_part
+from .part import ChunkStart, part_artifacts, prove_part
+from .part_source import PUBLIC_INPUTS
 from .prove import proof_words, verify_words
 from .statement import circuit_inputs, public_inputs
 from .witness import calculate_witness
@@ -44,9 +47,9 @@ class _Opening:
         self.share, self.mask, self.salt = share, mask, salt
 
 
-def _openings(manifest: Manifest, part: int, n: int) -> list[_Opening]:
+def _openings(manifest: Manifest, part: int, n: int, first: int = 1) -> list[_Opening]:
     result = []
-    for i in range(1, n + 1):
+    for i in range(first, first + n):
         block = manifest.block(manifest.part(part).block_for_round(i))
         result.append(
             _Opening(
@@ -88,6 +91,16 @@ def measure(name: str, part: int, slots: int, runs: int) -> dict[str, Any]:
         started = time.perf_counter()
         assert verify_words(artifacts, words, public)
         verify_t.append(time.perf_counter() - started)
+    chunk_t: list[float] = []
+    if slots % len(manifest.part(part).schedule) == 0:
+        for _ in range(runs):
+            tag = secrets.randbelow(BN254_R)
+            first = public_inputs(manifest, part, tag, _openings(manifest, part, slots))
+            start = ChunkStart(slots, first[5], first[7])
+            later = _openings(manifest, part, slots, first=slots + 1)
+            started = time.perf_counter()
+            prove_part(artifacts, manifest, part, tag, later, start=start)
+            chunk_t.append(time.perf_counter() - started)
     return {
         "model": name,
         "part": part,
@@ -101,6 +114,8 @@ def measure(name: str, part: int, slots: int, runs: int) -> dict[str, Any]:
         "witness_ms": _ms(witness_t),
         "prover_ms": _ms(prover_t),
         "verify_ms": _ms(verify_t),
+        "chunk_prove_part_ms": _ms(chunk_t) if chunk_t else None,
+        "public_inputs": len(PUBLIC_INPUTS),
         "runs": runs,
     }
 

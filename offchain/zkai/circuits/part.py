@@ -2,8 +2,11 @@
 
     artifacts = part_artifacts(manifest, part)            # R_max = the part's max_rounds
     proof = prove_part(artifacts, manifest, part, tag, openings)   # rounds 1..n, n <= R_max
+    proof = prove_part(artifacts, manifest, part, tag, later,      # a later chunk: rounds
+                       start=ChunkStart(n0, T_n0, O_n0))           # n0+1..n, 1 <= n-n0 <= R_max
     proof.proof          # 8 words, Groth16Verifier.verifyProof's order
-    proof.public_inputs  # (tag, n, T_n, O_{n-1}, O_n), what QueryMarket.claim recomputes
+    proof.public_inputs  # (tag, n0, T_n0|0, O_n0|0, n, T_n, O_{n-1}, O_n): what
+                         # QueryMarket.claim recomputes (n0 = 0 and zeros for a first claim)
     verify_part(artifacts, proof)                          # off-chain check
 
 `prove_part` computes the public inputs with `zkai.crypto.transcript` and then refuses to hand
@@ -29,9 +32,18 @@ from zkai.models.manifest import Manifest
 from .artifacts import PartArtifacts
 from .build import build_part_dev
 from .prove import WitnessPath, proof_words, prove_inputs, verify_words
-from .statement import Opening, check_openings, circuit_inputs, public_inputs, round_outputs
+from .statement import (
+    ChunkStart,
+    Opening,
+    PublicInputs,
+    check_openings,
+    circuit_inputs,
+    public_inputs,
+    round_outputs,
+)
 
 __all__ = [
+    "ChunkStart",
     "PartProof",
     "part_artifacts",
     "prove_part",
@@ -42,30 +54,47 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PartProof:
-    """A Groth16 proof of an assignment's rounds and its public inputs."""
+    """A Groth16 proof of one chunk of an assignment's rounds and its eight public inputs."""
 
     proof: tuple[int, ...]
-    public_inputs: tuple[int, int, int, int, int]
+    public_inputs: PublicInputs
 
     @property
     def tag(self) -> int:
         return self.public_inputs[0]
 
     @property
-    def rounds(self) -> int:
+    def start(self) -> ChunkStart:
+        """(n0, T_n0, O_n0) this chunk starts from; (0, 0, 0) for a first claim."""
+        return ChunkStart(*self.public_inputs[1:4])
+
+    @property
+    def start_rounds(self) -> int:
         return self.public_inputs[1]
 
     @property
-    def input_transcript(self) -> int:
+    def start_input_transcript(self) -> int:
         return self.public_inputs[2]
 
     @property
-    def prev_output_transcript(self) -> int:
+    def start_output_transcript(self) -> int:
         return self.public_inputs[3]
 
     @property
-    def output_transcript(self) -> int:
+    def rounds(self) -> int:
         return self.public_inputs[4]
+
+    @property
+    def input_transcript(self) -> int:
+        return self.public_inputs[5]
+
+    @property
+    def prev_output_transcript(self) -> int:
+        return self.public_inputs[6]
+
+    @property
+    def output_transcript(self) -> int:
+        return self.public_inputs[7]
 
 
 def part_artifacts(
@@ -95,18 +124,22 @@ def prove_part(
     tag: int,
     openings: Sequence[Opening],
     *,
+    start: ChunkStart = ChunkStart.FIRST,
     expected: tuple[int, int, int] | None = None,
     witness: WitnessPath = "auto",
 ) -> PartProof:
-    """Prove rounds 1..len(openings) of an assignment (module docstring); `ProofError` if the
-    openings do not satisfy the circuit or do not give `expected` = (T_n, O_{n-1}, O_n)."""
+    """Prove rounds n0+1..n0+len(openings) of an assignment after `start` = (n0, T_n0, O_n0)
+    (default: the first chunk, rounds 1..len(openings)); `ProofError` if the start is not a
+    chunk start (n0 a multiple of R_max, zeros for n0 = 0), the openings do not satisfy the
+    circuit or do not give `expected` = (T_n, O_{n-1}, O_n)."""
     _require_match(artifacts, manifest, part)
-    check_openings(manifest, part, artifacts.rounds, tag, openings)
-    public = public_inputs(manifest, part, tag, openings)
-    if expected is not None and tuple(expected) != public[2:]:
+    check_openings(manifest, part, artifacts.rounds, tag, openings, start=start)
+    public = public_inputs(manifest, part, tag, openings, start=start)
+    if expected is not None and tuple(expected) != public[5:]:
         raise ProofError(
-            f"the openings of {len(openings)} rounds give (T_n, O_n-1, O_n) = {public[2:]}, "
-            f"not the expected {tuple(expected)}: refusing to prove"
+            f"the openings of rounds {start.rounds + 1}..{start.rounds + len(openings)} give "
+            f"(T_n, O_n-1, O_n) = {public[5:]}, not the expected {tuple(expected)}: refusing "
+            "to prove"
         )
     inputs = circuit_inputs(manifest, part, artifacts.rounds, openings, public)
     try:

@@ -23,6 +23,7 @@ from zkai.protocol.market import (
     read_node,
     read_query,
     struct_fields,
+    transcript_hash,
 )
 
 __all__ = [
@@ -53,15 +54,26 @@ class QueryRecord:
 
 @dataclass(frozen=True)
 class AssignmentRecord:
+    """An assignment as the market records it. With chunked claims, `claimed_rounds` is n0, the
+    rounds its claims so far cover (the last chunk's n), `transcript_hash` = keccak(T_n0, O_n0),
+    and `finalised` whether no claim may follow."""
+
     budget: int
     price: int
     ack_signer: str
     encryption_key: bytes
     claimed_rounds: int
+    finalised: bool = False
+    max_rounds: int = 0
+    transcript_hash: bytes = b"\x00" * 32
 
     @property
     def exists(self) -> bool:
         return self.budget > 0
+
+    def starts_from(self, input_transcript: int, output_transcript: int) -> bool:
+        """Whether (T, O) are the transcripts the last claim recorded (by their hash)."""
+        return self.transcript_hash == transcript_hash(input_transcript, output_transcript)
 
 
 @dataclass(frozen=True)
@@ -116,12 +128,18 @@ class ChainView:
         self, query: bytes, part: int, node: str, block: BlockIdentifier = "latest"
     ) -> AssignmentRecord:
         a = read_assignment(self.chain, query, part, to_checksum_address(node), block)
+        fields = a.fields
+        rounds = int(a.rounds)
         return AssignmentRecord(
             budget=int(a.budget),
             price=int(a.price),
             ack_signer=str(a.ackSigner),
             encryption_key=bytes(a.encryptionKey),
-            claimed_rounds=int(a.rounds),
+            claimed_rounds=rounds,
+            # a market without chunked claims has no `finalised`: its one claim is final
+            finalised=bool(fields.get("finalised", rounds > 0)),
+            max_rounds=int(fields.get("maxRounds", 0)),
+            transcript_hash=bytes(fields.get("transcriptHash", b"\x00" * 32)),
         )
 
     def first_commitment(self, query: bytes, node: str, to_block: int) -> int | None:

@@ -3,11 +3,13 @@
 Every `step()` reads the node's own round store (not the chain's events: what the node owes is
 what it acknowledged) and the chain time:
 
-- an open assignment that is due (`zkai.node.claims.is_due`: rounds served, and its budget reached
-  or its round deadline passed) is enqueued as a `claim_assignment` task, once: a Redis marker
-  (expiring after `node_requeue_after_s`) stops a second enqueue while the first is pending, and
-  when it expires the claim is enqueued again (the task is idempotent, a duplicate finds it
-  claimed or locked);
+- an open assignment with a claim due (`zkai.node.claims.is_due`: a full chunk of R_max rounds
+  served past the rounds claimed so far, or rounds served and its budget reached or its round
+  deadline passed) is enqueued as a `claim_assignment` task, once per chunk: a Redis marker per
+  (assignment, rounds claimed so far), expiring after `node_requeue_after_s`, stops a second
+  enqueue while the first is pending, and when it expires the claim is enqueued again (the task
+  is idempotent, a duplicate finds it claimed or locked); once a chunk is claimed, the next one
+  has a marker of its own and is enqueued as soon as it is due;
 - an assignment that served no round by its round deadline is closed (nothing to claim);
 - when the worker was lost (`on_worker_lost`), the markers are dropped and every due claim is
   enqueued again at once, without waiting for the broker's visibility timeout;
@@ -74,25 +76,28 @@ class ClaimScheduler:
             if served == 0 and now >= a.round_deadline:
                 store.set_state(a.query, a.part, a.node, EXPIRED, detail="no round served")
                 continue
-            if is_due(a, served, now) and self.enqueue(a.query, a.part, why="due"):
+            if is_due(a, served, now) and self.enqueue(
+                a.query, a.part, why="due", start=a.claimed_rounds
+            ):
                 enqueued += 1
         self.heartbeat()
         return enqueued
 
-    def enqueue(self, query: bytes, part: int, *, why: str) -> bool:
-        marker = self.keys.queued(query, part)
+    def enqueue(self, query: bytes, part: int, *, why: str, start: int = 0) -> bool:
+        """Enqueue the claim of (query, part) after `start` claimed rounds, unless enqueued."""
+        marker = self.keys.queued(query, part, start)
         ttl_ms = max(1, int(self.settings.node_requeue_after_s * 1000))
         if not self.redis.set(marker, str(time.time()), nx=True, px=ttl_ms):
             return False
         self.app.send_task(CLAIM_TASK, args=["0x" + query.hex(), part], queue=self.queue)
-        self._log("claim.enqueued", query="0x" + query.hex(), part=part, why=why)
+        self._log("claim.enqueued", query="0x" + query.hex(), part=part, start=start, why=why)
         return True
 
     def on_worker_lost(self) -> None:
         """The worker died: forget the markers, so every due claim is enqueued again now."""
         for a in self.runtime.store.assignments((OPEN, CLAIMING)):
             with contextlib.suppress(redis.RedisError):
-                self.redis.delete(self.keys.queued(a.query, a.part))
+                self.redis.delete(self.keys.queued(a.query, a.part, a.claimed_rounds))
         self._log("scheduler.worker_lost")
 
     def heartbeat(self) -> None:

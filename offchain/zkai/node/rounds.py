@@ -11,9 +11,10 @@
     session-mismatch          the Round is not signed by the query's session key          (a)
     (an identical Round again returns the stored answer here)
     round-out-of-order        i is not the last served round + 1                           (c)
-    claimed                   the node has claimed, or is claiming, this assignment        (b)
+    claimed                   the chain finalised this assignment, or the node is making its
+                              final claim (earlier chunks claimed do not stop serving)    (b)
     deadline                  chain time + margin is not before t_R                        (b)
-    budget                    i > B_a                                                      (c)
+    budget                    i > B_a (or above the part's max_budget)                     (c)
     part-not-served           the node cannot prove this part (manifest, keys)
     transcript-mismatch       O_{i-1} is not the node's, or T_i != Poseidon(T_{i-1}, i, b, c_i)
     key-unavailable           the node lacks the recorded ack or encryption key (rotated away)
@@ -23,13 +24,16 @@
     commitment-mismatch       the opening does not hash to c_i                             (d)
     commitment-reused         this node served c_i before (never serve one twice)
     first-commitment-mismatch round 1 of part 0: c_1 is not the request's                  (d)
-    unprovable                the part circuit's statement over rounds 1..i fails          (e)
+    unprovable                the part circuit's statement over round i's chunk fails      (e)
     no-capacity               the prover could not finish every owed proof in time         (f)
 
 Check (e), the new slot's witness: the node computes out_i = W s_i + m_i from the opened values
 and runs the part circuit's own statement (`zkai.circuits.statement`: slot sizes, field range,
-and the public inputs (tag, i, T_i, O_{i-1}, O_i) the circuit constrains) over rounds 1..i; the
-public inputs must equal what it is about to sign (it computes, it does not prove). Then the
+and the public inputs (tag, n0, T_n0|0, O_n0|0, i, T_i, O_{i-1}, O_i) the circuit constrains)
+over the chunk that will hold round i: rounds n0+1..i with n0 = R_max * floor((i-1) / R_max)
+(claims cover whole chunks of R_max rounds but the last); the public inputs must equal what it
+is about to sign (it computes, it does not prove). Check (f) counts one R_max-slot proof per
+chunk the node still owes for each open assignment (`_check_capacity`). Then the
 round is stored durably (`RoundStore.record_round`, one transaction that also fails if a
 concurrent request stored it first) and only then answered. The plaintext share exists only
 in this process and the store.
@@ -37,11 +41,12 @@ in this process and the store.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from zkai.circuits.statement import check_openings, public_inputs
+from zkai.circuits.statement import ChunkStart, check_openings, public_inputs
 from zkai.crypto.encryption import open_sealed
 from zkai.crypto.field import BN254_R
 from zkai.crypto.transcript import (
@@ -179,10 +184,11 @@ class RoundService:
         store: RoundStore,
         parts: ServedParts,
         settings: NodeSettings,
-        on_budget_used: Callable[[], None] | None = None,
+        on_claimable: Callable[[], None] | None = None,
     ) -> None:
-        self.on_budget_used = on_budget_used
-        """Called after the last round of an assignment's budget was served (claim it now)."""
+        self.on_claimable = on_claimable
+        """Called after a round that makes a claim due at once: the last of the budget, or the
+        last of a full chunk of R_max rounds (claim it now, while later rounds are served)."""
         self.node = node
         self.view = view
         self.store = store
@@ -249,10 +255,16 @@ class RoundService:
             proof_deadline=query.proof_deadline,
             ack_signer=record.ack_signer,
             encryption_key=record.encryption_key,
+            claimed_rounds=record.claimed_rounds,
+            max_rounds=record.max_rounds,
         )
-        if record.claimed_rounds:
+        if record.finalised:
             self.store.ensure_assignment(row)
-            raise RoundRefusedError("claimed", "this assignment is already claimed on-chain")
+            raise RoundRefusedError(
+                "claimed",
+                f"this assignment is finalised on-chain (rounds 1..{record.claimed_rounds} "
+                "claimed)",
+            )
         return query, row
 
     # -- the whole round --------------------------------------------------------------------
@@ -292,10 +304,14 @@ class RoundService:
             part = self.parts.get(assignment.model_id, assignment.version, request.part)
         except PartUnavailableError as exc:
             raise RoundRefusedError("part-not-served", str(exc)) from None
-        if request.round > part.terms.max_rounds:
+        max_budget = part.manifest.part(request.part).max_budget
+        if request.round > max_budget:
             raise RoundRefusedError(
-                "budget", f"round {request.round} exceeds R_max {part.terms.max_rounds}"
+                "budget", f"round {request.round} exceeds the part's max_budget {max_budget}"
             )
+        assignment = dataclasses.replace(
+            assignment, max_rounds=assignment.max_rounds or part.terms.max_rounds
+        )
         block = part.block_of_round(request.round)
         state = _state_after(assignment.tag, served)
         expected_t = input_transcript_step(
@@ -338,7 +354,9 @@ class RoundService:
             self.store.ensure_assignment(assignment)
         outputs = tuple(part.apply(block, opening.share, opening.mask))
         o_i = output_transcript_step(state.output_transcript, request.round, outputs)
-        self._check_witness(assignment.tag, part, served, opening, (expected_t, o_i))
+        self._check_witness(
+            assignment.tag, part, served, opening, (expected_t, o_i), assignment.max_rounds
+        )
         ack = AckMessage(
             request.query, request.part, self.node.address, request.round, expected_t, o_i
         ).sign(self.domain, ack_key.ack_account)
@@ -366,8 +384,9 @@ class RoundService:
         except StoreConflictError as exc:
             reason = "claimed" if "being claimed" in str(exc) else "round-out-of-order"
             raise RoundRefusedError(reason, str(exc)) from None
-        if self.on_budget_used is not None and request.round >= assignment.budget:
-            self.on_budget_used()
+        chunk_full = request.round % assignment.max_rounds == 0
+        if self.on_claimable is not None and (request.round >= assignment.budget or chunk_full):
+            self.on_claimable()
         return RoundAnswer(outputs, o_i, ack)
 
     # -- d: the payload -----------------------------------------------------------------------
@@ -432,23 +451,34 @@ class RoundService:
         served: list[RoundRow],
         opening: RoundOpening,
         transcripts: tuple[int, int],
+        max_rounds: int,
     ) -> None:
-        """The part circuit's own statement over every round so far plus this one: the sizes and
-        field checks of its slots, and the public inputs it will constrain, (tag, i, T_i,
+        """The part circuit's own statement over the chunk that will hold this round (rounds
+        n0+1..i, n0 the multiple of R_max below i) plus this one: the sizes and field checks of
+        its slots, and the public inputs it will constrain, (tag, n0, T_n0|0, O_n0|0, i, T_i,
         O_{i-1}, O_i), equal to what this node is about to sign."""
-        openings = [RoundOpening(r.share, r.mask, r.salt) for r in served] + [opening]
+        i = len(served) + 1
+        n0 = (i - 1) // max_rounds * max_rounds
+        start = (
+            ChunkStart.FIRST
+            if n0 == 0
+            else ChunkStart(n0, served[n0 - 1].input_transcript, served[n0 - 1].output_transcript)
+        )
+        openings = [RoundOpening(r.share, r.mask, r.salt) for r in served[n0:]] + [opening]
         try:
-            check_openings(part.manifest, part.part, part.artifacts.rounds, tag, openings)
-            public = public_inputs(part.manifest, part.part, tag, openings)
+            check_openings(
+                part.manifest, part.part, part.artifacts.rounds, tag, openings, start=start
+            )
+            public = public_inputs(part.manifest, part.part, tag, openings, start=start)
         except (ProofError, ShareError) as exc:
             raise RoundRefusedError(
                 "unprovable", f"the part circuit would refuse it: {exc}"
             ) from None
-        i = len(openings)
         previous = (
             served[-1].output_transcript if served else TranscriptState.start(tag).output_transcript
         )
-        if public != (tag, i, transcripts[0], previous, transcripts[1]):
+        signed = (i, transcripts[0], previous, transcripts[1])
+        if public != (tag, n0, start.input_transcript, start.output_transcript, *signed):
             raise RoundRefusedError(
                 "unprovable", "the part circuit's public inputs differ from what would be signed"
             )
@@ -463,15 +493,15 @@ class RoundService:
         for a in [*self.store.assignments((OPEN, CLAIMING)), assignment]:
             seconds = self.store.prove_time(a.model_id, a.version, a.part)
             rounds = len(self.store.rounds(a.query, a.part, a.node))
-            ready = now if rounds >= a.budget else float(a.round_deadline)
-            jobs.append(
-                ProofJob(
-                    f"0x{a.query.hex()}/{a.part}",
-                    ready,
-                    seconds or self.settings.prove_estimate_s,
-                    float(a.proof_deadline),
+            for ready in _owed_proofs(a, rounds, now):
+                jobs.append(
+                    ProofJob(
+                        f"0x{a.query.hex()}/{a.part}",
+                        ready,
+                        seconds or self.settings.prove_estimate_s,
+                        float(a.proof_deadline),
+                    )
                 )
-            )
         late = first_late_job(
             jobs,
             now=now,
@@ -485,6 +515,17 @@ class RoundService:
                 f"the proof of {job.key} would finish at {finish:.0f}, after its deadline "
                 f"{job.deadline:.0f} minus a {self.settings.capacity_margin_s:.0f} s margin",
             )
+
+
+def _owed_proofs(a: AssignmentRow, rounds: int, now: float) -> list[float]:
+    """When each proof the node still owes for `a` can start: one R_max-slot proof per chunk of
+    rounds claimed_rounds+1..budget. A chunk already served is ready now; the others, and the
+    last chunk unless the budget is served, at the latest at t_R (the user may send them late)."""
+    size = a.max_rounds or a.budget
+    owed = max(0, a.budget - a.claimed_rounds)
+    chunks = -(-owed // size)
+    ready_now = chunks if rounds >= a.budget else max(0, rounds - a.claimed_rounds) // size
+    return [now] * ready_now + [float(a.round_deadline)] * (chunks - ready_now)
 
 
 def _state_after(tag: int, served: list[RoundRow]) -> TranscriptState:

@@ -60,9 +60,9 @@ class NodeRuntime:
         parts = ServedParts(view, ManifestStore(settings.manifests_path))
         return cls(node, settings, node_settings, chain, view, store, parts)
 
-    def rounds(self, on_budget_used: Callable[[], None] | None = None) -> RoundService:
+    def rounds(self, on_claimable: Callable[[], None] | None = None) -> RoundService:
         return RoundService(
-            self.node, self.view, self.store, self.parts, self.node_settings, on_budget_used
+            self.node, self.view, self.store, self.parts, self.node_settings, on_claimable
         )
 
     def redis_client(self) -> redis.Redis:

@@ -209,7 +209,7 @@ class NodeService:
                     scheduler.step()
                 except (ZKAIError, redis.RedisError) as exc:
                     self._log("service.step_failed", error=str(exc), level=logging.WARNING)
-                # A round that used up its budget wakes the scheduler: claim at once.
+                # A round that used up its budget, or filled a chunk, wakes the scheduler.
                 self.wake.wait(self.settings.node_poll_interval_s)
                 self.wake.clear()
         finally:
@@ -223,7 +223,7 @@ class NodeService:
         assert self.runtime is not None
         keystore = Keystore(self.settings.data_dir)
         parts = [(p.model_id, p.part) for p in hosted_parts(keystore, self.name)]
-        app = create_endpoint(self.runtime.rounds(on_budget_used=self.wake.set), parts)
+        app = create_endpoint(self.runtime.rounds(on_claimable=self.wake.set), parts)
         config = uvicorn.Config(
             app,
             host=self.node_settings.host,

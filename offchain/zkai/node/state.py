@@ -52,9 +52,10 @@ class RedisKeys:
     def __init__(self, address: str, chain: str) -> None:
         self.prefix = f"{chain_prefix(chain)}:{address.lower()}"
 
-    def queued(self, query: bytes, part: int) -> str:
-        """Set while a claim task for (query, part) is enqueued (expires: requeue after)."""
-        return f"{self.prefix}:queued:{query.hex()}:{part}"
+    def queued(self, query: bytes, part: int, start: int = 0) -> str:
+        """Set while a claim task for (query, part), after `start` rounds claimed (its chunk), is
+        enqueued (expires: requeue after)."""
+        return f"{self.prefix}:queued:{query.hex()}:{part}:{start}"
 
     @property
     def heartbeat(self) -> str:

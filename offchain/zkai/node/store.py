@@ -3,9 +3,10 @@ the node's own processes (its round endpoint and its claim workers), never share
 
 Tables:
 
-    assignments  (query, part, node) -> what the market recorded at request (budget, deadlines,
-                 tag, model version, ack signer, encryption key) and the claim's progress
-                 (state open / claiming / claimed / expired, the claim's transaction hash)
+    assignments  (query, part, node) -> what the market recorded at request (budget, R_max,
+                 deadlines, tag, model version, ack signer, encryption key) and the claims'
+                 progress (state open / claiming / claimed / expired, the rounds the chain has
+                 recorded as claimed so far -- chunks -- and the last claim's transaction hash)
     rounds       (query, part, node, round) -> the signed Round (fields and signature), the block,
                  the opening (share, mask, salt), the outputs, T_i, O_i and the Ack
     commitments  every commitment the node ever served (primary key): never serve one twice
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS assignments (
     ack_signer TEXT NOT NULL, encryption_key TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'open', claim_tx TEXT, detail TEXT,
     updated REAL NOT NULL,
+    claimed_rounds INTEGER NOT NULL DEFAULT 0, max_rounds INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (query, part, node)
 );
 CREATE TABLE IF NOT EXISTS rounds (
@@ -62,6 +64,14 @@ CREATE TABLE IF NOT EXISTS prove_times (
 """
 
 OPEN, CLAIMING, CLAIMED, EXPIRED, FAILED = "open", "claiming", "claimed", "expired", "failed"
+"""OPEN: rounds may still be served (earlier chunks may be claimed: `claimed_rounds`); CLAIMING:
+the final claim has started, no round is stored any more; CLAIMED: the chain finalised it."""
+
+_ADDED_COLUMNS = (
+    ("claimed_rounds", "INTEGER NOT NULL DEFAULT 0"),
+    ("max_rounds", "INTEGER NOT NULL DEFAULT 0"),
+)
+"""Columns added after the first stores were written (chunked claims): added on open."""
 
 
 class StoreConflictError(NodeError):
@@ -88,6 +98,10 @@ class AssignmentRow:
     state: str = OPEN
     claim_tx: str | None = None
     detail: str | None = None
+    claimed_rounds: int = 0
+    """n0: the rounds the chain recorded as claimed (the last chunk's n), 0 before any claim."""
+    max_rounds: int = 0
+    """R_max of the part at request (the most rounds one claim proves); 0 if not known yet."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,10 @@ class RoundStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(assignments)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE assignments ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -154,7 +172,7 @@ class RoundStore:
             db.execute(
                 "INSERT OR IGNORE INTO assignments (query, part, node, tag, model_id, version, "
                 "budget, round_deadline, proof_deadline, ack_signer, encryption_key, state, "
-                "updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "updated, claimed_rounds, max_rounds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     row.query.hex(),
                     row.part,
@@ -169,7 +187,32 @@ class RoundStore:
                     row.encryption_key.hex(),
                     OPEN,
                     time.time(),
+                    row.claimed_rounds,
+                    row.max_rounds,
                 ),
+            )
+            if row.max_rounds:
+                db.execute(
+                    "UPDATE assignments SET max_rounds=? WHERE query=? AND part=? AND node=? "
+                    "AND max_rounds=0",
+                    (row.max_rounds, row.query.hex(), row.part, row.node.lower()),
+                )
+
+    def clear_claim_tx(self, query: bytes, part: int, node: str) -> None:
+        """Forget the recorded claim transaction (it was mined, or waited for and resent)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE assignments SET claim_tx=NULL WHERE query=? AND part=? AND node=?",
+                (query.hex(), part, node.lower()),
+            )
+
+    def set_claimed_rounds(self, query: bytes, part: int, node: str, rounds: int) -> None:
+        """Record that the chain holds claims of rounds 1..`rounds` (never moves back)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE assignments SET claimed_rounds=MAX(claimed_rounds, ?), updated=? "
+                "WHERE query=? AND part=? AND node=?",
+                (rounds, time.time(), query.hex(), part, node.lower()),
             )
 
     def assignment(self, query: bytes, part: int, node: str) -> AssignmentRow | None:
@@ -312,7 +355,8 @@ class RoundStore:
 
 
 def _assignment(r: sqlite3.Row | tuple[object, ...]) -> AssignmentRow:
-    (q, part, node, tag, model_id, version, budget, t_r, t_p, ack, key, state, tx, detail, _) = r
+    (q, part, node, tag, model_id, version, budget, t_r, t_p, ack, key, state, tx, detail) = r[:14]
+    claimed_rounds, max_rounds = r[15], r[16]
     return AssignmentRow(
         query=bytes.fromhex(str(q)),
         part=int(str(part)),
@@ -328,4 +372,6 @@ def _assignment(r: sqlite3.Row | tuple[object, ...]) -> AssignmentRow:
         state=str(state),
         claim_tx=None if tx is None else str(tx),
         detail=None if detail is None else str(detail),
+        claimed_rounds=int(str(claimed_rounds)),
+        max_rounds=int(str(max_rounds)),
     )

@@ -36,14 +36,14 @@ def test_part_artifacts_are_complete_and_flagged_development_only() -> None:
     assert meta["circuit_hash"] == "0x" + artifacts.circuit_hash.hex()
     assert meta["key_hash"] == "0x" + artifacts.key_hash.hex()
     assert artifacts.development_only
-    assert artifacts.verifying_key.n_public == 5
+    assert artifacts.verifying_key.n_public == 8
 
 
 def test_part_artifacts_vk_words_follow_the_factory_order() -> None:
     artifacts = part_artifacts(TOY, 1)
     vk = json.loads(artifacts.verification_key_path.read_text())
     words = artifacts.vk_words()
-    assert len(words) == 2 + 3 * 4 + 2 * (5 + 1)
+    assert len(words) == 2 + 3 * 4 + 2 * (8 + 1)
     assert words[:2] == tuple(int(v) for v in vk["vk_alpha_1"][:2])
     (bx0, bx1), (by0, by1) = vk["vk_beta_2"][0], vk["vk_beta_2"][1]
     assert words[2:6] == (int(bx1), int(bx0), int(by1), int(by0))  # EVM order: c1 first

@@ -29,7 +29,7 @@ def deployed(project: Any, accounts: Any, factory: Any, artifacts: PartArtifacts
     verifier = project.Groth16Verifier.at(factory.verifierOf(artifacts.key_hash))
     assert factory.isVerifier(verifier.address)
     assert bytes(verifier.vkHash()) == artifacts.key_hash
-    assert verifier.publicInputCount() == 5
+    assert verifier.publicInputCount() == 8
     return verifier
 
 
@@ -40,12 +40,12 @@ def check_on_chain(verifier: Any, proof: PartProof) -> None:
     assert not verifier.verifyProof(tampered, public)
     swapped = [*words[:2], words[3], words[2], *words[4:]]  # b.x's c1/c0 swapped
     assert not verifier.verifyProof(swapped, public)
-    for index in range(5):
+    for index in range(8):
         wrong = list(public)
         wrong[index] = (wrong[index] + 1) % BN254_R
         assert not verifier.verifyProof(words, wrong)
     assert not verifier.verifyProof(words, [public[0] + BN254_R, *public[1:]])
-    assert not verifier.verifyProof(words, public[:4])
+    assert not verifier.verifyProof(words, public[:7])
 
 
 def test_part_proof_verifies_on_the_evm_for_several_rounds(

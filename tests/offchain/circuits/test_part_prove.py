@@ -67,6 +67,9 @@ def test_prove_part_n_rounds_verify_and_match_the_transcript(
     state = transcript_of(TOY, 0, tag, ops)
     assert proof.public_inputs == (
         tag,
+        0,
+        0,
+        0,
         n,
         state.input_transcript,
         state.previous_output_transcript,
@@ -108,7 +111,7 @@ def forged(
 def test_part_circuit_refuses_an_inflated_round_count(multi: PartArtifacts) -> None:
     tag, ops = new_tag(), openings(TOY, 0, 2)
     honest = public_inputs(TOY, 0, tag, ops)
-    inflated = (tag, 3, *honest[2:])
+    inflated = (*honest[:4], 3, *honest[5:])
     forged(multi, ops, inflated)  # flags [1, 1, 0]: their sum is not n
     forged(multi, ops, inflated, active=[1, 1, 1])  # slot 3 then moves the chains
 
@@ -121,7 +124,9 @@ def test_part_circuit_refuses_a_padded_slot_counted_as_a_round(multi: PartArtifa
     honest = public_inputs(TOY, 0, tag, ops)
     forged(multi, ops, honest, active=[1, 0, 1])  # a gap: not monotone
     forged(multi, ops, honest, active=[1, 1, 2])  # not binary
-    forged(multi, [], (tag, 0, *honest[2:]), active=[0, 0, 0])  # n = 0: slot 1 must be active
+    forged(
+        multi, [], (*honest[:4], 0, *honest[5:]), active=[0, 0, 0]
+    )  # n = 0: slot 1 must be active
 
 
 def test_part_circuit_refuses_a_wrong_output(multi: PartArtifacts) -> None:
@@ -129,7 +134,7 @@ def test_part_circuit_refuses_a_wrong_output(multi: PartArtifacts) -> None:
     honest = public_inputs(TOY, 0, tag, ops)
     out = round_outputs(TOY, 0, 2, ops[1].share, ops[1].mask)
     wrong = [(out[0] + 1) % BN254_R, *out[1:]]
-    claimed = (*honest[:4], output_transcript_step(honest[3], 2, wrong))
+    claimed = (*honest[:7], output_transcript_step(honest[6], 2, wrong))
     forged(multi, ops, claimed)
     proof = prove_part(multi, TOY, 0, tag, ops)
     assert not verify_part(multi, PartProof(proof.proof, claimed))  # type: ignore[arg-type]
@@ -141,7 +146,8 @@ def test_part_circuit_refuses_another_tag(multi: PartArtifacts) -> None:
     moved = (other, *proof.public_inputs[1:])
     assert not verify_part(multi, PartProof(proof.proof, moved))  # type: ignore[arg-type]
     forged(multi, ops, moved)  # commitments and T_0 are under the tag
-    assert not verify_part(multi, PartProof(proof.proof, (tag, 2, *proof.public_inputs[2:])))
+    inflated = (*proof.public_inputs[:4], 2, *proof.public_inputs[5:])
+    assert not verify_part(multi, PartProof(proof.proof, inflated))  # type: ignore[arg-type]
 
 
 def test_prove_part_refuses_bad_calls(multi: PartArtifacts) -> None:
@@ -161,8 +167,8 @@ def test_prove_part_refuses_bad_calls(multi: PartArtifacts) -> None:
     ops = openings(TOY, 0, 2)
     honest = public_inputs(TOY, 0, tag, ops)
     with pytest.raises(ProofError, match="not the expected"):
-        prove_part(multi, TOY, 0, tag, ops, expected=(honest[2], honest[3], honest[4] ^ 1))
-    assert prove_part(multi, TOY, 0, tag, ops, expected=honest[2:]).public_inputs == honest
+        prove_part(multi, TOY, 0, tag, ops, expected=(honest[5], honest[6], honest[7] ^ 1))
+    assert prove_part(multi, TOY, 0, tag, ops, expected=honest[5:]).public_inputs == honest
 
 
 def test_verify_part_rejects_tampered_words_and_malformed_calls(multi: PartArtifacts) -> None:
@@ -174,8 +180,8 @@ def test_verify_part_rejects_tampered_words_and_malformed_calls(multi: PartArtif
     assert not verify_words(multi, swapped, proof.public_inputs)
     with pytest.raises(ProofError, match="8 words"):
         verify_words(multi, proof.proof[:7], proof.public_inputs)
-    with pytest.raises(ProofError, match="5 public inputs"):
-        verify_words(multi, proof.proof, proof.public_inputs[:4])
+    with pytest.raises(ProofError, match="8 public inputs"):
+        verify_words(multi, proof.proof, proof.public_inputs[:7])
     with pytest.raises(ProofError, match="not a field element"):
         verify_words(multi, proof.proof, (BN254_R, *proof.public_inputs[1:]))
 

@@ -179,6 +179,8 @@ class PlayedNode:
             m.input_transcript,
             m.prev_output_transcript,
             proof.output_transcript,
+            proof.start_input_transcript,
+            proof.start_output_transcript,
             signature,
             list(proof.proof),
         )

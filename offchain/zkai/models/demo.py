@@ -37,6 +37,7 @@ from zkai.models.manifest import Manifest
 __all__ = [
     "DEMO_DIR",
     "DEMO_MODELS",
+    "SHIPPED_MODELS",
     "DemoSplit",
     "evaluate",
     "load_demo_manifest",
@@ -48,6 +49,9 @@ __all__ = [
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_MODELS = ("breast-cancer", "digits", "digits-mlp")
+SHIPPED_MODELS = (*DEMO_MODELS, "tiny-lm")
+"""Every manifest in `models/demo/`; tiny-lm (a decoder, `zkai.models.decoder`) is trained by
+scripts/train_tiny_lm.py, not by this module."""
 RANDOM_STATE = 0
 _SETTINGS: dict[str, dict[str, Any]] = {
     "breast-cancer": {
@@ -149,9 +153,9 @@ def evaluate(manifest: Manifest, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any
 
 
 def load_demo_manifest(name: str) -> Manifest:
-    """A committed demo manifest (`models/demo/<name>.json`)."""
-    if name not in DEMO_MODELS:
-        raise ModelFormatError(f"unknown demo model {name!r}; choose from {DEMO_MODELS}")
+    """A committed manifest (`models/demo/<name>.json`): a demo model or tiny-lm."""
+    if name not in SHIPPED_MODELS:
+        raise ModelFormatError(f"unknown demo model {name!r}; choose from {SHIPPED_MODELS}")
     return Manifest.load(DEMO_DIR / f"{name}.json")
 
 

@@ -37,14 +37,17 @@ from eth_hash.auto import keccak
 from zkai.crypto.field import MAX_SCALE_BITS, quantise_vector
 from zkai.errors import InputRangeError, InvalidInputError, ModelFormatError
 
-from .steps import Interval, LinearBlock, Step, StepResult, UserStep, parse_step
+from .steps import Interval, LinearBlock, Rescale, Step, StepResult, UserStep, parse_step
 
 __all__ = [
+    "DECODER_ROLES",
     "FORMAT",
     "MAX_PARTS",
     "MAX_ROUNDS",
     "POSTPROCESS_KINDS",
+    "DecoderSpec",
     "Evaluation",
+    "LayerNorm",
     "Manifest",
     "Part",
     "Postprocess",
@@ -72,6 +75,28 @@ _FIELDS = frozenset(
         "labels",
     }
 )
+_OPTIONAL_FIELDS = frozenset({"decoder"})
+DECODER_ROLES = ("qkv", "attention_out", "mlp_up", "mlp_down", "lm_head")
+"""The decoder's linear blocks in block order (block b has role DECODER_ROLES[b])."""
+DECODER_ACTIVATIONS = ("relu",)
+_DECODER_FIELDS = frozenset(
+    {
+        "vocab",
+        "context",
+        "d_model",
+        "heads",
+        "mlp_hidden",
+        "activation",
+        "param_scale_bits",
+        "token_embedding",
+        "position_embedding",
+        "layer_norms",
+        "blocks",
+    }
+)
+_LAYER_NORMS = ("ln1", "ln2", "ln_final")
+MAX_CONTEXT = 4096
+MAX_VOCAB = 4096
 
 
 @dataclass(frozen=True)
@@ -190,6 +215,175 @@ def _parse_part(data: object, index: int, blocks: int) -> Part:
     return Part(index, tuple(schedule), max_rounds, max_budget)
 
 
+def _int_rows(value: object, what: str, rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != rows:
+        raise ModelFormatError(f"decoder {what} must be {rows} rows of {cols} integers")
+    return tuple(_ints(row, f"{what}[{i}]", cols) for i, row in enumerate(value))
+
+
+def _ints(value: object, what: str, size: int) -> tuple[int, ...]:
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)
+        or len(value) != size
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise ModelFormatError(f"decoder {what} must be a list of {size} integers")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class LayerNorm:
+    """A layer norm's gain and shift, quantised at the decoder's param scale."""
+
+    gamma: tuple[int, ...]
+    beta: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gamma": list(self.gamma), "beta": list(self.beta)}
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """The "decoder" object: what the user-side program (`zkai.models.decoder`) needs.
+
+    `vocab`: the characters a prompt may use, token i = vocab[i] (no duplicates). `context`:
+    the most tokens (prompt + generated) one generation holds. Embedding tables and layer-norm
+    parameters are integers at 2**param_scale_bits; layer norms are "ln1" (before qkv), "ln2"
+    (before mlp-up) and "ln_final" (before the LM head), epsilon 1e-5. `blocks` maps each role
+    in DECODER_ROLES to its block index, which must be the role's position.
+    """
+
+    vocab: str
+    context: int
+    d_model: int
+    heads: int
+    mlp_hidden: int
+    activation: str
+    param_scale_bits: int
+    token_embedding: tuple[tuple[int, ...], ...]
+    position_embedding: tuple[tuple[int, ...], ...]
+    layer_norms: tuple[tuple[str, LayerNorm], ...]
+    blocks: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        for what in ("context", "d_model", "heads", "mlp_hidden", "param_scale_bits"):
+            value = getattr(self, what)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ModelFormatError(f"decoder {what} must be a non-negative integer")
+        if not isinstance(self.vocab, str) or not 2 <= len(self.vocab) <= MAX_VOCAB:
+            raise ModelFormatError(f"decoder vocab must be a string of 2..{MAX_VOCAB} characters")
+        if len(set(self.vocab)) != len(self.vocab):
+            doubled = sorted({c for c in self.vocab if self.vocab.count(c) > 1})
+            raise ModelFormatError(f"decoder vocab repeats characters {doubled!r}")
+        if not 2 <= self.context <= MAX_CONTEXT:
+            raise ModelFormatError(f"decoder context must be in 2..{MAX_CONTEXT}")
+        if self.heads < 1 or self.d_model < 1 or self.d_model % self.heads != 0:
+            raise ModelFormatError("decoder d_model must be a positive multiple of heads")
+        if self.mlp_hidden < 1:
+            raise ModelFormatError("decoder mlp_hidden must be positive")
+        if self.param_scale_bits > MAX_SCALE_BITS:
+            raise ModelFormatError(f"decoder param_scale_bits must be in 0..{MAX_SCALE_BITS}")
+        if self.activation not in DECODER_ACTIVATIONS:
+            raise ModelFormatError(
+                f"decoder activation {self.activation!r} is not one of {DECODER_ACTIVATIONS}"
+            )
+        d = self.d_model
+        object.__setattr__(
+            self,
+            "token_embedding",
+            _int_rows(self.token_embedding, "token_embedding", len(self.vocab), d),
+        )
+        object.__setattr__(
+            self,
+            "position_embedding",
+            _int_rows(self.position_embedding, "position_embedding", self.context, d),
+        )
+        norms = dict(self.layer_norms)
+        if sorted(norms) != sorted(_LAYER_NORMS) or len(self.layer_norms) != len(_LAYER_NORMS):
+            raise ModelFormatError(f"decoder layer_norms must be exactly {list(_LAYER_NORMS)}")
+        checked = []
+        for name in _LAYER_NORMS:
+            norm = norms[name]
+            if not isinstance(norm, LayerNorm):
+                raise ModelFormatError(f"decoder layer norm {name} must be a LayerNorm")
+            checked.append(
+                (
+                    name,
+                    LayerNorm(
+                        _ints(norm.gamma, f"{name} gamma", d), _ints(norm.beta, f"{name} beta", d)
+                    ),
+                )
+            )
+        object.__setattr__(self, "layer_norms", tuple(checked))
+        if dict(self.blocks) != {role: b for b, role in enumerate(DECODER_ROLES)} or len(
+            self.blocks
+        ) != len(DECODER_ROLES):
+            raise ModelFormatError(
+                "decoder blocks must map "
+                + ", ".join(f"{role} -> {b}" for b, role in enumerate(DECODER_ROLES))
+            )
+        object.__setattr__(self, "blocks", tuple((role, b) for b, role in enumerate(DECODER_ROLES)))
+
+    def layer_norm(self, name: str) -> LayerNorm:
+        return dict(self.layer_norms)[name]
+
+    @property
+    def block_sizes(self) -> tuple[tuple[int, int], ...]:
+        """(input size, output size) each block must have, in block order."""
+        d, h, v = self.d_model, self.mlp_hidden, len(self.vocab)
+        return ((d, 3 * d), (d, d), (d, h), (h, d), (d, v))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vocab": self.vocab,
+            "context": self.context,
+            "d_model": self.d_model,
+            "heads": self.heads,
+            "mlp_hidden": self.mlp_hidden,
+            "activation": self.activation,
+            "param_scale_bits": self.param_scale_bits,
+            "token_embedding": [list(r) for r in self.token_embedding],
+            "position_embedding": [list(r) for r in self.position_embedding],
+            "layer_norms": {name: norm.to_dict() for name, norm in self.layer_norms},
+            "blocks": dict(self.blocks),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> DecoderSpec:
+        if not isinstance(data, Mapping):
+            raise ModelFormatError("decoder must be a JSON object")
+        missing, unknown = _DECODER_FIELDS - set(data), set(data) - _DECODER_FIELDS
+        if missing or unknown:
+            raise ModelFormatError(
+                f"decoder fields: missing {sorted(missing)}, unknown {sorted(unknown)}"
+            )
+        norms = data["layer_norms"]
+        if not isinstance(norms, Mapping):
+            raise ModelFormatError("decoder layer_norms must be an object")
+        parsed = []
+        for name, norm in norms.items():
+            if not isinstance(norm, Mapping) or set(norm) != {"gamma", "beta"}:
+                raise ModelFormatError(f"decoder layer norm {name!r} must have gamma and beta")
+            parsed.append((str(name), LayerNorm(norm["gamma"], norm["beta"])))
+        blocks = data["blocks"]
+        if not isinstance(blocks, Mapping):
+            raise ModelFormatError("decoder blocks must be an object (role -> block index)")
+        return cls(
+            vocab=data["vocab"],
+            context=data["context"],
+            d_model=data["d_model"],
+            heads=data["heads"],
+            mlp_hidden=data["mlp_hidden"],
+            activation=data["activation"],
+            param_scale_bits=data["param_scale_bits"],
+            token_embedding=data["token_embedding"],
+            position_embedding=data["position_embedding"],
+            layer_norms=tuple(parsed),
+            blocks=tuple(blocks.items()),
+        )
+
+
 @dataclass(frozen=True)
 class Manifest:
     """A quantised model in parts (see the module docstring). Validated on construction."""
@@ -205,6 +399,7 @@ class Manifest:
     postprocess: Postprocess
     labels: tuple[str, ...] | None = None
     description: str = ""
+    decoder: DecoderSpec | None = None
     _input_intervals: tuple[Interval, ...] = field(init=False, repr=False, compare=False)
     _output_scale_bits: int = field(init=False, repr=False, compare=False)
 
@@ -236,8 +431,54 @@ class Manifest:
             raise ModelFormatError("linear blocks must be numbered 0, 1, ... in step order")
         self._check_parts(len(blocks))
         self._check_input_range(blocks[0].input_size)
-        self._check_flow()
+        if self.decoder is None:
+            self._check_flow()
+        else:
+            self._check_decoder_flow()
         self._check_postprocess()
+
+    def _check_decoder_flow(self) -> None:
+        """A decoder's steps (module docstring); each block bound-checked over its clamp."""
+        spec = self.decoder
+        if not isinstance(spec, DecoderSpec):
+            raise ModelFormatError("decoder must be a DecoderSpec")
+        kinds = [type(s).__name__ for s in self.steps]
+        wanted = ["LinearBlock", "Rescale", "LinearBlock", "Rescale", "LinearBlock", "Relu",
+                  "Rescale", "LinearBlock", "Rescale", "LinearBlock"]  # fmt: skip
+        if kinds != wanted:
+            raise ModelFormatError(
+                "a decoder's steps must be qkv, rescale, attention_out, rescale, mlp_up, relu, "
+                f"rescale, mlp_down, rescale, lm_head; got {kinds}"
+            )
+        if self.postprocess != "none" or self.labels is not None:
+            raise ModelFormatError("a decoder has postprocess none and no labels (it samples)")
+        intervals: list[Interval] = []
+        previous: Step | None = None
+        for step in self.steps:
+            if isinstance(step, Rescale) and step.shift != self.weight_scale_bits:
+                raise ModelFormatError(
+                    f"a decoder's rescales return block outputs to the input scale: shift "
+                    f"{step.shift} must be weight_scale_bits = {self.weight_scale_bits}"
+                )
+            if isinstance(step, LinearBlock):
+                n, m = spec.block_sizes[step.index]
+                if (step.input_size, step.output_size) != (n, m):
+                    raise ModelFormatError(
+                        f"decoder block {step.index} ({DECODER_ROLES[step.index]}) must be "
+                        f"{n} -> {m}, is {step.input_size} -> {step.output_size}"
+                    )
+                if isinstance(previous, Rescale):
+                    interval: Interval = ((previous.minimum,) * n, (previous.maximum,) * n)
+                else:
+                    interval = (self.input_min, self.input_max)
+                intervals.append(interval)
+                magnitude = [max(abs(lo), abs(hi)) for lo, hi in zip(*interval, strict=True)]
+                step.check_bound(magnitude, context="over its input's clamp interval")
+            previous = step
+        object.__setattr__(self, "_input_intervals", tuple(intervals))
+        object.__setattr__(
+            self, "_output_scale_bits", self.input_scale_bits + self.weight_scale_bits
+        )
 
     def _check_parts(self, n_blocks: int) -> None:
         parts = tuple(self.parts)
@@ -392,8 +633,9 @@ class Manifest:
     # -- canonical form and hash ------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest as plain JSON data (integers, strings and lists only)."""
-        return {
+        """The manifest as plain JSON data (integers, strings and lists only); "decoder" only
+        for a decoder, so other manifests keep their hashes."""
+        data: dict[str, Any] = {
             "format": FORMAT,
             "name": self.name,
             "version": self.version,
@@ -407,6 +649,9 @@ class Manifest:
             "postprocess": self.postprocess,
             "labels": None if self.labels is None else list(self.labels),
         }
+        if self.decoder is not None:
+            data["decoder"] = self.decoder.to_dict()
+        return data
 
     def canonical_json(self) -> bytes:
         """Sorted keys, no whitespace, UTF-8: the bytes the content hash is taken over."""
@@ -434,7 +679,7 @@ class Manifest:
             raise ModelFormatError("a manifest must be a JSON object")
         if data.get("format") != FORMAT:
             raise ModelFormatError(f"manifest format {data.get('format')!r} is not {FORMAT!r}")
-        unknown = set(data) - _FIELDS - {"format"}
+        unknown = set(data) - _FIELDS - _OPTIONAL_FIELDS - {"format"}
         missing = _FIELDS - set(data)
         if unknown or missing:
             raise ModelFormatError(
@@ -468,6 +713,7 @@ class Manifest:
             postprocess=cast(Postprocess, data["postprocess"]),
             labels=None if labels is None else tuple(labels),
             description=data["description"],
+            decoder=None if data.get("decoder") is None else DecoderSpec.from_dict(data["decoder"]),
         )
 
     @classmethod
@@ -527,6 +773,7 @@ class Manifest:
 
     def evaluate(self, x_int: Sequence[int]) -> Evaluation:
         """The plaintext quantised model over the integers, step by step (exact)."""
+        self._refuse_decoder("evaluate")
         self.check_input(x_int)
         values = tuple(x_int)
         inputs: list[tuple[int, ...]] = []
@@ -544,8 +791,18 @@ class Manifest:
 
     def predict(self, x: Sequence[float], *, check_range: bool = False) -> Prediction:
         """Quantise, evaluate and decode a float input (the answer the network must give)."""
+        self._refuse_decoder("predict")
         evaluation = self.evaluate(self.quantise_input(x, check_range=check_range))
         return self.decode(evaluation.outputs, clamped=evaluation.clamped)
+
+    def _refuse_decoder(self, what: str) -> None:
+        if self.decoder is not None:
+            raise ModelFormatError(
+                f"model {self.name!r} is a decoder (language model): its blocks do not run in "
+                f"one sequence, so {what}() cannot run it; generate text with "
+                "zkai.models.decoder.generate(manifest, tokens, n, local_linear(manifest)) or "
+                "`zkai generate`"
+            )
 
     def decode(self, raw: Sequence[int], *, clamped: int = 0) -> Prediction:
         """Decode final integer values (output scale) and apply the post-processing."""

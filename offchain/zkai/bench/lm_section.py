@@ -121,6 +121,7 @@ class LmSection:
     """Everything measured of the language model; a part that was skipped or failed is None."""
 
     plan: LmPlan
+    manifest_hash: str
     plaintext: LmPlaintextResult | None
     circuits: LmCircuitsResult | None
     ezkl: LmEzklResult | None
@@ -131,6 +132,7 @@ class LmSection:
 
         return {
             "model": LM_NAME,
+            "manifest_hash": self.manifest_hash,
             "plan": self.plan.to_json(),
             "plaintext": None if self.plaintext is None else self.plaintext.to_json(),
             "circuits": None if self.circuits is None else self.circuits.to_json(),
@@ -185,4 +187,10 @@ def run_lm_offline(
                 say=say,
             ),
         )
-    return LmSection(plan=plan, plaintext=plaintext, circuits=circuits, ezkl=ezkl)
+    return LmSection(
+        plan=plan,
+        manifest_hash=manifest.hash_hex,
+        plaintext=plaintext,
+        circuits=circuits,
+        ezkl=ezkl,
+    )

@@ -267,6 +267,7 @@ def run_ezkl_model(
     *,
     run_args: JSONDict,
     calibration_scales: Sequence[int] | None,
+    calibrate: bool = True,
     inputs: int,
     outputs: int,
     label: str,
@@ -277,8 +278,9 @@ def run_ezkl_model(
 ) -> EzklResult:
     """The one ezkl pipeline every baseline runs: `write_model(path)` writes the ONNX graph,
     `input_data` is its inputs (one flattened list per graph input); `run_args` are set on
-    ezkl's PyRunArgs (unset ones keep ezkl's defaults), then ezkl's own calibration
-    ("resources", over `calibration_scales` or its own choice), compilation, the cached offline
+    ezkl's PyRunArgs (unset ones keep ezkl's defaults), then (unless `calibrate` is False)
+    ezkl's own calibration ("resources", over `calibration_scales` or its own choice),
+    compilation, the cached offline
     SRS, set-up, witness, `repeats` proofs, off-chain verification and, with `deploy_rpc_url`,
     the Solidity verifier (see `run_ezkl_baseline`). The result's visibilities and
     decomposition are read back from the settings ezkl wrote."""
@@ -315,6 +317,7 @@ def run_ezkl_model(
             "compiled": str(artifacts.compiled),
             "run_args": dict(run_args),
             "calibration_scales": None if calibration_scales is None else list(calibration_scales),
+            "calibrate": calibrate,
         },
         timeout_s=timeout,
     )

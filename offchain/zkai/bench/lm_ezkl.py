@@ -6,10 +6,10 @@ from the prompt) and it runs through the one ezkl pipeline (`ezkl_baseline.run_e
 twice:
 
 - "defaults": ezkl's PyRunArgs exactly as constructed (public input and output, fixed
-  parameters, range checks 16384 x 2), then ezkl's calibration for "resources";
+  parameters, scales 2^7, range checks 16384 x 2) and gen_settings alone (no calibration);
 - "best": private input, fixed parameters, public output, range checks 128 x 4 (the
   decomposition the other ezkl baselines use: same 2^28 range, a 2^7-row table instead of
-  2^14, which sets logrows), then the same calibration.
+  2^14), then ezkl's "resources" calibration over scales 7 and 8 (`EZKL_CALIBRATION`).
 
 Each configuration's logits (ezkl's rescaled outputs) are compared with the float reference's
 for the same input: `argmax_matches` says whether ezkl's proof is of the token the model picks.
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from zkai.bench.ezkl_baseline import EzklResult
     from zkai.models.manifest import Manifest
 
-__all__ = ["EZKL_CONFIGS", "LmEzklConfig", "LmEzklResult", "lm_ezkl_section"]
+__all__ = ["EZKL_CALIBRATION", "EZKL_CONFIGS", "LmEzklConfig", "LmEzklResult", "lm_ezkl_section"]
 
 EZKL_CONFIGS: Mapping[str, JSONDict] = {
     "defaults": {},
@@ -43,6 +43,11 @@ EZKL_CONFIGS: Mapping[str, JSONDict] = {
         "decomp_legs": DEFAULT_DECOMP_LEGS,
     },
 }
+# Calibration per configuration: None = none (gen_settings' defaults); else the scales ezkl's
+# "resources" calibration may choose from. Left free, it picks scale 11 for tiny-lm, whose
+# softmax then needs an Exp lookup table of ~2^19 rows (logrows 19, minutes per proof); at
+# scales 7-8 the table is 16-32x smaller and the argmax is unchanged (checked per run).
+EZKL_CALIBRATION: Mapping[str, tuple[int, ...] | None] = {"defaults": None, "best": (7, 8)}
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class LmEzklConfig:
         data.pop("output_values", None)
         return {
             "run_args_set": dict(self.run_args),
+            "calibration_scales": None
+            if EZKL_CALIBRATION[self.name] is None
+            else list(EZKL_CALIBRATION[self.name] or ()),
             **data,
             "logits_max_abs_error": self.logits_max_abs_error,
             "argmax_matches": self.argmax_matches,
@@ -129,7 +137,8 @@ def lm_ezkl_section(
             data,
             workdir / name,
             run_args=run_args,
-            calibration_scales=None,
+            calibration_scales=EZKL_CALIBRATION[name],
+            calibrate=EZKL_CALIBRATION[name] is not None,
             inputs=sum(len(row) for row in data),
             outputs=len(model.vocab),
             label=f"{manifest.name} one token ({name})",

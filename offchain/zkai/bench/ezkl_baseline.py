@@ -304,7 +304,7 @@ def run_ezkl_model(
     )
     timeout = stage_timeout_s
 
-    progress(f"{label}: settings, calibration, compilation")
+    progress(f"{label}: settings{', calibration' if calibrate else ''}, compilation")
     write_model(artifacts.model)
     artifacts.input.write_text(json.dumps({"input_data": [list(row) for row in input_data]}))
     run_child(

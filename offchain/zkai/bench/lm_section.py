@@ -127,7 +127,8 @@ class LmSection:
     ezkl: LmEzklResult | None
     e2e: LmE2EResult | None = None
 
-    def to_json(self) -> JSONDict:
+    def to_json(self, gas: JSONDict | None = None) -> JSONDict:
+        """The section; `gas` (the gas section's JSON) adds the derived gas per token."""
         from zkai.bench.ratios import lm_ratios
 
         return {
@@ -138,7 +139,7 @@ class LmSection:
             "circuits": None if self.circuits is None else self.circuits.to_json(),
             "ezkl": None if self.ezkl is None else self.ezkl.to_json(),
             "e2e": None if self.e2e is None else self.e2e.to_json(),
-            "ratios": lm_ratios(self.plaintext, self.circuits, self.ezkl, self.e2e).to_json(),
+            "ratios": lm_ratios(self.plaintext, self.circuits, self.ezkl, self.e2e, gas).to_json(),
         }
 
 

@@ -146,7 +146,7 @@ class BenchReport:
         document["api_load"] = None if self.api_load is None else self.api_load.to_json()
         document["recovery"] = None if self.recovery is None else self.recovery.to_json()
         document["language_model"] = (
-            None if self.language_model is None else self.language_model.to_json()
+            None if self.language_model is None else self.language_model.to_json(gas)
         )
         document["errors"] = dict(self.errors)
         document["targets"] = targets_section(document).to_json()

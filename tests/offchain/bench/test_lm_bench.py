@@ -258,7 +258,24 @@ def test_ezkl_proves_one_token_of_a_small_decoder(manifest: Manifest, tmp_path: 
     assert best.result.decomp_legs == 4
     # ezkl proved the logits of the float model, up to its fixed-point scale.
     assert best.argmax_matches
-    assert best.logits_max_abs_error < 0.1
+    assert best.logits_max_abs_error < 0.5  # fixed point at 2^7 or 2^8
     assert result.to_json()["attention_positions"] == 4
     with pytest.raises(BenchmarkError, match="ezkl configurations"):
         lm_ezkl_section(manifest, [1], 1, tmp_path, repeats=1, configs=["fastest"])
+
+
+def test_gas_per_token_is_derived_from_the_gas_section(manifest: Manifest) -> None:
+    from zkai.bench.lm_circuits import LmCircuitsResult
+    from zkai.bench.ratios import lm_ratios
+
+    parts = (_part(0, 2, 24, 100.0), _part(1, 3, 36, 300.0))
+    circuits = LmCircuitsResult(
+        parts, derive_generation(manifest, parts, prompt_len=3, new_tokens=4, shares=2)
+    )
+    gas = {"request_query_gas_2_parts": 500_000, "claim_gas_median": 300_000}
+    ratios = lm_ratios(None, circuits, None, None, gas)
+    # 2 nodes x (6 + 6 chunks) claims.
+    assert ratios.gas_per_query_derived == 500_000 + 24 * 300_000
+    assert ratios.gas_per_token_derived == (500_000 + 24 * 300_000) // 4
+    assert ratios.ezkl_over_prover_per_token is None
+    assert lm_ratios(None, circuits, None, None, None).gas_per_query_derived is None

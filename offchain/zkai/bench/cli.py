@@ -89,12 +89,51 @@ def summary_tables(results: dict[str, Any]) -> list[Table]:
             )
     for section, error in (results.get("errors") or {}).items():
         reliability.add_row(f"[red]{section} failed[/]", error[:120])
+    lm_table = _lm_table(results.get("language_model") or {})
     targets = Table("target", "wanted", "measured", "met", title="targets")
     for key, t in results.get("targets", {}).items():
         met = t["met"]
         mark = "-" if met is None else ("[green]yes[/]" if met else "[red]no[/]")
         targets.add_row(key, t["target"], _fmt(t["measured"]), mark)
-    return [parts, gas, e2e, reliability, targets]
+    return [parts, gas, e2e, reliability, lm_table, targets]
+
+
+def _lm_table(lm: dict[str, Any]) -> Table:
+    """The language model's figures side by side."""
+    plan = lm.get("plan") or {}
+    table = Table(
+        "measurement",
+        "value",
+        title=f"language model {lm.get('model', '')} ({plan.get('new_tokens', '-')} tokens after "
+        f"{plan.get('prompt', '')!r})",
+    )
+    plain = lm.get("plaintext") or {}
+    table.add_row("plaintext ms/token (quantised)", _fmt(plain.get("quantised_ms_per_token")))
+    table.add_row("plaintext ms/token (float)", _fmt(plain.get("float_reference_ms_per_token")))
+    circuits = lm.get("circuits") or {}
+    for p in circuits.get("parts") or []:
+        table.add_row(
+            f"part {p['part']}: chunk of {p['rounds_max']} slots",
+            f"{_fmt(p['constraints'])} constraints, prove {_fmt(p['chunk_prove_ms_median'])} ms",
+        )
+    derived = circuits.get("generation_derived") or {}
+    table.add_row(
+        "prover ms/token (derived, one node per part)",
+        _fmt(derived.get("prove_ms_per_token_one_node_per_part")),
+    )
+    for name, c in ((lm.get("ezkl") or {}).get("configs") or {}).items():
+        table.add_row(
+            f"ezkl one token ({name})",
+            f"prove {_fmt(c['prove_ms_median'])} ms, logrows {c['logrows']}",
+        )
+    e2e = lm.get("e2e") or {}
+    table.add_row("tokens/s streamed", _fmt(e2e.get("tokens_per_s_median")))
+    table.add_row("proofs after last token s", _fmt(e2e.get("proofs_after_last_token_s_max")))
+    table.add_row(
+        "gas per query / per token",
+        f"{_fmt(e2e.get('gas_per_query_median'))} / {_fmt(e2e.get('gas_per_token_median'))}",
+    )
+    return table
 
 
 def bench(

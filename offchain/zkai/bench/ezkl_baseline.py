@@ -29,7 +29,7 @@ import json
 import os
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -53,6 +53,7 @@ __all__ = [
     "EzklResult",
     "main",
     "run_ezkl_baseline",
+    "run_ezkl_model",
     "verify_proof_off_chain",
 ]
 
@@ -185,6 +186,13 @@ def verify_proof_off_chain(
     return bool(run.result["verified"])
 
 
+def _visibility(settings: JSONDict, key: str) -> str:
+    """A visibility as ezkl's settings file spells it ("Hashed" or {"Hashed": ...} -> hashed)."""
+    value = settings["run_args"][key]
+    name = next(iter(value)) if isinstance(value, dict) else str(value)
+    return name.lower()
+
+
 # --- the baseline -------------------------------------------------------------------------------
 
 
@@ -215,13 +223,69 @@ def run_ezkl_baseline(
     deployed and a verify transaction is sent; `verify_gas` is that transaction's gas, 21,000
     intrinsic and calldata included. Each stage child is killed after `stage_timeout_s`.
     """
-    if repeats < 1:
-        raise BenchmarkError(f"repeats must be at least 1, got {repeats}")
     w, b, x, integral = check_model_arrays(weights, bias, sample_input)
     outputs, inputs = w.shape
     if second_layer is not None:
         w2, b2, _, _ = check_model_arrays(second_layer[0], second_layer[1], b)
         integral, outputs = False, w2.shape[0]
+
+    def write_model(path: Path) -> None:
+        if second_layer is None:
+            build_linear_onnx(w, b, path)
+        else:
+            build_mlp_onnx(w, b, w2, b2, path)
+
+    run_args: JSONDict = {
+        "input_visibility": input_visibility,
+        "param_visibility": param_visibility,
+        "output_visibility": output_visibility,
+        "decomp_base": decomp_base,
+        "decomp_legs": decomp_legs,
+    }
+    if integral:
+        run_args |= {"input_scale": 0, "param_scale": 0}
+    return run_ezkl_model(
+        write_model,
+        [x.tolist()],
+        workdir,
+        run_args=run_args,
+        calibration_scales=[0] if integral else None,
+        inputs=inputs,
+        outputs=outputs,
+        label=f"model {outputs}x{inputs}",
+        repeats=repeats,
+        deploy_rpc_url=deploy_rpc_url,
+        optimizer_runs=optimizer_runs,
+        stage_timeout_s=stage_timeout_s,
+    )
+
+
+def run_ezkl_model(
+    write_model: Callable[[Path], None],
+    input_data: Sequence[Sequence[float]],
+    workdir: Path,
+    *,
+    run_args: JSONDict,
+    calibration_scales: Sequence[int] | None,
+    calibrate: bool = True,
+    inputs: int,
+    outputs: int,
+    label: str,
+    repeats: int = 3,
+    deploy_rpc_url: str | None = None,
+    optimizer_runs: int = DEFAULT_OPTIMIZER_RUNS,
+    stage_timeout_s: float = 3600.0,
+) -> EzklResult:
+    """The one ezkl pipeline every baseline runs: `write_model(path)` writes the ONNX graph,
+    `input_data` is its inputs (one flattened list per graph input); `run_args` are set on
+    ezkl's PyRunArgs (unset ones keep ezkl's defaults), then (unless `calibrate` is False)
+    ezkl's own calibration ("resources", over `calibration_scales` or its own choice),
+    compilation, the cached offline
+    SRS, set-up, witness, `repeats` proofs, off-chain verification and, with `deploy_rpc_url`,
+    the Solidity verifier (see `run_ezkl_baseline`). The result's visibilities and
+    decomposition are read back from the settings ezkl wrote."""
+    if repeats < 1:
+        raise BenchmarkError(f"repeats must be at least 1, got {repeats}")
     layout = Layout.create(workdir)
     run = layout.run
     verifier_sol, calldata = run / "Verifier.sol", run / "calldata.bin"
@@ -240,21 +304,9 @@ def run_ezkl_baseline(
     )
     timeout = stage_timeout_s
 
-    progress(f"model {outputs}x{inputs}: settings, calibration, compilation")
-    if second_layer is None:
-        build_linear_onnx(w, b, artifacts.model)
-    else:
-        build_mlp_onnx(w, b, w2, b2, artifacts.model)
-    artifacts.input.write_text(json.dumps({"input_data": [x.tolist()]}))
-    run_args: JSONDict = {
-        "input_visibility": input_visibility,
-        "param_visibility": param_visibility,
-        "output_visibility": output_visibility,
-        "decomp_base": decomp_base,
-        "decomp_legs": decomp_legs,
-    }
-    if integral:
-        run_args |= {"input_scale": 0, "param_scale": 0}
+    progress(f"{label}: settings{', calibration' if calibrate else ''}, compilation")
+    write_model(artifacts.model)
+    artifacts.input.write_text(json.dumps({"input_data": [list(row) for row in input_data]}))
     run_child(
         layout,
         "settings",
@@ -263,8 +315,9 @@ def run_ezkl_baseline(
             "input": str(artifacts.input),
             "settings": str(artifacts.settings),
             "compiled": str(artifacts.compiled),
-            "run_args": run_args,
-            "calibration_scales": [0] if integral else None,
+            "run_args": dict(run_args),
+            "calibration_scales": None if calibration_scales is None else list(calibration_scales),
+            "calibrate": calibrate,
         },
         timeout_s=timeout,
     )
@@ -313,13 +366,13 @@ def run_ezkl_baseline(
         ezkl_version=package_version("ezkl"),
         inputs=inputs,
         outputs=outputs,
-        input_visibility=input_visibility,
-        param_visibility=param_visibility,
-        output_visibility=output_visibility,
+        input_visibility=_visibility(settings, "input_visibility"),
+        param_visibility=_visibility(settings, "param_visibility"),
+        output_visibility=_visibility(settings, "output_visibility"),
         input_scale=int(settings["run_args"]["input_scale"]),
         param_scale=int(settings["run_args"]["param_scale"]),
-        decomp_base=decomp_base,
-        decomp_legs=decomp_legs,
+        decomp_base=int(settings["run_args"]["decomp_base"]),
+        decomp_legs=int(settings["run_args"]["decomp_legs"]),
         logrows=logrows,
         num_rows=int(settings["num_rows"]),
         total_assignments=int(settings["total_assignments"]),

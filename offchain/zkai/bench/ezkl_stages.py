@@ -35,6 +35,11 @@ def _stage_settings(args: JSONDict) -> JSONDict:
         setattr(run_args, name, value)
     if not ezkl.gen_settings(args["model"], args["settings"], py_run_args=run_args):
         raise BenchmarkError("ezkl gen_settings returned false")
+    if not args.get("calibrate", True):
+        # ezkl's own defaults: gen_settings alone, no calibration.
+        if not ezkl.compile_circuit(args["model"], args["compiled"], args["settings"]):
+            raise BenchmarkError("ezkl compile_circuit returned false")
+        return {}
     scales = args["calibration_scales"]
     if not ezkl.calibrate_settings(
         args["input"],

@@ -181,10 +181,10 @@ class PlayedNode:
             m.input_transcript,
             m.prev_output_transcript,
             proof.output_transcript,
-            0,  # start transcripts: a first (and only) claim, n0 = 0
-            0,
             signature,
             list(proof.proof),
+            start_input_transcript=proof.start_input_transcript,
+            start_output_transcript=proof.start_output_transcript,
         )
         with self._tx_lock:
             receipt = chain.transact(self.account, fn)

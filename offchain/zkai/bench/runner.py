@@ -16,6 +16,10 @@ module runs them in order and composes the document:
   Solidity verifier deployed on the gas section's anvil.
 - `api_load` and `recovery` (`--skip-reliability`): on the same network, recovery last.
 - `training` (not with `--quick`): CKKS encryption and aggregation.
+- `language_model` (`lm_section`): tiny-lm's plaintext time per token, its part circuits (one
+  full R_max-slot chunk proof per part, the generation's prover time derived from it), the ezkl
+  baseline of one token (`--skip-ezkl`), and generations through `zkai generate`'s client on the
+  same network (`--skip-e2e`); `--quick` generates fewer tokens and says so.
 - `ratios` per model and `targets`, from the results.
 A section that fails is reported, recorded as null with its error under `errors`, and the run
 goes on; every number in the document was measured in this run, except the labelled v1
@@ -48,6 +52,8 @@ from zkai.bench.common import JSONDict, Progress, ratio, sample_input
 from zkai.bench.e2e import E2EResult, latency_section, throughput_section
 from zkai.bench.ezkl_section import EzklSection, ezkl_section
 from zkai.bench.gas import GasResult, gas_section
+from zkai.bench.lm_e2e import LmE2EResult, lm_e2e_section
+from zkai.bench.lm_section import LM_NAME, LmSection, lm_manifest, lm_plan, run_lm_offline
 from zkai.bench.metadata import RunMetadata, collect_metadata, load_average
 from zkai.bench.network import NetworkBench, NetworkInfo
 from zkai.bench.options import ROUNDS_MAX, BenchOptions
@@ -62,6 +68,8 @@ from zkai.models.demo import DEMO_MODELS, load_demo_manifest, load_split
 __all__ = ["BenchReport", "ModelResult", "main_progress", "run_bench"]
 
 E2E_MODELS = ("digits", "digits-mlp")
+# The tabular demo models (the language model has its own section).
+TABULAR_MODELS = tuple(name for name in DEMO_MODELS if name != LM_NAME)
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class BenchReport:
     recovery: RecoveryResult | None
     training: TrainingResult | None
     errors: dict[str, str] = field(default_factory=dict)
+    language_model: LmSection | None = None
 
     def _circuits(self) -> JSONDict:
         digits = self.models.get("digits")
@@ -136,6 +145,9 @@ class BenchReport:
         document["e2e"] = None if self.e2e is None else self.e2e.to_json()
         document["api_load"] = None if self.api_load is None else self.api_load.to_json()
         document["recovery"] = None if self.recovery is None else self.recovery.to_json()
+        document["language_model"] = (
+            None if self.language_model is None else self.language_model.to_json(gas)
+        )
         document["errors"] = dict(self.errors)
         document["targets"] = targets_section(document).to_json()
         return document
@@ -177,7 +189,7 @@ def _inputs(name: str, count: int) -> list[list[float]]:
 
 def _models(options: BenchOptions, sections: _Sections, say: Progress) -> dict[str, ModelResult]:
     models: dict[str, ModelResult] = {}
-    for name in DEMO_MODELS:
+    for name in TABULAR_MODELS:
         manifest = load_demo_manifest(name)
         x = sample_input(name)
         parts = sections.run(
@@ -232,6 +244,7 @@ class _NetworkResults:
     e2e: E2EResult | None = None
     api_load: ApiLoadResult | None = None
     recovery: RecoveryResult | None = None
+    lm_e2e: LmE2EResult | None = None
 
 
 def _e2e(net: NetworkBench, options: BenchOptions, sections: _Sections) -> E2EResult:
@@ -261,12 +274,16 @@ def _ezkl_all(
                 say=say,
             ),
         )
-        for name in DEMO_MODELS
+        for name in TABULAR_MODELS
     }
 
 
 def _network(
-    options: BenchOptions, root: Path, sections: _Sections, say: Progress
+    options: BenchOptions,
+    root: Path,
+    sections: _Sections,
+    say: Progress,
+    lm: LmSection | None = None,
 ) -> _NetworkResults:
     out = _NetworkResults()
     if options.skip_e2e and options.skip_reliability:
@@ -282,6 +299,12 @@ def _network(
             out.network = NetworkInfo.of(net)
         if out.network is not None and not options.skip_e2e:
             out.e2e = sections.run("e2e", lambda: _e2e(net, options, sections))
+            if lm is not None:
+                plan = lm.plan
+                out.lm_e2e = sections.run(
+                    "language_model e2e",
+                    lambda: lm_e2e_section(net, plan.prompt, plan.new_tokens, plan.generations),
+                )
         if out.network is not None and not options.skip_reliability:
             per_level = 400 if options.quick else 4_000
             out.api_load = sections.run(
@@ -291,6 +314,27 @@ def _network(
     finally:
         net.down()
     return out
+
+
+def _language_model(
+    options: BenchOptions, root: Path, sections: _Sections, say: Progress
+) -> LmSection | None:
+    """tiny-lm's sections that need no network (the runner adds the e2e part later)."""
+    manifest = sections.run("language_model", lm_manifest)
+    if manifest is None:
+        return None
+    say(f"{LM_NAME}: plaintext, part circuits" + ("" if options.skip_ezkl else ", ezkl"))
+    return sections.run(
+        "language_model",
+        lambda: run_lm_offline(
+            manifest,
+            lm_plan(options),
+            root,
+            skip_ezkl=options.skip_ezkl,
+            run=sections.run,
+            say=say,
+        ),
+    )
 
 
 def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
@@ -316,8 +360,11 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
             training = sections.run(
                 "training", lambda: training_section([64 * 10 + 10, 65_536], 10, say)
             )
+        lm = _language_model(options, root, sections, say)
         gas, ezkls = _chain_sections(options, root, sections, say)
-        net = _network(options, root, sections, say)
+        net = _network(options, root, sections, say, lm)
+        if lm is not None and net.lm_e2e is not None:
+            lm = replace(lm, e2e=net.lm_e2e)
         for name, ezkl in ezkls.items():
             models[name] = replace(models[name], ezkl=ezkl)
     metadata = replace(
@@ -336,6 +383,7 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
         recovery=net.recovery,
         training=training,
         errors=sections.errors,
+        language_model=lm,
     )
     return report.to_json()
 

@@ -1,6 +1,8 @@
-"""The issue's targets, judged from a finished document: part proving time of digits, the
+"""The issues' targets, judged from a finished document: part proving time of digits, the
 speed-up over ezkl, claim gas against the verifyProof floor, the digits-mlp latency to the
-answer on the network, and throughput."""
+answer on the network, and throughput; and the language model's (issue 16): tokens per second
+as streamed, every proof accepted within 60 s of the last token, and at least 10x less prover
+time per token than ezkl."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from typing import Any
 
 from zkai.bench.common import JSONDict
 
-__all__ = ["Target", "Targets", "targets_section"]
+__all__ = ["Target", "Targets", "lm_targets", "targets_section"]
 
 TARGET_PROVE_MS, TARGET_EZKL_SPEEDUP, TARGET_FLOOR_RATIO = 250.0, 15.0, 1.3
 TARGET_MLP_ANSWER_S, TARGET_QPS = 3.0, 2.0
+TARGET_LM_TOKENS_PER_S, TARGET_LM_PROOFS_S, TARGET_LM_EZKL_SPEEDUP = 5.0, 60.0, 10.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,53 @@ class Targets:
 
 def _at_most(value: Any, bound: float) -> bool | None:
     return None if value is None else bool(value <= bound)
+
+
+def _at_least(value: Any, bound: float) -> bool | None:
+    return None if value is None else bool(value >= bound)
+
+
+def lm_targets(results: JSONDict) -> dict[str, Target]:
+    """Issue 16's three goals, from the document's `language_model` section."""
+    lm = results.get("language_model") or {}
+    plan = lm.get("plan") or {}
+    e2e = lm.get("e2e") or {}
+    ratios = lm.get("ratios") or {}
+    tokens = plan.get("new_tokens")
+    scope = {
+        "new_tokens": tokens,
+        "note": None
+        if tokens is None or tokens >= 32
+        else f"measured with {tokens} tokens (--quick), not the goal's 32",
+    }
+    rate = e2e.get("tokens_per_s_median")
+    proofs = e2e.get("proofs_after_last_token_s_max")
+    speedup = ratios.get("ezkl_over_prover_per_token")
+    return {
+        "lm_tokens_per_s": Target(
+            f">= {TARGET_LM_TOKENS_PER_S:.0f} tokens/s streamed (tiny-lm, 2-core machine)",
+            rate,
+            _at_least(rate, TARGET_LM_TOKENS_PER_S),
+            extra=scope,
+        ),
+        "lm_proofs_after_last_token_s": Target(
+            f"every proof accepted on-chain <= {TARGET_LM_PROOFS_S:.0f} s after the last token "
+            "(worst generation)",
+            proofs,
+            _at_most(proofs, TARGET_LM_PROOFS_S),
+            extra=scope,
+        ),
+        "lm_ezkl_prover_speedup": Target(
+            f">= {TARGET_LM_EZKL_SPEEDUP:.0f}x less prover time per token than ezkl (its best "
+            "configuration; ours derived from the measured chunk proofs, one node per part)",
+            speedup,
+            _at_least(speedup, TARGET_LM_EZKL_SPEEDUP),
+            extra={
+                "prover_ms_per_token": ratios.get("prover_ms_per_token"),
+                "ezkl_prove_ms_per_token": ratios.get("ezkl_prove_ms_per_token"),
+            },
+        ),
+    }
 
 
 def targets_section(results: JSONDict) -> Targets:
@@ -84,5 +134,6 @@ def targets_section(results: JSONDict) -> Targets:
                 qps,
                 None if qps is None else qps >= TARGET_QPS,
             ),
+            **lm_targets(results),
         }
     )

@@ -68,6 +68,7 @@ from zkai.node.store import (
     RoundRow,
     RoundStore,
 )
+from zkai.protocol.market import claim_call
 from zkai.protocol.payload import RoundOpening
 
 __all__ = ["ClaimOutcome", "ClaimProcessor", "is_due", "is_final", "next_claim"]
@@ -326,7 +327,11 @@ class ClaimProcessor:
             query,
             part_index,
             n,
-            last,
+            last.commitment,
+            last.input_transcript,
+            last.prev_output_transcript,
+            last.output_transcript,
+            last.signature,
             [int(w) for w in proof.proof],
             start_input_transcript=start.input_transcript,
             start_output_transcript=start.output_transcript,
@@ -396,31 +401,3 @@ class ClaimProcessor:
     def _done(self, query: bytes, part: int, outcome: ClaimOutcome, **fields: Any) -> ClaimOutcome:
         self._log(f"claim.{outcome}", query, part, **fields)
         return outcome
-
-
-def claim_call(
-    market: Any,
-    query: bytes,
-    part: int,
-    rounds: int,
-    last: RoundRow,
-    proof: list[int],
-    *,
-    start_input_transcript: int = 0,
-    start_output_transcript: int = 0,
-) -> Any:
-    """`QueryMarket.claim` of rounds n0+1..`rounds` (interfaces.md section 1): the last round's
-    signed fields and signature, the start transcripts (0, 0 for a first claim) and the proof."""
-    return market.functions.claim(
-        query,
-        part,
-        rounds,
-        last.commitment,
-        last.input_transcript,
-        last.prev_output_transcript,
-        last.output_transcript,
-        start_input_transcript,
-        start_output_transcript,
-        last.signature,
-        proof,
-    )

@@ -237,3 +237,32 @@ def test_quick_bench_document_is_json_ready(quick: dict[str, Any], tmp_path: Pat
     path.write_text(json.dumps(quick))
     assert json.loads(path.read_text()) == quick
     assert quick["metadata"]["options"]["quick"] is True
+
+
+def test_quick_bench_measures_the_language_model(quick: dict[str, Any]) -> None:
+    lm = quick["language_model"]
+    assert lm["model"] == "tiny-lm"
+    plan = lm["plan"]
+    assert plan["quick"] is True
+    assert plan["new_tokens"] < 32
+    assert "--quick" in plan["quick_note"]
+    assert _positive(lm["plaintext"]["quantised_ms_per_token"])
+    assert _positive(lm["plaintext"]["float_reference_ms_per_token"])
+    parts = lm["circuits"]["parts"]
+    assert [p["part"] for p in parts] == [0, 1]
+    for part in parts:
+        assert _positive(part["constraints"])
+        assert _positive(part["chunk_prove_ms_median"])
+        assert part["chunk_rounds_proved"] == part["rounds_max"]
+    derived = lm["circuits"]["generation_derived"]
+    assert derived["derived"] is True
+    assert derived["new_tokens"] == plan["new_tokens"]
+    assert _positive(derived["prove_ms_per_token_one_node_per_part"])
+    # --quick has no ezkl baseline of the language model and --skip-e2e no generation: the
+    # targets say "not measured".
+    assert lm["ezkl"] is None
+    assert lm["e2e"] is None
+    targets = quick["targets"]
+    for key in ("lm_tokens_per_s", "lm_proofs_after_last_token_s", "lm_ezkl_prover_speedup"):
+        assert targets[key]["met"] is None, key
+    assert _positive(lm["ratios"]["prover_ms_per_token_over_plaintext"])

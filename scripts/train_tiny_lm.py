@@ -3,7 +3,8 @@
     pip install -e '.[train-lm]'            # autograd, the only training dependency
     python scripts/train_tiny_lm.py          # train, quantise, report (JSON on stdout)
     python scripts/train_tiny_lm.py --write  # ... and rewrite the shipped manifest and report
-    python scripts/train_tiny_lm.py --report # the shipped manifest's numbers, no training
+    python scripts/train_tiny_lm.py --report --eval-windows 100000
+                                             # the shipped manifest on the whole held-out split
 
 Model: token + position embeddings (d = 32, context 64), one pre-LN transformer block
 (2-head causal self-attention with Q, K, V fused as one d -> 3d linear and an output
@@ -57,7 +58,9 @@ INPUT_SCALE_BITS = 12
 WEIGHT_SCALE_BITS = 16
 PARAM_SCALE_BITS = 16
 CLAMP_MARGIN = 1.5
-MAX_ROUNDS = (16, 15)  # part 0 = [qkv, out] x 8 passes, part 1 = [up, down, head] x 5 passes
+# R_max per part: part 0 = [qkv, out] x 8 passes, part 1 = [up, down, head] x 5 passes; measured
+# (zkai.circuits.part, the 5-input circuit of branch lm) at 118,415 and 104,742 constraints.
+MAX_ROUNDS = (16, 15)
 SAMPLE_PROMPTS = ("the ", "a function ", "if the ")
 MANIFEST_PATH = DEMO_DIR / "tiny-lm.json"
 REPORT_PATH = DEMO_DIR / "tiny-lm-report.json"
@@ -272,6 +275,26 @@ def quantised_bits_per_char(manifest: Manifest, ids: np.ndarray[Any, Any], limit
     return total / count / math.log(2)
 
 
+def dequantised_params(manifest: Manifest) -> dict[str, np.ndarray[Any, Any]]:
+    """The float model a manifest states (its integers over their scales, no clamping)."""
+    spec = manifest.decoder
+    assert spec is not None
+    ps = float(1 << spec.param_scale_bits)
+    ws, bs = float(1 << manifest.weight_scale_bits), float(1 << manifest.output_scale_bits)
+    params = {
+        "tok": np.array(spec.token_embedding) / ps,
+        "pos": np.array(spec.position_embedding) / ps,
+    }
+    for key, name in (("ln1", "ln1"), ("ln2", "ln2"), ("lnf", "ln_final")):
+        norm = spec.layer_norm(name)
+        params[f"{key}_g"] = np.array(norm.gamma) / ps
+        params[f"{key}_b"] = np.array(norm.beta) / ps
+    for key, block in zip(("qkv", "out", "up", "down", "head"), manifest.blocks, strict=True):
+        params[f"{key}_w"] = np.array(block.weights, dtype=np.float64) / ws
+        params[f"{key}_b"] = np.array(block.bias, dtype=np.float64) / bs
+    return params
+
+
 def samples(manifest: Manifest) -> list[dict[str, Any]]:
     decoder = dec.Decoder.from_manifest(manifest)
     linear = dec.local_linear(manifest)
@@ -308,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.report:
         manifest = Manifest.load(MANIFEST_PATH)
+        params = dequantised_params(manifest)
+        result["float_model"] = "the manifest's parameters in float64, no rounding or clamping"
+        result["float_bits_per_char"] = round(float_bits_per_char(params, held_ids), 4)
+        result["float_loss_nats"] = round(result["float_bits_per_char"] * math.log(2), 4)
+        subset = held_ids[: args.eval_windows * CONTEXT + 1]
+        result["float_bits_per_char_eval_windows"] = round(float_bits_per_char(params, subset), 4)
     else:
         params = train(train_ids, log, args.steps)
         result["float_bits_per_char"] = round(float_bits_per_char(params, held_ids), 4)
@@ -321,7 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     result["quantised_bits_per_char_eval_windows"] = round(
         quantised_bits_per_char(manifest, held_ids, args.eval_windows), 4
     )
-    result["eval_windows"] = args.eval_windows
+    result["eval_windows"] = min(args.eval_windows, len(windows(held_ids, CONTEXT)))
+    result["quantised_loss_nats_eval_windows"] = round(
+        result["quantised_bits_per_char_eval_windows"] * math.log(2), 4
+    )
     result["quantised_eval_s"] = round(time.perf_counter() - started, 1)
     result["samples"] = samples(manifest)
     result["content_hash"] = manifest.hash_hex

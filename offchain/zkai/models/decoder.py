@@ -179,7 +179,10 @@ def local_linear(manifest: Manifest) -> Linear:
             raise InvalidInputError(f"block {block} takes {b.input_size} integers")
         w = fast[block]
         largest = max(abs(v) for v in x)
-        if w is not None and row_sums[block] * largest + max(abs(v) for v in b.bias) < _INT64_SAFE:
+        safe = largest < _INT64_SAFE and (
+            row_sums[block] * largest + max(abs(v) for v in b.bias) < _INT64_SAFE
+        )
+        if w is not None and safe:
             y = w @ np.array(x, dtype=np.int64)
             return tuple(int(v) + c for v, c in zip(y.tolist(), b.bias, strict=True))
         return tuple(b.forward(x))

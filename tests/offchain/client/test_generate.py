@@ -13,6 +13,7 @@ import pytest
 from eth_account import Account
 
 from zkai.chain.client import ChainClient, Deployment
+from zkai.client.claims import check_claim
 from zkai.client.generate import (
     GenerationClient,
     GenerationOutcome,
@@ -23,7 +24,6 @@ from zkai.client.query import (
     AssignmentOutcome,
     BudgetTooLargeError,
     ClaimChunk,
-    QueryClient,
     QueryOutcome,
 )
 from zkai.client.session import AckError, PreparedRound, QuerySession
@@ -253,7 +253,7 @@ def _record(session: QuerySession, a: AssignmentOutcome, n: int, *, finalised: b
 
 def test_claim_check_a_partial_chunk_is_not_a_claim() -> None:
     session, a = _played_assignment(6)
-    check = QueryClient._check_claim
+    check = check_claim
     assert check(a, _record(session, a, 0, finalised=False), session) is None
     # First chunk of R_max = 4 rounds: recorded, checked against the client's T_4, O_4, pending.
     assert check(a, _record(session, a, 4, finalised=False), session) is None
@@ -265,7 +265,7 @@ def test_claim_check_a_partial_chunk_is_not_a_claim() -> None:
 
 def test_claim_check_finalised_short_is_not_verified() -> None:
     session, a = _played_assignment(6)
-    assert QueryClient._check_claim(a, _record(session, a, 4, finalised=True), session) is False
+    assert check_claim(a, _record(session, a, 4, finalised=True), session) is False
     assert not a.claimed
 
 
@@ -276,7 +276,7 @@ def test_claim_check_a_chunk_with_another_transcript_is_an_error() -> None:
         record, fields={**record.fields, "transcriptHash": transcript_hash(1, 2)}
     )
     with pytest.raises(QueryError, match="differs from this client's"):
-        QueryClient._check_claim(a, wrong, session)
+        check_claim(a, wrong, session)
 
 
 def test_claim_check_more_rounds_than_signed_is_an_error() -> None:
@@ -284,7 +284,7 @@ def test_claim_check_more_rounds_than_signed_is_an_error() -> None:
     record = _record(session, a, 4, finalised=False)
     more = dataclasses.replace(record, fields={**record.fields, "rounds": 5})
     with pytest.raises(QueryError, match="more than"):
-        QueryClient._check_claim(a, more, session)
+        check_claim(a, more, session)
 
 
 def test_claim_check_before_chunked_claims_a_claim_finalises() -> None:
@@ -294,7 +294,7 @@ def test_claim_check_before_chunked_claims_a_claim_finalises() -> None:
     old = dataclasses.replace(
         record, fields={k: v for k, v in record.fields.items() if k != "finalised"}
     )
-    assert QueryClient._check_claim(a, old, session) is False
+    assert check_claim(a, old, session) is False
 
 
 # -- the outcome ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ __all__ = [
     "Opening",
     "PublicInputs",
     "check_openings",
+    "check_slot",
     "check_start",
     "circuit_inputs",
     "public_inputs",
@@ -134,18 +135,24 @@ def check_openings(
         )
     if not is_field_element(tag):
         raise ProofError(f"tag {tag!r} is not a field element in [0, r)")
-    p = manifest.part(part)
     for i, opening in enumerate(openings, start=start.rounds + 1):
-        block = manifest.block(p.block_for_round(i))
-        if len(opening.share) != block.input_size or len(opening.mask) != block.output_size:
-            raise ProofError(
-                f"round {i} (block {block.index}) takes a {block.input_size}-value share and a "
-                f"{block.output_size}-value mask, the opening has {len(opening.share)} and "
-                f"{len(opening.mask)}"
-            )
-        values = (*opening.share, *opening.mask, opening.salt)
-        if not all(is_field_element(v) for v in values):
-            raise ProofError(f"round {i}: an opening value is not a field element in [0, r)")
+        check_slot(manifest, part, i, opening)
+
+
+def check_slot(manifest: Manifest, part: int, i: int, opening: Opening) -> None:
+    """`ProofError` unless round i's opening has the sizes of its block and lies in F_r: what
+    the circuit's slot for round i requires of its private inputs (the rest of the slot, its
+    commitment, W s + m and the two chain steps, is computed from them)."""
+    block = manifest.block(manifest.part(part).block_for_round(i))
+    if len(opening.share) != block.input_size or len(opening.mask) != block.output_size:
+        raise ProofError(
+            f"round {i} (block {block.index}) takes a {block.input_size}-value share and a "
+            f"{block.output_size}-value mask, the opening has {len(opening.share)} and "
+            f"{len(opening.mask)}"
+        )
+    values = (*opening.share, *opening.mask, opening.salt)
+    if not all(is_field_element(v) for v in values):
+        raise ProofError(f"round {i}: an opening value is not a field element in [0, r)")
 
 
 def start_state(tag: int, start: ChunkStart) -> TranscriptState:

@@ -10,7 +10,17 @@ from rich.table import Table
 
 from zkai.cliutil import fail, out, say
 from zkai.errors import ZKAIError
-from zkai.localnet.demo import DemoQuery, DemoTraining, run_demo_queries, run_demo_training
+from zkai.localnet.demo import (
+    DEMO_PROMPT,
+    DEMO_TOKENS,
+    LANGUAGE_MODEL,
+    DemoGeneration,
+    DemoQuery,
+    DemoTraining,
+    run_demo_generation,
+    run_demo_queries,
+    run_demo_training,
+)
 from zkai.localnet.network import LocalNetwork, UpOptions
 from zkai.units import format_amount
 
@@ -101,9 +111,13 @@ def demo(
     training: Annotated[
         bool, typer.Option(help="Run the encrypted training round after the queries.")
     ] = True,
+    generation: Annotated[
+        bool, typer.Option(help="Generate text privately with tiny-lm after the queries.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """`zkai up`, private queries checked against the plaintext models, then a training round.
+    """`zkai up`, private queries checked against the plaintext models, a private generation by
+    the language model tiny-lm (its two parts on different nodes), then a training round.
 
     The round: three contributors upload CKKS-encrypted updates, the key holder decrypts only
     their sum and publishes version 2 of `digits`, which is queried, and the contributors
@@ -132,6 +146,9 @@ def demo(
 
     try:
         report = run_demo_queries(samples, on_query=show)
+        if generation:
+            report.generation = _demo_generation(names, streamed=not as_json)
+            report.seconds += report.generation.seconds
         if training:
             say("encrypted training round on digits with three contributors")
             report.training = run_demo_training(samples=min(samples, 2), say=say, on_query=show)
@@ -167,6 +184,8 @@ def demo(
         out.print(
             f"{sum(q.ok for q in report.queries)}/{len(report.queries)} queries exact and verified."
         )
+        if report.generation is not None:
+            _print_generation(report.generation)
         if report.training is not None:
             _print_training(report.training)
         out.print(
@@ -174,6 +193,45 @@ def demo(
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _demo_generation(names: dict[str, str], *, streamed: bool) -> DemoGeneration:
+    say(
+        f"{LANGUAGE_MODEL} writes {DEMO_TOKENS} characters after {DEMO_PROMPT!r}: the prompt "
+        "is secret-shared, each part's nodes see only their shares, every chunk is proven"
+    )
+    if streamed:
+        out.print(f"[bold]{DEMO_PROMPT}[/]", end="")
+
+    def piece(text: str) -> None:
+        if streamed:
+            out.print(text, end="", markup=False, highlight=False)
+
+    g = run_demo_generation(on_token=piece)
+    if streamed:
+        out.print()
+    served = "; ".join(
+        f"part {p} by " + ", ".join(names.get(a.lower(), a[:10]) for a in nodes)
+        for p, nodes in sorted(g.served_by.items())
+    )
+    mark = "[green]ok[/]" if g.ok else f"[red]FAILED[/] {g.error or ''}"
+    say(f"{g.model}: {served or 'no node'}, {g.seconds:.1f} s {mark}")
+    return g
+
+
+def _print_generation(g: DemoGeneration) -> None:
+    rate = f"{g.tokens_per_s:.2f}" if g.tokens_per_s is not None else "-"
+    after = (
+        f"{g.proofs_after_last_token_s:.1f} s" if g.proofs_after_last_token_s is not None else "-"
+    )
+    out.print(
+        f"{g.model}: {g.prompt!r} -> {g.text!r}\n"
+        f"  exact (= the plaintext quantised model's greedy text): "
+        f"{'yes' if g.exact else '[red]no[/] (' + repr(g.expected) + ')'}; "
+        f"proven: {'yes' if g.verified else '[red]no[/]'}; {rate} tokens/s streamed; "
+        f"every proof on-chain {after} after the last token; {g.claims} chunk claims; "
+        f"{g.gas:,} gas; cost {format_amount(g.cost)} ZKAI, refund {format_amount(g.refund)}"
+    )
 
 
 def _print_training(t: DemoTraining) -> None:

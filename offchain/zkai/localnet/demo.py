@@ -1,7 +1,13 @@
-"""`zkai demo`: private queries on the local network, then an encrypted training round.
+"""`zkai demo`: private queries on the local network, a private generation by the language model,
+then an encrypted training round.
 
 Queries: several per demo model from the demo wallet, each compared exactly with the plaintext
 quantised model's output (`Manifest.evaluate`) and checked to have every share proven on-chain.
+
+Generation (`run_demo_generation`): tiny-lm, in two parts on different nodes, writes text after
+a prompt through `zkai generate`'s client (one request, rounds over HTTP, every chunk's proof
+on-chain), and the text is compared with the plaintext quantised model's greedy output
+(`decoder.generate` with `local_linear`).
 
 Training (`run_demo_training`), every step through the same code as the commands:
 1. the key holder (the deployer, who owns the demo models) opens a round on `digits` for three
@@ -29,11 +35,13 @@ import numpy as np
 from eth_utils.address import to_checksum_address
 
 from zkai.chain.client import ChainClient, connect, with_retries
+from zkai.client.generate import GenerationClient
 from zkai.client.query import QueryClient
 from zkai.config import get_settings
 from zkai.errors import ZKAIError
 from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, anvil_account
 from zkai.models.catalog import ModelCatalog, current_version
+from zkai.models.decoder import Decoder, generate, local_linear
 from zkai.models.demo import DEMO_MODELS, load_split
 from zkai.rewards.claims import claim_rewards, rewards_of
 from zkai.training.client import TrainingApi, contribute
@@ -48,6 +56,9 @@ CONTRIBUTOR_SHARES = (0.5, 0.3, 0.2)
 the weight cap (a round's max_weight, 500 samples) both show."""
 TRAINING_EMISSION = 100 * ETHER
 """Tokens the deployer adds to the reward pool for the demo round (besides the swept fees)."""
+LANGUAGE_MODEL = "tiny-lm"
+DEMO_PROMPT = "the python "
+DEMO_TOKENS = 32
 KEY_HOLDER_PASSPHRASE = "zkai-local-development-only"  # noqa: S105 - local demo keystore only
 
 Say = Callable[[str], None]
@@ -143,19 +154,22 @@ class DemoTraining:
 @dataclass
 class DemoReport:
     queries: list[DemoQuery] = field(default_factory=list)
+    generation: DemoGeneration | None = None
     training: DemoTraining | None = None
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         queries_ok = bool(self.queries) and all(q.ok for q in self.queries)
-        return queries_ok and (self.training is None or self.training.ok)
+        generation_ok = self.generation is None or self.generation.ok
+        return queries_ok and generation_ok and (self.training is None or self.training.ok)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "seconds": round(self.seconds, 2),
             "queries": [{**q.__dict__, "ok": q.ok} for q in self.queries],
+            "generation": None if self.generation is None else self.generation.as_json(),
             "training": None if self.training is None else self.training.as_json(),
         }
 
@@ -219,6 +233,94 @@ def run_demo_queries(
                 on_query(result)
     report.seconds = time.monotonic() - started
     return report
+
+
+@dataclass
+class DemoGeneration:
+    """One private generation, compared with the plaintext quantised model's."""
+
+    model: str
+    prompt: str
+    tokens: int
+    text: str = ""
+    expected: str = ""
+    verified: bool = False
+    query_id: str | None = None
+    cost: int = 0
+    refund: int = 0
+    claims: int = 0
+    gas: int = 0
+    tokens_per_s: float | None = None
+    proofs_after_last_token_s: float | None = None
+    served_by: dict[int, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def exact(self) -> bool:
+        return bool(self.text) and self.text == self.expected
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.exact and self.verified
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "cost": str(self.cost),
+            "refund": str(self.refund),
+            "exact": self.exact,
+            "ok": self.ok,
+        }
+
+
+def run_demo_generation(
+    prompt: str = DEMO_PROMPT,
+    tokens: int = DEMO_TOKENS,
+    on_token: Callable[[str], None] | None = None,
+    round_window_s: int = 600,
+) -> DemoGeneration:
+    """`tiny-lm` writes `tokens` characters after `prompt` from the demo wallet: greedy, so the
+    text must equal the plaintext quantised model's, and every assignment's chunk claims must
+    carry this client's transcripts (verified)."""
+    started = time.monotonic()
+    result = DemoGeneration(LANGUAGE_MODEL, prompt, tokens)
+    chain = connect()
+    client = GenerationClient(chain, anvil_account(DEMO_USER_INDEX))
+    entry = ModelCatalog(chain.deployment.chain_id).get(LANGUAGE_MODEL)
+    try:
+        manifest, _version = current_version(chain, entry)
+        decoder = Decoder.from_manifest(manifest)
+        expected = generate(
+            manifest, decoder.check_request(prompt, tokens), tokens, local_linear(manifest)
+        )
+        result.expected = decoder.decode(list(expected))
+        outcome = client.generate(
+            LANGUAGE_MODEL,
+            manifest,
+            entry.model_id,
+            prompt,
+            tokens,
+            round_window_s=round_window_s,
+            on_token=None if on_token is None else lambda _i, _t, piece, _s: on_token(piece),
+        )
+        result.text = outcome.text
+        result.verified = outcome.verified
+        result.tokens_per_s = outcome.tokens_per_s
+        result.proofs_after_last_token_s = outcome.proofs_after_last_token_s
+        query = outcome.query
+        if query is not None:
+            result.query_id = "0x" + query.query_id.hex()
+            result.cost = query.cost
+            result.refund = query.escrow - query.cost
+            result.claims = sum(len(a.chunks) for a in query.assignments)
+            result.gas = query.request_gas + sum(a.claim_gas for a in query.assignments)
+            for a in query.assignments:
+                result.served_by.setdefault(a.part, []).append(a.node)
+    except ZKAIError as exc:
+        result.error = str(exc)
+    result.seconds = time.monotonic() - started
+    return result
 
 
 def write_training_csv(path: Path, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> Path:

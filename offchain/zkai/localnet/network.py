@@ -58,7 +58,7 @@ from zkai.localnet_state import (
     state_path,
 )
 from zkai.models.catalog import ModelCatalog
-from zkai.models.demo import DEMO_MODELS, load_demo_manifest
+from zkai.models.demo import SHIPPED_MODELS, load_demo_manifest
 from zkai.models.store import ManifestStore
 from zkai.node.keys import unlock as unlock_node_keys
 from zkai.node.operator import PartRef, init_node, register_node
@@ -89,7 +89,13 @@ class UpOptions:
 
     def price_of(self, name: str) -> int:
         """Price of one round of one part, per node."""
-        default = {"digits": ETHER, "breast-cancer": ETHER // 2, "digits-mlp": ETHER}
+        default = {
+            "digits": ETHER,
+            "breast-cancer": ETHER // 2,
+            "digits-mlp": ETHER,
+            # A generation is hundreds of rounds: 0.01 ZKAI a round.
+            "tiny-lm": ETHER // 100,
+        }
         return (self.price or default).get(name, ETHER)
 
     def parts_of(self, node_index: int, parts: int) -> list[int]:
@@ -228,7 +234,7 @@ class LocalNetwork:
         catalog = ModelCatalog(ANVIL_CHAIN_ID, self.data_dir)
         model_ids: list[int] = []
         part_counts: list[int] = []
-        for name in DEMO_MODELS:
+        for name in SHIPPED_MODELS:
             self.say(f"building and registering model {name} (development-only trusted setup)")
             manifest = load_demo_manifest(name)
             pricing = [

@@ -27,14 +27,15 @@
     unprovable                the part circuit's statement over round i's chunk fails      (e)
     no-capacity               the prover could not finish every owed proof in time         (f)
 
-Check (e), the new slot's witness: the node computes out_i = W s_i + m_i from the opened values
-and runs the part circuit's own statement (`zkai.circuits.statement`: slot sizes, field range,
-and the public inputs (tag, n0, T_n0|0, O_n0|0, i, T_i, O_{i-1}, O_i) the circuit constrains)
-over the chunk that will hold round i: rounds n0+1..i with n0 = R_max * floor((i-1) / R_max)
-(claims cover whole chunks of R_max rounds but the last); the public inputs must equal what it
-is about to sign (it computes, it does not prove). Check (f) counts one R_max-slot proof per
-chunk the node still owes for each open assignment (`_check_capacity`). Then the
-round is stored durably (`RoundStore.record_round`, one transaction that also fails if a
+Check (e), the new slot's witness: the node computes out_i = W s_i + m_i, the commitment and
+both chain steps once, with the functions the part circuit's statement uses
+(`zkai.circuits.statement`), and checks what the circuit requires beyond that of round i alone:
+its opening's sizes and field range, and that its chunk (rounds n0+1..i, n0 = R_max *
+floor((i-1) / R_max): claims cover whole chunks of R_max rounds but the last) starts from a state
+the circuit accepts. Earlier rounds were checked when served and their transcripts are stored, so
+a round costs the same at i = 1 and at i = 189 (it computes, it does not prove). Check (f)
+counts one R_max-slot proof per chunk the node still owes for each open assignment
+(`_check_capacity`). Then the round is stored durably (`RoundStore.record_round`, one transaction that also fails if a
 concurrent request stored it first) and only then answered. The plaintext share exists only
 in this process and the store.
 """
@@ -46,7 +47,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from zkai.circuits.statement import ChunkStart, check_openings, public_inputs
+from zkai.circuits.statement import ChunkStart, check_slot, check_start
 from zkai.crypto.encryption import open_sealed
 from zkai.crypto.field import BN254_R
 from zkai.crypto.transcript import (
@@ -358,9 +359,7 @@ class RoundService:
             self.store.ensure_assignment(assignment)
         outputs = tuple(part.apply(block, opening.share, opening.mask))
         o_i = output_transcript_step(state.output_transcript, request.round, outputs)
-        self._check_witness(
-            assignment.tag, part, served, opening, (expected_t, o_i), assignment.max_rounds
-        )
+        self._check_witness(assignment.tag, part, served, opening, assignment.max_rounds)
         ack = AckMessage(
             request.query, request.part, self.node.address, request.round, expected_t, o_i
         ).sign(self.domain, ack_key.ack_account)
@@ -454,13 +453,16 @@ class RoundService:
         part: ServedPart,
         served: list[RoundRow],
         opening: RoundOpening,
-        transcripts: tuple[int, int],
         max_rounds: int,
     ) -> None:
-        """The part circuit's own statement over the chunk that will hold this round (rounds
-        n0+1..i, n0 the multiple of R_max below i) plus this one: the sizes and field checks of
-        its slots, and the public inputs it will constrain, (tag, n0, T_n0|0, O_n0|0, i, T_i,
-        O_{i-1}, O_i), equal to what this node is about to sign."""
+        """Check (e), for the new slot: what the part circuit requires of round i beyond what
+        (c) and (d) computed. The chunk that will hold round i starts after n0, the multiple of
+        R_max below i, from the transcripts this node stored for round n0, and must be a start
+        the circuit accepts; round i's opening must have its block's sizes and lie in F_r. Its
+        commitment, W s + m and the two chain steps are the values computed above with the
+        functions `zkai.circuits.statement.public_inputs` uses, so the proof's public inputs are
+        exactly the (i, T_i, O_{i-1}, O_i) signed. The chunk's earlier slots passed this check
+        when they were served; nothing is hashed again (a generation has hundreds of rounds)."""
         i = len(served) + 1
         n0 = (i - 1) // max_rounds * max_rounds
         start = (
@@ -468,24 +470,13 @@ class RoundService:
             if n0 == 0
             else ChunkStart(n0, served[n0 - 1].input_transcript, served[n0 - 1].output_transcript)
         )
-        openings = [RoundOpening(r.share, r.mask, r.salt) for r in served[n0:]] + [opening]
         try:
-            check_openings(
-                part.manifest, part.part, part.artifacts.rounds, tag, openings, start=start
-            )
-            public = public_inputs(part.manifest, part.part, tag, openings, start=start)
+            check_start(part.manifest, part.part, part.artifacts.rounds, start)
+            check_slot(part.manifest, part.part, i, opening)
         except (ProofError, ShareError) as exc:
             raise RoundRefusedError(
                 "unprovable", f"the part circuit would refuse it: {exc}"
             ) from None
-        previous = (
-            served[-1].output_transcript if served else TranscriptState.start(tag).output_transcript
-        )
-        signed = (i, transcripts[0], previous, transcripts[1])
-        if public != (tag, n0, start.input_transcript, start.output_transcript, *signed):
-            raise RoundRefusedError(
-                "unprovable", "the part circuit's public inputs differ from what would be signed"
-            )
 
     # -- f: capacity ----------------------------------------------------------------------------
 
@@ -533,7 +524,15 @@ def _owed_proofs(a: AssignmentRow, rounds: int, now: float) -> list[float]:
 
 
 def _state_after(tag: int, served: list[RoundRow]) -> TranscriptState:
-    state = TranscriptState.start(tag)
-    for row in served:
-        state = state.advance(row.block, row.commitment, row.outputs)
-    return state
+    """Where the chains stand after the served rounds: the last stored round's transcripts
+    (each was computed when that round was served, before it was stored)."""
+    if not served:
+        return TranscriptState.start(tag)
+    last = served[-1]
+    return TranscriptState(
+        tag=tag,
+        rounds=len(served),
+        input_transcript=last.input_transcript,
+        output_transcript=last.output_transcript,
+        previous_output_transcript=last.prev_output_transcript,
+    )

@@ -404,6 +404,22 @@ def test_cli_generate_streams_then_prints_the_json_outcome(
             claimer.join(timeout=120)
         assert result.exit_code == 0, (result.output, log)
         doc = json.loads(result.stdout.strip().splitlines()[-1])
+        # Without --json: the prompt and the text on one line, then the summary.
+        stop.clear()
+        claimer = threading.Thread(target=net.claim_every_query, args=(stop, log))
+        claimer.start()
+        try:
+            shown = runner.invoke(
+                app,
+                [
+                    "--model", "micro-lm", "--prompt", PROMPT, "--tokens", str(TOKENS),
+                    "--wallet", "buyer", "--round-window", "30",
+                ],
+            )  # fmt: skip
+        finally:
+            stop.set()
+            claimer.join(timeout=120)
+        assert shown.exit_code == 0, (shown.output, log)
     finally:
         get_settings.cache_clear()
     decoder, run = load_program(manifest)
@@ -412,6 +428,10 @@ def test_cli_generate_streams_then_prints_the_json_outcome(
     )
     assert doc["tokens"] == expected
     assert doc["text"] == decoder.decode(expected)
+    print(shown.stdout)
+    assert PROMPT + doc["text"] in shown.stdout.splitlines()
+    assert "4 of 4 accepted on-chain" in shown.stdout
+    assert "verified" in shown.stdout
     assert doc["verified"] is True
     assert doc["cost"] == doc["escrow"] > 0
     assert doc["refund"] == 0

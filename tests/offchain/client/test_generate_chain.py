@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from zkai.chain.client import ChainClient, Deployment
 from zkai.client.cli import generate as generate_command
 from zkai.client.generate import GenerationClient, check_generation, load_program
-from zkai.client.query import BudgetTooLargeError
+from zkai.client.query import BudgetTooLargeError, QueryClient
 from zkai.config import get_settings
 from zkai.devservices import free_port
 from zkai.errors import InvalidInputError
@@ -404,6 +404,22 @@ def test_cli_generate_streams_then_prints_the_json_outcome(
             claimer.join(timeout=120)
         assert result.exit_code == 0, (result.output, log)
         doc = json.loads(result.stdout.strip().splitlines()[-1])
+        # Without --json: the prompt and the text on one line, then the summary.
+        stop.clear()
+        claimer = threading.Thread(target=net.claim_every_query, args=(stop, log))
+        claimer.start()
+        try:
+            shown = runner.invoke(
+                app,
+                [
+                    "--model", "micro-lm", "--prompt", PROMPT, "--tokens", str(TOKENS),
+                    "--wallet", "buyer", "--round-window", "30",
+                ],
+            )  # fmt: skip
+        finally:
+            stop.set()
+            claimer.join(timeout=120)
+        assert shown.exit_code == 0, (shown.output, log)
     finally:
         get_settings.cache_clear()
     decoder, run = load_program(manifest)
@@ -412,6 +428,10 @@ def test_cli_generate_streams_then_prints_the_json_outcome(
     )
     assert doc["tokens"] == expected
     assert doc["text"] == decoder.decode(expected)
+    print(shown.stdout)
+    assert PROMPT + doc["text"] in shown.stdout.splitlines()
+    assert "4 of 4 accepted on-chain" in shown.stdout
+    assert "verified" in shown.stdout
     assert doc["verified"] is True
     assert doc["cost"] == doc["escrow"] > 0
     assert doc["refund"] == 0
@@ -420,3 +440,29 @@ def test_cli_generate_streams_then_prints_the_json_outcome(
     assert doc["gas"]["request"] > 21_000
     assert doc["tokens_per_s"] > 0
     assert doc["proofs_after_last_token_s"] >= 0
+
+
+def test_query_run_shares_the_request_round_and_claim_path(toy_network: ToyNetwork) -> None:
+    """`zkai query`'s client (one forward pass of the toy model) on the same network, through
+    the same PaidRounds request, rounds and chunk-aware claim wait: exact and verified."""
+    net = toy_network
+    manifest, model_id = net.models["toy-lm"]
+    user = new_user(net.chain)
+    x = [0.5, -1.0, 1.25, 0.0]
+    stop = threading.Event()
+    log: list[Any] = []
+    claimer = threading.Thread(target=net.claim_every_query, args=(stop, log))
+    claimer.start()
+    try:
+        outcome = QueryClient(net.chain, user).run(
+            "toy-lm", manifest, model_id, x, round_window_s=30
+        )
+    finally:
+        stop.set()
+        claimer.join(timeout=120)
+    expected = manifest.evaluate(manifest.quantise_input(x)).outputs
+    assert outcome.outputs == list(expected)
+    assert outcome.verified is True, (outcome.assignments, log)
+    assert [a.rounds for a in outcome.assignments] == [2, 2, 3, 3]
+    assert all(a.claimed and len(a.chunks) == 1 for a in outcome.assignments)
+    assert outcome.cost == outcome.escrow

@@ -37,6 +37,7 @@ from zkai.errors import ContractRevertError
 from zkai.localnet.processes import stop_process
 from zkai.localnet_state import DEMO_USER_INDEX, DEPLOYER_INDEX, LocalnetState, anvil_account
 from zkai.models.catalog import ModelCatalog
+from zkai.models.decoder import Decoder, generate, local_linear
 from zkai.models.demo import load_demo_manifest, load_split
 from zkai.models.manifest import Manifest
 from zkai.protocol.ids import assignment_tag
@@ -137,7 +138,7 @@ def test_up_reports_every_service_running(network: dict[str, Any]) -> None:
     status = network["status"]
     names = {p["name"] for p in status["processes"] if p["running"]}
     assert {"anvil", "node-1", "node-2", "node-3", "node-4", "api"} <= names
-    assert set(status["models"]) == {"digits", "breast-cancer", "digits-mlp"}
+    assert set(status["models"]) == {"digits", "breast-cancer", "digits-mlp", "tiny-lm"}
     again = zkai(network["env"], "status", "--json")
     assert json.loads(again.stdout)["running"] is True
 
@@ -217,6 +218,82 @@ def test_query_bad_input_fails_clearly_before_paying(
     assert result.returncode == 1
     assert message in " ".join(result.stderr.split())
     assert _balance(chain, user) == before
+
+
+def _greedy_text(prompt: str, tokens: int) -> str:
+    manifest = load_demo_manifest("tiny-lm")
+    decoder = Decoder.from_manifest(manifest)
+    prompt_tokens = decoder.check_request(prompt, tokens)
+    return decoder.decode(list(generate(manifest, prompt_tokens, tokens, local_linear(manifest))))
+
+
+def test_generate_tiny_lm_from_the_cli_matches_the_plaintext_model_every_chunk_proven(
+    network: dict[str, Any],
+) -> None:
+    """The language model in two parts on four nodes: one request, rounds over HTTP, the text
+    exactly the plaintext quantised model's greedy text, every assignment's chunks claimed with
+    the client's transcripts, and the escrow spent on exactly the rounds served."""
+    chain = network["chain"]
+    user = anvil_account(DEMO_USER_INDEX).address
+    before = _balance(chain, user)
+    prompt, tokens = "def ", 7
+    result = zkai(
+        network["env"],
+        "generate",
+        "--model",
+        "tiny-lm",
+        "--prompt",
+        prompt,
+        "--tokens",
+        str(tokens),
+        "--json",
+        timeout=900,
+    )
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    answer = json.loads(result.stdout)
+    assert answer["text"] == _greedy_text(prompt, tokens)
+    assert len(answer["tokens"]) == tokens
+    assert answer["verified"] is True
+    manifest = load_demo_manifest("tiny-lm")
+    passes = len(prompt) + tokens - 1
+    assignments = answer["assignments"]
+    assert len(assignments) == 4
+    assert len({a["node"] for a in assignments}) == 4  # no node hosts the whole model
+    for a in assignments:
+        part = manifest.part(a["part"])
+        assert a["rounds"] == passes * len(part.schedule)
+        assert a["claimed"]
+        assert a["finalised"]
+        assert a["claimed_rounds"] == a["rounds"]
+        # Chunks of R_max rounds, the last one shorter: claims chain on-chain.
+        assert len(a["chunks"]) == -(-a["rounds"] // part.max_rounds)
+    # Part 1 (3 blocks a pass, R_max 15) needs more than one chunk for 10 passes.
+    assert any(len(a["chunks"]) > 1 for a in assignments)
+    assert answer["cost"] == answer["escrow"] > 0
+    assert answer["refund"] == 0
+    assert before - _balance(chain, user) == answer["escrow"]
+    shown = zkai(network["env"], "queries", "show", answer["query_id"], "--json")
+    assert shown.returncode == 0, shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("prompt", "tokens", "message"),
+    [
+        ("The ", 4, "'T'"),
+        ("x" * 60, 10, "context"),
+        ("the ", 0, "token"),
+    ],
+)
+def test_generate_refused_before_paying(
+    network: dict[str, Any], prompt: str, tokens: int, message: str
+) -> None:
+    chain = network["chain"]
+    user = anvil_account(DEMO_USER_INDEX).address
+    before = (_balance(chain, user), chain.w3.eth.get_transaction_count(user))
+    result = zkai(network["env"], "generate", "-m", "tiny-lm", "-p", prompt, "-n", str(tokens))
+    assert result.returncode != 0
+    assert message in " ".join(result.stderr.split()), result.stderr[-2000:]
+    assert (_balance(chain, user), chain.w3.eth.get_transaction_count(user)) == before
 
 
 def test_query_unknown_model_refused(network: dict[str, Any]) -> None:

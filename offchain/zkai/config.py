@@ -64,10 +64,12 @@ class Settings(BaseSettings):
     node_requeue_after_s: float = Field(default=60.0, gt=0)
     """An enqueued share not finished after this long may be enqueued again by reconciliation."""
 
-    node_lock_ttl_s: float = Field(default=10.0, gt=0)
-    """How long a share's lock outlives a holder that stopped renewing it (a heartbeat renews it
+    node_lock_ttl_s: float = Field(default=30.0, gt=0)
+    """How long a claim's lock outlives a holder that stopped renewing it (a heartbeat renews it
     every third of this while the task runs, however long the task takes): a holder that died on
-    another machine frees it within this; on the same machine it is taken over at once."""
+    another machine frees it within this; on the same machine it is taken over at once. Long
+    enough that a heartbeat starved by a busy machine (a chunk proof of tiny-lm takes tens of
+    seconds on two loaded cores) does not lose the lock mid-proof."""
 
     node_visibility_timeout_s: int = Field(default=20, ge=1)
     """Redis broker: a task delivered to a worker whose main process died is redelivered after

@@ -123,7 +123,7 @@ class ClaimProcessor:
     store: RoundStore
     parts: ServedParts
     redis: redis.Redis
-    lock_ttl_s: float = 10.0
+    lock_ttl_s: float = 30.0
     pause_s: float = 0.0
     """Tests only (ZKAI_NODE_TASK_PAUSE_S): wait this long holding the lock, before proving."""
 

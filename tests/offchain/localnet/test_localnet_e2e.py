@@ -91,7 +91,8 @@ def network(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         "--node-port",
         str(node_port),
         "--json",
-        timeout=600,
+        # The first `zkai up` of a run builds every part's keys (tiny-lm's are the largest).
+        timeout=1800,
     )
     state_file = data_dir / "localnet" / "state.json"
     try:

@@ -35,9 +35,9 @@ floor((i-1) / R_max): claims cover whole chunks of R_max rounds but the last) st
 the circuit accepts. Earlier rounds were checked when served and their transcripts are stored, so
 a round costs the same at i = 1 and at i = 189 (it computes, it does not prove). Check (f)
 counts one R_max-slot proof per chunk the node still owes for each open assignment
-(`_check_capacity`). Then the round is stored durably (`RoundStore.record_round`, one transaction that also fails if a
-concurrent request stored it first) and only then answered. The plaintext share exists only
-in this process and the store.
+(`_check_capacity`). Then the round is stored durably (`RoundStore.record_round`, one
+transaction that also fails if a concurrent request stored it first) and only then answered.
+The plaintext share exists only in this process and the store.
 """
 
 from __future__ import annotations

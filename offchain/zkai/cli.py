@@ -12,7 +12,7 @@ from rich.table import Table
 from zkai import __version__
 from zkai.api.cli import api as api_command
 from zkai.bench.cli import bench as bench_command
-from zkai.client.cli import queries_app, query, wallet_app
+from zkai.client.cli import generate, queries_app, query, wallet_app
 from zkai.config import get_settings
 from zkai.errors import ZKAIError
 from zkai.localnet import cli as localnet_cli
@@ -37,6 +37,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(rewards_app, name="rewards")
 app.command("contribute")(contribute_command)
 app.command("query")(query)
+app.command("generate", help=generate.__doc__)(generate)
 app.command("up")(localnet_cli.up)
 app.command("down")(localnet_cli.down)
 app.command("status")(localnet_cli.status)

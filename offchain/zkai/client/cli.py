@@ -1,4 +1,4 @@
-"""`zkai wallet ...` and `zkai query ...`: the user's commands."""
+"""`zkai wallet ...`, `zkai query ...` and `zkai generate ...`: the user's commands."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from zkai.chain.client import ChainClient, connect, with_retries
-from zkai.client.query import DEFAULT_ROUND_WINDOW_S, QueryClient, QueryOutcome
+from zkai.client.generate import GenerationClient, GenerationOutcome
+from zkai.client.query import (
+    DEFAULT_ROUND_WINDOW_S,
+    QueryClient,
+    QueryIncompleteError,
+    QueryOutcome,
+)
 from zkai.client.settlement import describe_query, queries_of, settle_query
 from zkai.cliutil import ask_passphrase, err, fail, keystore, out, unlock_account
 from zkai.errors import QueryError, ZKAIError
@@ -130,6 +136,30 @@ def read_input_vector(source: str) -> list[float]:
     return values
 
 
+def assignments_table(outcome: QueryOutcome) -> Table:
+    """One row per assignment: rounds, claim chunks, gas, credit, whether its proof matched."""
+    table = Table(
+        "part", "node", "rounds", "chunks", "claim gas", "paid ZKAI", "proof", title="assignments"
+    )
+    for a in outcome.assignments:
+        if a.claimed:
+            proof = "[green]accepted[/]"
+        elif a.claimed_rounds:
+            proof = f"[yellow]{a.claimed_rounds} of {a.rounds} rounds[/]"
+        else:
+            proof = "[yellow]not claimed[/]"
+        table.add_row(
+            str(a.part),
+            a.node,
+            str(a.rounds),
+            str(len(a.chunks)),
+            f"{a.claim_gas:,}" if a.chunks else "-",
+            format_amount(a.credit),
+            proof,
+        )
+    return table
+
+
 def print_outcome(outcome: QueryOutcome) -> None:
     assert outcome.prediction is not None
     p = outcome.prediction
@@ -141,16 +171,7 @@ def print_outcome(outcome: QueryOutcome) -> None:
         out.print(
             f"[yellow]{outcome.clamped} intermediate values were clamped to the model's range[/]"
         )
-    table = Table("part", "node", "rounds", "claim gas", "paid ZKAI", title="assignments")
-    for a in outcome.assignments:
-        table.add_row(
-            str(a.part),
-            a.node,
-            str(a.rounds),
-            f"{a.claim_gas:,}" if a.claimed else "[yellow]not claimed[/]",
-            format_amount(a.credit),
-        )
-    out.print(table)
+    out.print(assignments_table(outcome))
     out.print(
         f"query 0x{outcome.query_id.hex()[:16]}… · escrow {format_amount(outcome.escrow)} ZKAI · "
         f"cost {format_amount(outcome.cost)} ZKAI · request gas {outcome.request_gas:,} · "
@@ -235,6 +256,180 @@ def query(
         print_outcome(outcome)
     if not outcome.verified:
         raise typer.Exit(2)
+
+
+def parse_nodes(nodes: str | None) -> list[list[str]] | None:
+    return [part.split(",") for part in nodes.split(";")] if nodes else None
+
+
+GENERATE_HELP = (
+    "Generate text privately: the prompt is secret-shared to the nodes of every part of a "
+    "language model, paid once (one request), streamed as it comes, and every node's proof is "
+    "checked on-chain.\n\n"
+    "Example, on the local network of `zkai up`:\n\n"
+    '    zkai generate --model tiny-lm --prompt "the python " --tokens 32\n\n'
+    "Greedy by default: exactly what the plaintext quantised model generates. "
+    "--temperature 0.8 --seed 7 samples, reproducibly. "
+    "The prompt may use only the model's characters and, with --tokens, must fit its context "
+    "and the model's budget; all of that is checked before anything is paid."
+)
+
+
+def print_generation(g: GenerationOutcome) -> None:
+    q = g.query
+    assert q is not None
+    out.print(assignments_table(q))
+    rate = g.tokens_per_s
+    first = g.time_to_first_token_s
+    gas_claims = sum(a.claim_gas for a in q.assignments)
+    chunks = sum(len(a.chunks) for a in q.assignments)
+    accepted = sum(1 for a in q.assignments if a.claimed)
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("query", "0x" + q.query_id.hex())
+    summary.add_row("tokens", f"{len(g.tokens)} ({len(g.prompt_tokens)} prompt characters)")
+    summary.add_row(
+        "speed",
+        f"{rate:.2f} tokens/s as streamed" if rate is not None else "-",
+    )
+    summary.add_row("first token", f"{first:.2f} s after the request" if first else "-")
+    summary.add_row(
+        "cost",
+        f"{format_amount(q.cost)} of {format_amount(q.escrow)} ZKAI escrowed "
+        f"(refund {format_amount(q.refund)})",
+    )
+    summary.add_row(
+        "gas",
+        f"request {q.request_gas:,} · claims {gas_claims:,} in {chunks} chunks · "
+        f"{(q.request_gas + gas_claims) // max(1, len(g.tokens)):,} per token",
+    )
+    summary.add_row("proofs", f"{accepted} of {len(q.assignments)} accepted on-chain")
+    if g.proofs_after_last_token_s is not None:
+        summary.add_row("all proofs", f"{g.proofs_after_last_token_s:.1f} s after the last token")
+    summary.add_row(
+        "verified",
+        "[green]yes[/]: every node's proof matches this client's rounds"
+        if g.verified
+        else "[yellow]no[/]",
+    )
+    out.print(summary)
+    if q.refund > 0 and g.proofs_after_last_token_s is not None:
+        out.print(
+            f"unused escrow {format_amount(q.refund)} ZKAI: "
+            f"`zkai queries settle 0x{q.query_id.hex()}`"
+        )
+
+
+def generate(
+    model: Annotated[str, typer.Option("--model", "-m", help="Language model name (or id).")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The text to continue.")],
+    tokens: Annotated[int, typer.Option("--tokens", "-n", help="New tokens to generate.")] = 32,
+    temperature: Annotated[
+        float, typer.Option(help="0 = greedy (default); above 0 samples (with --seed).")
+    ] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the sampling (reproducible).")] = None,
+    wallet: Annotated[str | None, typer.Option(help="Paying wallet (zkai wallet list).")] = None,
+    ape_alias: Annotated[str | None, typer.Option(help="Pay from an ape account.")] = None,
+    nodes: Annotated[
+        str | None,
+        typer.Option(
+            help="Nodes per part: addresses separated by commas, parts by ';' (default: random)."
+        ),
+    ] = None,
+    max_fee: Annotated[
+        str | None, typer.Option(help="Refuse to escrow more than this many ZKAI.")
+    ] = None,
+    round_window: Annotated[
+        int, typer.Option(help="Seconds for all rounds (the nodes prove after it, or sooner).")
+    ] = DEFAULT_ROUND_WINDOW_S,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Stop after the text; do not wait for the proofs."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    try:
+        account = unlock_account(wallet, ape_alias)
+        chain = chain_client()
+        entry = ModelCatalog(chain.deployment.chain_id).get(model)
+        manifest, _version = current_version(chain, entry)
+        client = GenerationClient(chain, account)
+        cap = tokens_to_wei(max_fee) if max_fee is not None else None
+        status = err.status("checking the prompt, planning and paying", spinner="dots")
+        streaming = False
+
+        def on_progress(event: str, detail: dict[str, Any]) -> None:
+            nonlocal streaming
+            if as_json:
+                return
+            if event == "requested":
+                status.update(f"paid in {detail['tx'][:18]}…; first rounds with the nodes")
+            elif event == "generated":
+                if streaming:
+                    out.print()
+                    streaming = False
+                status.update("waiting for every node's proof to be accepted on-chain")
+                status.start()
+            elif event in ("chunk", "claimed", "claimed_short"):
+                status.update(
+                    f"proofs: part {detail['part']} node {detail['node'][:10]}… has "
+                    f"{detail['rounds']} rounds claimed"
+                )
+
+        def on_token(_i: int, _token: int, piece: str, _t: float) -> None:
+            nonlocal streaming
+            if as_json:
+                return
+            if not streaming:
+                status.stop()
+                out.print(prompt, style="dim", end="", markup=False, highlight=False)
+                streaming = True
+            out.print(piece, style="bold", end="", markup=False, highlight=False)
+
+        if not as_json:
+            status.start()
+        try:
+            outcome = client.generate(
+                entry.name,
+                manifest,
+                entry.model_id,
+                prompt,
+                tokens,
+                temperature=temperature,
+                seed=seed,
+                nodes=parse_nodes(nodes),
+                max_fee=cap,
+                round_window_s=round_window,
+                wait_proofs=not no_wait,
+                on_token=on_token,
+                on_progress=on_progress,
+            )
+        finally:
+            status.stop()
+            if streaming:
+                out.print()
+    except QueryIncompleteError as exc:
+        raise fail(str(exc), code=2) from None
+    except ZKAIError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(outcome.as_json()))
+    elif no_wait:
+        q = outcome.query
+        assert q is not None
+        out.print(
+            f"query 0x{q.query_id.hex()} · {outcome.tokens_per_s or 0:.2f} tokens/s · "
+            f"escrow {format_amount(q.escrow)} ZKAI · not waiting for the proofs: "
+            f"`zkai queries show 0x{q.query_id.hex()}` shows them"
+        )
+    else:
+        print_generation(outcome)
+    if not no_wait and not outcome.verified:
+        raise typer.Exit(2)
+
+
+generate.__doc__ = GENERATE_HELP
 
 
 queries_app = typer.Typer(

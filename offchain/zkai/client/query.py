@@ -4,38 +4,48 @@
 1. Plan, before anything is signed: the model's current version and parts (on-chain), the local
    manifest by hash, the input checked against the model, k eligible nodes for every part (those
    that host it; distinct nodes across parts where there are enough), each part's budget (the
-   number of its block evaluations in one forward pass), the escrow E, the deadlines from the
-   market's minimums, and the wallet's ZKAI and ETH.
-2. Request: the round-1 shares of part 0 are dealt first (the request carries their commitments),
-   then one transaction pays E with a permit and pins the version and a fee cap.
+   number of its block evaluations in one forward pass; `zkai generate` passes its own), checked
+   against the part's max budget on-chain, the escrow E, the deadlines from the market's
+   minimums, and the wallet's ZKAI and ETH.
+2. Request (`PaidRounds`, lazily, inside the first round): the round-1 shares of part 0 are dealt
+   first (the request carries their commitments), then one transaction pays E with a permit and
+   pins the version and a fee cap; then the first round goes out.
 3. Rounds: the manifest's steps in order. A linear block goes to the k nodes of its part, each with
    a fresh share and mask sealed to the node's recorded key and a `Round` signed with the session
    key; each answer is checked (`QuerySession.accept`) before it is used; the block's output is
    sum out - sum m + b. User steps (activations, rescaling) run here, on the reconstructed values.
-4. Proofs: every node claims its assignment on-chain with one proof; the answer is reported as
-   verified only when every assignment's recorded (rounds, T_n, O_n) equals the client's own.
+4. Proofs: every node claims its assignment on-chain, in one proof or in chunks of at most R_max
+   rounds (each a `Claimed` event); a chunk short of the client's round count is not a claim of
+   the assignment. The answer is reported as verified only when every assignment's recorded
+   (rounds, T_n, O_n) equals the client's own (`wait_claims`).
+`zkai generate` (`zkai.client.generate`) runs the same plan, request, rounds and claim wait with
+the language model's user-side program in place of the forward pass.
    Unused budget is refunded by `settle` (anyone may send it after the proof deadline).
 Which nodes are asked, and when, never depends on the reconstructed values (PROTOCOL.md, step 3).
 """
 
 from __future__ import annotations
 
-import functools
 import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from zkai.chain.client import ChainClient, with_retries
+from zkai.client.claims import (
+    AssignmentOutcome,
+    ClaimChunk,
+    QueryOutcome,
+    wait_claims,
+)
 from zkai.client.permit import sign_permit
 from zkai.client.session import PreparedRound, QuerySession
 from zkai.client.transport import RoundTransport
-from zkai.crypto.field import encode_signed_vector
 from zkai.errors import (
     InsufficientFundsError,
     NodeUnreachableError,
@@ -43,10 +53,11 @@ from zkai.errors import (
     QueryError,
     RoundRefusedError,
 )
-from zkai.models.manifest import Manifest, Prediction
+from zkai.models.manifest import Manifest
 from zkai.protocol.market import (
     ModelTerms,
     NodeInfo,
+    PartTerms,
     eligible_nodes_for_part,
     read_assignment,
     read_market_terms,
@@ -57,6 +68,10 @@ from zkai.units import format_amount
 
 __all__ = [
     "DEFAULT_ROUND_WINDOW_S",
+    "AssignmentOutcome",
+    "BudgetTooLargeError",
+    "ClaimChunk",
+    "PaidRounds",
     "QueryClient",
     "QueryIncompleteError",
     "QueryOutcome",
@@ -85,74 +100,6 @@ class QueryPlan:
     proof_deadline: int
 
 
-@dataclass
-class AssignmentOutcome:
-    part: int
-    node: str
-    rounds: int
-    claimed: bool = False
-    claim_tx: str | None = None
-    claim_gas: int = 0
-    credit: int = 0
-
-
-@dataclass
-class QueryOutcome:
-    """What `zkai query --json` prints (see `as_json`)."""
-
-    query_id: bytes
-    model: str
-    model_id: int
-    version: int
-    escrow: int
-    request_tx: str
-    request_gas: int
-    round_deadline: int
-    proof_deadline: int
-    assignments: list[AssignmentOutcome] = field(default_factory=list)
-    prediction: Prediction | None = None
-    outputs: list[int] | None = None
-    clamped: int = 0
-    answer_s: float = 0.0
-    latency_s: float = 0.0
-    verified: bool = False
-    cost: int = 0
-    session: QuerySession | None = field(default=None, repr=False, compare=False)
-
-    def as_json(self) -> dict[str, Any]:
-        p = self.prediction
-        return {
-            "query_id": "0x" + self.query_id.hex(),
-            "model": self.model,
-            "model_id": self.model_id,
-            "version": self.version,
-            "prediction": None if p is None else p.label,
-            "label_name": None if p is None else p.label_name,
-            "scores": None if p is None else list(p.scores),
-            "outputs": self.outputs,
-            "clamped_values": self.clamped,
-            "escrow": self.escrow,
-            "cost": self.cost,
-            "request": {"tx_hash": self.request_tx, "gas_used": self.request_gas},
-            "deadlines": {"rounds": self.round_deadline, "proofs": self.proof_deadline},
-            "assignments": [
-                {
-                    "part": a.part,
-                    "node": a.node,
-                    "rounds": a.rounds,
-                    "claimed": a.claimed,
-                    "claim_tx": a.claim_tx,
-                    "claim_gas": a.claim_gas,
-                    "credit": a.credit,
-                }
-                for a in self.assignments
-            ],
-            "answer_s": round(self.answer_s, 3),
-            "latency_s": round(self.latency_s, 3),
-            "verified": self.verified,
-        }
-
-
 def _distinct(nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
     """Nodes with keys of their own: a node whose encryption key or ack signer was seen before is
     dropped (one key holder would otherwise read several shares of a part)."""
@@ -170,6 +117,38 @@ def _distinct(nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
 
 def _noop(_event: str, _detail: dict[str, Any]) -> None:
     return None
+
+
+def part_max_budget(part: PartTerms) -> int:
+    """The most rounds one assignment of `part` may be given (>= R_max; larger only for a part
+    whose claims may be chunked). Registries from before chunked claims record none: R_max."""
+    return int(getattr(part, "max_budget", part.max_rounds))
+
+
+class BudgetTooLargeError(QueryError):
+    """A part would need more rounds per assignment than its terms allow (nothing was paid).
+    `fits`: the largest request that would fit, where the caller knows it (--tokens)."""
+
+    def __init__(
+        self,
+        part: int,
+        budget: int,
+        max_budget: int,
+        max_rounds: int,
+        *,
+        message: str | None = None,
+        fits: int | None = None,
+    ) -> None:
+        self.part = part
+        self.budget = budget
+        self.max_budget = max_budget
+        self.fits = fits
+        chunked = f" (claimed in chunks of {max_rounds})" if max_budget > max_rounds else ""
+        super().__init__(
+            message
+            or f"part {part} needs {budget} rounds per node but its terms allow at most "
+            f"{max_budget}{chunked}; ask for less"
+        )
 
 
 class QueryClient:
@@ -194,15 +173,8 @@ class QueryClient:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def plan(
-        self,
-        manifest: Manifest,
-        model_id: int,
-        *,
-        nodes: Sequence[Sequence[str]] | None = None,
-        round_window_s: int = DEFAULT_ROUND_WINDOW_S,
-        exclude: Sequence[str] = (),
-    ) -> QueryPlan:
+    def read_terms(self, manifest: Manifest, model_id: int) -> ModelTerms:
+        """The model's current version on-chain, checked to be `manifest` (read only)."""
         terms = read_model(self.chain, model_id)
         if terms.manifest_hash != manifest.hash:
             raise QueryError(
@@ -215,12 +187,32 @@ class QueryClient:
                 f"model {model_id} has {len(terms.parts)} parts on-chain, the manifest "
                 f"{len(manifest.parts)}"
             )
-        budgets = tuple(manifest.rounds_per_pass(p) for p in range(len(terms.parts)))
+        return terms
+
+    def plan(
+        self,
+        manifest: Manifest,
+        model_id: int,
+        *,
+        budgets: Sequence[int] | None = None,
+        terms: ModelTerms | None = None,
+        nodes: Sequence[Sequence[str]] | None = None,
+        round_window_s: int = DEFAULT_ROUND_WINDOW_S,
+        exclude: Sequence[str] = (),
+    ) -> QueryPlan:
+        """Everything decided before paying; nothing is signed or sent. `budgets` are the rounds
+        per assignment of each part (default: one forward pass); each must be within the part's
+        max budget on-chain (`BudgetTooLargeError` otherwise)."""
+        terms = terms or self.read_terms(manifest, model_id)
+        if budgets is None:
+            budgets = [manifest.rounds_per_pass(p) for p in range(len(terms.parts))]
+        budgets = tuple(budgets)
+        if len(budgets) != len(terms.parts):
+            raise QueryError(f"{len(budgets)} budgets for the {len(terms.parts)} parts")
         for p, (b, part) in enumerate(zip(budgets, terms.parts, strict=True)):
-            if b > part.max_rounds:
-                raise QueryError(
-                    f"part {p} needs {b} rounds but its circuit proves at most {part.max_rounds}"
-                )
+            limit = part_max_budget(part)
+            if not 1 <= b <= limit:
+                raise BudgetTooLargeError(p, b, limit, part.max_rounds)
         chosen = self._choose(terms, nodes, exclude)
         escrow = sum(
             part.shares * b * part.price for part, b in zip(terms.parts, budgets, strict=True)
@@ -323,6 +315,47 @@ class QueryClient:
                 f"(need about {format_amount(gas_price * GAS_ALLOWANCE)} ETH)"
             )
 
+    # -- paying ---------------------------------------------------------------------------------
+
+    def fee_cap(self, plan: QueryPlan, max_fee: int | None) -> int:
+        """The request's fee cap (the escrow unless --max-fee), refused if the escrow exceeds it."""
+        cap = plan.escrow if max_fee is None else max_fee
+        if plan.escrow > cap:
+            raise QueryError(
+                f"the query escrows {format_amount(plan.escrow)} ZKAI, above --max-fee "
+                f"{format_amount(cap)} ZKAI; raise --max-fee or ask for less"
+            )
+        return cap
+
+    def open_session(self, plan: QueryPlan) -> QuerySession:
+        """A fresh session (salt, session key) with every planned assignment and its budget."""
+        session = QuerySession(
+            self.chain.deployment.chain_id, self.market.address, self.account.address
+        )
+        for p, part_nodes in enumerate(plan.nodes):
+            for n in part_nodes:
+                session.add_assignment(
+                    p,
+                    n.address,
+                    encryption_key=n.encryption_key,
+                    ack_signer=n.ack_signer,
+                    endpoint=n.endpoint,
+                    budget=plan.budgets[p],
+                )
+        return session
+
+    def paid_rounds(
+        self,
+        name: str,
+        plan: QueryPlan,
+        session: QuerySession,
+        fee_cap: int,
+        *,
+        on_progress: Progress | None = None,
+    ) -> PaidRounds:
+        """The `send` of this query's rounds; the first call pays (see `PaidRounds`)."""
+        return PaidRounds(self, name, plan, session, fee_cap, on_progress or _noop)
+
     # -- running -------------------------------------------------------------------------------
 
     def run(
@@ -342,64 +375,24 @@ class QueryClient:
         started = time.monotonic()
         values = manifest.quantise_input(x, check_range=True)
         plan = self.plan(manifest, model_id, nodes=nodes, round_window_s=round_window_s)
-        fee_cap = plan.escrow if max_fee is None else max_fee
-        if plan.escrow > fee_cap:
-            raise QueryError(
-                f"the query escrows {format_amount(plan.escrow)} ZKAI, above --max-fee "
-                f"{format_amount(fee_cap)} ZKAI"
-            )
+        fee_cap = self.fee_cap(plan, max_fee)
         self.check_funds(plan.escrow)
-        session = QuerySession(
-            self.chain.deployment.chain_id, self.market.address, self.account.address
-        )
-        for p, part_nodes in enumerate(plan.nodes):
-            for n in part_nodes:
-                session.add_assignment(
-                    p,
-                    n.address,
-                    encryption_key=n.encryption_key,
-                    ack_signer=n.ack_signer,
-                    endpoint=n.endpoint,
-                    budget=plan.budgets[p],
-                )
         # Part 0's first round is dealt before paying: the request carries its commitments.
-        first = manifest.blocks[0]
-        if manifest.part_of_block(first.index).index != 0:
+        if manifest.part_of_block(manifest.blocks[0].index).index != 0:
             raise QueryError("the first linear block of a model must belong to part 0")
-        pending = session.prepare_block(
-            0, first.index, encode_signed_vector(values), first.output_size
-        )
-        outcome = self._request(name, plan, session, pending, fee_cap)
-        outcome.session = session
-        pending = self._adopt_recorded_keys(session, pending)
-        progress("requested", {"query_id": outcome.query_id, "tx": outcome.request_tx})
-
-        def send(rounds: Sequence[PreparedRound]) -> list[RoundAnswer]:
-            try:
-                return self._send_all(session, rounds)
-            except (RoundRefusedError, NodeUnreachableError) as exc:
-                raise QueryIncompleteError(
-                    f"{exc}. Query 0x{outcome.query_id.hex()} stops at block {rounds[0].block}: "
-                    "the nodes that served their rounds claim them; the rest of the escrow is "
-                    f"refunded by `zkai queries settle 0x{outcome.query_id.hex()}` after the "
-                    f"proof deadline (chain time {plan.proof_deadline})",
-                    outcome,
-                ) from exc
-
+        session = self.open_session(plan)
+        rounds = self.paid_rounds(name, plan, session, fee_cap, on_progress=progress)
         values, clamped = session.run_blocks(
             manifest,
             values,
-            send,
-            first=pending,
+            rounds,
             on_block=lambda b, p: progress("block", {"block": b, "part": p}),
         )
+        outcome = rounds.paid()
         outcome.outputs = list(values)
         outcome.clamped = clamped
         outcome.prediction = manifest.decode(values, clamped=clamped)
         outcome.answer_s = time.monotonic() - started
-        outcome.assignments = [
-            AssignmentOutcome(p, s.node, s.rounds) for (p, _), s in session.assignments.items()
-        ]
         if wait_proofs:
             self.wait_claims(outcome, session, on_progress=progress)
         outcome.latency_s = time.monotonic() - started
@@ -447,12 +440,15 @@ class QueryClient:
             escrow=plan.escrow,
             request_tx="0x" + bytes(receipt["transactionHash"]).hex(),
             request_gas=int(receipt["gasUsed"]),
+            request_block=int(receipt["blockNumber"]),
             round_deadline=plan.round_deadline,
             proof_deadline=plan.proof_deadline,
+            assignments=[AssignmentOutcome(p, node, 0) for (p, node) in session.assignments],
+            session=session,
         )
 
     def _adopt_recorded_keys(
-        self, session: QuerySession, pending: list[PreparedRound]
+        self, session: QuerySession, pending: Sequence[PreparedRound]
     ) -> list[PreparedRound]:
         """Use the keys the market recorded at request (a node may have rotated its keys
         between planning and mining): Acks must recover to the recorded signer to be evidence,
@@ -487,50 +483,77 @@ class QueryClient:
         on_progress: Progress | None = None,
         poll_s: float = 0.3,
     ) -> None:
-        """Wait until every assignment is claimed (or its proof deadline passes), then verify."""
-        progress = on_progress or _noop
-        pending = {(a.part, a.node): a for a in outcome.assignments}
-        while pending:
-            for key, a in list(pending.items()):
-                record = read_assignment(self.chain, outcome.query_id, a.part, a.node)
-                if int(record.rounds) > 0:
-                    a.claimed = True
-                    a.credit = int(record.rounds) * int(record.price)
-                    state = session.assignment(a.part, a.node).state
-                    a.rounds = int(record.rounds)
-                    if int(record.rounds) != state.rounds or not record.claimed_transcripts(
-                        state.input_transcript, state.output_transcript
-                    ):
-                        raise QueryError(
-                            f"node {a.node} claimed part {a.part} with a transcript that differs "
-                            "from this client's: the answer is not verified"
-                        )
-                    del pending[key]
-                    progress("claimed", {"part": a.part, "node": a.node})
-            if not pending:
-                break
-            if self._chain_now() > outcome.proof_deadline + CLAIM_PATIENCE_S:
-                return
-            time.sleep(poll_s)
-        self._claim_receipts(outcome)
-        outcome.verified = all(a.claimed for a in outcome.assignments)
-        outcome.cost = sum(a.credit for a in outcome.assignments)
+        """`zkai.client.claims.wait_claims` on this client's chain (verifies the outcome)."""
+        wait_claims(
+            self.chain,
+            outcome,
+            session,
+            now=self._chain_now,
+            patience_s=CLAIM_PATIENCE_S,
+            on_progress=on_progress or _noop,
+            poll_s=poll_s,
+        )
 
-    def _claim_receipts(self, outcome: QueryOutcome) -> None:
-        latest = with_retries(lambda: self.chain.w3.eth.block_number)
-        start = latest - 5_000 if latest > 5_000 else 0
-        by_key = {(a.part, a.node): a for a in outcome.assignments}
-        for log in self.chain.events(
-            "QueryMarket", "Claimed", start, latest, {"queryId": outcome.query_id}
-        ):
-            key = (int(log["args"]["part"]), str(log["args"]["node"]))
-            if key in by_key:
-                tx_hash = log["transactionHash"]
-                receipt = with_retries(
-                    functools.partial(self.chain.w3.eth.get_transaction_receipt, tx_hash)
+
+class PaidRounds:
+    """The `send` of one query's rounds (`QuerySession.evaluate_block` / `run_blocks` call it
+    with one block's rounds at a time). Its first call must carry part 0's round 1: it pays
+    first (`requestQuery` with those rounds' commitments), adopts the keys the market recorded
+    and re-seals them, then sends. A node that refuses or vanishes after the payment ends the
+    query with `QueryIncompleteError` (served rounds are claimed; the rest is refunded)."""
+
+    def __init__(
+        self,
+        client: QueryClient,
+        name: str,
+        plan: QueryPlan,
+        session: QuerySession,
+        fee_cap: int,
+        progress: Progress,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.plan = plan
+        self.session = session
+        self.fee_cap = fee_cap
+        self.progress = progress
+        self.outcome: QueryOutcome | None = None
+
+    def paid(self) -> QueryOutcome:
+        """The paid query's outcome so far, with each assignment's answered rounds (QueryError
+        if nothing was requested yet)."""
+        if self.outcome is None:
+            raise QueryError("no round was sent, so nothing was requested or paid")
+        for a in self.outcome.assignments:
+            a.rounds = self.session.assignment(a.part, a.node).rounds
+        return self.outcome
+
+    def __call__(self, pending: Sequence[PreparedRound]) -> list[RoundAnswer]:
+        if self.outcome is None:
+            if not pending or any(p.part != 0 or p.round != 1 for p in pending):
+                raise QueryError(
+                    "the first rounds of a query must be round 1 of part 0 (the request "
+                    "carries their commitments); this model's first block is in another part"
                 )
-                by_key[key].claim_tx = "0x" + bytes(tx_hash).hex()
-                by_key[key].claim_gas = int(receipt["gasUsed"])
+            self.outcome = self.client._request(
+                self.name, self.plan, self.session, pending, self.fee_cap
+            )
+            self.progress(
+                "requested", {"query_id": self.outcome.query_id, "tx": self.outcome.request_tx}
+            )
+            pending = self.client._adopt_recorded_keys(self.session, pending)
+        try:
+            return self.client._send_all(self.session, pending)
+        except (RoundRefusedError, NodeUnreachableError) as exc:
+            outcome = self.paid()
+            qid = "0x" + outcome.query_id.hex()
+            raise QueryIncompleteError(
+                f"{exc}. Query {qid} stops at block {pending[0].block}: the nodes that served "
+                "their rounds claim them; the rest of the escrow is refunded by "
+                f"`zkai queries settle {qid}` after the proof deadline (chain time "
+                f"{self.plan.proof_deadline})",
+                outcome,
+            ) from exc
 
 
 class QueryIncompleteError(QueryError):

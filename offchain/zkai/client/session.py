@@ -236,6 +236,33 @@ class QuerySession:
             (prepared.round, message.input_transcript, answer.output_transcript, answer.ack)
         )
 
+    def evaluate_block(
+        self,
+        manifest: Manifest,
+        block_index: int,
+        values: Sequence[int],
+        send: Callable[[Sequence[PreparedRound]], Sequence[RoundAnswer]],
+        *,
+        pending: Sequence[PreparedRound] | None = None,
+    ) -> list[int]:
+        """One linear block through its part's k nodes, as one round each: `values` (signed ints
+        at the block's input scale) dealt into fresh shares (unless `pending` is this block's
+        round, already dealt), sent with `send`, every answer checked (`accept`) before it is
+        used, then W x + b reconstructed (signed ints). `send` delivers one block's rounds and
+        returns the answers in the same order."""
+        block = manifest.block(block_index)
+        part = manifest.part_of_block(block_index).index
+        if pending is None:
+            pending = self.prepare_block(
+                part, block_index, encode_signed_vector(values), block.output_size
+            )
+        answers = send(pending)
+        if len(answers) != len(pending):
+            raise AckError(f"{len(answers)} answers for the {len(pending)} rounds of a block")
+        for prepared, answer in zip(pending, answers, strict=True):
+            self.accept(prepared, answer)
+        return block.reconstruct(self.reconstruct(pending, answers))
+
     def run_blocks(
         self,
         manifest: Manifest,
@@ -245,27 +272,20 @@ class QuerySession:
         first: Sequence[PreparedRound] | None = None,
         on_block: Callable[[int, int], None] | None = None,
     ) -> tuple[list[int], int]:
-        """A forward pass: every linear block dealt to its part's nodes (`first` is block 0's
-        round if already dealt), each answer checked, W x + b reconstructed, then the user steps.
-        Returns the final values and how many values a clamp changed. `send` delivers one
-        block's rounds and returns the answers in the same order."""
+        """A forward pass: every linear block through `evaluate_block` (`first` is block 0's
+        round if already dealt), then the user steps after it. Returns the final values and how
+        many values a clamp changed."""
         current = list(values)
         clamped = 0
         pending = first
         for block in manifest.blocks:
-            part = manifest.part_of_block(block.index).index
-            if pending is None:
-                pending = self.prepare_block(
-                    part, block.index, encode_signed_vector(current), block.output_size
-                )
-            answers = send(pending)
-            for prepared, answer in zip(pending, answers, strict=True):
-                self.accept(prepared, answer)
-            reconstructed = block.reconstruct(self.reconstruct(pending, answers))
+            reconstructed = self.evaluate_block(
+                manifest, block.index, current, send, pending=pending
+            )
             stepped = manifest.run_user_steps(block.index, reconstructed)
             current, clamped = list(stepped.values), clamped + stepped.clamped
             if on_block is not None:
-                on_block(block.index, part)
+                on_block(block.index, manifest.part_of_block(block.index).index)
             pending = None
         return current, clamped
 

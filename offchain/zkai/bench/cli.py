@@ -129,9 +129,16 @@ def _lm_table(lm: dict[str, Any]) -> Table:
     e2e = lm.get("e2e") or {}
     table.add_row("tokens/s streamed", _fmt(e2e.get("tokens_per_s_median")))
     table.add_row("proofs after last token s", _fmt(e2e.get("proofs_after_last_token_s_max")))
+    ratios = lm.get("ratios") or {}
     table.add_row(
         "gas per query / per token",
-        f"{_fmt(e2e.get('gas_per_query_median'))} / {_fmt(e2e.get('gas_per_token_median'))}",
+        f"{_fmt(e2e.get('gas_per_query_median'))} / {_fmt(e2e.get('gas_per_token_median'))}"
+        if e2e
+        else f"{_fmt(ratios.get('gas_per_query_derived'))} / "
+        f"{_fmt(ratios.get('gas_per_token_derived'))} (derived)",
+    )
+    table.add_row(
+        "ezkl / our prover time per token", _fmt(ratios.get("ezkl_over_prover_per_token"))
     )
     return table
 

@@ -185,25 +185,31 @@ def print_outcome(outcome: QueryOutcome) -> None:
         )
 
 
+# The paying and planning options `zkai query` and `zkai generate` share.
+WalletOpt = Annotated[str | None, typer.Option(help="Paying wallet (zkai wallet list).")]
+ApeAliasOpt = Annotated[str | None, typer.Option(help="Pay from an ape account.")]
+NodesOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Nodes per part: addresses separated by commas, parts by ';' (default: random)."
+    ),
+]
+MaxFeeOpt = Annotated[str | None, typer.Option(help="Refuse to escrow more than this many ZKAI.")]
+RoundWindowOpt = Annotated[
+    int, typer.Option(help="Seconds for all rounds (the nodes prove after it, or sooner).")
+]
+
+
 def query(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (or id).")],
     input_file: Annotated[
         str, typer.Option("--input", "-i", help="JSON array of numbers: a file, or - for stdin.")
     ],
-    wallet: Annotated[str | None, typer.Option(help="Paying wallet (zkai wallet list).")] = None,
-    ape_alias: Annotated[str | None, typer.Option(help="Pay from an ape account.")] = None,
-    nodes: Annotated[
-        str | None,
-        typer.Option(
-            help="Nodes per part: addresses separated by commas, parts by ';' (default: random)."
-        ),
-    ] = None,
-    max_fee: Annotated[
-        str | None, typer.Option(help="Refuse to escrow more than this many ZKAI.")
-    ] = None,
-    round_window: Annotated[
-        int, typer.Option(help="Seconds for all rounds (the nodes prove after it, or sooner).")
-    ] = DEFAULT_ROUND_WINDOW_S,
+    wallet: WalletOpt = None,
+    ape_alias: ApeAliasOpt = None,
+    nodes: NodesOpt = None,
+    max_fee: MaxFeeOpt = None,
+    round_window: RoundWindowOpt = DEFAULT_ROUND_WINDOW_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Pay for one private query: rounds with the nodes of every part, then every proof on-chain."""
@@ -329,20 +335,16 @@ def generate(
         float, typer.Option(help="0 = greedy (default); above 0 samples (with --seed).")
     ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed of the sampling (reproducible).")] = None,
-    wallet: Annotated[str | None, typer.Option(help="Paying wallet (zkai wallet list).")] = None,
-    ape_alias: Annotated[str | None, typer.Option(help="Pay from an ape account.")] = None,
-    nodes: Annotated[
-        str | None,
+    wallet: WalletOpt = None,
+    ape_alias: ApeAliasOpt = None,
+    nodes: NodesOpt = None,
+    max_fee: MaxFeeOpt = None,
+    round_window: Annotated[
+        int | None,
         typer.Option(
-            help="Nodes per part: addresses separated by commas, parts by ';' (default: random)."
+            help="Seconds for all rounds (default: 10 s per forward pass, at least 120 s)."
         ),
     ] = None,
-    max_fee: Annotated[
-        str | None, typer.Option(help="Refuse to escrow more than this many ZKAI.")
-    ] = None,
-    round_window: Annotated[
-        int, typer.Option(help="Seconds for all rounds (the nodes prove after it, or sooner).")
-    ] = DEFAULT_ROUND_WINDOW_S,
     no_wait: Annotated[
         bool,
         typer.Option("--no-wait", help="Stop after the text; do not wait for the proofs."),

@@ -51,6 +51,11 @@ __all__ = [
     "load_program",
 ]
 
+ROUND_WINDOW_PER_PASS_S = 10
+"""The default round window of a generation: this many seconds per forward pass (five sequential
+rounds), at least `DEFAULT_ROUND_WINDOW_S`. Nodes claim as soon as a budget is used, so a long
+window does not delay the proofs of a generation that finishes early."""
+
 Linear = Callable[[int, tuple[int, ...]], tuple[int, ...]]
 # (index of the token among the new ones, token id, its text, seconds since the request was mined)
 TokenCallback = Callable[[int, int, str, float], None]
@@ -258,7 +263,7 @@ class GenerationClient(QueryClient):
         seed: int | None = None,
         nodes: Sequence[Sequence[str]] | None = None,
         max_fee: int | None = None,
-        round_window_s: int = DEFAULT_ROUND_WINDOW_S,
+        round_window_s: int | None = None,
         wait_proofs: bool = True,
         on_token: TokenCallback | None = None,
         on_progress: Progress | None = None,
@@ -275,6 +280,9 @@ class GenerationClient(QueryClient):
             raise QueryError(f"--temperature must be 0 (greedy) or positive, not {temperature}")
         terms = self.read_terms(manifest, model_id)
         checked = check_generation(decoder, manifest, prompt, new_tokens, terms)
+        if round_window_s is None:
+            passes = len(checked.prompt_tokens) + new_tokens - 1
+            round_window_s = max(DEFAULT_ROUND_WINDOW_S, ROUND_WINDOW_PER_PASS_S * passes)
         plan = self.plan(
             manifest,
             model_id,

@@ -278,7 +278,6 @@ def run_demo_generation(
     prompt: str = DEMO_PROMPT,
     tokens: int = DEMO_TOKENS,
     on_token: Callable[[str], None] | None = None,
-    round_window_s: int = 600,
 ) -> DemoGeneration:
     """`tiny-lm` writes `tokens` characters after `prompt` from the demo wallet: greedy, so the
     text must equal the plaintext quantised model's, and every assignment's chunk claims must
@@ -301,7 +300,6 @@ def run_demo_generation(
             entry.model_id,
             prompt,
             tokens,
-            round_window_s=round_window_s,
             on_token=None if on_token is None else lambda _i, _t, piece, _s: on_token(piece),
         )
         result.text = outcome.text

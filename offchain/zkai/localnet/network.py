@@ -63,7 +63,7 @@ from zkai.models.store import ManifestStore
 from zkai.node.keys import unlock as unlock_node_keys
 from zkai.node.operator import PartRef, init_node, register_node
 from zkai.node.state import forget_chain
-from zkai.registration import PartPricing, register_model
+from zkai.registration import DEFAULT_MIN_PROOF_WINDOW_S, PartPricing, register_model
 from zkai.toolchain import REPO_ROOT, require_tool
 from zkai.units import ETHER, format_amount
 from zkai.wallet import Keystore
@@ -97,6 +97,12 @@ class UpOptions:
             "tiny-lm": ETHER // 100,
         }
         return (self.price or default).get(name, ETHER)
+
+    def proof_window_of(self, name: str) -> int:
+        """Each part's minimum proof window, registered with its terms: the nodes must be able to
+        prove every chunk still owed after t_R. A tiny-lm generation of a full context is up to
+        8 chunks of about 20 s each per node on this 2-core machine, shared by four nodes."""
+        return 900 if name == "tiny-lm" else DEFAULT_MIN_PROOF_WINDOW_S
 
     def parts_of(self, node_index: int, parts: int) -> list[int]:
         """The parts node `node_index` (0-based) hosts of a model with `parts` parts.
@@ -238,7 +244,11 @@ class LocalNetwork:
             self.say(f"building and registering model {name} (development-only trusted setup)")
             manifest = load_demo_manifest(name)
             pricing = [
-                PartPricing(price=options.price_of(name), shares=options.shares)
+                PartPricing(
+                    price=options.price_of(name),
+                    shares=options.shares,
+                    min_proof_window=options.proof_window_of(name),
+                )
                 for _ in manifest.parts
             ]
             model_id, _version = register_model(chain, deployer, manifest, pricing)

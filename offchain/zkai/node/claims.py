@@ -185,6 +185,7 @@ class ClaimProcessor:
                 if n is None:
                     return self._nothing_due(assignment, served, now, claimed_now)
                 if lock is None:
+                    self._load_proving_key(assignment)
                     lock = LivenessLock(
                         self.redis, self._lock_key(query, part), ttl_s=self.lock_ttl_s
                     )
@@ -397,6 +398,16 @@ class ClaimProcessor:
         self.store.set_state(query, part, me, FAILED, detail=str(exc))
         self._log("claim.reverted", query, part, error=str(exc), level=logging.ERROR)
         return "failed"
+
+    def _load_proving_key(self, assignment: AssignmentRow) -> None:
+        """Load the part's proving key (cached per process) before taking the claim lock:
+        groth16py holds the GIL while it reads a key (tiny-lm's 200 MB keys take seconds, tens of
+        seconds on a loaded machine), which would starve the lock's heartbeat and lose the lock."""
+        try:
+            part = self.parts.get(assignment.model_id, assignment.version, assignment.part)
+        except PartUnavailableError:
+            return  # reported where the proof needs it
+        part.artifacts.proving_key  # noqa: B018 - a cached_property: the load is the point
 
     def _done(self, query: bytes, part: int, outcome: ClaimOutcome, **fields: Any) -> ClaimOutcome:
         self._log(f"claim.{outcome}", query, part, **fields)

@@ -81,7 +81,7 @@ def test_part_section_of_breast_cancer_proves_a_real_query() -> None:
     section = result.to_json()
     assert section["constraints"] == artifacts.constraints > 0
     assert section["rounds_max"] == section["rounds_proved"] == 1
-    assert section["public_inputs"] == 5 == len(proof.public_inputs)
+    assert section["public_inputs"] == 8 == len(proof.public_inputs)
     assert proof.rounds == 1
     assert section["witness_path"] in ("node", "wasmi")
     assert len(section["prove_ms"]) == 2
@@ -130,7 +130,12 @@ def test_targets_are_judged_from_the_document() -> None:
         "claim_gas_over_floor",
         "e2e_answer_median_digits_mlp_s",
         "throughput_qps",
+        "lm_tokens_per_s",
+        "lm_proofs_after_last_token_s",
+        "lm_ezkl_prover_speedup",
     }
+    # No language_model section in this document: its targets are unmeasured, not met.
+    assert all(not targets[k]["met"] for k in ("lm_tokens_per_s", "lm_ezkl_prover_speedup"))
     assert targets["prove_part_digits_ms"]["met"] is True
     assert targets["ezkl_speedup_digits"]["met"] is True
     assert targets["claim_gas_over_floor"]["met"] is False  # 1.4 > 1.3

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 from zkai.circuits.statement import ChunkStart, check_slot, check_start
 from zkai.crypto.encryption import open_sealed
-from zkai.crypto.field import BN254_R
+from zkai.crypto.field import BN254_R, is_field_element
 from zkai.crypto.transcript import (
     TranscriptState,
     input_transcript_step,
@@ -471,6 +471,8 @@ class RoundService:
             else ChunkStart(n0, served[n0 - 1].input_transcript, served[n0 - 1].output_transcript)
         )
         try:
+            if not is_field_element(tag):
+                raise ProofError(f"tag {tag!r} is not a field element in [0, r)")
             check_start(part.manifest, part.part, part.artifacts.rounds, start)
             check_slot(part.manifest, part.part, i, opening)
         except (ProofError, ShareError) as exc:

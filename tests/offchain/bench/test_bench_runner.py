@@ -90,7 +90,7 @@ def test_part_section_of_breast_cancer_proves_a_real_query() -> None:
     assert section["verify_offchain_ms_median"] > 0
     assert section["proving_key_bytes"] > 0
     assert section["setup_ms"] > 0
-    assert section["calldata_bytes_proof_and_inputs"] == 256 + 32 * 5
+    assert section["calldata_bytes_proof_and_inputs"] == 256 + 32 * 8  # 8 proof words + 8 inputs
     assert messages
 
 

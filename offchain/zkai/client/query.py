@@ -187,6 +187,14 @@ class QueryClient:
                 f"model {model_id} has {len(terms.parts)} parts on-chain, the manifest "
                 f"{len(manifest.parts)}"
             )
+        for p, part in enumerate(terms.parts):
+            declared = manifest.part(p)
+            mismatch = part.limits_mismatch(declared.max_rounds, declared.max_budget)
+            if mismatch is not None:
+                raise QueryError(
+                    f"part {p} of model {model_id} v{terms.version}: {mismatch}; its nodes "
+                    "would not serve it, so nothing is paid"
+                )
         return terms
 
     def plan(

@@ -310,9 +310,11 @@ class RoundService:
         except PartUnavailableError as exc:
             raise RoundRefusedError("part-not-served", str(exc)) from None
         max_budget = part.manifest.part(request.part).max_budget
-        if request.round > max_budget:
+        if assignment.budget > max_budget:  # refused at round 1, not when round B+1 comes
             raise RoundRefusedError(
-                "budget", f"round {request.round} exceeds the part's max_budget {max_budget}"
+                "budget",
+                f"the budget of {assignment.budget} rounds exceeds the part's max_budget "
+                f"{max_budget}",
             )
         assignment = dataclasses.replace(
             assignment, max_rounds=assignment.max_rounds or part.terms.max_rounds

@@ -97,6 +97,18 @@ class PartTerms:
             key_hash=bytes(f["keyHash"]),
         )
 
+    def limits_mismatch(self, max_rounds: int, max_budget: int) -> str | None:
+        """Why these terms' R_max or max_budget are not the manifest part's (`max_rounds`,
+        `max_budget`), or None. The registry takes both as given; a node that served terms above
+        its manifest's would ack the first rounds and refuse the rest mid-query, so nodes refuse
+        such a part before round 1 and clients before paying."""
+        if (self.max_rounds, self.max_budget) == (max_rounds, max_budget):
+            return None
+        return (
+            f"the registry's max_rounds/max_budget {self.max_rounds}/{self.max_budget} are not "
+            f"the manifest's {max_rounds}/{max_budget}"
+        )
+
     def as_tuple(self) -> tuple[Any, ...]:
         """The `PartTerms` struct as web3 encodes it (field order of the ABI)."""
         return (

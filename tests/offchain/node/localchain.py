@@ -142,8 +142,10 @@ def register_part_model(
     price: int,
     shares: int,
     min_proof_window: int = 60,
+    max_budget: int | None = None,
 ) -> int:
-    """Deploy each part's verifier through the factory and register the model (version 1)."""
+    """Deploy each part's verifier through the factory and register the model (version 1).
+    `max_budget` overrides every part's manifest max_budget on-chain (an owner's mistake)."""
     owner = anvil_account(0)
     factory = chain.contract("VerifierFactory")
     terms = []
@@ -157,7 +159,7 @@ def register_part_model(
                 verifier,
                 price,
                 artifacts.rounds,
-                manifest.part(p).max_budget,
+                manifest.part(p).max_budget if max_budget is None else max_budget,
                 min_proof_window,
                 shares,
                 artifacts.circuit_hash,

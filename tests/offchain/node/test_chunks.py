@@ -21,6 +21,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from zkai.models.manifest import Manifest
+from zkai.models.store import ManifestStore
 from zkai.node.chainview import ChainView
 from zkai.node.claims import ClaimProcessor, is_final, next_claim
 from zkai.node.endpoint import create_endpoint
@@ -29,8 +30,8 @@ from zkai.node.rounds import RoundService, _owed_proofs
 from zkai.node.store import CLAIMED, OPEN, AssignmentRow, RoundStore
 from zkai.protocol.market import transcript_hash
 
-from .conftest import CHUNK_BUDGET, CHUNK_R_MAX, PRICE, Network
-from .localchain import UserQuery, increase_time
+from .conftest import CHUNK_BUDGET, CHUNK_R_MAX, PRICE, Network, chunked_digits_manifest
+from .localchain import UserQuery, increase_time, register_part_model
 from .test_claims import _balance, _expected_payout, _keys
 
 Model = tuple[int, Manifest]
@@ -211,6 +212,32 @@ def _row(budget: int, claimed: int = 0, max_rounds: int = 2, t_r: int = 100) -> 
         claimed_rounds=claimed,
         max_rounds=max_rounds,
     )
+
+
+def test_a_part_registered_above_its_manifests_max_budget_is_refused_at_round_1(
+    network: Network, tmp_path: Path
+) -> None:
+    """An owner registers the chunked manifest with maxBudget 7 (the manifest says 5): a user may
+    buy 7 rounds, the node's manifest stops at 5. The node refuses before its first Ack instead
+    of acking rounds 1..5 and refusing round 6 mid-generation."""
+    manifest = chunked_digits_manifest()
+    model_id = register_part_model(
+        network.chain, manifest, price=PRICE, shares=1, max_budget=CHUNK_BUDGET + 2
+    )
+    ManifestStore(network.data_dir / "manifests").put(manifest)
+    node = network.new_node(model_id=model_id)
+    service = _service(network, node, tmp_path / "rounds.sqlite3")
+    user = network.user_query([node], CHUNK_BUDGET + 2, model=(model_id, manifest))
+    (sent,) = user.deal(1, [k % 16 for k in range(64)], _keys(network, node))
+    user.request(round_s=300, proof_s=300)
+    response = TestClient(create_endpoint(service)).post(
+        "/v2/rounds", content=json.dumps(sent.body)
+    )
+    assert response.status_code >= 400
+    answer = response.json()
+    assert answer["reason"] == "part-not-served", answer
+    assert "max_rounds/max_budget 2/7" in answer["detail"]
+    assert service.store.rounds(user.query, 0, node.address) == []  # nothing stored, no Ack
 
 
 def test_next_claim_takes_full_chunks_then_the_rest() -> None:

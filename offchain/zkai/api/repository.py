@@ -37,6 +37,8 @@ from zkai.api.schemas import (
     SlashOut,
 )
 from zkai.errors import NotIndexedError
+from zkai.models.manifest import Manifest
+from zkai.models.store import ManifestStore
 
 
 def checksum(address: str) -> str:
@@ -405,7 +407,49 @@ def assignments_out(session: Session, assignments: Sequence[db.Assignment]) -> l
     ]
 
 
-def _query_fields(q: db.Query, assignments: Sequence[db.Assignment]) -> dict[str, object]:
+def _manifests_of(
+    session: Session, queries: Sequence[db.Query], store: ManifestStore | None
+) -> dict[tuple[int, int], Manifest | None]:
+    """The manifest of each (model, version) the queries use, each loaded once; None when the
+    API's store does not hold it (or no store is given)."""
+    keys = {(q.model_id, q.model_version) for q in queries}
+    if not keys or store is None:
+        return dict.fromkeys(keys)
+    rows = session.scalars(
+        select(db.ModelVersion).where(
+            db.ModelVersion.model_id.in_({m for m, _ in keys}),
+            db.ModelVersion.version.in_({v for _, v in keys}),
+        )
+    )
+    hashes = {(r.model_id, r.version): r.manifest_hash for r in rows}
+    found: dict[tuple[int, int], Manifest | None] = {}
+    for key in keys:
+        digest = hashes.get(key)
+        found[key] = None if digest is None else store.get(bytes.fromhex(digest.removeprefix("0x")))
+    return found
+
+
+def forward_passes(manifest: Manifest | None, assignments: Sequence[db.Assignment]) -> int | None:
+    """The forward passes every part's claimed rounds cover: over the parts, the fewest of
+    (the part's least claimed rounds) // (its rounds per pass). None without the manifest or
+    before any claim."""
+    if manifest is None:
+        return None
+    least: dict[int, int] = {}
+    for a in assignments:
+        rounds = a.rounds or 0
+        least[a.part] = min(least.get(a.part, rounds), rounds)
+    if not least or all(a.rounds is None for a in assignments):
+        return None
+    try:
+        return min(rounds // manifest.rounds_per_pass(p) for p, rounds in least.items())
+    except (ValueError, KeyError, IndexError, ZeroDivisionError):
+        return None  # the manifest does not describe these parts
+
+
+def _query_fields(
+    q: db.Query, assignments: Sequence[db.Assignment], manifest: Manifest | None
+) -> dict[str, object]:
     gases = sorted({(a.claim_tx, a.claim_gas) for a in assignments if a.claim_gas is not None})
     complete = q.assignment_count and q.finalised_count == q.assignment_count
     latency = q.last_claim_at - q.requested_at if complete and q.last_claim_at else None
@@ -433,6 +477,7 @@ def _query_fields(q: db.Query, assignments: Sequence[db.Assignment]) -> dict[str
         "assignment_count": q.assignment_count,
         "claimed_count": q.claimed_count,
         "rounds_claimed": sum(a.rounds or 0 for a in assignments),
+        "forward_passes": forward_passes(manifest, assignments),
         "settled_at": q.settled_at,
         "latency_seconds": latency,
         "verification_gas": sum(g for _, g in gases) // len(gases) if gases else None,
@@ -461,7 +506,9 @@ def list_queries(
     model_id: int | None = None,
     node: str | None = None,
     status: QueryStatus | None = None,
+    manifests: ManifestStore | None = None,
 ) -> Page[QueryOut]:
+    """`manifests`: the API's manifest store (for `forward_passes`; None without it)."""
     conditions: list[ColumnElement[bool]] = []
     if user is not None:
         conditions.append(db.Query.user == checksum(user))
@@ -483,17 +530,25 @@ def list_queries(
         )
     )
     assignments = _assignments_of(session, [q.query_id for q in page])
-    items = [QueryOut(**_query_fields(q, assignments[q.query_id])) for q in page]  # type: ignore[arg-type]
+    found = _manifests_of(session, page, manifests)
+    items = [
+        QueryOut(**_query_fields(q, assignments[q.query_id], found[q.model_id, q.model_version]))  # type: ignore[arg-type]
+        for q in page
+    ]
     return Page(items=items, total=count, limit=limit, offset=offset)
 
 
-def get_query(session: Session, query_id: str) -> QueryDetail:
+def get_query(
+    session: Session, query_id: str, *, manifests: ManifestStore | None = None
+) -> QueryDetail:
+    """`manifests`: the API's manifest store (for `forward_passes`; None without it)."""
     key = query_id.lower()
     q = session.get(db.Query, key)
     if q is None:
         raise NotIndexedError(f"query {key} does not exist")
     assignments = _assignments_of(session, [key])[key]
+    manifest = _manifests_of(session, [q], manifests)[q.model_id, q.model_version]
     return QueryDetail(
-        **_query_fields(q, assignments),  # type: ignore[arg-type]
+        **_query_fields(q, assignments, manifest),  # type: ignore[arg-type]
         assignments=assignments_out(session, assignments),
     )

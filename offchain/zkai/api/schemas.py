@@ -236,6 +236,13 @@ class QueryOut(BaseModel):
     assignment_count: int
     claimed_count: int
     rounds_claimed: int
+    forward_passes: int | None = Field(
+        description="Forward passes the claimed rounds cover: over the query's parts, the fewest "
+        "of (the part's least claimed rounds) // (its rounds per pass in the version's "
+        "manifest). One per token position for a language model (prompt + generated - 1), 1 "
+        "for a tabular model. None when the API does not hold the manifest or nothing is "
+        "claimed yet."
+    )
     settled_at: int | None
     latency_seconds: int | None = Field(
         description="From the request's block to the last claim's block (complete queries)."

@@ -8,10 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from zkai.api import db
+from zkai.api import db, repository
 from zkai.api.indexer import Indexer
 from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
+from zkai.models.store import ManifestStore
 from zkai.protocol.market import transcript_hash
 from zkai.protocol.messages import AckMessage
 from zkai.rewards import RewardTree
@@ -700,3 +701,55 @@ def test_indexer_chunked_claims_sum_into_one_assignment(network, chain, tmp_path
         assert body["status"] == "complete"
         model = client.get(f"/api/models/{network.model_id}").json()
     assert [p["max_budget"] for p in model["current"]["parts"]] == [10, 4]
+
+
+def test_query_forward_passes_are_claimed_rounds_over_rounds_per_pass(
+    indexed_app, network, tmp_path
+):
+    """forward_passes: over the parts, the least claimed rounds // the part's rounds per pass,
+    from the manifest in the API's store (digits-mlp: 1 round per pass per part); None
+    without the manifest or before any claim."""
+    app, _ = indexed_app
+    state = app.state.zkai
+    store = ManifestStore(state.settings.manifests_path)
+    manifest = load_demo_manifest("digits-mlp")
+    assert store.get(manifest.hash) is not None
+    with state.sessions() as session:
+        page = repository.list_queries(session, 200, 0, manifests=store)
+        bare = repository.list_queries(session, 200, 0, manifests=ManifestStore(tmp_path))
+        assert {q.forward_passes for q in bare.items} == {None}
+        assert {q.forward_passes for q in repository.list_queries(session, 200, 0).items} == {None}
+        seen = set()
+        for q in page.items:
+            detail = repository.get_query(session, q.query_id, manifests=store)
+            assert detail.forward_passes == q.forward_passes
+            by_part: dict[int, list[int | None]] = {}
+            for a in detail.assignments:
+                by_part.setdefault(a.part, []).append(a.rounds)
+            if all(r is None for rounds in by_part.values() for r in rounds):
+                assert q.forward_passes is None
+                continue
+            expected = min(
+                min(r or 0 for r in rounds) // manifest.rounds_per_pass(p)
+                for p, rounds in by_part.items()
+            )
+            assert q.forward_passes == expected
+            seen.add(expected)
+            # a multi-round-per-pass manifest divides the same rounds
+            rows = session.scalars(
+                select(db.Assignment).where(db.Assignment.query_id == q.query_id)
+            ).all()
+            two = type("TwoRoundsPerPass", (), {"rounds_per_pass": lambda self, p: 2})()
+            assert repository.forward_passes(two, rows) == expected // 2
+        assert seen, "some query has claimed rounds"
+    # over HTTP, the routes read the API's own manifest store
+    with TestClient(app) as client:
+        listed = {
+            q["query_id"]: q["forward_passes"] for q in client.get("/api/queries").json()["items"]
+        }
+        assert listed == {q.query_id: q.forward_passes for q in page.items}
+        some = next(q for q in page.items if q.forward_passes is not None)
+        assert (
+            client.get(f"/api/queries/{some.query_id}").json()["forward_passes"]
+            == some.forward_passes
+        )

@@ -222,6 +222,7 @@ async function refresh() {
     cell(tr, String(q.parts), { num: true });
     cell(tr, `${q.claimed_count}/${q.assignment_count}`, { num: true });
     cell(tr, String(q.rounds_claimed), { num: true });
+    cell(tr, q.forward_passes == null ? "–" : String(q.forward_passes), { num: true }).classList.add("tokens");
     cell(tr, tokens(q.escrow), { num: true, wei: q.escrow.wei });
     cell(tr, tokens(q.credits), { num: true, wei: q.credits.wei }).classList.add("cost");
     cell(tr, tokens(q.refund), { num: true, wei: q.refund.wei });

@@ -188,8 +188,7 @@ class QueryClient:
                 f"{len(manifest.parts)}"
             )
         for p, part in enumerate(terms.parts):
-            declared = manifest.part(p)
-            mismatch = part.limits_mismatch(declared.max_rounds, declared.max_budget)
+            mismatch = part.limits_mismatch(manifest.part(p))
             if mismatch is not None:
                 raise QueryError(
                     f"part {p} of model {model_id} v{terms.version}: {mismatch}; its nodes "

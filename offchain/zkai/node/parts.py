@@ -89,8 +89,7 @@ class ServedParts:
                 f"model {model_id} version {version} has {len(manifest.parts)} parts, not {part}"
             )
         terms = self.view.part(model_id, version, part)
-        declared = manifest.part(part)
-        mismatch = terms.limits_mismatch(declared.max_rounds, declared.max_budget)
+        mismatch = terms.limits_mismatch(manifest.part(part))
         if mismatch is not None:
             raise PartUnavailableError(
                 f"part {part} of model {model_id} v{version}: {mismatch}; refusing to ack rounds "

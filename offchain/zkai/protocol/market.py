@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -18,6 +18,9 @@ from web3.contract.contract import ContractFunction
 
 from zkai.chain.client import ChainClient
 from zkai.errors import ModelInactiveError, UnknownModelError
+
+if TYPE_CHECKING:
+    from zkai.models.part import Part
 
 __all__ = [
     "AssignmentRecord",
@@ -97,16 +100,17 @@ class PartTerms:
             key_hash=bytes(f["keyHash"]),
         )
 
-    def limits_mismatch(self, max_rounds: int, max_budget: int) -> str | None:
-        """Why these terms' R_max or max_budget are not the manifest part's (`max_rounds`,
-        `max_budget`), or None. The registry takes both as given; a node that served terms above
-        its manifest's would ack the first rounds and refuse the rest mid-query, so nodes refuse
-        such a part before round 1 and clients before paying."""
-        if (self.max_rounds, self.max_budget) == (max_rounds, max_budget):
+    def limits_mismatch(self, declared: Part) -> str | None:
+        """Why these terms' R_max or max_budget are not the manifest part's, or None. The
+        registry takes both as given; a node that served terms above its manifest's would ack
+        the first rounds and refuse the rest mid-query, so nodes refuse such a part before round
+        1 and clients before paying."""
+        ours = (declared.max_rounds, declared.max_budget)
+        if (self.max_rounds, self.max_budget) == ours:
             return None
         return (
             f"the registry's max_rounds/max_budget {self.max_rounds}/{self.max_budget} are not "
-            f"the manifest's {max_rounds}/{max_budget}"
+            f"the manifest's {ours[0]}/{ours[1]}"
         )
 
     def as_tuple(self) -> tuple[Any, ...]:

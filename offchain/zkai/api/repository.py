@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from zkai.api import db
@@ -36,7 +36,7 @@ from zkai.api.schemas import (
     SlashEvidenceKind,
     SlashOut,
 )
-from zkai.errors import NotIndexedError
+from zkai.errors import NotIndexedError, ZKAIError
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore
 
@@ -417,8 +417,7 @@ def _manifests_of(
         return dict.fromkeys(keys)
     rows = session.scalars(
         select(db.ModelVersion).where(
-            db.ModelVersion.model_id.in_({m for m, _ in keys}),
-            db.ModelVersion.version.in_({v for _, v in keys}),
+            tuple_(db.ModelVersion.model_id, db.ModelVersion.version).in_(sorted(keys))
         )
     )
     hashes = {(r.model_id, r.version): r.manifest_hash for r in rows}
@@ -441,9 +440,11 @@ def forward_passes(manifest: Manifest | None, assignments: Sequence[db.Assignmen
         least[a.part] = min(least.get(a.part, rounds), rounds)
     if not least or all(a.rounds is None for a in assignments):
         return None
+    if any(not 0 <= p < len(manifest.parts) for p in least):
+        return None  # the registry took more parts than the manifest has
     try:
         return min(rounds // manifest.rounds_per_pass(p) for p, rounds in least.items())
-    except (ValueError, KeyError, IndexError, ZeroDivisionError):
+    except (ZKAIError, ValueError, KeyError, IndexError, ZeroDivisionError):
         return None  # the manifest does not describe these parts
 
 

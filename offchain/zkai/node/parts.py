@@ -38,6 +38,10 @@ class ServedPart:
     manifest: Manifest
     artifacts: PartArtifacts
     terms: PartTerms
+    # Why the registry's R_max/max_budget are not the manifest's, or None. Such a part takes no
+    # new assignment (RoundService refuses its round 1), but it is still loaded, so rounds an
+    # older node version acked can be proven and claimed.
+    limits_mismatch: str | None = None
 
     def block_of_round(self, i: int) -> int:
         return self.manifest.part(self.part).block_for_round(i)
@@ -89,12 +93,6 @@ class ServedParts:
                 f"model {model_id} version {version} has {len(manifest.parts)} parts, not {part}"
             )
         terms = self.view.part(model_id, version, part)
-        mismatch = terms.limits_mismatch(manifest.part(part))
-        if mismatch is not None:
-            raise PartUnavailableError(
-                f"part {part} of model {model_id} v{version}: {mismatch}; refusing to ack rounds "
-                "it would stop serving mid-query"
-            )
         try:
             artifacts = part_artifacts(manifest, part, rounds=terms.max_rounds)
         except ZKAIError as exc:
@@ -114,4 +112,5 @@ class ServedParts:
                 "the factory's verifier for this node's key; refusing to sign rounds it could "
                 "not claim"
             )
-        return ServedPart(model_id, version, part, manifest, artifacts, terms)
+        mismatch = terms.limits_mismatch(manifest.part(part))
+        return ServedPart(model_id, version, part, manifest, artifacts, terms, mismatch)

@@ -309,6 +309,12 @@ class RoundService:
             part = self.parts.get(assignment.model_id, assignment.version, request.part)
         except PartUnavailableError as exc:
             raise RoundRefusedError("part-not-served", str(exc)) from None
+        if part.limits_mismatch is not None and stored is None:
+            raise RoundRefusedError(
+                "part-not-served",
+                f"part {request.part} of model {assignment.model_id} v{assignment.version}: "
+                f"{part.limits_mismatch}; refusing to ack rounds it would stop serving mid-query",
+            )
         max_budget = part.manifest.part(request.part).max_budget
         if assignment.budget > max_budget:  # refused at round 1, not when round B+1 comes
             raise RoundRefusedError(

@@ -739,9 +739,16 @@ def test_query_forward_passes_are_claimed_rounds_over_rounds_per_pass(
             rows = session.scalars(
                 select(db.Assignment).where(db.Assignment.query_id == q.query_id)
             ).all()
-            two = type("TwoRoundsPerPass", (), {"rounds_per_pass": lambda self, p: 2})()
+            two = type(
+                "TwoRoundsPerPass",
+                (),
+                {"parts": manifest.parts, "rounds_per_pass": lambda self, p: 2},
+            )()
             assert repository.forward_passes(two, rows) == expected // 2
         assert seen, "some query has claimed rounds"
+        # a claimed part the manifest does not have (the registry took more parts): None, not 400
+        extra = type("Row", (), {"part": len(manifest.parts), "rounds": 3})()
+        assert repository.forward_passes(manifest, [extra]) is None
     # over HTTP, the routes read the API's own manifest store
     with TestClient(app) as client:
         listed = {

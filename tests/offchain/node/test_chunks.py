@@ -238,6 +238,10 @@ def test_a_part_registered_above_its_manifests_max_budget_is_refused_at_round_1(
     assert answer["reason"] == "part-not-served", answer
     assert "max_rounds/max_budget 2/7" in answer["detail"]
     assert service.store.rounds(user.query, 0, node.address) == []  # nothing stored, no Ack
+    # still loaded for claims: rounds an older node version acked stay provable and claimable
+    served = service.parts.get(model_id, 1, 0)
+    assert served.limits_mismatch is not None
+    assert served.terms.max_budget == CHUNK_BUDGET + 2
 
 
 def test_next_claim_takes_full_chunks_then_the_rest() -> None:

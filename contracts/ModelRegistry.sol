@@ -9,7 +9,8 @@ import {IGroth16Verifier} from "./interfaces/IGroth16Verifier.sol";
 /// @notice Models, their owners, versions and per-part terms. See `IModelRegistry`.
 /// @dev Permissionless and ownerless: anyone registers a model and owns it. Only verifiers made by
 ///      the factory fixed at deployment are accepted. Users and nodes should check a version's
-///      manifest, circuit and key hashes off-chain before relying on it.
+///      manifest, circuit and key hashes (and a version's validity circuit and key hashes)
+///      off-chain before relying on it.
 contract ModelRegistry is IModelRegistry {
     /// @notice Bounds of a part's number of nodes k.
     uint8 public constant MIN_SHARES = 1;
@@ -23,6 +24,9 @@ contract ModelRegistry is IModelRegistry {
     uint256 public constant PART_PUBLIC_INPUTS = 8;
     /// @notice Largest R_max (the market records it per assignment in 16 bits).
     uint32 public constant MAX_PART_ROUNDS = type(uint16).max;
+    /// @notice The BN254 scalar field order r (a rule hash is a public input, below it).
+    uint256 public constant SNARK_SCALAR_FIELD =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
     IVerifierFactory private immutable _factory;
 
@@ -30,6 +34,8 @@ contract ModelRegistry is IModelRegistry {
     mapping(uint256 modelId => Model) private _models;
     mapping(uint256 modelId => mapping(uint32 version => Version)) private _versions;
     mapping(uint256 modelId => mapping(uint32 version => mapping(uint256 part => PartTerms))) private _parts;
+    /// @dev Written only for a version with an input rule (a zero verifier reads as none).
+    mapping(uint256 modelId => mapping(uint32 version => ValidityTerms)) private _validity;
 
     /// @param factory The verifier factory whose verifiers parts must use.
     constructor(IVerifierFactory factory) {
@@ -41,7 +47,8 @@ contract ModelRegistry is IModelRegistry {
     function registerModel(
         bytes32 manifestHash,
         string calldata metadataURI,
-        PartTerms[] calldata parts
+        PartTerms[] calldata parts,
+        ValidityTerms calldata validity
     ) external returns (uint256 modelId) {
         modelId = ++_modelCount;
         Model storage model = _models[modelId];
@@ -50,17 +57,18 @@ contract ModelRegistry is IModelRegistry {
         model.metadataURI = metadataURI;
         emit ModelRegistered(modelId, msg.sender, metadataURI);
         emit ModelActiveSet(modelId, true);
-        _publish(modelId, manifestHash, parts);
+        _publish(modelId, manifestHash, parts, validity);
     }
 
     /// @inheritdoc IModelRegistry
     function publishVersion(
         uint256 modelId,
         bytes32 manifestHash,
-        PartTerms[] calldata parts
+        PartTerms[] calldata parts,
+        ValidityTerms calldata validity
     ) external returns (uint32 version) {
         _ownedModel(modelId);
-        return _publish(modelId, manifestHash, parts);
+        return _publish(modelId, manifestHash, parts, validity);
     }
 
     /// @inheritdoc IModelRegistry
@@ -96,6 +104,14 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
+    /// @dev Reads one slot for a version without a rule (the market calls it at every request).
+    function getValidity(uint256 modelId, uint32 version) external view returns (ValidityTerms memory terms) {
+        _version(modelId, version);
+        ValidityTerms storage stored = _validity[modelId][version];
+        if (stored.verifier != address(0)) terms = stored;
+    }
+
+    /// @inheritdoc IModelRegistry
     function modelCount() external view returns (uint256) {
         return _modelCount;
     }
@@ -121,7 +137,8 @@ contract ModelRegistry is IModelRegistry {
     function _publish(
         uint256 modelId,
         bytes32 manifestHash,
-        PartTerms[] calldata parts
+        PartTerms[] calldata parts,
+        ValidityTerms calldata validity
     ) private returns (uint32 version) {
         if (manifestHash == bytes32(0)) revert ManifestHashZero();
         uint256 count = parts.length;
@@ -132,6 +149,17 @@ contract ModelRegistry is IModelRegistry {
         for (uint256 i = 0; i < count; ++i) {
             _checkPart(i, parts[i]);
             stored[i] = parts[i];
+        }
+        if (_checkValidity(validity, parts[0].shares)) {
+            _validity[modelId][version] = validity;
+            emit ValidityRuleSet(
+                modelId,
+                version,
+                validity.verifier,
+                validity.ruleHash,
+                validity.circuitHash,
+                validity.keyHash
+            );
         }
         model.currentVersion = version;
         _versions[modelId][version] = Version({
@@ -160,5 +188,30 @@ contract ModelRegistry is IModelRegistry {
         // The key nodes and users check (and a ceremony attests) is the key the verifier holds.
         bytes32 held = IGroth16Verifier(verifier).vkHash();
         if (held != part.keyHash) revert KeyHashMismatch(index, part.keyHash, held);
+    }
+
+    /// @dev Whether the version has an input rule: false for all-zero terms; otherwise checks a
+    ///      factory verifier of 1 + 2 k inputs (k = part 0's shares, already in bounds), a rule
+    ///      hash in (0, r), non-zero circuit and key hashes and the verifier's own key, and returns
+    ///      true. A zero verifier with any non-zero field fails the factory check.
+    function _checkValidity(ValidityTerms calldata validity, uint8 firstShares) private view returns (bool) {
+        address verifier = validity.verifier;
+        if (
+            verifier == address(0) &&
+            validity.ruleHash == 0 &&
+            validity.circuitHash == bytes32(0) &&
+            validity.keyHash == bytes32(0)
+        ) return false;
+        if (!_factory.isVerifier(verifier)) revert ValidityVerifierNotFromFactory(verifier);
+        uint256 inputs = IGroth16Verifier(verifier).publicInputCount();
+        uint256 expected = 1 + 2 * uint256(firstShares);
+        if (inputs != expected) revert ValidityShapeMismatch(verifier, inputs, expected);
+        if (validity.ruleHash == 0 || validity.ruleHash >= SNARK_SCALAR_FIELD) {
+            revert RuleHashOutOfField(validity.ruleHash);
+        }
+        if (validity.circuitHash == bytes32(0) || validity.keyHash == bytes32(0)) revert ValidityHashZero();
+        bytes32 held = IGroth16Verifier(verifier).vkHash();
+        if (held != validity.keyHash) revert ValidityKeyHashMismatch(validity.keyHash, held);
+        return true;
     }
 }

@@ -163,9 +163,12 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
     // ---------------------------------------------------------------- users
 
     /// @inheritdoc IQueryMarket
+    /// @dev The validity proof is checked after every term of the request and before the permit
+    ///      and the transfer: a refused proof leaves nothing recorded or escrowed.
     function requestQuery(
         Request calldata request,
-        Permit calldata permit
+        Permit calldata permit,
+        uint256[8] calldata validityProof
     ) external nonReentrant returns (bytes32 queryId) {
         queryId = keccak256(abi.encode(block.chainid, address(this), msg.sender, request.salt));
         QueryRecord storage query = _queries[queryId];
@@ -177,7 +180,9 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
             escrow += _assignPart(queryId, request, p, parts[p]);
         }
         if (escrow > request.feeCap) revert FeeCapExceeded(escrow, request.feeCap);
-        _record(query, queryId, request, escrow, _checkDeadlines(request, parts), parts.length);
+        uint64 challengeDeadline = _checkDeadlines(request, parts);
+        _checkValidity(queryId, request, validityProof);
+        _record(query, queryId, request, escrow, challengeDeadline, parts.length);
         if (permit.value != 0) {
             // A front-run permit must not block the request: the transferFrom below still
             // succeeds when the allowance suffices.
@@ -481,6 +486,26 @@ contract QueryMarket is IQueryMarket, Ownable2Step, ReentrancyGuardTransient, EI
         if (request.firstCommitments.length != firstShares) {
             revert FirstCommitmentCountMismatch(firstShares, request.firstCommitments.length);
         }
+    }
+
+    /// @dev Reverts unless the pinned version has no input rule or its validity verifier accepts
+    ///      `proof` for [ruleHash, tag_0, c_0, ..., tag_{k-1}, c_{k-1}]: the rule hash from the
+    ///      registry, the tags computed here for part 0's nodes (as claims compute them), the c_j
+    ///      the request's firstCommitments (k = part 0's shares, checked by `_pinnedParts` and
+    ///      `_assignPart`; the registry checked the verifier's 1 + 2 k inputs).
+    function _checkValidity(bytes32 queryId, Request calldata request, uint256[8] calldata proof) private view {
+        IModelRegistry.ValidityTerms memory validity = _modelRegistry.getValidity(request.modelId, request.version);
+        if (validity.verifier == address(0)) return;
+        address[] calldata firstNodes = request.nodes[0];
+        uint256[] calldata commitments = request.firstCommitments;
+        uint256 k = firstNodes.length;
+        uint256[] memory inputs = new uint256[](1 + 2 * k);
+        inputs[0] = validity.ruleHash;
+        for (uint256 j = 0; j < k; ++j) {
+            inputs[1 + 2 * j] = _tag(queryId, 0, firstNodes[j]);
+            inputs[2 + 2 * j] = commitments[j];
+        }
+        if (!IGroth16Verifier(validity.verifier).verifyProof(proof, inputs)) revert InvalidValidityProof(queryId);
     }
 
     /// @dev Checks and records the assignments of part `p`; returns their cost.

@@ -1,6 +1,9 @@
 """Gas of the hot paths, measured on a fresh deployment: `ape run gas_report --network <net>`.
 
-Prints one JSON object: requestQuery with 1 part (k = 1) and 2 parts (k = 2, k = 1), claim with
+Prints one JSON object: requestQuery with 1 part (k = 1) and 2 parts (k = 2, k = 1), requestQuery
+with 1 part (k = 2) for a version without an input rule and for one with a rule (the user's
+validity proof of the contract tests' toy validity circuit, 5 public inputs, and its verifier
+frame), claim with
 a real proof of the contract tests' toy circuit (8 public inputs, as every v2 part circuit), the
 claim's verifier frame (from the call trace, `debug_traceTransaction` with the callTracer, which
 anvil serves), the raw verifyProof transaction of the same proof (the floor) and the ratio, a
@@ -41,6 +44,8 @@ _zk = _load_test_circuits()
 FIELD = _zk.FIELD
 PRICE = 3 * ETHER
 ZERO_PERMIT = (0, 0, 0, b"\x00" * 32, b"\x00" * 32)
+ZERO_PROOF = [0] * 8
+NO_VALIDITY = ("0x" + "00" * 20, 0, b"\x00" * 32, b"\x00" * 32)
 
 
 def _verifier_gas(receipt: Any, verifier: str) -> int:
@@ -68,16 +73,22 @@ def measure() -> dict[str, Any]:
     verifier = project.Groth16Verifier.at(factory.verifierOf(_zk.vk_hash(circuit.vk_words)))
 
     key = _zk.vk_hash(circuit.vk_words)
+    validity_circuit = _zk.load_validity_circuit()
+    factory.deploy(validity_circuit.vk_words, sender=owner)
+    validity_key = _zk.vk_hash(validity_circuit.vk_words)
+    validity_verifier = factory.verifierOf(validity_key)
+    rule = (validity_verifier, _zk.VALIDITY_RULE, b"\xd1" * 32, validity_key)
 
     def terms(shares: int, max_rounds: int = 4, max_budget: int = 4) -> tuple[Any, ...]:
         return (verifier.address, PRICE, max_rounds, max_budget, 60, shares, b"\xc1" * 32, key)
 
-    def register(parts: list[tuple[Any, ...]]) -> int:
-        receipt = models.registerModel(b"\x42" * 32, "ipfs://gas", parts, sender=owner)
+    def register(parts: list[tuple[Any, ...]], validity: tuple[Any, ...] = NO_VALIDITY) -> int:
+        receipt = models.registerModel(b"\x42" * 32, "ipfs://gas", parts, validity, sender=owner)
         return int(receipt.events.filter(models.ModelRegistered)[0].modelId)
 
     one_part, two_parts = register([terms(1)]), register([terms(2), terms(1)])
     chunked = register([terms(1, max_rounds=2, max_budget=4)])
+    one_part_k2, one_part_k2_rule = register([terms(2)]), register([terms(2)], rule)
     min_stake = registry.minStake()
     for i, node in enumerate(nodes):
         token.transfer(node, 2 * min_stake, sender=owner)
@@ -93,16 +104,29 @@ def measure() -> dict[str, Any]:
         registry.setParts(one_part, [0], True, sender=node)
         registry.setParts(two_parts, [0, 1], True, sender=node)
         registry.setParts(chunked, [0], True, sender=node)
+        registry.setParts(one_part_k2, [0], True, sender=node)
+        registry.setParts(one_part_k2_rule, [0], True, sender=node)
     token.transfer(user, 1000 * PRICE, sender=owner)
     token.approve(market, 2**256 - 1, sender=user)
     rng = random.Random(1)
     domain = Domain(chain.chain_id, market.address)
 
     def request(
-        model_id: int, part_nodes: list[list[Any]], budget: int = 2
+        model_id: int, part_nodes: list[list[Any]], budget: int = 2, prove: bool = False
     ) -> tuple[Any, bytes, Any]:
+        """Request a query; `prove`: with the user's validity proof of the toy validity circuit."""
         session, salt = Account.create(), rng.randbytes(32)
         t_r = chain.pending_timestamp + 600
+        query = query_id(chain.chain_id, market.address, user.address, salt)
+        firsts = [rng.randrange(FIELD) for _ in part_nodes[0]]
+        proof = ZERO_PROOF
+        if prove:
+            tags = [
+                assignment_tag(chain.chain_id, market.address, query, 0, n.address)
+                for n in part_nodes[0]
+            ]
+            secrets = [rng.randrange(FIELD) for _ in tags]
+            proof, firsts = _zk.prove_validity(validity_circuit, _zk.VALIDITY_RULE, tags, secrets)
         receipt = market.requestQuery(
             (
                 salt,
@@ -114,12 +138,13 @@ def measure() -> dict[str, Any]:
                 t_r,
                 t_r + 600,
                 session.address,
-                [rng.randrange(FIELD) for _ in part_nodes[0]],
+                firsts,
             ),
             ZERO_PERMIT,
+            proof,
             sender=user,
         )
-        return receipt, query_id(chain.chain_id, market.address, user.address, salt), session
+        return receipt, query, session
 
     def claim(
         query: bytes, session: Any, node: Any, rounds: int = 2, after: Any = None
@@ -161,6 +186,8 @@ def measure() -> dict[str, Any]:
     first_one, query_a, session_a = request(one_part, [[nodes[0]]])
     later_one, query_b, session_b = request(one_part, [[nodes[0]]])
     two, _, _ = request(two_parts, [[nodes[0], nodes[1]], [nodes[2]]])
+    k2_no_rule, _, _ = request(one_part_k2, [[nodes[0], nodes[1]]])
+    k2_rule, _, _ = request(one_part_k2_rule, [[nodes[0], nodes[1]]], prove=True)
     first_claim, _, _ = claim(query_a, session_a, nodes[0])
     later_claim, statement, proof = claim(query_b, session_b, nodes[0])
     floor = verifier.verifyProof.transact(proof, statement.public_inputs, sender=owner).gas_used
@@ -193,6 +220,9 @@ def measure() -> dict[str, Any]:
             "one_part_k1_first": first_one.gas_used,
             "one_part_k1_later": later_one.gas_used,
             "two_parts_k2_k1": two.gas_used,
+            "one_part_k2_no_rule": k2_no_rule.gas_used,
+            "one_part_k2_validity_proof": k2_rule.gas_used,
+            "validity_verifier_frame": _verifier_gas(k2_rule, validity_verifier),
         },
         "claim": {
             "public_inputs": 8,

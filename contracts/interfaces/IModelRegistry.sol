@@ -6,11 +6,12 @@ interface IModelRegistryErrors {
     /// @notice Thrown by `publishVersion` and `setActive` when the caller does not own the model.
     error NotModelOwner(uint256 modelId, address caller, address owner);
 
-    /// @notice Thrown by `publishVersion`, `setActive`, `getVersion`, `getPart` and `getParts` for
-    ///         an unknown model.
+    /// @notice Thrown by `publishVersion`, `setActive`, `getVersion`, `getPart`, `getParts` and
+    ///         `getValidity` for an unknown model.
     error ModelNotFound(uint256 modelId);
 
-    /// @notice Thrown by `getVersion`, `getPart` and `getParts` for a version the model does not have.
+    /// @notice Thrown by `getVersion`, `getPart`, `getParts` and `getValidity` for a version the
+    ///         model does not have.
     error VersionNotFound(uint256 modelId, uint32 version);
 
     /// @notice Thrown by `getPart` for a part the version does not have.
@@ -56,6 +57,24 @@ interface IModelRegistryErrors {
 
     /// @notice Thrown by the constructor when the verifier factory has no code.
     error ModelRegistryInvalidFactory(address factory);
+
+    /// @notice Thrown when a version's validity verifier was not deployed by the registry's
+    ///         VerifierFactory, and for a zero verifier with a non-zero rule hash, circuit hash or
+    ///         key hash (a version without an input rule has all four zero).
+    error ValidityVerifierNotFromFactory(address verifier);
+
+    /// @notice Thrown when a version's validity verifier does not take 1 + 2 k public inputs
+    ///         (ruleHash, then tag_j, c_j for each of part 0's k assignments).
+    error ValidityShapeMismatch(address verifier, uint256 inputs, uint256 expected);
+
+    /// @notice Thrown when a version's rule hash is 0 or not below the BN254 scalar field order r.
+    error RuleHashOutOfField(uint256 ruleHash);
+
+    /// @notice Thrown when a version with an input rule has a zero circuit hash or key hash.
+    error ValidityHashZero();
+
+    /// @notice Thrown when a version's declared validity key hash is not its verifier's `vkHash()`.
+    error ValidityKeyHashMismatch(bytes32 declared, bytes32 held);
 }
 
 /// @title Events of the model registry
@@ -73,6 +92,17 @@ interface IModelRegistryEvents {
 
     /// @notice Model `modelId` was activated or deactivated.
     event ModelActiveSet(uint256 indexed modelId, bool active);
+
+    /// @notice Version `version` of model `modelId` has an input rule: requests for it carry the
+    ///         user's validity proof, checked by `verifier` (emitted only for a version with a rule).
+    event ValidityRuleSet(
+        uint256 indexed modelId,
+        uint32 indexed version,
+        address verifier,
+        uint256 ruleHash,
+        bytes32 circuitHash,
+        bytes32 keyHash
+    );
 }
 
 /// @title Model registry (protocol version 2)
@@ -80,9 +110,10 @@ interface IModelRegistryEvents {
 ///         parts; each part has its own terms: a factory-made verifier of 8 public inputs, a price
 ///         per round per assignment, R_max, the largest budget (claimed in chunks of at most R_max
 ///         rounds when above R_max), a minimum proof window, the number of nodes k, and the hashes
-///         of its circuit and proving key. The owner publishes new versions and
-///         (de)activates the model; every version stays readable. Queries pin the version they
-///         were requested with.
+///         of its circuit and proving key. A version may also have an input rule: the terms of
+///         the user's validity proof, which the market checks at request. The owner publishes new
+///         versions and (de)activates the model; every version stays readable. Queries pin the
+///         version they were requested with.
 interface IModelRegistry is IModelRegistryErrors, IModelRegistryEvents {
     /// @notice Terms of one part of a model version.
     /// @param verifier A `Groth16Verifier` made by the factory, with 8 public inputs.
@@ -106,6 +137,22 @@ interface IModelRegistry is IModelRegistryErrors, IModelRegistryEvents {
         bytes32 keyHash;
     }
 
+    /// @notice The input rule of a model version: the terms of the user's validity proof
+    ///         (PROTOCOL.md, "User validity proof"). All zero: the version has no input rule.
+    /// @param verifier A `Groth16Verifier` made by the factory, with 1 + 2 k public inputs (k =
+    ///        part 0's shares): ruleHash, then tag_j and c_j (round-1 commitment) of each of part
+    ///        0's assignments, in node order. Zero: no rule.
+    /// @param ruleHash Hash of the input rule and usage policy, 0 < ruleHash < r (the proof's
+    ///        first public input, set by the market from this record).
+    /// @param circuitHash Hash of the validity circuit (clients check it).
+    /// @param keyHash Hash of the validity key, the verifier's `vkHash()` (clients check it).
+    struct ValidityTerms {
+        address verifier;
+        uint256 ruleHash;
+        bytes32 circuitHash;
+        bytes32 keyHash;
+    }
+
     /// @notice A model's header. `currentVersion` is 0 for an unknown model.
     struct Model {
         address owner;
@@ -121,21 +168,25 @@ interface IModelRegistry is IModelRegistryErrors, IModelRegistryEvents {
         uint256 partCount;
     }
 
-    /// @notice Register a model owned by the caller, active, with version 1 of `parts`.
+    /// @notice Register a model owned by the caller, active, with version 1 of `parts` and the
+    ///         input rule `validity` (all zero for none).
     /// @return modelId The new model's id (ids start at 1).
     function registerModel(
         bytes32 manifestHash,
         string calldata metadataURI,
-        PartTerms[] calldata parts
+        PartTerms[] calldata parts,
+        ValidityTerms calldata validity
     ) external returns (uint256 modelId);
 
-    /// @notice Publish a new version of a model the caller owns; it becomes current for new
-    ///         queries (queries already requested keep the version and terms they recorded).
+    /// @notice Publish a new version of a model the caller owns, with its parts and its input rule
+    ///         `validity` (all zero for none); it becomes current for new queries (queries already
+    ///         requested keep the version and terms they recorded).
     /// @return version The new version number.
     function publishVersion(
         uint256 modelId,
         bytes32 manifestHash,
-        PartTerms[] calldata parts
+        PartTerms[] calldata parts,
+        ValidityTerms calldata validity
     ) external returns (uint32 version);
 
     /// @notice Activate or deactivate a model the caller owns. Inactive models take no new
@@ -153,6 +204,9 @@ interface IModelRegistry is IModelRegistryErrors, IModelRegistryEvents {
 
     /// @notice The terms of every part of a published version, in part order.
     function getParts(uint256 modelId, uint32 version) external view returns (PartTerms[] memory);
+
+    /// @notice The input rule of a published version (all zero for a version without one).
+    function getValidity(uint256 modelId, uint32 version) external view returns (ValidityTerms memory);
 
     /// @notice The number of registered models (the highest id).
     function modelCount() external view returns (uint256);

@@ -56,6 +56,10 @@ interface IQueryMarketErrors is IERC20Errors {
     ///         registry's unbonding period from now.
     error ChallengeDeadlineBeyondUnbonding(uint64 challengeDeadline, uint256 latest);
 
+    /// @notice Thrown by `requestQuery` when the pinned version has an input rule and its validity
+    ///         verifier rejects the user's validity proof for this query's public inputs.
+    error InvalidValidityProof(bytes32 queryId);
+
     /// @notice Thrown for an unknown query.
     error QueryNotFound(bytes32 queryId);
 
@@ -340,13 +344,24 @@ interface IQueryMarket is IQueryMarketErrors, IQueryMarketEvents {
         bytes32 transcriptHash;
     }
 
-    /// @notice Request a query: checks the terms (see PROTOCOL.md, "A query", step 1), records them
-    ///         per query and per assignment, and escrows E = sum_p k_p * B_p * price_p. Each
-    ///         budget is 1..maxBudget of its part; a budget above maxRounds is claimed in chunks.
+    /// @notice Request a query: checks the terms (see PROTOCOL.md, "A query", step 1) and, when the
+    ///         pinned version has an input rule, the user's validity proof (PROTOCOL.md, "User
+    ///         validity proof"), records them per query and per assignment, and escrows E = sum_p
+    ///         k_p * B_p * price_p. Each budget is 1..maxBudget of its part; a budget above
+    ///         maxRounds is claimed in chunks.
     /// @dev Applies `permit` first when its value is not 0; a failing permit (front-run) falls
-    ///      through to the allowance.
+    ///      through to the allowance. Both come after the validity proof is checked.
+    /// @param validityProof Groth16 proof (the verifier's word order) for the public inputs the
+    ///        market builds itself: [ruleHash, tag_0, c_0, ..., tag_{k-1}, c_{k-1}], the version's
+    ///        rule hash, then for each of part 0's k nodes in request order its assignment tag
+    ///        (`assignmentTag(queryId, 0, node)`) and its firstCommitments entry. Refused with
+    ///        InvalidValidityProof. Ignored (any value, e.g. all zero) for a version without a rule.
     /// @return queryId keccak256(abi.encode(chainid, this, msg.sender, request.salt)).
-    function requestQuery(Request calldata request, Permit calldata permit) external returns (bytes32 queryId);
+    function requestQuery(
+        Request calldata request,
+        Permit calldata permit,
+        uint256[8] calldata validityProof
+    ) external returns (bytes32 queryId);
 
     /// @notice Claim rounds n0+1..n of an assignment (PROTOCOL.md v2, step 4 and "Chunks"): the
     ///         caller is the node; n0 is the assignment's recorded rounds (0 before its first

@@ -1,5 +1,6 @@
-"""Fixtures of the contract tests: roles, the deployed v2 system, the toy circuit, and `proto`, a
-helper that requests queries, proves and signs claims, and signs Acks exactly as nodes and users do.
+"""Fixtures of the contract tests: roles, the deployed v2 system, the toy circuits, and `proto`, a
+helper that requests queries (with the user's validity proof when the version has an input rule),
+proves and signs claims, and signs Acks exactly as nodes and users do.
 
 Session-scoped fixtures deploy once per run; ape's isolation reverts every test's changes.
 """
@@ -14,7 +15,19 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from tests.contracts.zk import FIELD, Circuit, Statement, load_circuit, vk_hash
+from tests.contracts.zk import (
+    FIELD,
+    OTHER_RULE_VALIDITY_CIRCUIT,
+    OTHER_VALIDITY_RULE,
+    VALIDITY_CIRCUIT,
+    VALIDITY_RULE,
+    Circuit,
+    Statement,
+    load_circuit,
+    load_validity_circuit,
+    prove_validity,
+    vk_hash,
+)
 from zkai.protocol.ids import assignment_tag, query_id
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 
@@ -41,6 +54,12 @@ PART1 = {"price": 2 * ETHER + 3, "maxRounds": 3, "maxBudget": 3, "minProofWindow
 # 2 cut(3p) + cut(2p) != cut(8p) (at 500 and 1000 bps), so only per-chunk cuts conserve tokens.
 CHUNKED = {"price": ETHER + 19, "maxRounds": 3, "maxBudget": 8, "minProofWindow": 120, "shares": 2}
 ZERO_PERMIT = (0, 0, 0, b"\x00" * 32, b"\x00" * 32)
+ZERO_ADDRESS = "0x" + "00" * 20
+# ValidityTerms (verifier, ruleHash, circuitHash, keyHash) of a version without an input rule.
+NO_VALIDITY = (ZERO_ADDRESS, 0, b"\x00" * 32, b"\x00" * 32)
+# The requestQuery validity proof argument where the version has no rule (ignored there).
+ZERO_PROOF = [0] * 8
+VALIDITY_CIRCUIT_HASH = b"\xd1" * 32
 
 
 def ack_signer_of(index: int) -> LocalAccount:
@@ -202,6 +221,7 @@ def model2(model_registry, verifier, model_owner, nodes, node_registry):
         b"\x42" * 32,
         "ipfs://model2",
         [part_terms(verifier, **PART0), part_terms(verifier, **PART1)],
+        NO_VALIDITY,
         sender=model_owner,
     )
     model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
@@ -218,6 +238,7 @@ def model1(model_registry, verifier, model_owner, nodes, node_registry):
         b"\x43" * 32,
         "ipfs://model1",
         [part_terms(verifier, price=3 * ETHER, maxRounds=1, minProofWindow=60, shares=1)],
+        NO_VALIDITY,
         sender=model_owner,
     )
     model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
@@ -229,12 +250,106 @@ def model1(model_registry, verifier, model_owner, nodes, node_registry):
 def model_chunked(model_registry, verifier, model_owner, nodes, node_registry):
     """Id of the one-part chunked model (CHUNKED: R_max 3, maxBudget 8, k = 2), nodes 0 and 1."""
     receipt = model_registry.registerModel(
-        b"\x44" * 32, "ipfs://chunked", [part_terms(verifier, **CHUNKED)], sender=model_owner
+        b"\x44" * 32,
+        "ipfs://chunked",
+        [part_terms(verifier, **CHUNKED)],
+        NO_VALIDITY,
+        sender=model_owner,
     )
     model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
     for node in nodes[:2]:
         node_registry.setParts(model_id, [0], True, sender=node)
     return model_id
+
+
+def validity_terms(verifier, rule_hash: int = VALIDITY_RULE, **fields) -> tuple[Any, ...]:
+    """A ValidityTerms tuple (verifier, ruleHash, circuitHash, keyHash) for a factory verifier
+    (its own key hash unless `keyHash` is given)."""
+    address = verifier.address if hasattr(verifier, "address") else verifier
+    key = bytes(verifier.vkHash()) if hasattr(verifier, "vkHash") else b"\xd2" * 32
+    t = {"circuitHash": VALIDITY_CIRCUIT_HASH, "keyHash": key, **fields}
+    return (address, rule_hash, t["circuitHash"], t["keyHash"])
+
+
+@pytest.fixture(scope="session")
+def validity_circuit() -> Circuit:
+    """The toy validity circuit (k = 2) of the rule VALIDITY_RULE."""
+    return load_validity_circuit(VALIDITY_CIRCUIT)
+
+
+@pytest.fixture(scope="session")
+def other_rule_circuit() -> Circuit:
+    """The toy validity circuit (k = 2) of another rule, OTHER_VALIDITY_RULE."""
+    return load_validity_circuit(OTHER_RULE_VALIDITY_CIRCUIT)
+
+
+def _factory_verifier(project, factory, circuit: Circuit, owner) -> Any:
+    factory.deploy(circuit.vk_words, sender=owner)
+    return project.Groth16Verifier.at(factory.verifierOf(vk_hash(circuit.vk_words)))
+
+
+@pytest.fixture(scope="session")
+def validity_verifier(project, factory, validity_circuit, owner):
+    return _factory_verifier(project, factory, validity_circuit, owner)
+
+
+@pytest.fixture(scope="session")
+def other_rule_verifier(project, factory, other_rule_circuit, owner):
+    return _factory_verifier(project, factory, other_rule_circuit, owner)
+
+
+@pytest.fixture(scope="session")
+def validity_circuits(validity_verifier, validity_circuit, other_rule_verifier, other_rule_circuit):
+    """The toy validity circuits by their verifier's address (what `proto` proves with)."""
+    return {
+        validity_verifier.address: validity_circuit,
+        other_rule_verifier.address: other_rule_circuit,
+    }
+
+
+def _register_validity_model(
+    model_registry, verifier, validity, model_owner, nodes, node_registry, uri: str
+) -> int:
+    receipt = model_registry.registerModel(
+        b"\x45" * 32, uri, [part_terms(verifier, **CHUNKED)], validity, sender=model_owner
+    )
+    model_id = receipt.events.filter(model_registry.ModelRegistered)[0].modelId
+    for node in nodes[:2]:
+        node_registry.setParts(model_id, [0], True, sender=node)
+    return model_id
+
+
+@pytest.fixture(scope="session")
+def model_validity(
+    model_registry, verifier, validity_verifier, model_owner, nodes, node_registry
+) -> int:
+    """Id of a one-part model (CHUNKED terms, k = 2, nodes 0 and 1) whose version 1 has the input
+    rule VALIDITY_RULE, checked by the toy validity circuit's verifier."""
+    return _register_validity_model(
+        model_registry,
+        verifier,
+        validity_terms(validity_verifier, VALIDITY_RULE),
+        model_owner,
+        nodes,
+        node_registry,
+        "ipfs://validity",
+    )
+
+
+@pytest.fixture(scope="session")
+def model_other_rule(
+    model_registry, verifier, other_rule_verifier, model_owner, nodes, node_registry
+) -> int:
+    """model_validity's twin with another rule, OTHER_VALIDITY_RULE (its own toy circuit)."""
+    return _register_validity_model(
+        model_registry,
+        verifier,
+        validity_terms(other_rule_verifier, OTHER_VALIDITY_RULE),
+        model_owner,
+        nodes,
+        node_registry,
+        "ipfs://other-rule",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -278,6 +393,7 @@ class Placed:
     challenge_deadline: int
     escrow: int
     receipt: Any
+    validity_proof: list[int] = field(default_factory=lambda: list(ZERO_PROOF))
 
 
 @dataclass
@@ -315,6 +431,8 @@ class Proto:
     nodes: list[Any]
     model2: int
     model_chunked: int
+    model_registry: Any = None
+    validity_circuits: dict[str, Circuit] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(20261202))
 
     @property
@@ -342,7 +460,13 @@ class Proto:
         salt: bytes | None = None,
         sender: Any = None,
         permit: tuple[Any, ...] = ZERO_PERMIT,
+        validity_proof: list[int] | None = None,
+        validity_secrets: list[int] | None = None,
     ) -> Placed:
+        """Request a query. `validity_proof` None: zeros for a version without an input rule, and
+        for one with a rule (the toy circuits) a proof made here for this query's tags and fresh
+        (or `validity_secrets`) secrets, whose commitments become the first commitments (so
+        `first_commitments` must then be None). A given `validity_proof` is sent as is."""
         model_id = self.model2 if model_id is None else model_id
         nodes = nodes if nodes is not None else [[self.nodes[0], self.nodes[1]], [self.nodes[2]]]
         budgets = budgets if budgets is not None else [2, 3][: len(nodes)]
@@ -350,10 +474,19 @@ class Proto:
         salt = salt or self.rng.randbytes(32)
         t_r = round_deadline if round_deadline is not None else self.now() + round_in
         t_p = proof_deadline if proof_deadline is not None else t_r + proof_window
+        sender = sender or self.user
+        qid = query_id(self.chain.chain_id, self.market.address, sender.address, salt)
         firsts = first_commitments
+        proof = validity_proof
+        if proof is None:
+            rule = self.validity_rule(model_id, version)
+            if rule is None:
+                proof = list(ZERO_PROOF)
+            else:
+                assert first_commitments is None, "the proof makes the commitments"
+                proof, firsts = self.validity_proof(qid, nodes[0], rule, validity_secrets)
         if firsts is None:
             firsts = [self.rng.randrange(FIELD) for _ in nodes[0]]
-        sender = sender or self.user
         request = (
             salt,
             model_id,
@@ -366,9 +499,8 @@ class Proto:
             session_address or session.address,
             firsts,
         )
-        receipt = self.market.requestQuery(request, permit, sender=sender)
+        receipt = self.market.requestQuery(request, permit, proof, sender=sender)
         [event] = receipt.events.filter(self.market.QueryRequested)
-        qid = query_id(self.chain.chain_id, self.market.address, sender.address, salt)
         assert bytes(event.queryId) == qid
         return Placed(
             qid,
@@ -381,7 +513,43 @@ class Proto:
             event.challengeDeadline,
             event.escrow,
             receipt,
+            proof,
         )
+
+    def validity_rule(self, model_id: int, version: int) -> tuple[Circuit, int] | None:
+        """(toy circuit, rule hash) of the version's input rule; None without one (or for an
+        unknown model or version, which the market refuses before any proof is checked)."""
+        if self.model_registry is None or model_id == 0:
+            return None
+        model = self.model_registry.getModel(model_id)
+        if not (0 < version <= model.currentVersion):
+            return None
+        terms = self.model_registry.getValidity(model_id, version)
+        if int(terms.verifier, 16) == 0:
+            return None
+        return self.validity_circuits[terms.verifier], terms.ruleHash
+
+    def validity_proof(
+        self,
+        query: bytes,
+        first_nodes: list[Any],
+        rule: tuple[Circuit, int],
+        secrets: list[int] | None = None,
+    ) -> tuple[list[int], list[int]]:
+        """(proof, first commitments) of the user's validity proof for `query`'s part-0 nodes."""
+        circuit, rule_hash = rule
+        tags = [
+            assignment_tag(
+                self.chain.chain_id,
+                self.market.address,
+                query,
+                0,
+                n.address if hasattr(n, "address") else n,
+            )
+            for n in first_nodes
+        ]
+        secrets = secrets if secrets is not None else [self.rng.randrange(FIELD) for _ in tags]
+        return prove_validity(circuit, rule_hash, tags, secrets)
 
     def tag(self, query: bytes, part: int, node: Any) -> int:
         return assignment_tag(self.chain.chain_id, self.market.address, query, part, node.address)
@@ -464,8 +632,28 @@ class Proto:
 
 
 @pytest.fixture
-def proto(market, circuit, chain, funded_user, nodes, model2, model_chunked) -> Proto:
-    return Proto(market, circuit, chain, funded_user, nodes, model2, model_chunked)
+def proto(
+    market,
+    circuit,
+    chain,
+    funded_user,
+    nodes,
+    model2,
+    model_chunked,
+    model_registry,
+    validity_circuits,
+) -> Proto:
+    return Proto(
+        market,
+        circuit,
+        chain,
+        funded_user,
+        nodes,
+        model2,
+        model_chunked,
+        model_registry,
+        validity_circuits,
+    )
 
 
 def set_slasher(chain, node_registry, owner, account, allowed: bool) -> None:

@@ -9,12 +9,16 @@ the query's credits and the fee totals are not written by claims (settle derives
 assignments). The rest of the overhead is the payout transfer (~13k), ECDSA (~4k), the verifier
 call and calldata.
 
+A request for a version with an input rule also verifies the user's validity proof (k = 2: five
+public inputs), its verifier call on top of the request's own cost; the test prints both, with the
+raw verifyProof of that proof.
+
 `ape run gas_report --network ethereum:local:foundry` prints the same numbers.
 """
 
 from __future__ import annotations
 
-from tests.contracts.zk import Statement
+from tests.contracts.zk import VALIDITY_RULE, Statement, validity_public_inputs
 
 CLAIM_OVER_FLOOR = 1.3
 
@@ -62,3 +66,28 @@ def test_chunk_claim_gas_within_factor_of_raw_verify(proto, market, verifier, no
     )
     assert first_gas <= CLAIM_OVER_FLOOR * floor, (first_gas, floor)
     assert next_gas <= CLAIM_OVER_FLOOR * floor, (next_gas, floor)
+
+
+def test_request_gas_with_validity_proof(
+    proto, market, nodes, model_chunked, model_validity, validity_verifier, owner
+):
+    """requestQuery of one part, k = 2, budget 3: a version without an input rule, then one with
+    a rule (the same part terms) and the user's validity proof."""
+    pair = [[nodes[0], nodes[1]]]
+    proto.request(model_id=model_chunked, nodes=pair, budgets=[3])  # warm the market's balance
+    plain = proto.request(model_id=model_chunked, nodes=pair, budgets=[3])
+    ruled = proto.request(model_id=model_validity, nodes=pair, budgets=[3])
+    tags = [market.assignmentTag(ruled.query_id, 0, n) for n in pair[0]]
+    firsts = [e.firstCommitment for e in ruled.receipt.events.filter(market.Assigned)]
+    inputs = validity_public_inputs(VALIDITY_RULE, tags, firsts)
+    floor = validity_verifier.verifyProof.transact(
+        ruled.validity_proof, inputs, sender=owner
+    ).gas_used
+    plain_gas, ruled_gas = plain.receipt.gas_used, ruled.receipt.gas_used
+    print(
+        f"\nrequestQuery 1 part (k=2), no input rule: {plain_gas}"
+        f"\nrequestQuery 1 part (k=2), validity proof: {ruled_gas}"
+        f"\n  difference: {ruled_gas - plain_gas}"
+        f"\nvalidity verifyProof (5 inputs, raw transaction): {floor}"
+    )
+    assert ruled_gas > plain_gas

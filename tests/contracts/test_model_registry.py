@@ -1,21 +1,31 @@
-"""ModelRegistry v2: models with versions of parts; only factory verifiers of 8 public inputs."""
+"""ModelRegistry v2: models with versions of parts; only factory verifiers of 8 public inputs;
+a version's input rule (validity terms) checked and recorded with its parts."""
 
 from __future__ import annotations
 
 import ape
 import pytest
 
-from tests.contracts.conftest import PART0, PART1, part_terms
+from tests.contracts.conftest import (
+    NO_VALIDITY,
+    PART0,
+    PART1,
+    VALIDITY_CIRCUIT_HASH,
+    ZERO_ADDRESS,
+    part_terms,
+    validity_terms,
+)
+from tests.contracts.zk import FIELD, VALIDITY_RULE
 
 MANIFEST = b"\x51" * 32
 
 
 @pytest.fixture
 def register(model_registry, verifier, model_owner):
-    def register(parts=None, manifest=MANIFEST, sender=None):
+    def register(parts=None, manifest=MANIFEST, sender=None, validity=NO_VALIDITY):
         parts = parts if parts is not None else [part_terms(verifier, **PART0)]
         receipt = model_registry.registerModel(
-            manifest, "ipfs://m", parts, sender=sender or model_owner
+            manifest, "ipfs://m", parts, validity, sender=sender or model_owner
         )
         return receipt, receipt.events.filter(model_registry.ModelRegistered)[0].modelId
 
@@ -169,7 +179,7 @@ def test_publishVersion_new_current_version_old_kept(
 ):
     _, model_id = register()
     receipt = model_registry.publishVersion(
-        model_id, b"\x52" * 32, [part_terms(verifier, price=5)] * 2, sender=model_owner
+        model_id, b"\x52" * 32, [part_terms(verifier, price=5)] * 2, NO_VALIDITY, sender=model_owner
     )
     assert receipt.events.filter(model_registry.ModelVersionPublished)[0].version == 2
     assert model_registry.getModel(model_id).currentVersion == 2
@@ -181,12 +191,16 @@ def test_publishVersion_new_current_version_old_kept(
 def test_publishVersion_not_owner_reverts(model_registry, verifier, register, stranger):
     _, model_id = register()
     with ape.reverts(model_registry.NotModelOwner, modelId=model_id, caller=stranger.address):
-        model_registry.publishVersion(model_id, MANIFEST, [part_terms(verifier)], sender=stranger)
+        model_registry.publishVersion(
+            model_id, MANIFEST, [part_terms(verifier)], NO_VALIDITY, sender=stranger
+        )
 
 
 def test_publishVersion_unknown_model_reverts(model_registry, verifier, stranger):
     with ape.reverts(model_registry.ModelNotFound, modelId=999):
-        model_registry.publishVersion(999, MANIFEST, [part_terms(verifier)], sender=stranger)
+        model_registry.publishVersion(
+            999, MANIFEST, [part_terms(verifier)], NO_VALIDITY, sender=stranger
+        )
 
 
 def test_setActive_toggles_by_owner_only(model_registry, register, model_owner, stranger):
@@ -209,6 +223,171 @@ def test_getters_unknown_version_or_part_revert(model_registry, register):
     with ape.reverts(model_registry.ModelNotFound, modelId=12345):
         model_registry.getVersion(12345, 1)
     assert model_registry.getModel(12345).currentVersion == 0
+
+
+# ------------------------------------------------------------------ input rules (validity terms)
+
+
+def test_validity_terms_recorded_per_version_with_event(
+    model_registry, verifier, validity_verifier, register, model_owner
+):
+    terms = validity_terms(validity_verifier)
+    receipt, model_id = register(validity=terms)
+    [event] = receipt.events.filter(model_registry.ValidityRuleSet)
+    assert (event.modelId, event.version, event.verifier, event.ruleHash) == (
+        model_id,
+        1,
+        validity_verifier.address,
+        VALIDITY_RULE,
+    )
+    assert (bytes(event.circuitHash), bytes(event.keyHash)) == (
+        VALIDITY_CIRCUIT_HASH,
+        bytes(validity_verifier.vkHash()),
+    )
+    stored = model_registry.getValidity(model_id, 1)
+    assert (stored.verifier, stored.ruleHash, bytes(stored.circuitHash), bytes(stored.keyHash)) == (
+        validity_verifier.address,
+        VALIDITY_RULE,
+        VALIDITY_CIRCUIT_HASH,
+        bytes(validity_verifier.vkHash()),
+    )
+    # Version 2 without a rule: no event, all zero; version 1 keeps its rule.
+    receipt = model_registry.publishVersion(
+        model_id, b"\x53" * 32, [part_terms(verifier, **PART0)], NO_VALIDITY, sender=model_owner
+    )
+    assert not receipt.events.filter(model_registry.ValidityRuleSet)
+    none = model_registry.getValidity(model_id, 2)
+    assert (none.verifier, none.ruleHash, bytes(none.circuitHash), bytes(none.keyHash)) == (
+        ZERO_ADDRESS,
+        0,
+        b"\x00" * 32,
+        b"\x00" * 32,
+    )
+    assert model_registry.getValidity(model_id, 1).verifier == validity_verifier.address
+    # Version 3 with a rule again (another rule hash).
+    receipt = model_registry.publishVersion(
+        model_id,
+        b"\x54" * 32,
+        [part_terms(verifier, **PART0)],
+        validity_terms(validity_verifier, 77),
+        sender=model_owner,
+    )
+    assert receipt.events.filter(model_registry.ValidityRuleSet)[0].version == 3
+    assert model_registry.getValidity(model_id, 3).ruleHash == 77
+
+
+def test_model_without_rule_reads_zero_validity(model_registry, register):
+    receipt, model_id = register()
+    assert not receipt.events.filter(model_registry.ValidityRuleSet)
+    assert model_registry.getValidity(model_id, 1).verifier == ZERO_ADDRESS
+
+
+def test_getValidity_unknown_model_or_version_reverts(model_registry, register):
+    _, model_id = register()
+    with ape.reverts(model_registry.VersionNotFound, modelId=model_id, version=2):
+        model_registry.getValidity(model_id, 2)
+    with ape.reverts(model_registry.VersionNotFound, version=0):
+        model_registry.getValidity(model_id, 0)
+    with ape.reverts(model_registry.ModelNotFound, modelId=12345):
+        model_registry.getValidity(12345, 1)
+
+
+def test_validity_verifier_not_from_factory_refused(
+    project, model_registry, register, owner, validity_circuit, stranger
+):
+    copy = project.VerifierFactory.deploy(sender=owner)
+    receipt = copy.deploy(validity_circuit.vk_words, sender=owner)
+    foreign = project.Groth16Verifier.at(receipt.events.filter(copy.VerifierDeployed)[0].verifier)
+    with ape.reverts(model_registry.ValidityVerifierNotFromFactory, verifier=foreign.address):
+        register(validity=validity_terms(foreign))
+    with ape.reverts(model_registry.ValidityVerifierNotFromFactory, verifier=stranger.address):
+        register(validity=validity_terms(stranger.address))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (VALIDITY_RULE, b"\x00" * 32, b"\x00" * 32),
+        (0, VALIDITY_CIRCUIT_HASH, b"\x00" * 32),
+        (0, b"\x00" * 32, b"\x02" * 32),
+    ],
+    ids=["rule_hash", "circuit_hash", "key_hash"],
+)
+def test_validity_fields_without_verifier_refused(model_registry, register, fields):
+    """All zero is "no rule"; any non-zero field with a zero verifier is refused."""
+    with ape.reverts(model_registry.ValidityVerifierNotFromFactory, verifier=ZERO_ADDRESS):
+        register(validity=(ZERO_ADDRESS, *fields))
+
+
+def test_validity_verifier_with_other_input_count_refused(
+    model_registry, verifier, validity_verifier, register
+):
+    # 5 inputs (k = 2) for a part 0 of k = 1: 3 expected.
+    with ape.reverts(
+        model_registry.ValidityShapeMismatch,
+        verifier=validity_verifier.address,
+        inputs=5,
+        expected=3,
+    ):
+        register([part_terms(verifier, shares=1)], validity=validity_terms(validity_verifier))
+    # A part verifier (8 inputs) as the validity verifier of k = 2.
+    with ape.reverts(
+        model_registry.ValidityShapeMismatch, verifier=verifier.address, inputs=8, expected=5
+    ):
+        register(validity=validity_terms(verifier))
+
+
+def test_validity_shape_follows_part_zero_only(
+    model_registry, verifier, validity_verifier, register
+):
+    """k is part 0's shares (the parts after it take no round-1 commitments from the request)."""
+    _, model_id = register(
+        [part_terms(verifier, shares=2), part_terms(verifier, shares=1)],
+        validity=validity_terms(validity_verifier),
+    )
+    assert model_registry.getValidity(model_id, 1).verifier == validity_verifier.address
+
+
+@pytest.mark.parametrize("rule_hash", [0, FIELD, 2**256 - 1])
+def test_rule_hash_out_of_field_refused(model_registry, validity_verifier, register, rule_hash):
+    with ape.reverts(model_registry.RuleHashOutOfField, ruleHash=rule_hash):
+        register(validity=validity_terms(validity_verifier, rule_hash))
+
+
+def test_rule_hash_below_field_accepted(model_registry, validity_verifier, register):
+    _, model_id = register(validity=validity_terms(validity_verifier, FIELD - 1))
+    assert model_registry.getValidity(model_id, 1).ruleHash == FIELD - 1
+
+
+@pytest.mark.parametrize("field", ["circuitHash", "keyHash"])
+def test_validity_zero_hashes_refused(model_registry, validity_verifier, register, field):
+    with ape.reverts(model_registry.ValidityHashZero):
+        register(validity=validity_terms(validity_verifier, **{field: b"\x00" * 32}))
+
+
+def test_validity_key_hash_not_the_verifiers_refused(model_registry, validity_verifier, register):
+    declared = b"\x14" * 32
+    with ape.reverts(
+        model_registry.ValidityKeyHashMismatch,
+        declared=declared,
+        held=bytes(validity_verifier.vkHash()),
+    ):
+        register(validity=validity_terms(validity_verifier, keyHash=declared))
+
+
+def test_publishVersion_bad_validity_refused_nothing_published(
+    model_registry, verifier, validity_verifier, register, model_owner
+):
+    _, model_id = register()
+    with ape.reverts(model_registry.RuleHashOutOfField, ruleHash=0):
+        model_registry.publishVersion(
+            model_id,
+            b"\x55" * 32,
+            [part_terms(verifier, **PART0)],
+            validity_terms(validity_verifier, 0),
+            sender=model_owner,
+        )
+    assert model_registry.getModel(model_id).currentVersion == 1
 
 
 def test_constructor_factory_without_code_reverts(project, owner, stranger):

@@ -11,6 +11,7 @@ from tests.contracts.conftest import (
     CHALLENGE_WINDOW,
     CHUNKED,
     CONTRIBUTOR_FEE_BPS,
+    NO_VALIDITY,
     PART0,
     PART1,
     PROTOCOL_FEE_BPS,
@@ -149,6 +150,7 @@ def test_requestQuery_version_mismatch_reverts(
         proto.model2,
         b"\x44" * 32,
         [part_terms(verifier, **PART0), part_terms(verifier, **PART1)],
+        NO_VALIDITY,
         sender=model_owner,
     )
     with ape.reverts(market.VersionMismatch, expected=1, current=2):

@@ -14,6 +14,7 @@ from ethpm_types import ContractType
 from tests.contracts.conftest import (
     CHALLENGE_WINDOW,
     CONTRIBUTOR_FEE_BPS,
+    NO_VALIDITY,
     PART0,
     PART1,
     PROTOCOL_FEE_BPS,
@@ -131,6 +132,7 @@ def test_owner_changes_do_not_touch_query_in_flight(
         proto.model2,
         b"\x45" * 32,
         [part_terms(verifier, price=1), part_terms(verifier, **PART1)],
+        NO_VALIDITY,
         sender=model_owner,
     )
     model_registry.setActive(proto.model2, False, sender=model_owner)

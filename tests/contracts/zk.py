@@ -6,6 +6,12 @@ O = Oprev*w + T^2 (T0, O0: the start transcripts of a chunk, 0 for a first claim
 set up (single-party, development only) once per content hash and cached under
 $ZKAI_DATA_DIR/test-circuits (default .zkai-test in the repository). Its key goes on-chain through
 the real VerifierFactory: no mocks anywhere.
+
+The toy validity circuits (circuits/validity_toy*.circom, k = 2) have the public inputs the market
+builds for a version with an input rule, [ruleHash, tag_0, c_0, tag_1, c_1]: ruleHash is the
+circuit's constant (VALIDITY_RULE, or OTHER_VALIDITY_RULE for validity_toy_other_rule.circom) and
+c_j = Poseidon(tag_j, secret_j) (circomlib's Poseidon(2), zkai.crypto.poseidon) for private
+secrets. They are set up and cached by the same `load_circuit`.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import groth16py
 from eth_hash.auto import keccak
 
+from zkai.crypto.poseidon import poseidon
 from zkai.toolchain import REPO_ROOT
 
 FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
@@ -26,6 +34,13 @@ BASE_FIELD = 2188824287183927522224640574525727508869631115729782366268903789464
 CIRCUITS = Path(__file__).parent / "circuits"
 TOY_CIRCUIT = "assignment_toy.circom"
 PUBLIC_INPUTS = 8
+VALIDITY_CIRCUIT = "validity_toy.circom"
+OTHER_RULE_VALIDITY_CIRCUIT = "validity_toy_other_rule.circom"
+# The rule constants the two toy validity circuits fix (as written in their main components).
+VALIDITY_RULE = 1234567890123456789
+OTHER_VALIDITY_RULE = 9876543210987654321
+VALIDITY_SHARES = 2
+VALIDITY_PUBLIC_INPUTS = 1 + 2 * VALIDITY_SHARES
 
 
 @dataclass(frozen=True)
@@ -107,7 +122,11 @@ class Circuit:
 
     def prove(self, statement: Statement) -> list[int]:
         """The 8 proof words (a.x, a.y, b.x1, b.x0, b.y1, b.y0, c.x, c.y)."""
-        proof = groth16py.prove(self.pk, statement.witness())
+        return self.prove_inputs(statement.witness())
+
+    def prove_inputs(self, inputs: dict[str, Any]) -> list[int]:
+        """The 8 proof words for the circuit's input signals `inputs` (ints or nested lists)."""
+        proof = groth16py.prove(self.pk, inputs)
         assert len(proof) == 256
         return proof_words(proof)
 
@@ -147,8 +166,10 @@ def _cache_dir() -> Path:
     return base / "test-circuits"
 
 
-def load_circuit(main_file: str = TOY_CIRCUIT) -> Circuit:
-    """Set up `circuits/<main_file>` once per content hash (keys cached on disk)."""
+def load_circuit(main_file: str = TOY_CIRCUIT, public_inputs: int = PUBLIC_INPUTS) -> Circuit:
+    """Set up `circuits/<main_file>` once per content hash (keys cached on disk); it must have
+    `public_inputs` public inputs (8 for a part circuit, VALIDITY_PUBLIC_INPUTS for the toy
+    validity circuits)."""
     digest = hashlib.sha256()
     for path in sorted(CIRCUITS.glob("*.circom")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -164,8 +185,40 @@ def load_circuit(main_file: str = TOY_CIRCUIT) -> Circuit:
         vk.save(str(vk_path) + ".tmp")
         os.replace(str(pk_path) + ".tmp", pk_path)
         os.replace(str(vk_path) + ".tmp", vk_path)
-    assert vk.n_public == PUBLIC_INPUTS
+    assert vk.n_public == public_inputs, (main_file, vk.n_public)
     return Circuit(pk, vk)
+
+
+def load_validity_circuit(main_file: str = VALIDITY_CIRCUIT) -> Circuit:
+    """A toy validity circuit (k = VALIDITY_SHARES), set up and cached as `load_circuit` does."""
+    return load_circuit(main_file, VALIDITY_PUBLIC_INPUTS)
+
+
+def validity_commitment(tag: int, secret: int) -> int:
+    """A toy validity circuit's round-1 commitment: Poseidon(2)(tag, secret)."""
+    return poseidon([tag, secret])
+
+
+def validity_public_inputs(rule_hash: int, tags: list[int], commitments: list[int]) -> list[int]:
+    """[ruleHash, tag_0, c_0, ..., tag_{k-1}, c_{k-1}], the order the market builds."""
+    inputs = [rule_hash]
+    for tag, commitment in zip(tags, commitments, strict=True):
+        inputs += [tag, commitment]
+    return inputs
+
+
+def prove_validity(
+    circuit: Circuit, rule_hash: int, tags: list[int], secrets: list[int]
+) -> tuple[list[int], list[int]]:
+    """(proof words, commitments) of a toy validity circuit for the tags of part 0's nodes and
+    the user's secrets; `rule_hash` must be the circuit's constant (else the witness fails)."""
+    commitments = [validity_commitment(t, s) for t, s in zip(tags, secrets, strict=True)]
+    inputs = {
+        "ruleHash": rule_hash,
+        "assignment": [[t, c] for t, c in zip(tags, commitments, strict=True)],
+        "secret": list(secrets),
+    }
+    return circuit.prove_inputs(inputs), commitments
 
 
 def proof_words(proof: bytes) -> list[int]:

@@ -6,6 +6,10 @@ generic Groth16 verifier with that verification key (idempotent per key: an iden
 the verifier), and record the part's terms: verifier, price per round, R_max (the circuit's slot
 count), the minimum proof window, k and the circuit and key hashes that nodes and users check.
 The registry accepts only factory verifiers, so no model owner can point a part at arbitrary code.
+A tabular version also gets its input rule (`zkai.models.rule`): the validity circuit's factory
+verifier, the rule hash and the circuit and key hashes (`ValidityTerms`), which the market uses to
+verify every request's validity proof before anything is escrowed. Language models have no
+validity rule yet (their requests carry none).
 
 Keys default to the single-party development setup; these functions know nothing about the
 command line: `zkai up`, the training key holder and the CLI call them.
@@ -24,9 +28,11 @@ from web3.types import TxReceipt
 from zkai.chain.client import ChainClient
 from zkai.circuits.artifacts import PartArtifacts
 from zkai.circuits.part import part_artifacts
+from zkai.circuits.validity import ValidityArtifacts, validity_artifacts
 from zkai.errors import ChainError
 from zkai.models.manifest import Manifest
-from zkai.protocol.market import PartTerms
+from zkai.models.rule import rule_for
+from zkai.protocol.market import PartTerms, ValidityTerms
 
 __all__ = [
     "DEFAULT_MIN_PROOF_WINDOW_S",
@@ -35,6 +41,7 @@ __all__ = [
     "part_terms",
     "publish_version",
     "register_model",
+    "validity_terms",
     "verifier_matches",
 ]
 
@@ -52,7 +59,9 @@ class PartPricing:
     min_proof_window: int = DEFAULT_MIN_PROOF_WINDOW_S
 
 
-def deploy_part_verifier(chain: ChainClient, owner: LocalAccount, artifacts: PartArtifacts) -> str:
+def deploy_part_verifier(
+    chain: ChainClient, owner: LocalAccount, artifacts: PartArtifacts | ValidityArtifacts
+) -> str:
     """The factory's verifier for `artifacts`' key (deployed now unless it exists)."""
     factory = chain.contract("VerifierFactory")
     # The factory names a key by keccak256 of its packed words: the artifacts' key hash.
@@ -66,7 +75,9 @@ def deploy_part_verifier(chain: ChainClient, owner: LocalAccount, artifacts: Par
     return to_checksum_address(logs[0]["args"]["verifier"])
 
 
-def verifier_matches(chain: ChainClient, verifier: str, artifacts: PartArtifacts) -> bool:
+def verifier_matches(
+    chain: ChainClient, verifier: str, artifacts: PartArtifacts | ValidityArtifacts
+) -> bool:
     """Is `verifier` a factory verifier for exactly `artifacts`' key? (what nodes and users
     check)"""
     factory = chain.contract("VerifierFactory")
@@ -110,6 +121,26 @@ def part_terms(
     return terms
 
 
+def validity_terms(
+    chain: ChainClient,
+    owner: LocalAccount,
+    manifest: Manifest,
+    pricing: Sequence[PartPricing],
+) -> ValidityTerms:
+    """The version's input rule on-chain: its validity circuit built (cached by content hash),
+    its verifier deployed by the factory. `ValidityTerms.NONE` for a language model (no rule
+    yet)."""
+    if manifest.decoder is not None:
+        return ValidityTerms.NONE
+    artifacts = validity_artifacts(rule_for(manifest, pricing[0].shares))
+    return ValidityTerms(
+        verifier=deploy_part_verifier(chain, owner, artifacts),
+        rule_hash=artifacts.rule.hash,
+        circuit_hash=artifacts.circuit_hash,
+        key_hash=artifacts.key_hash,
+    )
+
+
 def _event_arg(chain: ChainClient, receipt: TxReceipt, event: str, arg: str) -> int:
     contract_event = getattr(chain.contract("ModelRegistry").events, event)()
     logs = contract_event.process_receipt(receipt, errors=DISCARD)
@@ -125,14 +156,20 @@ def register_model(
     pricing: Sequence[PartPricing],
     *,
     metadata_uri: str = "",
+    validity: bool = True,
 ) -> tuple[int, int]:
-    """Register `manifest` as a new model owned by `owner`; returns (model id, version 1)."""
+    """Register `manifest` as a new model owned by `owner`; returns (model id, version 1).
+    `validity=False` registers it without an input rule."""
     terms = part_terms(chain, owner, manifest, pricing)
+    rule = validity_terms(chain, owner, manifest, pricing) if validity else ValidityTerms.NONE
     registry = chain.contract("ModelRegistry")
     receipt = chain.transact(
         owner,
         registry.functions.registerModel(
-            manifest.hash, metadata_uri or manifest.name, [t.as_tuple() for t in terms]
+            manifest.hash,
+            metadata_uri or manifest.name,
+            [t.as_tuple() for t in terms],
+            rule.as_tuple(),
         ),
     )
     model_id = _event_arg(chain, receipt, "ModelRegistered", "modelId")
@@ -146,12 +183,18 @@ def publish_version(
     model_id: int,
     manifest: Manifest,
     pricing: Sequence[PartPricing],
+    *,
+    validity: bool = True,
 ) -> int:
-    """Publish `manifest` as the new current version of `model_id`; returns the version."""
+    """Publish `manifest` as the new current version of `model_id`; returns the version.
+    `validity=False` publishes it without an input rule."""
     terms = part_terms(chain, owner, manifest, pricing)
+    rule = validity_terms(chain, owner, manifest, pricing) if validity else ValidityTerms.NONE
     registry = chain.contract("ModelRegistry")
     receipt = chain.transact(
         owner,
-        registry.functions.publishVersion(model_id, manifest.hash, [t.as_tuple() for t in terms]),
+        registry.functions.publishVersion(
+            model_id, manifest.hash, [t.as_tuple() for t in terms], rule.as_tuple()
+        ),
     )
     return _event_arg(chain, receipt, "ModelVersionPublished", "version")

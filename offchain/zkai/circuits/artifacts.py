@@ -15,18 +15,43 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import groth16py
 from eth_hash.auto import keccak
 
 from zkai.models.manifest import Manifest
 
-__all__ = ["PUBLIC_INPUT_COUNT", "PartArtifacts", "SetupKind", "vk_words_from_snarkjs"]
+__all__ = [
+    "PUBLIC_INPUT_COUNT",
+    "CircuitKeys",
+    "PartArtifacts",
+    "SetupKind",
+    "vk_words_from_snarkjs",
+]
 
 SetupKind = Literal["development-single-party", "ceremony"]
 PUBLIC_INPUT_COUNT = 8
 """(tag, n0, T_n0|0, O_n0|0, n, T_n, O_{n-1}, O_n): `part_source.PUBLIC_INPUTS`."""
+
+
+class CircuitKeys(Protocol):
+    """What proving and verifying read of a built circuit (part or validity artifacts)."""
+
+    @property
+    def directory(self) -> Path: ...
+
+    @property
+    def wasm_path(self) -> Path | None: ...
+
+    @property
+    def proving_key(self) -> groth16py.ProvingKey: ...
+
+    @property
+    def verifier(self) -> groth16py.Verifier: ...
+
+    @property
+    def n_public(self) -> int: ...
 
 
 def vk_words_from_snarkjs(vk: dict[str, object]) -> tuple[int, ...]:

@@ -176,7 +176,7 @@ def import_ceremony_zkey(
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive(lock_path: Path) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -223,7 +223,7 @@ def _build(
     if (final / "artifacts.json").exists():
         return _read(final, manifest)
     root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root / f"{key}.lock"):
+    with exclusive(root / f"{key}.lock"):
         if (final / "artifacts.json").exists():  # built by another process meanwhile
             return _read(final, manifest)
         staging = Path(tempfile.mkdtemp(prefix=f".build-{key[:12]}-", dir=root))

@@ -37,7 +37,14 @@ from zkai.crypto.poseidon import chunk_layout
 from zkai.models.manifest import Manifest
 from zkai.models.steps import LinearBlock
 
-__all__ = ["PUBLIC_INPUTS", "QUOTIENT_BITS", "TEMPLATE_NAME", "part_source"]
+__all__ = [
+    "PUBLIC_INPUTS",
+    "QUOTIENT_BITS",
+    "TEMPLATE_NAME",
+    "hash_chain",
+    "hash_output",
+    "part_source",
+]
 
 TEMPLATE_NAME = "Part"
 PUBLIC_INPUTS = (
@@ -54,7 +61,7 @@ QUOTIENT_BITS = 32
 """n0 / R is range-checked to this many bits (n0 is a uint32 on-chain)."""
 
 
-def _hash_chain(name: str, values: list[str]) -> list[str]:
+def hash_chain(name: str, values: list[str]) -> list[str]:
     """circom lines computing hash_vector(values) into component `{name}{last}`; last line's
     output is `{name}{k}.out` with k = len(chunk_layout) - 1."""
     lines: list[str] = []
@@ -70,7 +77,7 @@ def _hash_chain(name: str, values: list[str]) -> list[str]:
     return lines
 
 
-def _hash_out(name: str, length: int) -> str:
+def hash_output(name: str, length: int) -> str:
     return f"{name}{len(chunk_layout(length)) - 1}.out"
 
 
@@ -104,7 +111,7 @@ def _slot_template(block: LinearBlock) -> list[str]:
         "    ];",
         "",
         "    // c_i = hash_vector(tag, i, b, share, mask, salt)",
-        *_hash_chain("commit", committed),
+        *hash_chain("commit", committed),
         "",
         "    // out_i = W share + mask (mod r)",
         f"    signal out[{m}];",
@@ -116,18 +123,18 @@ def _slot_template(block: LinearBlock) -> list[str]:
         "        }",
         "        out[i] <== acc;",
         "    }",
-        *_hash_chain("digest", [f"out[{k}]" for k in range(m)]),
+        *hash_chain("digest", [f"out[{k}]" for k in range(m)]),
         "",
         "    // T_i = hash_vector(T_{i-1}, i, b, c_i); O_i = hash_vector(O_{i-1}, i, digest)",
         "    component tStep = Poseidon(4);",
         "    tStep.inputs[0] <== tIn;",
         "    tStep.inputs[1] <== round;",
         f"    tStep.inputs[2] <== {b};",
-        f"    tStep.inputs[3] <== {_hash_out('commit', len(committed))};",
+        f"    tStep.inputs[3] <== {hash_output('commit', len(committed))};",
         "    component oStep = Poseidon(3);",
         "    oStep.inputs[0] <== oIn;",
         "    oStep.inputs[1] <== round;",
-        f"    oStep.inputs[2] <== {_hash_out('digest', m)};",
+        f"    oStep.inputs[2] <== {hash_output('digest', m)};",
         "",
         "    // inactive slots leave the chains standing",
         "    tOut <== tIn + active * (tStep.out - tIn);",

@@ -27,7 +27,7 @@ import groth16py
 from zkai.crypto.field import BN254_R, is_field_element
 from zkai.errors import ProofError, WitnessUnavailableError
 
-from .artifacts import PartArtifacts
+from .artifacts import CircuitKeys
 from .witness import calculate_witness
 
 __all__ = [
@@ -52,7 +52,7 @@ _BN254_Q = 218882428718392752222464057452572750886963111572978236626890378946452
 
 
 def prove_inputs(
-    artifacts: PartArtifacts, inputs: dict[str, Any], *, witness: WitnessPath = "auto"
+    artifacts: CircuitKeys, inputs: dict[str, Any], *, witness: WitnessPath = "auto"
 ) -> bytes:
     """A 256-byte proof for these circuit inputs (NOT checked: see the module docstring)."""
     wasm = artifacts.wasm_path
@@ -71,7 +71,7 @@ def prove_inputs(
         raise ProofError(f"proving failed: {exc}") from exc
 
 
-def _prove_with_node(artifacts: PartArtifacts, wasm: Path, inputs: dict[str, Any]) -> bytes:
+def _prove_with_node(artifacts: CircuitKeys, wasm: Path, inputs: dict[str, Any]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="zkai-wtns-") as tmp:
         wtns = Path(tmp) / "witness.wtns"
         calculate_witness(wasm, inputs, wtns)
@@ -82,7 +82,7 @@ def _prove_with_node(artifacts: PartArtifacts, wasm: Path, inputs: dict[str, Any
 
 
 def verify_words(
-    artifacts: PartArtifacts, proof: Sequence[int], public_inputs: Sequence[int]
+    artifacts: CircuitKeys, proof: Sequence[int], public_inputs: Sequence[int]
 ) -> bool:
     """Off-chain Groth16 verification: True iff the proof is valid for these public inputs.
 

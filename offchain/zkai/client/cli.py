@@ -237,7 +237,13 @@ def query(
             claims = progress.add_task("nodes proving and claiming", total=None)
 
             def on_progress(event: str, detail: dict[str, Any]) -> None:
-                if event == "requested":
+                if event == "proving_validity":
+                    progress.update(
+                        rounds,
+                        description=f"proving the input valid ({detail['constraints']:,} "
+                        "constraints), then paying",
+                    )
+                elif event == "requested":
                     progress.update(rounds, description="rounds with the nodes")
                 elif event == "block":
                     progress.advance(rounds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from zkai.models.part import Part
 
 __all__ = [
+    "NO_VALIDITY_PROOF",
     "AssignmentRecord",
     "MarketTerms",
     "ModelTerms",
     "NodeInfo",
     "PartTerms",
     "QueryRecord",
+    "ValidityTerms",
     "claim_call",
     "eligible_nodes_for_part",
     "query_nodes",
@@ -128,8 +130,45 @@ class PartTerms:
 
 
 @dataclass(frozen=True)
+class ValidityTerms:
+    """A version's input rule as the ModelRegistry records it (`ValidityTerms`): the factory
+    verifier of its validity circuit, the rule hash (a public input the market passes), the
+    circuit and key hashes. A zero verifier: the version has no input rule (`NONE`)."""
+
+    verifier: str
+    rule_hash: int
+    circuit_hash: bytes
+    key_hash: bytes
+
+    NONE: ClassVar[ValidityTerms]
+
+    @property
+    def required(self) -> bool:
+        """True when requests must carry a validity proof."""
+        return int(self.verifier, 16) != 0
+
+    @classmethod
+    def from_fields(cls, f: Mapping[str, Any]) -> ValidityTerms:
+        return cls(
+            verifier=to_checksum_address(f["verifier"]),
+            rule_hash=int(f["ruleHash"]),
+            circuit_hash=bytes(f["circuitHash"]),
+            key_hash=bytes(f["keyHash"]),
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The `ValidityTerms` struct as web3 encodes it."""
+        return (self.verifier, self.rule_hash, self.circuit_hash, self.key_hash)
+
+
+ValidityTerms.NONE = ValidityTerms(ZERO_ADDRESS, 0, b"\0" * 32, b"\0" * 32)
+NO_VALIDITY_PROOF: tuple[int, ...] = (0,) * 8
+"""The proof argument of a request for a version without an input rule (ignored)."""
+
+
+@dataclass(frozen=True)
 class ModelTerms:
-    """A model's current (or a given) version with its parts."""
+    """A model's current (or a given) version with its parts and its input rule."""
 
     model_id: int
     owner: str
@@ -137,6 +176,7 @@ class ModelTerms:
     version: int
     manifest_hash: bytes
     parts: tuple[PartTerms, ...]
+    validity: ValidityTerms = ValidityTerms.NONE
 
 
 @dataclass(frozen=True)
@@ -283,6 +323,9 @@ def read_model(chain: ChainClient, model_id: int, version: int | None = None) ->
         PartTerms.from_fields({c["name"]: v for c, v in zip(components, p, strict=True)})
         for p in raw_parts
     )
+    validity = struct_fields(
+        registry, "getValidity", chain.call(registry.functions.getValidity(model_id, number))
+    )
     return ModelTerms(
         model_id=model_id,
         owner=to_checksum_address(model["owner"]),
@@ -290,6 +333,7 @@ def read_model(chain: ChainClient, model_id: int, version: int | None = None) ->
         version=number,
         manifest_hash=bytes(record["manifestHash"]),
         parts=parts,
+        validity=ValidityTerms.from_fields(validity),
     )
 
 

@@ -35,6 +35,7 @@ from zkai.devservices import free_port
 from zkai.models.demo import load_demo_manifest
 from zkai.models.store import ManifestStore
 from zkai.protocol.ids import assignment_tag, new_salt, query_id
+from zkai.protocol.market import NO_VALIDITY_PROOF, ValidityTerms
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.rewards import RewardTree, publish_distribution
 from zkai.toolchain import load_module_from_path
@@ -173,7 +174,7 @@ class Network:
             firsts,
         )
         receipt = self.market.requestQuery(
-            request, (0, 0, 0, b"\0" * 32, b"\0" * 32), sender=self.user
+            request, (0, 0, 0, b"\0" * 32, b"\0" * 32), list(NO_VALIDITY_PROOF), sender=self.user
         )
         self.request_receipts[qid] = receipt
         self.session_keys[qid] = session
@@ -349,7 +350,11 @@ def build_network(accounts: Any, project: Any, chain: Any, folder: Path) -> Netw
     manifest = load_demo_manifest(DEMO_MODEL)  # two parts, as the terms
     ManifestStore(folder / "manifests").put(manifest)
     receipt = contracts["ModelRegistry"].registerModel(
-        manifest.hash, "ipfs://zkai-test-model", terms, sender=owner
+        manifest.hash,
+        "ipfs://zkai-test-model",
+        terms,
+        ValidityTerms.NONE.as_tuple(),
+        sender=owner,
     )
     model_id = int(receipt.events.filter(contracts["ModelRegistry"].ModelRegistered)[0].modelId)
     nodes = [accounts[2], accounts[3], accounts[4]]

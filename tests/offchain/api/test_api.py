@@ -13,7 +13,7 @@ from zkai.api.indexer import Indexer
 from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore
-from zkai.protocol.market import transcript_hash
+from zkai.protocol.market import ValidityTerms, transcript_hash
 from zkai.protocol.messages import AckMessage
 from zkai.rewards import RewardTree
 
@@ -637,7 +637,11 @@ def test_models_parts_key_matches_its_verifier(network, chain, tmp_path):
     terms[1][7] = b"\x13" * 32  # part 1 declares a key its verifier was not deployed for
     with ape.reverts():
         network.models.publishVersion(
-            network.model_id, b"\x24" * 32, [tuple(t) for t in terms], sender=network.owner
+            network.model_id,
+            b"\x24" * 32,
+            [tuple(t) for t in terms],
+            ValidityTerms.NONE.as_tuple(),
+            sender=network.owner,
         )
     app = create_app(
         api_settings(network, chain.provider.uri, tmp_path),

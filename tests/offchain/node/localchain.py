@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from zkai.devservices import free_port
 from zkai.localnet_state import anvil_account
 from zkai.models.manifest import Manifest
 from zkai.protocol.ids import assignment_tag, new_salt, query_id
+from zkai.protocol.market import NO_VALIDITY_PROOF, ValidityTerms
 from zkai.protocol.messages import Domain, RoundMessage
 from zkai.protocol.payload import RoundHeader, RoundPayload, deal_round
 from zkai.protocol.wire import RoundRequest
@@ -168,7 +169,10 @@ def register_part_model(
         )
     registry = chain.contract("ModelRegistry")
     receipt = chain.transact(
-        owner, registry.functions.registerModel(manifest.hash, f"test:{manifest.name}", terms)
+        owner,
+        registry.functions.registerModel(
+            manifest.hash, f"test:{manifest.name}", terms, ValidityTerms.NONE.as_tuple()
+        ),
     )
     (event,) = registry.events.ModelRegistered().process_receipt(receipt, errors=DISCARD)
     return int(event["args"]["modelId"])
@@ -300,10 +304,19 @@ class UserQuery:
         block = sent.header.block
         self.states[node] = self.states[node].advance(block, sent.commitment, outputs)
 
-    def request(self, *, round_s: int = 600, proof_s: int = 600) -> TxReceipt:
-        """Post the request (round 1 must be dealt: its commitments go on-chain)."""
+    def request(
+        self,
+        *,
+        round_s: int = 600,
+        proof_s: int = 600,
+        proof: Sequence[int] = NO_VALIDITY_PROOF,
+        first: Sequence[int] | None = None,
+    ) -> TxReceipt:
+        """Post the request (round 1 must be dealt: its commitments go on-chain, or `first`),
+        with a validity `proof` for a version that has an input rule."""
         now = chain_time(self.chain)
-        first = [s.commitment for s in self.pending[1]] if self.part == 0 else []
+        if first is None:
+            first = [s.commitment for s in self.pending[1]] if self.part == 0 else []
         request = (
             self.salt,
             self.model_id,
@@ -314,11 +327,12 @@ class UserQuery:
             now + round_s,
             now + round_s + proof_s,
             self.session.address,
-            first,
+            list(first),
         )
         market = self.chain.contract("QueryMarket")
         return self.chain.transact(
-            self.user, market.functions.requestQuery(request, (0, 0, 0, b"\0" * 32, b"\0" * 32))
+            self.user,
+            market.functions.requestQuery(request, (0, 0, 0, b"\0" * 32, b"\0" * 32), list(proof)),
         )
 
 

@@ -1,0 +1,522 @@
+"""Validity circuits: build with snarkjs-compatible keys, prove in Python or in snarkjs, verify.
+
+    artifacts = validity_artifacts(rule)                  # built once, cached by content hash
+    proof = prove_validity(artifacts, tags, openings)     # the user's client (Python)
+    proof = prove_validity_snarkjs(artifacts, tags, openings)   # the same proof as a browser
+                                                          # makes it (snarkjs under Node)
+    proof.proof           # 8 words, Groth16Verifier.verifyProof's order
+    proof.public_inputs   # (ruleHash, tag_0, c_0, ..., tag_{k-1}, c_{k-1}): what requestQuery
+                          # builds itself
+    verify_validity(artifacts, proof)
+
+The user's side must run in a browser, so the key is a snarkjs `.zkey` and the witness calculator
+the circom compiler's own wasm (circom2, circom compiled to WebAssembly, from npm), and both the
+Python client and snarkjs prove with them: the Python client imports the `.zkey` into groth16py
+(`import_zkey`) and proves on the circuit's wasm witness (`prove_wtns`), snarkjs runs
+`groth16.fullProve(input, circuit.wasm, circuit.zkey)`. The verifier words come from the `.zkey`'s
+verification key. A build directory (`<artifacts_path>/validity-<key>/`):
+
+    circuit.circom          the generated source (zkai.circuits.validity_source)
+    rule.json               the rule it was generated from
+    circuit.r1cs            circom2's constraint system
+    circuit.wasm            circom2's witness calculator (what a browser downloads)
+    circuit.zkey            snarkjs Groth16 key (what a browser downloads)
+    proving_key.bin         the same key imported into groth16py
+    verification_key.json   snarkjs format; its words go to VerifierFactory
+    artifacts.json          metadata: constraints, setup time and kind, hashes, ptau power
+
+Setup: the phase-1 powers of tau (`<artifacts_path>/ptau/dev-bn128-<power>.ptau`, shared by all
+circuits of that size) and the phase-2 contribution are made here with fresh randomness by one
+party: DEVELOPMENT ONLY (whoever ran it could forge validity proofs, PROTOCOL.md "Keys and
+verifiers"). A production key takes the same `.zkey` path from a multi-party ceremony.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import groth16py
+from eth_hash.auto import keccak
+
+from zkai.config import get_settings
+from zkai.crypto.field import is_field_element
+from zkai.crypto.transcript import round_commitment
+from zkai.errors import CircuitBuildError, ProofError, ToolchainError
+from zkai.models.rule import ValidityRule
+from zkai.toolchain import REPO_ROOT
+
+from .artifacts import SetupKind, vk_words_from_snarkjs
+from .build import exclusive
+from .prove import proof_from_snarkjs, proof_words, prove_inputs, verify_words
+from .statement import Opening
+from .validity_source import public_input_names, validity_source
+
+__all__ = [
+    "ValidityArtifacts",
+    "ValidityProof",
+    "prove_validity",
+    "prove_validity_snarkjs",
+    "validity_artifacts",
+    "validity_inputs",
+    "validity_public_inputs",
+    "verify_validity",
+]
+
+log = logging.getLogger(__name__)
+
+_CONSTRAINTS = re.compile(r"(non-linear|linear) constraints:\s*(\d+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MIN_POWER = 8
+_MAX_POWER = 20
+_SNARKJS_PROVE = Path(__file__).resolve().parent / "snarkjs_prove.js"
+SHIPPED_PTAU_POWER = 14
+SHIPPED_PTAU = Path(__file__).resolve().parent / "ptau" / f"dev-bn128-{SHIPPED_PTAU_POWER}.ptau"
+"""A prepared phase-1 file shipped with the package, for circuits of up to 2^14 constraints
+(snarkjs's `prepare phase2` takes over ten minutes for 2^14 here). Made with `snarkjs powersoftau
+new bn128 14`, one `contribute` with 32 random bytes that were not kept, and `prepare phase2`:
+one contribution, so DEVELOPMENT ONLY, like every key made from it."""
+
+
+@dataclass(frozen=True)
+class ValidityProof:
+    """A validity proof and its public inputs (ruleHash, tag_0, c_0, ...)."""
+
+    proof: tuple[int, ...]
+    public_inputs: tuple[int, ...]
+
+    @property
+    def rule_hash(self) -> int:
+        return self.public_inputs[0]
+
+    @property
+    def commitments(self) -> tuple[int, ...]:
+        return self.public_inputs[2::2]
+
+
+@dataclass(frozen=True)
+class ValidityArtifacts:
+    """A built validity circuit (see the module docstring). Keys load lazily."""
+
+    directory: Path
+    key: str
+    rule: ValidityRule
+    constraints: int
+    setup_seconds: float
+    setup_kind: SetupKind
+    ptau_power: int
+
+    @property
+    def n_public(self) -> int:
+        return 1 + 2 * self.rule.shares
+
+    @property
+    def circuit_path(self) -> Path:
+        return self.directory / "circuit.circom"
+
+    @property
+    def wasm_path(self) -> Path:
+        return self.directory / "circuit.wasm"
+
+    @property
+    def zkey_path(self) -> Path:
+        return self.directory / "circuit.zkey"
+
+    @property
+    def verification_key_path(self) -> Path:
+        return self.directory / "verification_key.json"
+
+    @property
+    def development_only(self) -> bool:
+        return self.setup_kind == "development-single-party"
+
+    @cached_property
+    def circuit_hash(self) -> bytes:
+        """keccak256 of the circom source (bytes32), as for part circuits."""
+        return bytes(keccak(self.circuit_path.read_bytes()))
+
+    @cached_property
+    def verification_key(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads(self.verification_key_path.read_text())
+        return data
+
+    def vk_words(self) -> tuple[int, ...]:
+        return vk_words_from_snarkjs(self.verification_key)
+
+    @cached_property
+    def key_hash(self) -> bytes:
+        """keccak256 of the packed VK words: the deployed verifier's `vkHash()`."""
+        return bytes(keccak(b"".join(w.to_bytes(32, "big") for w in self.vk_words())))
+
+    @cached_property
+    def proving_key(self) -> groth16py.ProvingKey:
+        return groth16py.ProvingKey.load(str(self.directory / "proving_key.bin"))
+
+    @cached_property
+    def verifier(self) -> groth16py.Verifier:
+        vk = groth16py.VerifyingKey.from_snarkjs(self.verification_key_path.read_text())
+        return groth16py.Verifier(vk)
+
+
+# ------------------------------------------------------------------ statement
+
+
+def validity_public_inputs(
+    rule: ValidityRule, tags: Sequence[int], openings: Sequence[Opening]
+) -> tuple[int, ...]:
+    """(ruleHash, tag_0, c_0, ...) of round 1 of part 0 dealt with these openings."""
+    _check_statement(rule, tags, openings)
+    public = [rule.hash]
+    for tag, opening in zip(tags, openings, strict=True):
+        commitment = round_commitment(tag, 1, rule.block, opening.share, opening.mask, opening.salt)
+        public += [tag, commitment]
+    return tuple(public)
+
+
+def validity_inputs(
+    rule: ValidityRule, public: Sequence[int], openings: Sequence[Opening]
+) -> dict[str, Any]:
+    """The circuit's input signals."""
+    inputs: dict[str, Any] = dict(zip(public_input_names(rule.shares), public, strict=True))
+    for a, opening in enumerate(openings):
+        inputs[f"share{a}"] = list(opening.share)
+        inputs[f"mask{a}"] = list(opening.mask)
+        inputs[f"salt{a}"] = opening.salt
+    return inputs
+
+
+def _check_statement(rule: ValidityRule, tags: Sequence[int], openings: Sequence[Opening]) -> None:
+    if len(tags) != rule.shares or len(openings) != rule.shares:
+        raise ProofError(
+            f"the rule covers {rule.shares} shares of part 0, got {len(tags)} tags and "
+            f"{len(openings)} openings"
+        )
+    for a, opening in enumerate(openings):
+        if len(opening.share) != rule.input_size or len(opening.mask) != rule.mask_size:
+            raise ProofError(
+                f"share {a}: round 1 takes a {rule.input_size}-value share and a "
+                f"{rule.mask_size}-value mask, got {len(opening.share)} and {len(opening.mask)}"
+            )
+        values = (tags[a], *opening.share, *opening.mask, opening.salt)
+        if not all(is_field_element(v) for v in values):
+            raise ProofError(f"share {a}: a value is not a field element in [0, r)")
+
+
+# ------------------------------------------------------------------ build
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise ToolchainError("node is not on PATH (validity circuits need circom2 and snarkjs)")
+    return node
+
+
+def _npm_tool(package: str, script: str) -> Path:
+    path = REPO_ROOT / "node_modules" / package / script
+    if not path.exists():
+        raise ToolchainError(
+            f"{package} is not installed in {REPO_ROOT / 'node_modules'}: run `make setup`"
+        )
+    return path
+
+
+def _run(args: Sequence[str], cwd: Path, what: str, timeout: float = 3600) -> str:
+    try:
+        done = subprocess.run(
+            [_node(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CircuitBuildError(f"{what} failed: {exc}") from exc
+    output = _ANSI.sub("", done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise CircuitBuildError(f"{what} failed (exit {done.returncode}):\n{output[-2000:]}")
+    return output
+
+
+def _snarkjs(args: Sequence[str], cwd: Path, what: str) -> str:
+    return _run([str(_npm_tool("snarkjs", "build/cli.cjs")), *args], cwd, what)
+
+
+def _tool_versions() -> bytes:
+    versions = []
+    for package in ("snarkjs", "circom2"):
+        meta = REPO_ROOT / "node_modules" / package / "package.json"
+        versions.append(json.loads(meta.read_text())["version"] if meta.exists() else "missing")
+    return ("|".join(versions) + "|" + groth16py.__version__).encode()
+
+
+def _root(artifacts_root: Path | None) -> Path:
+    return artifacts_root if artifacts_root is not None else get_settings().artifacts_path
+
+
+def _key(source: str, setup_kind: SetupKind) -> str:
+    digest = hashlib.sha256()
+    for item in (source.encode(), _tool_versions(), setup_kind.encode()):
+        digest.update(len(item).to_bytes(8, "big") + item)
+    return digest.hexdigest()
+
+
+def _read(directory: Path, rule: ValidityRule) -> ValidityArtifacts:
+    meta = json.loads((directory / "artifacts.json").read_text())
+    return ValidityArtifacts(
+        directory=directory,
+        key=meta["key"],
+        rule=rule,
+        constraints=int(meta["constraints"]),
+        setup_seconds=float(meta["setup_seconds"]),
+        setup_kind=meta["setup"],
+        ptau_power=int(meta["ptau_power"]),
+    )
+
+
+def load_validity_artifacts(
+    rule: ValidityRule, *, artifacts_root: Path | None = None
+) -> ValidityArtifacts | None:
+    """The cached artifacts of the rule's circuit, or None if never built."""
+    directory = (
+        _root(artifacts_root)
+        / f"validity-{_key(validity_source(rule), 'development-single-party')}"
+    )
+    if not (directory / "artifacts.json").exists():
+        return None
+    return _read(directory, rule)
+
+
+def validity_artifacts(
+    rule: ValidityRule, *, artifacts_root: Path | None = None
+) -> ValidityArtifacts:
+    """Build (or load from the cache) the rule's validity circuit with a single-party setup:
+    DEVELOPMENT ONLY. Safe across processes (a lock per circuit, built in a staging directory
+    renamed into place)."""
+    root = _root(artifacts_root)
+    source = validity_source(rule)
+    key = _key(source, "development-single-party")
+    final = root / f"validity-{key}"
+    if (final / "artifacts.json").exists():
+        return _read(final, rule)
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive(root / f"validity-{key}.lock"):
+        if (final / "artifacts.json").exists():
+            return _read(final, rule)
+        staging = Path(tempfile.mkdtemp(prefix=f".build-validity-{key[:12]}-", dir=root))
+        try:
+            _build_into(staging, rule, source, key, root)
+            if final.exists():
+                shutil.rmtree(final)
+            staging.chmod(0o755)
+            os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return _read(final, rule)
+
+
+def dev_ptau(power: int, root: Path) -> Path:
+    """A prepared phase-1 file for circuits of up to 2^power constraints, made once per data
+    directory with fresh randomness (one contribution: DEVELOPMENT ONLY)."""
+    if not _MIN_POWER <= power <= _MAX_POWER:
+        raise CircuitBuildError(
+            f"powers of tau 2^{power} is outside 2^{_MIN_POWER}..2^{_MAX_POWER}"
+        )
+    if power <= SHIPPED_PTAU_POWER and SHIPPED_PTAU.exists():
+        return SHIPPED_PTAU
+    directory = root / "ptau"
+    final = directory / f"dev-bn128-{power}.ptau"
+    if final.exists():
+        return final
+    directory.mkdir(parents=True, exist_ok=True)
+    with exclusive(directory / f"dev-bn128-{power}.lock"):
+        if final.exists():
+            return final
+        log.warning(
+            "making a development powers of tau (2^%d, one contribution): DEVELOPMENT ONLY; "
+            "this takes a few minutes once per data directory",
+            power,
+        )
+        with tempfile.TemporaryDirectory(prefix=".ptau-", dir=directory) as tmp:
+            work = Path(tmp)
+            _snarkjs(["powersoftau", "new", "bn128", str(power), "p0.ptau"], work, "ptau new")
+            _snarkjs(
+                ["powersoftau", "contribute", "p0.ptau", "p1.ptau", f"-e={secrets.token_hex(32)}"],
+                work,
+                "ptau contribution",
+            )
+            _snarkjs(
+                ["powersoftau", "prepare", "phase2", "p1.ptau", "final.ptau"], work, "ptau prepare"
+            )
+            os.rename(work / "final.ptau", final)
+    return final
+
+
+def _build_into(directory: Path, rule: ValidityRule, source: str, key: str, root: Path) -> None:
+    log.warning(
+        "single-party Groth16 setup of the validity circuit of %s v%d: DEVELOPMENT ONLY, the "
+        "key is forgeable by whoever ran it",
+        rule.model,
+        rule.version,
+    )
+    started = time.perf_counter()
+    (directory / "circuit.circom").write_text(source)
+    (directory / "rule.json").write_text(json.dumps(rule.to_dict(), indent=1))
+    # circom2 runs under WASI with the working directory as its file system: circomlib goes in.
+    shutil.copytree(groth16py.circomlib_path(2), directory / "lib")
+    compiled = _run(
+        [
+            str(_npm_tool("circom2", "cli.js")),
+            "circuit.circom",
+            "--r1cs",
+            "--wasm",
+            "--O2",
+            "-l",
+            "lib",
+            "-o",
+            ".",
+        ],
+        directory,
+        f"compiling the validity circuit of {rule.model}",
+    )
+    counts = {kind: int(n) for kind, n in _CONSTRAINTS.findall(compiled)}
+    if "non-linear" not in counts:
+        raise CircuitBuildError(f"circom2 reported no constraint counts:\n{compiled[-2000:]}")
+    constraints = counts["non-linear"] + counts.get("linear", 0)
+    os.rename(directory / "circuit_js" / "circuit.wasm", directory / "circuit.wasm")
+    shutil.rmtree(directory / "circuit_js")
+    shutil.rmtree(directory / "lib")
+    power = max(_MIN_POWER, (constraints + 2 * rule.shares + 2).bit_length())
+    ptau = dev_ptau(power, root)
+    _snarkjs(["groth16", "setup", "circuit.r1cs", str(ptau), "c0.zkey"], directory, "groth16 setup")
+    _snarkjs(
+        ["zkey", "contribute", "c0.zkey", "circuit.zkey", f"-e={secrets.token_hex(32)}"],
+        directory,
+        "phase-2 contribution",
+    )
+    (directory / "c0.zkey").unlink()
+    _snarkjs(
+        ["zkey", "export", "verificationkey", "circuit.zkey", "verification_key.json"],
+        directory,
+        "verification key export",
+    )
+    try:
+        pk, _vk = groth16py.import_zkey(str(directory / "circuit.zkey"))
+    except (groth16py.SetupError, OSError, ValueError) as exc:
+        raise CircuitBuildError(f"groth16py could not import the validity key: {exc}") from exc
+    pk.save(str(directory / "proving_key.bin"))
+    vk = json.loads((directory / "verification_key.json").read_text())
+    if int(vk["nPublic"]) != 1 + 2 * rule.shares:
+        raise CircuitBuildError(f"validity circuit has {vk['nPublic']} public inputs")
+    meta: dict[str, Any] = {
+        "key": key,
+        "model": rule.model,
+        "model_version": rule.version,
+        "rule_hash": str(rule.hash),
+        "shares": rule.shares,
+        "public_inputs": public_input_names(rule.shares),
+        "setup": "development-single-party",
+        "development_only": True,
+        "warning": (
+            "single-party setup (powers of tau and phase 2 made here): DEVELOPMENT ONLY; whoever "
+            "ran it can forge validity proofs. Production keys come from a ceremony."
+        ),
+        "constraints": constraints,
+        "ptau_power": power,
+        "ptau": ptau.name,
+        "setup_seconds": round(time.perf_counter() - started, 3),
+    }
+    (directory / "artifacts.json").write_text(json.dumps(meta, indent=1))
+    artifacts = _read(directory, rule)
+    meta["circuit_hash"] = "0x" + artifacts.circuit_hash.hex()
+    meta["key_hash"] = "0x" + artifacts.key_hash.hex()
+    (directory / "artifacts.json").write_text(json.dumps(meta, indent=1))
+
+
+# ------------------------------------------------------------------ prove and verify
+
+
+def _require_rule(artifacts: ValidityArtifacts, rule: ValidityRule) -> None:
+    if artifacts.rule.hash != rule.hash:
+        raise ProofError("these validity artifacts are for another rule")
+
+
+def prove_validity(
+    artifacts: ValidityArtifacts, tags: Sequence[int], openings: Sequence[Opening]
+) -> ValidityProof:
+    """The user's validity proof for round 1 of part 0 dealt with `openings` to the nodes
+    with these tags (in the request's node order). `ProofError` if the input the shares
+    reconstruct breaks the rule (the circuit's witness calculator refuses it) or the proof
+    does not verify."""
+    rule = artifacts.rule
+    public = validity_public_inputs(rule, tags, openings)
+    inputs = validity_inputs(rule, public, openings)
+    try:
+        words = proof_words(prove_inputs(artifacts, inputs, witness="node"))
+    except ProofError as exc:
+        raise ProofError(
+            f"the input does not satisfy the validity rule of {rule.model} v{rule.version}: {exc}"
+        ) from exc
+    proof = ValidityProof(words, public)
+    if not verify_validity(artifacts, proof):
+        raise ProofError("the validity proof does not verify: the witness breaks the circuit")
+    return proof
+
+
+def prove_validity_snarkjs(
+    artifacts: ValidityArtifacts, tags: Sequence[int], openings: Sequence[Opening]
+) -> tuple[ValidityProof, float]:
+    """The same proof made by snarkjs (`groth16.fullProve` with the circuit's wasm and zkey,
+    as a browser makes it) under Node; returns the proof and snarkjs's own proving time (s)."""
+    rule = artifacts.rule
+    public = validity_public_inputs(rule, tags, openings)
+    inputs = validity_inputs(rule, public, openings)
+    with tempfile.TemporaryDirectory(prefix="zkai-snarkjs-") as tmp:
+        request = Path(tmp) / "input.json"
+        request.write_text(json.dumps(_strings(inputs)))
+        env = {**os.environ, "ZKAI_NODE_MODULES": str(REPO_ROOT / "node_modules")}
+        try:
+            done = subprocess.run(
+                [
+                    _node(),
+                    str(_SNARKJS_PROVE),
+                    str(artifacts.wasm_path),
+                    str(artifacts.zkey_path),
+                    str(request),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=env,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ProofError(f"snarkjs failed: {exc}") from exc
+        if done.returncode != 0:
+            raise ProofError(f"snarkjs refused the input: {done.stderr.strip()[-1000:]}")
+        reply = json.loads(done.stdout)
+    if [int(v) for v in reply["publicSignals"]] != list(public):
+        raise ProofError("snarkjs computed other public signals than the statement")
+    return ValidityProof(proof_from_snarkjs(reply["proof"]), public), float(reply["seconds"])
+
+
+def verify_validity(artifacts: ValidityArtifacts, proof: ValidityProof) -> bool:
+    """Off-chain verification (False for a wrong proof or public inputs)."""
+    return verify_words(artifacts, proof.proof, proof.public_inputs)
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strings(v) for k, v in value.items()}
+    return str(value)

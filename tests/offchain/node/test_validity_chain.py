@@ -1,0 +1,190 @@
+"""The user's validity proof on a real chain (anvil), with the digits and breast-cancer rules as
+`zkai up` registers them: a valid query is escrowed; every kind of invalid request is refused by
+QueryMarket.requestQuery with InvalidValidityProof and escrows nothing (PROTOCOL.md, "User
+validity proof"; issue #17)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from zkai.circuits.validity import ValidityArtifacts, load_validity_artifacts, prove_validity
+from zkai.crypto.field import encode_signed_vector
+from zkai.errors import ContractRevertError, ProofError
+from zkai.localnet_state import anvil_account
+from zkai.models.demo import load_demo_manifest
+from zkai.models.manifest import Manifest
+from zkai.models.rule import rule_for
+from zkai.models.store import ManifestStore
+from zkai.node.keys import UnlockedNode
+from zkai.protocol.market import read_model, read_query
+from zkai.protocol.payload import RoundOpening
+from zkai.registration import PartPricing, register_model
+
+from .conftest import PRICE, Network
+from .localchain import SentRound, UserQuery
+
+SHARES = 2
+
+
+@dataclass(frozen=True)
+class Model:
+    model_id: int
+    manifest: Manifest
+    validity: ValidityArtifacts
+    nodes: tuple[UnlockedNode, UnlockedNode]
+
+
+def _register(network: Network, name: str) -> Model:
+    manifest = load_demo_manifest(name)
+    model_id, _ = register_model(
+        network.chain, anvil_account(0), manifest, [PartPricing(PRICE, SHARES)]
+    )
+    ManifestStore(network.data_dir / "manifests").put(manifest)
+    artifacts = load_validity_artifacts(rule_for(manifest, SHARES))
+    assert artifacts is not None
+    terms = read_model(network.chain, model_id)
+    assert terms.validity.required
+    assert terms.validity.rule_hash == artifacts.rule.hash
+    assert terms.validity.key_hash == artifacts.key_hash
+    nodes = (network.new_node(model_id=model_id), network.new_node(model_id=model_id))
+    return Model(model_id, manifest, artifacts, nodes)
+
+
+@pytest.fixture(scope="module")
+def digits(network: Network) -> Model:
+    return _register(network, "digits")
+
+
+@pytest.fixture(scope="module")
+def breast_cancer(network: Network) -> Model:
+    return _register(network, "breast-cancer")
+
+
+def _query(network: Network, model: Model) -> UserQuery:
+    return network.user_query(list(model.nodes), 1, model=(model.model_id, model.manifest))
+
+
+def _keys(network: Network, model: Model) -> dict[str, bytes]:
+    registry = network.chain.contract("NodeRegistry")
+    return {n.address: bytes(registry.functions.getNode(n.address).call()[0]) for n in model.nodes}
+
+
+def _valid_input(manifest: Manifest) -> list[int]:
+    return [
+        random.randint(lo, hi)
+        for lo, hi in zip(manifest.input_min, manifest.input_max, strict=True)
+    ]
+
+
+def _proof(model: Model, user: UserQuery, sent: Sequence[SentRound]) -> list[int]:
+    tags = [user.tag(n.address) for n in model.nodes]
+    return list(prove_validity(model.validity, tags, [s.payload.opening() for s in sent]).proof)
+
+
+def _balances(network: Network, user: UserQuery) -> tuple[int, int]:
+    token = network.chain.contract("ZKAIToken")
+    market = network.chain.deployment.address("QueryMarket")
+    return (
+        int(network.chain.call(token.functions.balanceOf(user.user.address))),
+        int(network.chain.call(token.functions.balanceOf(market))),
+    )
+
+
+def _refused(network: Network, user: UserQuery, **request: object) -> None:
+    before = _balances(network, user)
+    with pytest.raises(ContractRevertError, match="InvalidValidityProof"):
+        user.request(**request)  # type: ignore[arg-type]
+    assert _balances(network, user) == before  # nothing escrowed
+    assert not read_query(network.chain, user.query).exists  # nothing recorded
+
+
+def test_a_valid_query_is_escrowed(network: Network, digits: Model) -> None:
+    user = _query(network, digits)
+    sent = user.deal(1, encode_signed_vector(_valid_input(digits.manifest)), _keys(network, digits))
+    before = _balances(network, user)
+    receipt = user.request(proof=_proof(digits, user, sent))
+    assert receipt["status"] == 1
+    escrow = SHARES * PRICE
+    assert _balances(network, user) == (before[0] - escrow, before[1] + escrow)
+
+
+def test_a_request_without_a_proof_is_refused(network: Network, digits: Model) -> None:
+    user = _query(network, digits)
+    user.deal(1, encode_signed_vector(_valid_input(digits.manifest)), _keys(network, digits))
+    _refused(network, user)  # the zero proof
+
+
+def test_out_of_range_features_cannot_be_proven_nor_posted(network: Network, digits: Model) -> None:
+    """The nodes would get shares of x with a feature of 17 (digits' pixels are 0..16): the
+    client's prover refuses it, and a proof of a valid x' posted beside x's commitments is
+    refused on-chain."""
+    x = _valid_input(digits.manifest)
+    x[5] = 17
+    user = _query(network, digits)
+    sent = user.deal(1, encode_signed_vector(x), _keys(network, digits))
+    with pytest.raises(ProofError, match="does not satisfy the validity rule"):
+        _proof(digits, user, sent)
+    valid = user.deal(
+        1, encode_signed_vector(_valid_input(digits.manifest)), _keys(network, digits)
+    )
+    proof = _proof(digits, user, valid)
+    _refused(network, user, proof=proof, first=[s.commitment for s in sent])
+
+
+def test_shares_that_do_not_sum_to_the_proven_input_are_refused(
+    network: Network, digits: Model
+) -> None:
+    user = _query(network, digits)
+    sent = user.deal(1, encode_signed_vector(_valid_input(digits.manifest)), _keys(network, digits))
+    proof = _proof(digits, user, sent)
+    # node 1 is sent a share shifted by one: its commitment is not the proven one
+    opening = sent[1].payload.opening()
+    shifted = RoundOpening((opening.share[0] + 1, *opening.share[1:]), opening.mask, opening.salt)
+    first = [
+        sent[0].commitment,
+        shifted.commitment(user.tag(digits.nodes[1].address), sent[1].header),
+    ]
+    _refused(network, user, proof=proof, first=first)
+
+
+def test_a_commitment_that_opens_to_something_else_is_refused(
+    network: Network, digits: Model
+) -> None:
+    user = _query(network, digits)
+    sent = user.deal(1, encode_signed_vector(_valid_input(digits.manifest)), _keys(network, digits))
+    proof = _proof(digits, user, sent)
+    _refused(network, user, proof=proof, first=[sent[0].commitment, sent[0].commitment])
+    _refused(network, user, proof=proof, first=[sent[1].commitment, sent[0].commitment])
+
+
+def test_a_proof_from_another_query_is_refused(network: Network, digits: Model) -> None:
+    first = _query(network, digits)
+    sent = first.deal(
+        1, encode_signed_vector(_valid_input(digits.manifest)), _keys(network, digits)
+    )
+    proof = _proof(digits, first, sent)
+    first.request(proof=proof)
+    # the same proof and commitments in a new request (another salt: other tags)
+    again = _query(network, digits)
+    again.deal(1, [0] * 64, _keys(network, digits))
+    _refused(network, again, proof=proof, first=[s.commitment for s in sent])
+
+
+def test_a_proof_for_another_models_rule_is_refused(
+    network: Network, digits: Model, breast_cancer: Model
+) -> None:
+    user = _query(network, breast_cancer)
+    sent = user.deal(
+        1, encode_signed_vector(_valid_input(breast_cancer.manifest)), _keys(network, breast_cancer)
+    )
+    proof = _proof(breast_cancer, user, sent)
+    # the breast-cancer proof on a digits request with the same nodes' tags is refused
+    target = network.user_query(list(digits.nodes), 1, model=(digits.model_id, digits.manifest))
+    target.deal(1, encode_signed_vector(_valid_input(digits.manifest)), _keys(network, digits))
+    _refused(network, target, proof=proof)
+    # and it holds where it belongs
+    assert user.request(proof=proof)["status"] == 1

@@ -90,12 +90,38 @@ def summary_tables(results: dict[str, Any]) -> list[Table]:
     for section, error in (results.get("errors") or {}).items():
         reliability.add_row(f"[red]{section} failed[/]", error[:120])
     lm_table = _lm_table(results.get("language_model") or {})
+    validity = _validity_table(results.get("validity") or {})
     targets = Table("target", "wanted", "measured", "met", title="targets")
     for key, t in results.get("targets", {}).items():
         met = t["met"]
         mark = "-" if met is None else ("[green]yes[/]" if met else "[red]no[/]")
         targets.add_row(key, t["target"], _fmt(t["measured"]), mark)
-    return [parts, gas, e2e, reliability, lm_table, targets]
+    return [parts, gas, validity, e2e, reliability, lm_table, targets]
+
+
+def _validity_table(validity: dict[str, Any]) -> Table:
+    """The user's validity proof per model and per input length (issue 17)."""
+    table = Table(
+        "rule",
+        "constraints",
+        "python prove ms",
+        "snarkjs s (fullProve / wall)",
+        "verifyProof gas",
+        title=f"validity proof (k = {validity.get('shares', '-')})",
+    )
+    rows = [(name, m) for name, m in (validity.get("models") or {}).items()]
+    rows += [
+        (f"ranges x {r['input_size']}", r) for r in (validity.get("growth") or {}).get("rows", [])
+    ]
+    for name, m in rows:
+        table.add_row(
+            name,
+            _fmt(m.get("constraints")),
+            _fmt(m.get("python_prove_ms_median")),
+            f"{_fmt(m.get('snarkjs_fullprove_s_median'))} / {_fmt(m.get('snarkjs_wall_s_median'))}",
+            _fmt((m.get("gas") or {}).get("verify_proof_gas")),
+        )
+    return table
 
 
 def _lm_table(lm: dict[str, Any]) -> Table:

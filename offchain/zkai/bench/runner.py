@@ -10,6 +10,10 @@ module runs them in order and composes the document:
 - `plaintext`: `Manifest.evaluate` and `zkai.inference.run_local` ("private without chain").
 - `gas` (`--skip-gas`): `zkai.bench.benchchain` (its own anvil, the contracts, played nodes):
   requestQuery (1 and 2 parts), claim, settle, slash, and the verifyProof floor.
+- `validity` (`zkai.bench.validity`, issue 17): the user's validity proof per tabular demo model
+  (constraints, setup, Python and snarkjs proving, off-chain verification, and on the gas
+  section's chain a verifyProof transaction of the proof; no gas with `--skip-gas`), and how its
+  cost grows with the input's length (synthetic rules); the language model has no rule yet.
 - `e2e` (`--skip-e2e`): `zkai up`'s LocalNetwork (4 nodes, k = 2) with `QueryClient.run`:
   latency to the answer and to every proof, gas and cost per query, throughput.
 - `ezkl` (`--skip-ezkl`): the ezkl baseline of every demo model (`ezkl_section`), its
@@ -62,6 +66,14 @@ from zkai.bench.ratios import model_ratios
 from zkai.bench.recovery import RecoveryResult, recovery_section
 from zkai.bench.targets import targets_section
 from zkai.bench.training import TrainingResult, training_section
+from zkai.bench.validity import (
+    GROWTH_SIZES,
+    ChainTarget,
+    ValidityResult,
+    demo_case,
+    synthetic_case,
+    validity_section,
+)
 from zkai.config import get_settings
 from zkai.models.demo import DEMO_MODELS, load_demo_manifest, load_split
 
@@ -107,6 +119,7 @@ class BenchReport:
     training: TrainingResult | None
     errors: dict[str, str] = field(default_factory=dict)
     language_model: LmSection | None = None
+    validity: ValidityResult | None = None
 
     def _circuits(self) -> JSONDict:
         digits = self.models.get("digits")
@@ -138,6 +151,7 @@ class BenchReport:
                 for name, m in self.models.items()
             },
             "gas": gas,
+            "validity": None if self.validity is None else self.validity.to_json(),
         }
         if not self.metadata.options.quick:
             document["training"] = None if self.training is None else self.training.to_json()
@@ -213,12 +227,36 @@ def _models(options: BenchOptions, sections: _Sections, say: Progress) -> dict[s
     return models
 
 
+def _validity(
+    options: BenchOptions, bench: BenchChain | None, sections: _Sections, say: Progress
+) -> ValidityResult | None:
+    """The validity section; its gas on `bench` (None: no gas). A rule that failed is in the
+    section's `errors` and the document's."""
+    repeats = options.repeats
+    result = sections.run(
+        "validity",
+        lambda: validity_section(
+            [demo_case(name) for name in TABULAR_MODELS],
+            [synthetic_case(n) for n in GROWTH_SIZES],
+            repeats=repeats,
+            snarkjs_repeats=1 if options.quick else 3,
+            growth_repeats=min(repeats, 3),
+            target=None if bench is None else ChainTarget(bench.chain(), bench.deployer),
+            say=say,
+        ),
+    )
+    for case, error in ({} if result is None else result.errors).items():
+        sections.errors[f"validity {case}"] = error
+    return result
+
+
 def _chain_sections(
     options: BenchOptions, root: Path, sections: _Sections, say: Progress
-) -> tuple[GasResult | None, dict[str, EzklSection | None]]:
-    """The gas section, and ezkl (its verifier deployed on the same anvil), on a BenchChain."""
+) -> tuple[GasResult | None, dict[str, EzklSection | None], ValidityResult | None]:
+    """The gas section, the validity section (its verifier deployed on the same anvil) and
+    ezkl (likewise), on a BenchChain."""
     if options.skip_gas and options.skip_ezkl:
-        return None, {}
+        return None, {}, _validity(options, None, sections, say)
     bench = BenchChain(root / "chain", say, E2E_MODELS)
     try:
 
@@ -230,10 +268,11 @@ def _chain_sections(
         gas = None
         if up and not options.skip_gas:
             gas = sections.run("gas", lambda: gas_section(bench, options.gas_queries, say))
+        validity = _validity(options, bench if up and not options.skip_gas else None, sections, say)
         ezkl = {}
         if not options.skip_ezkl:
             ezkl = _ezkl_all(options, root, bench.rpc_url if up else None, sections, say)
-        return gas, ezkl
+        return gas, ezkl, validity
     finally:
         bench.down()
 
@@ -361,7 +400,7 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
                 "training", lambda: training_section([64 * 10 + 10, 65_536], 10, say)
             )
         lm = _language_model(options, root, sections, say)
-        gas, ezkls = _chain_sections(options, root, sections, say)
+        gas, ezkls, validity = _chain_sections(options, root, sections, say)
         net = _network(options, root, sections, say, lm)
         if lm is not None and net.lm_e2e is not None:
             lm = replace(lm, e2e=net.lm_e2e)
@@ -384,6 +423,7 @@ def run_bench(options: BenchOptions, say: Progress) -> JSONDict:
         training=training,
         errors=sections.errors,
         language_model=lm,
+        validity=validity,
     )
     return report.to_json()
 

@@ -234,10 +234,17 @@ def _npm_tool(package: str, script: str) -> Path:
     return path
 
 
-def _run(args: Sequence[str], cwd: Path, what: str, timeout: float = 3600) -> str:
+def _run(
+    args: Sequence[str], cwd: Path, what: str, timeout: float = 3600, stdin: str | None = None
+) -> str:
     try:
         done = subprocess.run(
-            [_node(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+            [_node(), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise CircuitBuildError(f"{what} failed: {exc}") from exc
@@ -247,8 +254,11 @@ def _run(args: Sequence[str], cwd: Path, what: str, timeout: float = 3600) -> st
     return output
 
 
-def _snarkjs(args: Sequence[str], cwd: Path, what: str) -> str:
-    return _run([str(_npm_tool("snarkjs", "build/cli.cjs")), *args], cwd, what)
+def _snarkjs(args: Sequence[str], cwd: Path, what: str, entropy: str | None = None) -> str:
+    """snarkjs's CLI; `entropy` goes to its prompt on stdin (never on the command line, which
+    other local users can read), and snarkjs mixes it with 64 bytes of its own randomness."""
+    stdin = entropy + "\n" if entropy is not None else None
+    return _run([str(_npm_tool("snarkjs", "build/cli.cjs")), *args], cwd, what, stdin=stdin)
 
 
 def _tool_versions() -> bytes:
@@ -351,9 +361,10 @@ def dev_ptau(power: int, root: Path) -> Path:
             work = Path(tmp)
             _snarkjs(["powersoftau", "new", "bn128", str(power), "p0.ptau"], work, "ptau new")
             _snarkjs(
-                ["powersoftau", "contribute", "p0.ptau", "p1.ptau", f"-e={secrets.token_hex(32)}"],
+                ["powersoftau", "contribute", "p0.ptau", "p1.ptau"],
                 work,
                 "ptau contribution",
+                entropy=secrets.token_hex(32),
             )
             _snarkjs(
                 ["powersoftau", "prepare", "phase2", "p1.ptau", "final.ptau"], work, "ptau prepare"
@@ -400,9 +411,10 @@ def _build_into(directory: Path, rule: ValidityRule, source: str, key: str, root
     ptau = dev_ptau(power, root)
     _snarkjs(["groth16", "setup", "circuit.r1cs", str(ptau), "c0.zkey"], directory, "groth16 setup")
     _snarkjs(
-        ["zkey", "contribute", "c0.zkey", "circuit.zkey", f"-e={secrets.token_hex(32)}"],
+        ["zkey", "contribute", "c0.zkey", "circuit.zkey"],
         directory,
         "phase-2 contribution",
+        entropy=secrets.token_hex(32),
     )
     (directory / "c0.zkey").unlink()
     _snarkjs(

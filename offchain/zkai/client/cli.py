@@ -241,7 +241,9 @@ def query(
                     progress.update(
                         rounds,
                         description=f"proving the input valid ({detail['constraints']:,} "
-                        "constraints), then paying",
+                        "constraints"
+                        + (", development key" if detail.get("development_only") else "")
+                        + "), then paying",
                     )
                 elif event == "requested":
                     progress.update(rounds, description="rounds with the nodes")

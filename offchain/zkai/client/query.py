@@ -34,10 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from web3.logs import DISCARD
 
 from zkai.chain.client import ChainClient, with_retries
 from zkai.circuits.validity import ValidityArtifacts, load_validity_artifacts, prove_validity
+from zkai.circuits.validity_source import validity_source
 from zkai.client.claims import (
     AssignmentOutcome,
     ClaimChunk,
@@ -271,8 +273,14 @@ class QueryClient:
                 f"(0x{terms.validity.key_hash.hex()}) is not in {get_settings().artifacts_path}: "
                 "copy the model owner's validity-<key> directory there (zkai up builds it)"
             )
-        if artifacts.circuit_hash != terms.validity.circuit_hash:
-            raise QueryError(f"{where}: the validity key is for another circuit than registered")
+        # the registered circuit must be the rule's own circuit, generated here from the
+        # manifest: an owner cannot register a circuit that checks less than the rule
+        expected = bytes(keccak(validity_source(rule).encode()))
+        if terms.validity.circuit_hash != expected or artifacts.circuit_hash != expected:
+            raise QueryError(
+                f"{where} registered a validity circuit that is not the one its manifest's rule "
+                "gives: the rule would not be enforced, so nothing is paid"
+            )
         return artifacts
 
     def _choose(
@@ -597,7 +605,13 @@ class PaidRounds:
                     "carries their commitments); this model's first block is in another part"
                 )
             if self.plan.validity is not None:
-                self.progress("proving_validity", {"constraints": self.plan.validity.constraints})
+                self.progress(
+                    "proving_validity",
+                    {
+                        "constraints": self.plan.validity.constraints,
+                        "development_only": self.plan.validity.development_only,
+                    },
+                )
             self.outcome = self.client._request(
                 self.name, self.plan, self.session, pending, self.fee_cap
             )

@@ -32,10 +32,12 @@ from zkai.errors import InputRangeError, InvalidInputError, ModelFormatError
 
 from .manifest import Manifest
 
-__all__ = ["RULE_FORMAT", "RuleKind", "ValidityRule", "rule_for"]
+__all__ = ["MAX_BOUND", "RULE_FORMAT", "RuleKind", "ValidityRule", "rule_for"]
 
 RULE_FORMAT = "zkai-rule/1"
 RuleKind = Literal["ranges"]
+MAX_BOUND = 2**250
+"""Bounds and widths of a range stay below this (the two-sided check needs width << r)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class ValidityRule:
         for j, (lo, hi) in enumerate(zip(self.minimum, self.maximum, strict=True)):
             if lo > hi:
                 raise ModelFormatError(f"rule range {j} is empty: [{lo}, {hi}]")
+            # the circuit's two-sided bit check is sound only for widths far below r
+            if max(abs(lo), abs(hi)) >= MAX_BOUND or hi - lo >= MAX_BOUND:
+                raise ModelFormatError(
+                    f"rule range {j} [{lo}, {hi}] is too wide for a range proof (bounds and "
+                    f"width must stay below 2^{MAX_BOUND.bit_length() - 1})"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """The rule itself (what is hashed): not the model's name or version, so versions with
@@ -108,7 +116,19 @@ def rule_for(manifest: Manifest, shares: int) -> ValidityRule:
             f"{manifest.name} is a language model: its validity rule (tokens of the vocabulary, "
             "the prompt's length, a usage policy) is not built yet"
         )
-    block = manifest.block(manifest.part(0).block_for_round(1))
+    first = manifest.part(0)
+    block = manifest.block(first.block_for_round(1))
+    if block.index != 0:
+        raise ModelFormatError(
+            f"{manifest.name}: part 0's round 1 evaluates block {block.index}, not block 0 (the "
+            "model's input): a validity rule proves round 1's input"
+        )
+    if first.max_budget > manifest.rounds_per_pass(0):
+        raise ModelFormatError(
+            f"{manifest.name}: part 0 sells up to {first.max_budget} rounds, more than one "
+            f"forward pass ({manifest.rounds_per_pass(0)}): the validity proof covers round 1's "
+            "input only, so later inputs of block 0 would go unproven"
+        )
     return ValidityRule(
         model=manifest.name,
         version=manifest.version,

@@ -158,3 +158,20 @@ def test_snarkjs_proves_what_the_python_client_proves(
     )
     with pytest.raises(ProofError, match="snarkjs refused"):
         prove_validity_snarkjs(artifacts, tags, deal([0, 0, 1001, 7]))
+
+
+def test_rules_the_circuit_could_not_enforce_are_refused() -> None:
+    from dataclasses import replace
+
+    from zkai.errors import ModelFormatError
+    from zkai.models.manifest import Part
+    from zkai.models.rule import MAX_BOUND
+
+    # a range too wide for the two-sided bit check
+    with pytest.raises(ModelFormatError, match="too wide"):
+        ValidityRule(**{**RULE.__dict__, "minimum": (0, -MAX_BOUND, 3, 7)})
+    # part 0 selling more rounds of block 0 than one pass: later inputs would go unproven
+    digits = load_demo_manifest("digits")
+    longer = replace(digits, parts=(Part(index=0, schedule=(0,), max_rounds=1, max_budget=4),))
+    with pytest.raises(ModelFormatError, match="more than one forward pass"):
+        rule_for(longer, 2)

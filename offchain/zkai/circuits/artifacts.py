@@ -24,6 +24,7 @@ from zkai.models.manifest import Manifest
 
 __all__ = [
     "PUBLIC_INPUT_COUNT",
+    "BuiltCircuit",
     "CircuitKeys",
     "PartArtifacts",
     "SetupKind",
@@ -83,19 +84,12 @@ def vk_words_from_snarkjs(vk: dict[str, object]) -> tuple[int, ...]:
     return tuple(words)
 
 
-@dataclass(frozen=True)
-class PartArtifacts:
-    """A built part circuit: where its files are and what it cost. Keys load lazily."""
+class BuiltCircuit:
+    """What every built circuit directory holds and derives (part and validity circuits):
+    circuit.circom, proving_key.bin, verification_key.json, and their hashes."""
 
     directory: Path
-    key: str
-    manifest: Manifest
-    part: int
-    rounds: int
-    constraints: int
-    setup_seconds: float
     setup_kind: SetupKind
-    groth16py_version: str
 
     @property
     def circuit_path(self) -> Path:
@@ -106,18 +100,8 @@ class PartArtifacts:
         return self.directory / "proving_key.bin"
 
     @property
-    def wasm_path(self) -> Path | None:
-        """The witness calculator wasm, if the fast witness path was validated for it."""
-        path = self.directory / "circuit.wasm"
-        return path if path.exists() else None
-
-    @property
     def verification_key_path(self) -> Path:
         return self.directory / "verification_key.json"
-
-    @property
-    def n_public(self) -> int:
-        return PUBLIC_INPUT_COUNT
 
     @property
     def development_only(self) -> bool:
@@ -154,6 +138,31 @@ class PartArtifacts:
     @cached_property
     def verifier(self) -> groth16py.Verifier:
         return groth16py.Verifier(self.verifying_key)
+
+
+@dataclass(frozen=True)
+class PartArtifacts(BuiltCircuit):
+    """A built part circuit: where its files are and what it cost. Keys load lazily."""
+
+    directory: Path
+    key: str
+    manifest: Manifest
+    part: int
+    rounds: int
+    constraints: int
+    setup_seconds: float
+    setup_kind: SetupKind
+    groth16py_version: str
+
+    @property
+    def wasm_path(self) -> Path | None:
+        """The witness calculator wasm, if the fast witness path was validated for it."""
+        path = self.directory / "circuit.wasm"
+        return path if path.exists() else None
+
+    @property
+    def n_public(self) -> int:
+        return PUBLIC_INPUT_COUNT
 
     def paths(self) -> dict[str, Path | None]:
         """Every artifact file by role (for benchmarks and tooling)."""

@@ -45,12 +45,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import groth16py
-from eth_hash.auto import keccak
 
 from zkai.config import get_settings
 from zkai.crypto.field import is_field_element
@@ -59,7 +57,7 @@ from zkai.errors import CircuitBuildError, ProofError, ToolchainError
 from zkai.models.rule import ValidityRule
 from zkai.toolchain import REPO_ROOT
 
-from .artifacts import SetupKind, vk_words_from_snarkjs
+from .artifacts import BuiltCircuit, SetupKind
 from .build import exclusive
 from .prove import proof_from_snarkjs, proof_words, prove_inputs, verify_words
 from .statement import Opening
@@ -108,7 +106,7 @@ class ValidityProof:
 
 
 @dataclass(frozen=True)
-class ValidityArtifacts:
+class ValidityArtifacts(BuiltCircuit):
     """A built validity circuit (see the module docstring). Keys load lazily."""
 
     directory: Path
@@ -124,51 +122,12 @@ class ValidityArtifacts:
         return 1 + 2 * self.rule.shares
 
     @property
-    def circuit_path(self) -> Path:
-        return self.directory / "circuit.circom"
-
-    @property
     def wasm_path(self) -> Path:
         return self.directory / "circuit.wasm"
 
     @property
     def zkey_path(self) -> Path:
         return self.directory / "circuit.zkey"
-
-    @property
-    def verification_key_path(self) -> Path:
-        return self.directory / "verification_key.json"
-
-    @property
-    def development_only(self) -> bool:
-        return self.setup_kind == "development-single-party"
-
-    @cached_property
-    def circuit_hash(self) -> bytes:
-        """keccak256 of the circom source (bytes32), as for part circuits."""
-        return bytes(keccak(self.circuit_path.read_bytes()))
-
-    @cached_property
-    def verification_key(self) -> dict[str, object]:
-        data: dict[str, object] = json.loads(self.verification_key_path.read_text())
-        return data
-
-    def vk_words(self) -> tuple[int, ...]:
-        return vk_words_from_snarkjs(self.verification_key)
-
-    @cached_property
-    def key_hash(self) -> bytes:
-        """keccak256 of the packed VK words: the deployed verifier's `vkHash()`."""
-        return bytes(keccak(b"".join(w.to_bytes(32, "big") for w in self.vk_words())))
-
-    @cached_property
-    def proving_key(self) -> groth16py.ProvingKey:
-        return groth16py.ProvingKey.load(str(self.directory / "proving_key.bin"))
-
-    @cached_property
-    def verifier(self) -> groth16py.Verifier:
-        vk = groth16py.VerifyingKey.from_snarkjs(self.verification_key_path.read_text())
-        return groth16py.Verifier(vk)
 
 
 # ------------------------------------------------------------------ statement

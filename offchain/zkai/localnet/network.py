@@ -241,8 +241,16 @@ class LocalNetwork:
         model_ids: list[int] = []
         part_counts: list[int] = []
         for name in SHIPPED_MODELS:
-            self.say(f"building and registering model {name} (development-only trusted setup)")
             manifest = load_demo_manifest(name)
+            rule = (
+                ""
+                if manifest.decoder is not None
+                else ", its users' validity circuit (circom2 + snarkjs: minutes the first time)"
+            )
+            self.say(
+                f"building and registering model {name}: part circuits{rule} "
+                "(development-only trusted setup)"
+            )
             pricing = [
                 PartPricing(
                     price=options.price_of(name),

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 from web3.logs import DISCARD
 from web3.types import TxReceipt
@@ -29,10 +30,11 @@ from zkai.chain.client import ChainClient
 from zkai.circuits.artifacts import PartArtifacts
 from zkai.circuits.part import part_artifacts
 from zkai.circuits.validity import ValidityArtifacts, validity_artifacts
-from zkai.errors import ChainError
+from zkai.circuits.validity_source import validity_source
+from zkai.errors import ChainError, ModelFormatError
 from zkai.models.manifest import Manifest
 from zkai.models.rule import rule_for
-from zkai.protocol.market import PartTerms, ValidityTerms
+from zkai.protocol.market import ModelTerms, PartTerms, ValidityTerms
 
 __all__ = [
     "DEFAULT_MIN_PROOF_WINDOW_S",
@@ -41,6 +43,7 @@ __all__ = [
     "part_terms",
     "publish_version",
     "register_model",
+    "validity_mismatch",
     "validity_terms",
     "verifier_matches",
 ]
@@ -139,6 +142,27 @@ def validity_terms(
         circuit_hash=artifacts.circuit_hash,
         key_hash=artifacts.key_hash,
     )
+
+
+def validity_mismatch(manifest: Manifest, terms: ModelTerms) -> str | None:
+    """Why a version's registered input rule is not its manifest's, or None (also None for a
+    version without a rule). The registry ties the rule and circuit hashes to nothing; users
+    and nodes derive the rule from the manifest and require the registered circuit to be that
+    rule's own generated source, so an owner cannot register a circuit that checks less."""
+    if not terms.validity.required:
+        return None
+    try:
+        rule = rule_for(manifest, terms.parts[0].shares)
+    except ModelFormatError as exc:
+        return f"it registered an input rule, but its manifest gives none: {exc}"
+    if rule.hash != terms.validity.rule_hash:
+        return (
+            f"its registered rule hash {terms.validity.rule_hash} is not its manifest's rule "
+            f"{rule.hash}"
+        )
+    if bytes(keccak(validity_source(rule).encode())) != terms.validity.circuit_hash:
+        return "its registered validity circuit is not the one its manifest's rule gives"
+    return None
 
 
 def _event_arg(chain: ChainClient, receipt: TxReceipt, event: str, arg: str) -> int:

@@ -34,12 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_hash.auto import keccak
 from web3.logs import DISCARD
 
 from zkai.chain.client import ChainClient, with_retries
 from zkai.circuits.validity import ValidityArtifacts, load_validity_artifacts, prove_validity
-from zkai.circuits.validity_source import validity_source
 from zkai.client.claims import (
     AssignmentOutcome,
     ClaimChunk,
@@ -52,7 +50,6 @@ from zkai.client.transport import RoundTransport
 from zkai.config import get_settings
 from zkai.errors import (
     InsufficientFundsError,
-    ModelFormatError,
     NodeUnreachableError,
     NotEnoughNodesError,
     ProofError,
@@ -72,6 +69,7 @@ from zkai.protocol.market import (
     read_model,
 )
 from zkai.protocol.wire import RoundAnswer
+from zkai.registration import validity_mismatch
 from zkai.units import format_amount
 
 __all__ = [
@@ -257,29 +255,23 @@ class QueryClient:
         if not terms.validity.required:
             return None
         where = f"model {terms.model_id} v{terms.version}"
-        try:
-            rule = rule_for(manifest, terms.parts[0].shares)
-        except ModelFormatError as exc:
-            raise QueryError(f"{where} has an input rule this client cannot prove: {exc}") from exc
-        if rule.hash != terms.validity.rule_hash:
+        mismatch = validity_mismatch(manifest, terms)
+        if mismatch is not None:
             raise QueryError(
-                f"{where} registered input rule {terms.validity.rule_hash}, but its manifest gives "
-                f"rule {rule.hash}: requests would be refused, so nothing is paid"
+                f"{where}: {mismatch}; the rule would not be enforced or requests would be "
+                "refused, so nothing is paid"
             )
+        rule = rule_for(manifest, terms.parts[0].shares)
         artifacts = load_validity_artifacts(rule)
-        if artifacts is None or artifacts.key_hash != terms.validity.key_hash:
+        if (
+            artifacts is None
+            or artifacts.key_hash != terms.validity.key_hash
+            or artifacts.circuit_hash != terms.validity.circuit_hash
+        ):
             raise QueryError(
                 f"{where} needs a validity proof, and its registered key "
                 f"(0x{terms.validity.key_hash.hex()}) is not in {get_settings().artifacts_path}: "
                 "copy the model owner's validity-<key> directory there (zkai up builds it)"
-            )
-        # the registered circuit must be the rule's own circuit, generated here from the
-        # manifest: an owner cannot register a circuit that checks less than the rule
-        expected = bytes(keccak(validity_source(rule).encode()))
-        if terms.validity.circuit_hash != expected or artifacts.circuit_hash != expected:
-            raise QueryError(
-                f"{where} registered a validity circuit that is not the one its manifest's rule "
-                "gives: the rule would not be enforced, so nothing is paid"
             )
         return artifacts
 

@@ -21,7 +21,7 @@ from zkai.models.manifest import Manifest
 from zkai.models.store import ManifestStore
 from zkai.node.chainview import ChainView
 from zkai.protocol.market import PartTerms
-from zkai.registration import verifier_matches
+from zkai.registration import validity_mismatch, verifier_matches
 
 __all__ = ["PartUnavailableError", "ServedPart", "ServedParts"]
 
@@ -113,4 +113,9 @@ class ServedParts:
                 "not claim"
             )
         mismatch = terms.limits_mismatch(manifest.part(part))
+        if mismatch is None and part == 0:
+            # part 0's round 1 is what the version's input rule covers: a rule its manifest
+            # does not give (a circuit that checks less) is not served either
+            rule = validity_mismatch(manifest, self.view.model(model_id, version))
+            mismatch = None if rule is None else f"the version's input rule: {rule}"
         return ServedPart(model_id, version, part, manifest, artifacts, terms, mismatch)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from web3.logs import DISCARD
 
 from zkai.circuits.validity import ValidityArtifacts, load_validity_artifacts, prove_validity
 from zkai.crypto.field import encode_signed_vector
@@ -20,9 +22,15 @@ from zkai.models.manifest import Manifest
 from zkai.models.rule import rule_for
 from zkai.models.store import ManifestStore
 from zkai.node.keys import UnlockedNode
-from zkai.protocol.market import read_model, read_query
+from zkai.protocol.market import ValidityTerms, read_model, read_query
 from zkai.protocol.payload import RoundOpening
-from zkai.registration import PartPricing, register_model
+from zkai.registration import (
+    PartPricing,
+    deploy_part_verifier,
+    part_terms,
+    register_model,
+    validity_mismatch,
+)
 
 from .conftest import PRICE, Network
 from .localchain import SentRound, UserQuery
@@ -188,3 +196,40 @@ def test_a_proof_for_another_models_rule_is_refused(
     _refused(network, target, proof=proof)
     # and it holds where it belongs
     assert user.request(proof=proof)["status"] == 1
+
+
+def test_a_rule_its_manifest_does_not_give_is_refused_by_nodes_and_clients(
+    network: Network, digits: Model, breast_cancer: Model, tmp_path: Path
+) -> None:
+    """An owner registers digits with breast-cancer's validity verifier (5 inputs, its own key:
+    the registry accepts it) under digits' rule hash: that circuit checks other ranges, so the
+    digits rule would not be enforced. Clients refuse before paying; nodes refuse round 1."""
+    manifest = digits.manifest
+    owner = anvil_account(0)
+    terms = part_terms(network.chain, owner, manifest, [PartPricing(PRICE, SHARES)])
+    other = breast_cancer.validity
+    forged = ValidityTerms(
+        verifier=deploy_part_verifier(network.chain, owner, other),
+        rule_hash=digits.validity.rule.hash,
+        circuit_hash=other.circuit_hash,
+        key_hash=other.key_hash,
+    )
+    registry = network.chain.contract("ModelRegistry")
+    receipt = network.chain.transact(
+        owner,
+        registry.functions.registerModel(
+            manifest.hash, "test:forged-rule", [t.as_tuple() for t in terms], forged.as_tuple()
+        ),
+    )
+    (event,) = registry.events.ModelRegistered().process_receipt(receipt, errors=DISCARD)
+    model_id = int(event["args"]["modelId"])
+    version_terms = read_model(network.chain, model_id)
+    reason = validity_mismatch(manifest, version_terms)
+    assert reason is not None
+    assert "validity circuit is not" in reason
+    assert validity_mismatch(manifest, read_model(network.chain, digits.model_id)) is None
+    node = network.new_node(model_id=model_id)
+    service = network.service(node, tmp_path / "rounds.sqlite3")
+    served = service.parts.get(model_id, 1, 0)
+    assert served.limits_mismatch is not None
+    assert "input rule" in served.limits_mismatch

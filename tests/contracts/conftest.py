@@ -642,7 +642,13 @@ def proto(
     model_chunked,
     model_registry,
     validity_circuits,
+    model_validity,
+    model_other_rule,
 ) -> Proto:
+    # Every session-scoped chain fixture is set up here, with the first `proto`: one made later,
+    # inside another test, would be set up under that test's isolation snapshot (ape's isolation
+    # then reverted state other session fixtures had set, e.g. the user's allowance).
+    del model_validity, model_other_rule
     return Proto(
         market,
         circuit,

@@ -37,7 +37,7 @@ from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from zkai.chain.client import ChainClient, with_retries
-from zkai.circuits.validity import ValidityArtifacts, load_validity_artifacts, prove_validity
+from zkai.circuits.validity import ValidityArtifacts
 from zkai.client.claims import (
     AssignmentOutcome,
     ClaimChunk,
@@ -47,17 +47,15 @@ from zkai.client.claims import (
 from zkai.client.permit import sign_permit
 from zkai.client.session import PreparedRound, QuerySession
 from zkai.client.transport import RoundTransport
-from zkai.config import get_settings
+from zkai.client.validity import validity_keys, validity_proof
 from zkai.errors import (
     InsufficientFundsError,
     NodeUnreachableError,
     NotEnoughNodesError,
-    ProofError,
     QueryError,
     RoundRefusedError,
 )
 from zkai.models.manifest import Manifest
-from zkai.models.rule import rule_for
 from zkai.protocol.market import (
     NO_VALIDITY_PROOF,
     ModelTerms,
@@ -69,7 +67,6 @@ from zkai.protocol.market import (
     read_model,
 )
 from zkai.protocol.wire import RoundAnswer
-from zkai.registration import validity_mismatch
 from zkai.units import format_amount
 
 __all__ = [
@@ -245,35 +242,8 @@ class QueryClient:
                 "the deadlines would outlast the nodes' unbonding period; "
                 "use a shorter round window"
             )
-        validity = self.validity_keys(manifest, terms)
+        validity = validity_keys(manifest, terms)
         return QueryPlan(terms, chosen, budgets, escrow, round_deadline, proof_deadline, validity)
-
-    def validity_keys(self, manifest: Manifest, terms: ModelTerms) -> ValidityArtifacts | None:
-        """The registered validity circuit of the version (None if it has no input rule),
-        checked before paying: the rule the manifest gives has the registered rule hash, and
-        this machine holds the key whose hash the registry records."""
-        if not terms.validity.required:
-            return None
-        where = f"model {terms.model_id} v{terms.version}"
-        mismatch = validity_mismatch(manifest, terms)
-        if mismatch is not None:
-            raise QueryError(
-                f"{where}: {mismatch}; the rule would not be enforced or requests would be "
-                "refused, so nothing is paid"
-            )
-        rule = rule_for(manifest, terms.parts[0].shares)
-        artifacts = load_validity_artifacts(rule)
-        if (
-            artifacts is None
-            or artifacts.key_hash != terms.validity.key_hash
-            or artifacts.circuit_hash != terms.validity.circuit_hash
-        ):
-            raise QueryError(
-                f"{where} needs a validity proof, and its registered key "
-                f"(0x{terms.validity.key_hash.hex()}) is not in {get_settings().artifacts_path}: "
-                "copy the model owner's validity-<key> directory there (zkai up builds it)"
-            )
-        return artifacts
 
     def _choose(
         self, terms: ModelTerms, requested: Sequence[Sequence[str]] | None, exclude: Sequence[str]
@@ -469,7 +439,11 @@ class QueryClient:
             session.session_key.address,
             [p.commitment for p in first],
         )
-        proof = self._validity_proof(plan, session, first)
+        proof = (
+            list(NO_VALIDITY_PROOF)
+            if plan.validity is None
+            else validity_proof(plan.validity, [n.address for n in plan.nodes[0]], session, first)
+        )
         receipt = self.chain.transact(
             self.account, self.market.functions.requestQuery(request, permit.as_tuple(), proof)
         )
@@ -490,23 +464,6 @@ class QueryClient:
             assignments=[AssignmentOutcome(p, node, 0) for (p, node) in session.assignments],
             session=session,
         )
-
-    def _validity_proof(
-        self, plan: QueryPlan, session: QuerySession, first: Sequence[PreparedRound]
-    ) -> list[int]:
-        """The user's validity proof of part 0's round 1 (zeros for a version without a rule):
-        the shares dealt to the nodes, in the request's order, open the commitments it carries
-        and sum to an input the rule allows."""
-        if plan.validity is None:
-            return list(NO_VALIDITY_PROOF)
-        by_node = {p.node: p for p in first}
-        nodes = [session.assignment(0, n.address) for n in plan.nodes[0]]
-        tags = [a.tag for a in nodes]
-        openings = [by_node[a.node].opening for a in nodes]
-        try:
-            return list(prove_validity(plan.validity, tags, openings).proof)
-        except ProofError as exc:
-            raise QueryError(f"{exc}; nothing was paid") from exc
 
     def _adopt_recorded_keys(
         self, session: QuerySession, pending: Sequence[PreparedRound]

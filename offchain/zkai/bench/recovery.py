@@ -166,7 +166,12 @@ def _one_kill(net: NetworkBench, target: KillTarget, attempts: int) -> KillRecov
             if time.monotonic() > deadline or any(isinstance(o, Exception) for o in out):
                 raise BenchmarkError(f"the recovery query was not requested: {out}")
             time.sleep(0.01)
-        query_hex = "0x" + next(o[1] for o in out if isinstance(o, tuple))["query_id"].hex()
+        query_hex = (
+            "0x"
+            + next(o[1] for o in out if isinstance(o, tuple) and o[0] == "requested")[
+                "query_id"
+            ].hex()
+        )
         log.wait("claim.enqueued", 120, query=query_hex)
         main = _worker_main_pid(log_path)
         victim = _pool_pid(main) if target == "pool_process" else main

@@ -6,10 +6,10 @@ generic Groth16 verifier with that verification key (idempotent per key: an iden
 the verifier), and record the part's terms: verifier, price per round, R_max (the circuit's slot
 count), the minimum proof window, k and the circuit and key hashes that nodes and users check.
 The registry accepts only factory verifiers, so no model owner can point a part at arbitrary code.
-A tabular version also gets its input rule (`zkai.models.rule`): the validity circuit's factory
+Every version also gets its input rule (`zkai.models.rule`: feature ranges for a tabular model,
+allowed tokens within the context for a language model): the validity circuit's factory
 verifier, the rule hash and the circuit and key hashes (`ValidityTerms`), which the market uses to
-verify every request's validity proof before anything is escrowed. Language models have no
-validity rule yet (their requests carry none).
+verify every request's validity proof before anything is escrowed.
 
 Keys default to the single-party development setup; these functions know nothing about the
 command line: `zkai up`, the training key holder and the CLI call them.
@@ -131,10 +131,7 @@ def validity_terms(
     pricing: Sequence[PartPricing],
 ) -> ValidityTerms:
     """The version's input rule on-chain: its validity circuit built (cached by content hash),
-    its verifier deployed by the factory. `ValidityTerms.NONE` for a language model (no rule
-    yet)."""
-    if manifest.decoder is not None:
-        return ValidityTerms.NONE
+    its verifier deployed by the factory."""
     artifacts = validity_artifacts(rule_for(manifest, pricing[0].shares))
     return ValidityTerms(
         verifier=deploy_part_verifier(chain, owner, artifacts),

@@ -51,9 +51,15 @@ from typing import Any
 import groth16py
 
 from zkai.config import get_settings
-from zkai.crypto.field import is_field_element
+from zkai.crypto.field import BN254_R, decode_signed_vector, is_field_element
 from zkai.crypto.transcript import round_commitment
-from zkai.errors import CircuitBuildError, ProofError, ToolchainError
+from zkai.errors import (
+    CircuitBuildError,
+    InputRangeError,
+    InvalidInputError,
+    ProofError,
+    ToolchainError,
+)
 from zkai.models.rule import ValidityRule
 from zkai.toolchain import REPO_ROOT
 
@@ -148,12 +154,24 @@ def validity_public_inputs(
 def validity_inputs(
     rule: ValidityRule, public: Sequence[int], openings: Sequence[Opening]
 ) -> dict[str, Any]:
-    """The circuit's input signals."""
+    """The circuit's input signals (for a tokens rule, the one-hots of round 1's position 0 and
+    of the token whose embedding the shares reconstruct)."""
     inputs: dict[str, Any] = dict(zip(public_input_names(rule.shares), public, strict=True))
     for a, opening in enumerate(openings):
         inputs[f"share{a}"] = list(opening.share)
         inputs[f"mask{a}"] = list(opening.mask)
         inputs[f"salt{a}"] = opening.salt
+    if rule.kind == "tokens":
+        total = [sum(column) % BN254_R for column in zip(*(o.share for o in openings), strict=True)]
+        try:
+            u = rule.locate(decode_signed_vector(total), 0)
+        except (InputRangeError, InvalidInputError) as exc:
+            raise ProofError(
+                f"the input does not satisfy the validity rule of {rule.model} "
+                f"v{rule.version}: {exc}"
+            ) from exc
+        inputs["position"] = [int(t == 0) for t in range(rule.positions)]
+        inputs["token"] = [int(x == u) for x in range(len(rule.tokens))]
     return inputs
 
 

@@ -242,14 +242,10 @@ class LocalNetwork:
         part_counts: list[int] = []
         for name in SHIPPED_MODELS:
             manifest = load_demo_manifest(name)
-            rule = (
-                ""
-                if manifest.decoder is not None
-                else ", its users' validity circuit (circom2 + snarkjs: minutes the first time)"
-            )
             self.say(
-                f"building and registering model {name}: part circuits{rule} "
-                "(development-only trusted setup)"
+                f"building and registering model {name}: part circuits, its users' validity "
+                "circuit (circom2 + snarkjs: minutes the first time; development-only trusted "
+                "setup)"
             )
             pricing = [
                 PartPricing(

@@ -49,6 +49,7 @@ __all__ = [
     "generate",
     "local_linear",
     "log_probabilities",
+    "token_inputs",
 ]
 
 Linear = Callable[[int, tuple[int, ...]], tuple[int, ...]]
@@ -76,12 +77,14 @@ class Decoder:
     passes_per_token: int = 1
     max_passes: int | None = None
     """The most passes every part's max_budget allows (None: not limited by the manifest)."""
+    forbidden: tuple[int, ...] = ()
+    """The manifest's usage policy: token ids a prompt must not contain."""
 
     @classmethod
     def from_manifest(cls, manifest: Manifest) -> Decoder:
         spec = _spec(manifest)
         max_passes = min(p.max_budget // len(p.schedule) for p in manifest.parts)
-        return cls(spec.vocab, spec.context, 1, max_passes)
+        return cls(spec.vocab, spec.context, 1, max_passes, spec.forbidden)
 
     def encode(self, prompt: str) -> tuple[int, ...]:
         """Token ids of `prompt`; InvalidInputError naming every character not in the vocab."""
@@ -128,6 +131,13 @@ class Decoder:
                     if fit >= 1
                     else f"shorten the prompt to at most {self.context - 1} characters"
                 )
+            )
+        banned = sorted({int(t) for t in tokens} & set(self.forbidden))
+        if banned:
+            raise InvalidInputError(
+                "the prompt uses tokens the model's usage policy forbids: "
+                + ", ".join(repr(self.vocab[t]) for t in banned)
+                + "; the user's validity proof could not be made, so nothing is paid"
             )
         passes = self.passes(len(tokens), new_tokens)
         if self.max_passes is not None and passes > self.max_passes:
@@ -228,6 +238,12 @@ class _Program:
         clamped = int(np.count_nonzero(clipped != scaled))
         return tuple(int(v) for v in clipped), clamped
 
+    def embed(self, token: int, t: int) -> tuple[FloatArray, tuple[tuple[int, ...], int]]:
+        """Token `token` at position `t`: the residual E[token] + P[t] and block 0's input, the
+        quantised LN1 of it, with its clamp count (a function of (t, token) only)."""
+        h = self.tok[token] + self.pos[t]
+        return h, self.quantise(0, self.layer_norm("ln1", h))
+
     def layer_norm(self, name: str, x: FloatArray) -> FloatArray:
         gamma, beta = self.norms[name]
         mu = x.mean()
@@ -267,8 +283,7 @@ class _State:
         if t >= pr.spec.context:
             raise InvalidInputError(f"position {t} is beyond the context of {pr.spec.context}")
         d, nh, hd = pr.spec.d_model, pr.heads, pr.head_dim
-        h = pr.tok[token] + pr.pos[t]
-        x0, c0 = pr.quantise(0, pr.layer_norm("ln1", h))
+        h, (x0, c0) = pr.embed(token, t)
         qkv = pr.floats(pr.block_output(self.linear, 0, x0))
         q = qkv[:d].reshape(nh, hd)
         self.keys.append(qkv[d : 2 * d].reshape(nh, hd))
@@ -288,6 +303,18 @@ class _State:
         logits = pr.block_output(self.linear, 4, x4)
         self.clamped += c0 + c1 + c2 + hidden.clamped + c4
         return logits
+
+
+def token_inputs(manifest: Manifest) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """table[t][x]: block 0's input (part 0's first round of a pass) for token x at position t,
+    exactly as the client computes it in a generation (`_State.step`). A validity rule over
+    tokens (`zkai.models.rule`) holds this table."""
+    program = _Program(manifest)
+    spec = program.spec
+    return tuple(
+        tuple(program.embed(x, t)[1][0] for x in range(len(spec.vocab)))
+        for t in range(spec.context)
+    )
 
 
 def _sample(
@@ -393,6 +420,7 @@ def build_manifest(
     clamps: Mapping[str, float],
     max_rounds: tuple[int, int],
     max_budgets: tuple[int, int],
+    forbidden: Sequence[str] = (),
 ) -> Manifest:
     """Quantise a float decoder into a manifest.
 
@@ -401,6 +429,7 @@ def build_manifest(
     inputs are clamped into +-clamps[role] (mlp_down: [0, clamps[role]]), rounded outwards at
     the input scale. Tables and layer norms are rounded at 2**param_scale_bits. Parts: 0 =
     [qkv, attention_out], 1 = [mlp_up, mlp_down, lm_head], with the given R_max and budgets.
+    `forbidden`: the usage policy, characters of `vocab` a prompt must not contain.
     """
     from zkai.models.manifest import DECODER_ROLES
 
@@ -449,6 +478,7 @@ def build_manifest(
             for norm, (g, beta) in layer_norms.items()
         ),
         blocks=tuple((role, b) for b, role in enumerate(DECODER_ROLES)),
+        forbidden=tuple(sorted({vocab.index(c) for c in forbidden})),
     )
     b0 = bound("qkv")
     return Manifest(

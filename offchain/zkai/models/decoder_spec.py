@@ -42,6 +42,7 @@ _DECODER_FIELDS = frozenset(
         "blocks",
     }
 )
+_OPTIONAL_DECODER_FIELDS = frozenset({"forbidden"})
 _LAYER_NORMS = ("ln1", "ln2", "ln_final")
 MAX_CONTEXT = 4096
 MAX_VOCAB = 4096
@@ -97,6 +98,10 @@ class DecoderSpec:
     position_embedding: tuple[tuple[int, ...], ...]
     layer_norms: tuple[tuple[str, LayerNorm], ...]
     blocks: tuple[tuple[str, int], ...]
+    forbidden: tuple[int, ...] = ()
+    """The model owner's usage policy: token ids that must not occur in a prompt (sorted,
+    distinct; empty for none). Part of the manifest, so of its hash and its validity rule
+    (`zkai.models.rule`), which proves the rule on-chain."""
 
     def __post_init__(self) -> None:
         for what in ("context", "d_model", "heads", "mlp_hidden", "param_scale_bits"):
@@ -156,6 +161,21 @@ class DecoderSpec:
                 + ", ".join(f"{role} -> {b}" for b, role in enumerate(DECODER_ROLES))
             )
         object.__setattr__(self, "blocks", tuple((role, b) for b, role in enumerate(DECODER_ROLES)))
+        forbidden = self.forbidden
+        if (
+            not isinstance(forbidden, Sequence)
+            or isinstance(forbidden, str)
+            or not all(isinstance(t, int) and not isinstance(t, bool) for t in forbidden)
+            or list(forbidden) != sorted(set(forbidden))
+            or not all(0 <= t < len(self.vocab) for t in forbidden)
+        ):
+            raise ModelFormatError(
+                f"decoder forbidden (the usage policy) must be distinct token ids in "
+                f"0..{len(self.vocab) - 1}, in increasing order"
+            )
+        if len(forbidden) >= len(self.vocab):
+            raise ModelFormatError("decoder forbidden (the usage policy) forbids every token")
+        object.__setattr__(self, "forbidden", tuple(forbidden))
 
     def layer_norm(self, name: str) -> LayerNorm:
         return dict(self.layer_norms)[name]
@@ -179,13 +199,16 @@ class DecoderSpec:
             "position_embedding": [list(r) for r in self.position_embedding],
             "layer_norms": {name: norm.to_dict() for name, norm in self.layer_norms},
             "blocks": dict(self.blocks),
+            # only with a policy, so manifests without one keep their hashes
+            **({"forbidden": list(self.forbidden)} if self.forbidden else {}),
         }
 
     @classmethod
     def from_dict(cls, data: object) -> DecoderSpec:
         if not isinstance(data, Mapping):
             raise ModelFormatError("decoder must be a JSON object")
-        missing, unknown = _DECODER_FIELDS - set(data), set(data) - _DECODER_FIELDS
+        missing = _DECODER_FIELDS - set(data)
+        unknown = set(data) - _DECODER_FIELDS - _OPTIONAL_DECODER_FIELDS
         if missing or unknown:
             raise ModelFormatError(
                 f"decoder fields: missing {sorted(missing)}, unknown {sorted(unknown)}"
@@ -213,4 +236,5 @@ class DecoderSpec:
             position_embedding=data["position_embedding"],
             layer_norms=tuple(parsed),
             blocks=tuple(blocks.items()),
+            forbidden=data.get("forbidden", ()),
         )

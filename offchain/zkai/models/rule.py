@@ -5,6 +5,13 @@ the manifest derives the same rule, the same circuit and the same rule hash:
 
 - "ranges" (tabular models): every feature of block 0's input lies in the manifest's declared
   [input_min_j, input_max_j] (quantised integers at the input scale, signed).
+- "tokens" (language models): block 0's input is table[t][x], the client's embedding step
+  (quantised LN1 of E[x] + P[t], `zkai.models.decoder.token_inputs`) of a token x the usage
+  policy allows (the vocabulary minus the manifest's `forbidden` tokens) at a position t below
+  the context, where the committed round is R*t + 1 (R = part 0's rounds per pass): a
+  vocabulary token, within the context, not forbidden. The request's proof is of round 1, so
+  on-chain it covers the prompt's first token (t = 0); a proof per token round, checked by the
+  nodes, is what would cover the rest (DESIGN.md, "The user's validity proof").
 
 The validity circuit (`zkai.circuits.validity_source`) proves, for one query, that the k shares
 dealt to part 0's round 1 open the k commitments the request carries (each bound to its
@@ -30,12 +37,13 @@ from eth_hash.auto import keccak
 from zkai.crypto.field import BN254_R
 from zkai.errors import InputRangeError, InvalidInputError, ModelFormatError
 
+from .decoder import token_inputs
 from .manifest import Manifest
 
 __all__ = ["MAX_BOUND", "RULE_FORMAT", "RuleKind", "ValidityRule", "rule_for"]
 
 RULE_FORMAT = "zkai-rule/1"
-RuleKind = Literal["ranges"]
+RuleKind = Literal["ranges", "tokens"]
 MAX_BOUND = 2**250
 """Bounds and widths of a range stay below this (the two-sided check needs width << r)."""
 
@@ -52,12 +60,22 @@ class ValidityRule:
     input_size: int
     mask_size: int
     kind: RuleKind
-    minimum: tuple[int, ...]
-    maximum: tuple[int, ...]
+    minimum: tuple[int, ...] = ()
+    maximum: tuple[int, ...] = ()
+    # "tokens" only: the vocabulary's size, the allowed token ids (policy applied), part 0's
+    # rounds per pass (token t's round is round_stride * t + 1) and table[t][u], block 0's
+    # input for tokens[u] at position t (t < the context)
+    vocab_size: int = 0
+    tokens: tuple[int, ...] = ()
+    round_stride: int = 0
+    table: tuple[tuple[tuple[int, ...], ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.shares <= 8:
             raise ModelFormatError(f"a rule covers 1..8 shares of part 0, got {self.shares}")
+        if self.kind == "tokens":
+            self._check_tokens()
+            return
         if len(self.minimum) != self.input_size or len(self.maximum) != self.input_size:
             raise ModelFormatError(f"a ranges rule has {self.input_size} bounds per side")
         for j, (lo, hi) in enumerate(zip(self.minimum, self.maximum, strict=True)):
@@ -70,19 +88,45 @@ class ValidityRule:
                     f"width must stay below 2^{MAX_BOUND.bit_length() - 1})"
                 )
 
+    def _check_tokens(self) -> None:
+        if self.round_stride < 1 or not self.table:
+            raise ModelFormatError("a tokens rule needs part 0's round stride and a table")
+        if not self.tokens or list(self.tokens) != sorted(set(self.tokens)):
+            raise ModelFormatError("a tokens rule allows distinct token ids, in order")
+        if not all(0 <= x < self.vocab_size for x in self.tokens):
+            raise ModelFormatError(f"a tokens rule allows token ids in 0..{self.vocab_size - 1}")
+        for t, row in enumerate(self.table):
+            if len(row) != len(self.tokens) or any(len(v) != self.input_size for v in row):
+                raise ModelFormatError(
+                    f"a tokens rule's table row {t} must hold {len(self.tokens)} inputs of "
+                    f"{self.input_size} values"
+                )
+
+    @property
+    def positions(self) -> int:
+        """Positions a token may take (the context): table rows."""
+        return len(self.table)
+
     def to_dict(self) -> dict[str, Any]:
         """The rule itself (what is hashed): not the model's name or version, so versions with
         the same rule (a retrained model) share one circuit, key and verifier."""
-        return {
+        common = {
             "format": RULE_FORMAT,
             "shares": self.shares,
             "block": self.block,
             "input_size": self.input_size,
             "mask_size": self.mask_size,
             "kind": self.kind,
-            "minimum": list(self.minimum),
-            "maximum": list(self.maximum),
         }
+        if self.kind == "tokens":
+            return {
+                **common,
+                "vocab_size": self.vocab_size,
+                "tokens": list(self.tokens),
+                "round_stride": self.round_stride,
+                "table": [[list(v) for v in row] for row in self.table],
+            }
+        return {**common, "minimum": list(self.minimum), "maximum": list(self.maximum)}
 
     def canonical_json(self) -> bytes:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
@@ -94,7 +138,11 @@ class ValidityRule:
 
     def check(self, values: Sequence[int]) -> None:
         """What the circuit proves, checked in the clear on the user's device before proving:
-        `InputRangeError` naming the first feature out of its range."""
+        `InputRangeError` naming the first feature out of its range (a tokens rule: checks
+        that `values` is an allowed token's input at position 0, see `locate`)."""
+        if self.kind == "tokens":
+            self.locate(values, 0)
+            return
         if len(values) != self.input_size:
             raise InvalidInputError(
                 f"the rule of {self.model} v{self.version} takes {self.input_size} values, "
@@ -108,14 +156,30 @@ class ValidityRule:
                     f"v{self.version} requires: the request would be refused on-chain"
                 )
 
+    def locate(self, values: Sequence[int], position: int) -> int:
+        """A tokens rule: the index u (into `tokens`) whose input at `position` is `values`;
+        `InputRangeError` if no allowed token's is (an unknown or forbidden token, or an input
+        that is no token's embedding), `InvalidInputError` for a position beyond the context."""
+        where = f"the rule of {self.model} v{self.version}"
+        if not 0 <= position < self.positions:
+            raise InvalidInputError(
+                f"position {position} is beyond the context of {self.positions} ({where})"
+            )
+        key = tuple(values)
+        for u, entry in enumerate(self.table[position]):
+            if entry == key:
+                return u
+        raise InputRangeError(
+            f"the input at position {position} is not the embedding of a token {where} allows "
+            "(a vocabulary token the usage policy does not forbid): the request would be "
+            "refused on-chain"
+        )
+
 
 def rule_for(manifest: Manifest, shares: int) -> ValidityRule:
     """The input rule of a manifest whose part 0 is dealt to `shares` nodes."""
     if manifest.decoder is not None:
-        raise ModelFormatError(
-            f"{manifest.name} is a language model: its validity rule (tokens of the vocabulary, "
-            "the prompt's length, a usage policy) is not built yet"
-        )
+        return _tokens_rule(manifest, shares)
     first = manifest.part(0)
     block = manifest.block(first.block_for_round(1))
     if block.index != 0:
@@ -140,4 +204,33 @@ def rule_for(manifest: Manifest, shares: int) -> ValidityRule:
         kind="ranges",
         minimum=tuple(manifest.input_min),
         maximum=tuple(manifest.input_max),
+    )
+
+
+def _tokens_rule(manifest: Manifest, shares: int) -> ValidityRule:
+    """A language model's rule: tokens the policy allows, positions within the context."""
+    spec = manifest.decoder
+    assert spec is not None
+    first = manifest.part(0)
+    block = manifest.block(first.block_for_round(1))
+    if block.index != 0:
+        raise ModelFormatError(
+            f"{manifest.name}: part 0's round 1 evaluates block {block.index}, not block 0 (the "
+            "token's embedding): a validity rule proves a token round's input"
+        )
+    allowed = tuple(x for x in range(len(spec.vocab)) if x not in set(spec.forbidden))
+    table = token_inputs(manifest)
+    return ValidityRule(
+        model=manifest.name,
+        version=manifest.version,
+        manifest_hash=manifest.hash_hex,
+        shares=shares,
+        block=block.index,
+        input_size=block.input_size,
+        mask_size=block.output_size,
+        kind="tokens",
+        vocab_size=len(spec.vocab),
+        tokens=allowed,
+        round_stride=manifest.rounds_per_pass(0),
+        table=tuple(tuple(row[x] for x in allowed) for row in table),
     )

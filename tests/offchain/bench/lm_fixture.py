@@ -19,6 +19,8 @@ def small_decoder(
     max_rounds: tuple[int, int] = (2, 3),
     max_budgets: tuple[int, int] = (2 * 12, 3 * 12),
     seed: int = 0,
+    forbidden: str = "",
+    name: str = "bench-small-lm",
 ) -> Manifest:
     from zkai.models.decoder import build_manifest
 
@@ -29,7 +31,7 @@ def small_decoder(
         return rng.normal(0, inputs**-0.5, (outputs, inputs)), rng.normal(0, 0.1, outputs)
 
     return build_manifest(
-        name="bench-small-lm",
+        name=name,
         version=1,
         description="synthetic decoder for the bench tests",
         vocab=VOCAB,
@@ -54,4 +56,5 @@ def small_decoder(
         clamps={"qkv": 8.0, "attention_out": 8.0, "mlp_up": 8.0, "mlp_down": 16.0, "lm_head": 8.0},
         max_rounds=max_rounds,
         max_budgets=max_budgets,
+        forbidden=forbidden,
     )

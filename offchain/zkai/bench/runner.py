@@ -11,9 +11,10 @@ module runs them in order and composes the document:
 - `gas` (`--skip-gas`): `zkai.bench.benchchain` (its own anvil, the contracts, played nodes):
   requestQuery (1 and 2 parts), claim, settle, slash, and the verifyProof floor.
 - `validity` (`zkai.bench.validity`, issue 17): the user's validity proof per tabular demo model
-  (constraints, setup, Python and snarkjs proving, off-chain verification, and on the gas
-  section's chain a verifyProof transaction of the proof; no gas with `--skip-gas`), and how its
-  cost grows with the input's length (synthetic rules); the language model has no rule yet.
+  and tiny-lm (not in --quick) (constraints, setup, Python and snarkjs proving, off-chain
+  verification, and on the gas section's chain a verifyProof transaction of the proof; no gas
+  with `--skip-gas`), how its cost grows with the input's length (synthetic rules) and tiny-lm's
+  constraints with the usage policy's size.
 - `e2e` (`--skip-e2e`): `zkai up`'s LocalNetwork (4 nodes, k = 2) with `QueryClient.run`:
   latency to the answer and to every proof, gas and cost per query, throughput.
 - `ezkl` (`--skip-ezkl`): the ezkl baseline of every demo model (`ezkl_section`), its
@@ -71,6 +72,7 @@ from zkai.bench.validity import (
     ChainTarget,
     ValidityResult,
     demo_case,
+    lm_case,
     synthetic_case,
     validity_section,
 )
@@ -236,12 +238,15 @@ def _validity(
     result = sections.run(
         "validity",
         lambda: validity_section(
-            [demo_case(name) for name in TABULAR_MODELS],
+            # tiny-lm's circuit takes minutes to set up: not in --quick
+            [demo_case(name) for name in TABULAR_MODELS]
+            + ([] if options.quick else [lm_case(load_demo_manifest("tiny-lm"), "t")]),
             # --quick: the two ends only (64 values is digits' rule, built for the network)
             [synthetic_case(n) for n in ((8, 64) if options.quick else GROWTH_SIZES)],
             repeats=repeats,
             snarkjs_repeats=1 if options.quick else 3,
             growth_repeats=min(repeats, 3),
+            policy=None if options.quick else load_demo_manifest("tiny-lm"),
             target=None if bench is None else ChainTarget(bench.chain(), bench.deployer),
             say=say,
         ),

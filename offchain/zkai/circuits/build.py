@@ -219,16 +219,31 @@ def _build(
     root = _root(artifacts_root)
     source = part_source(manifest, part, rounds)
     key = artifacts_key(source, setup_kind, extra)
-    final = root / key
+    final = build_atomically(
+        root,
+        key,
+        lambda staging: _build_into(
+            staging, manifest, part, rounds, source, setup_kind, key, setup
+        ),
+    )
+    return _read(final, manifest)
+
+
+def build_atomically(root: Path, name: str, populate: Callable[[Path], None]) -> Path:
+    """`root/name`, built once across processes: if its `artifacts.json` is missing, take the
+    exclusive lock `root/name.lock`, look again (another process may have built it), and run
+    `populate` on a fresh staging directory that is renamed into place only when it returns
+    (an interrupted build leaves nothing half-made behind; a stale directory is replaced)."""
+    final = root / name
     if (final / "artifacts.json").exists():
-        return _read(final, manifest)
+        return final
     root.mkdir(parents=True, exist_ok=True)
-    with exclusive(root / f"{key}.lock"):
+    with exclusive(root / f"{name}.lock"):
         if (final / "artifacts.json").exists():  # built by another process meanwhile
-            return _read(final, manifest)
-        staging = Path(tempfile.mkdtemp(prefix=f".build-{key[:12]}-", dir=root))
+            return final
+        staging = Path(tempfile.mkdtemp(prefix=f".build-{name[:21]}-", dir=root))
         try:
-            _build_into(staging, manifest, part, rounds, source, setup_kind, key, setup)
+            populate(staging)
             if final.exists():  # a stale, incomplete directory from an interrupted build
                 shutil.rmtree(final)
             staging.chmod(0o755)
@@ -236,7 +251,7 @@ def _build(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    return _read(final, manifest)
+    return final
 
 
 def _build_into(

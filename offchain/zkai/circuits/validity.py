@@ -64,7 +64,7 @@ from zkai.models.rule import ValidityRule
 from zkai.toolchain import REPO_ROOT
 
 from .artifacts import BuiltCircuit, SetupKind
-from .build import exclusive
+from .build import build_atomically, exclusive
 from .prove import proof_from_snarkjs, proof_words, prove_inputs, verify_words
 from .statement import Opening
 from .validity_source import public_input_names, validity_source
@@ -75,6 +75,7 @@ __all__ = [
     "prove_validity",
     "prove_validity_snarkjs",
     "validity_artifacts",
+    "validity_constraints",
     "validity_inputs",
     "validity_public_inputs",
     "verify_validity",
@@ -292,23 +293,9 @@ def validity_artifacts(
     root = _root(artifacts_root)
     source = validity_source(rule)
     key = _key(source, "development-single-party")
-    final = root / f"validity-{key}"
-    if (final / "artifacts.json").exists():
-        return _read(final, rule)
-    root.mkdir(parents=True, exist_ok=True)
-    with exclusive(root / f"validity-{key}.lock"):
-        if (final / "artifacts.json").exists():
-            return _read(final, rule)
-        staging = Path(tempfile.mkdtemp(prefix=f".build-validity-{key[:12]}-", dir=root))
-        try:
-            _build_into(staging, rule, source, key, root)
-            if final.exists():
-                shutil.rmtree(final)
-            staging.chmod(0o755)
-            os.rename(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    final = build_atomically(
+        root, f"validity-{key}", lambda staging: _build_into(staging, rule, source, key, root)
+    )
     return _read(final, rule)
 
 
@@ -350,16 +337,9 @@ def dev_ptau(power: int, root: Path) -> Path:
     return final
 
 
-def _build_into(directory: Path, rule: ValidityRule, source: str, key: str, root: Path) -> None:
-    log.warning(
-        "single-party Groth16 setup of the validity circuit of %s v%d: DEVELOPMENT ONLY, the "
-        "key is forgeable by whoever ran it",
-        rule.model,
-        rule.version,
-    )
-    started = time.perf_counter()
+def _compile(directory: Path, rule: ValidityRule, source: str) -> int:
+    """circom2 on the source in `directory` (circuit.r1cs, circuit_js/): the constraint count."""
     (directory / "circuit.circom").write_text(source)
-    (directory / "rule.json").write_text(json.dumps(rule.to_dict(), indent=1))
     # circom2 runs under WASI with the working directory as its file system: circomlib goes in.
     shutil.copytree(groth16py.circomlib_path(2), directory / "lib")
     compiled = _run(
@@ -377,13 +357,31 @@ def _build_into(directory: Path, rule: ValidityRule, source: str, key: str, root
         directory,
         f"compiling the validity circuit of {rule.model}",
     )
+    shutil.rmtree(directory / "lib")
     counts = {kind: int(n) for kind, n in _CONSTRAINTS.findall(compiled)}
     if "non-linear" not in counts:
         raise CircuitBuildError(f"circom2 reported no constraint counts:\n{compiled[-2000:]}")
-    constraints = counts["non-linear"] + counts.get("linear", 0)
+    return counts["non-linear"] + counts.get("linear", 0)
+
+
+def validity_constraints(rule: ValidityRule) -> int:
+    """The rule's circuit's constraint count, compiled only (no setup, nothing cached)."""
+    with tempfile.TemporaryDirectory(prefix="zkai-validity-count-") as tmp:
+        return _compile(Path(tmp), rule, validity_source(rule))
+
+
+def _build_into(directory: Path, rule: ValidityRule, source: str, key: str, root: Path) -> None:
+    log.warning(
+        "single-party Groth16 setup of the validity circuit of %s v%d: DEVELOPMENT ONLY, the "
+        "key is forgeable by whoever ran it",
+        rule.model,
+        rule.version,
+    )
+    started = time.perf_counter()
+    (directory / "rule.json").write_text(json.dumps(rule.to_dict(), indent=1))
+    constraints = _compile(directory, rule, source)
     os.rename(directory / "circuit_js" / "circuit.wasm", directory / "circuit.wasm")
     shutil.rmtree(directory / "circuit_js")
-    shutil.rmtree(directory / "lib")
     power = max(_MIN_POWER, (constraints + 2 * rule.shares + 2).bit_length())
     ptau = dev_ptau(power, root)
     _snarkjs(["groth16", "setup", "circuit.r1cs", str(ptau), "c0.zkey"], directory, "groth16 setup")

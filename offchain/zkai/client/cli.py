@@ -373,7 +373,14 @@ def generate(
             nonlocal streaming
             if as_json:
                 return
-            if event == "requested":
+            if event == "proving_validity":
+                status.update(
+                    f"proving the prompt's first token valid ({detail['constraints']:,} "
+                    "constraints"
+                    + (", development key" if detail.get("development_only") else "")
+                    + "), then paying"
+                )
+            elif event == "requested":
                 status.update(f"paid in {detail['tx'][:18]}…; first rounds with the nodes")
             elif event == "generated":
                 if streaming:

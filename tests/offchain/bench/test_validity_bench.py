@@ -1,6 +1,7 @@
-"""`zkai bench`'s validity section (issue 17) on tiny synthetic ranges rules (4 and 6 values), its
-gas on a private anvil with the VerifierFactory: the JSON's shape, positive and consistent
-numbers, and the targets read from it. No timing assertions beyond signs and order."""
+"""`zkai bench`'s validity section (issue 17) on tiny synthetic ranges rules (4 and 6 values) and
+a small decoder's tokens rule, its gas on a private anvil with the VerifierFactory: the JSON's
+shape, positive and consistent numbers, and the targets read from it. No timing assertions
+beyond signs and order."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from tests.offchain.bench.lm_fixture import small_decoder
 from zkai.bench.targets import targets_section
 from zkai.bench.validity import (
     LM_NOTE,
     ChainTarget,
     ValidityResult,
+    lm_case,
     synthetic_case,
     validity_section,
 )
@@ -28,6 +31,8 @@ from zkai.toolchain import require_tool
 
 TINY = synthetic_case(4, mask_size=2)
 WIDER = synthetic_case(6, mask_size=2)
+MICRO = small_decoder(d=4, heads=1, hidden=8, context=6, forbidden="h.", name="micro-lm")
+LM = lm_case(MICRO, "a")
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +67,14 @@ def target() -> Iterator[ChainTarget]:
 def measured(target: ChainTarget) -> ValidityResult:
     messages: list[str] = []
     return validity_section(
-        [TINY],
+        [TINY, LM],
         [WIDER, TINY],
         repeats=2,
         snarkjs_repeats=1,
         target=target,
         say=messages.append,
+        policy=MICRO,
+        policy_sizes=(0, 4, 8),
     )
 
 
@@ -76,7 +83,25 @@ def test_the_section_measures_a_tiny_rule(measured: ValidityResult, target: Chai
     assert document["errors"] == {}
     assert document["shares"] == 2
     assert document["repeats"] == 2
-    assert document["language_model"] == {"rule": None, "note": LM_NOTE}
+    lm = document["language_model"]
+    assert (lm["model"], lm["rule"], lm["measured"], lm["note"]) == (
+        "micro-lm",
+        "tokens",
+        True,
+        LM_NOTE,
+    )
+    # forbidding more tokens removes them from the one-hot: fewer constraints
+    policy = lm["policy_growth"]
+    assert [(r["forbidden_tokens"], r["allowed_tokens"]) for r in policy] == [
+        (0, 11),
+        (4, 7),
+        (8, 3),
+    ]
+    assert policy[0]["constraints"] > policy[1]["constraints"] > policy[2]["constraints"]
+    micro = document["models"]["micro-lm"]
+    assert micro["proofs_verified"] is True
+    assert micro["input_size"] == 4
+    assert micro["gas"]["verify_proof_gas"] > 21_000
     assert "warm-up" in document["timing_note"]
     tiny = document["models"][TINY.name]
     assert tiny["input_size"] == 4
@@ -142,10 +167,14 @@ def test_targets_read_the_validity_section(measured: ValidityResult) -> None:
     assert prove["measured"] == tiny["snarkjs_fullprove_s_median"]
     assert prove["met"] is (prove["measured"] < 2.0)
     assert prove["measured_on"] == "digits"
-    assert "LM" in prove["target"]
+    assert "not measured" in prove["note"]
     assert prove["snarkjs_wall_s_median"] == tiny["snarkjs_wall_s_median"]
     assert gas["measured"] == tiny["gas"]["verify_proof_gas"]
     assert gas["met"] is (gas["measured"] < 300_000)
+    # with the language model measured, the targets are judged on it
+    on_lm = targets_section({"validity": section}).to_json()["validity_snarkjs_prove_s"]
+    assert on_lm["measured_on"] == "micro-lm"
+    assert on_lm["measured"] == section["models"]["micro-lm"]["snarkjs_fullprove_s_median"]
     empty = targets_section({}).to_json()
     assert empty["validity_snarkjs_prove_s"]["measured"] is None
     assert empty["validity_verify_gas"]["met"] is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,10 +111,14 @@ class Network:
         return env
 
     def new_node(
-        self, endpoint: str = "http://127.0.0.1:1", *, model_id: int | None = None
+        self,
+        endpoint: str = "http://127.0.0.1:1",
+        *,
+        model_id: int | None = None,
+        parts: Sequence[int] = (0,),
     ) -> UnlockedNode:
-        """A fresh node: keys in the data dir, funded, registered for part 0 (of the test model,
-        or of `model_id`), staked."""
+        """A fresh node: keys in the data dir, funded, registered for `parts` (part 0) of the
+        test model, or of `model_id`, staked."""
         name = f"n{uuid.uuid4().hex[:8]}"
         init_node(self.keystore, name, PASSPHRASE)
         node = unlock(self.keystore, name, PASSPHRASE)
@@ -124,7 +128,7 @@ class Network:
             node,
             stake=2 * MIN_STAKE,
             endpoint=endpoint,
-            parts=[PartRef(self.model_id if model_id is None else model_id, 0)],
+            parts=[PartRef(self.model_id if model_id is None else model_id, p) for p in parts],
             keystore=self.keystore,
         )
         return node

@@ -311,9 +311,11 @@ class UserQuery:
         proof_s: int = 600,
         proof: Sequence[int] = NO_VALIDITY_PROOF,
         first: Sequence[int] | None = None,
+        later_parts: Sequence[Sequence[str]] = (),
     ) -> TxReceipt:
         """Post the request (round 1 must be dealt: its commitments go on-chain, or `first`),
-        with a validity `proof` for a version that has an input rule."""
+        with a validity `proof` for a version that has an input rule. `later_parts`: the
+        nodes of parts 1, 2, ... of a query of part 0 (one round each)."""
         now = chain_time(self.chain)
         if first is None:
             first = [s.commitment for s in self.pending[1]] if self.part == 0 else []
@@ -322,8 +324,8 @@ class UserQuery:
             self.model_id,
             1,
             10**30,
-            [self.nodes] if self.part == 0 else [[], self.nodes],
-            [self.budget],
+            [self.nodes, *map(list, later_parts)] if self.part == 0 else [[], self.nodes],
+            [self.budget, *(1 for _ in later_parts)],
             now + round_s,
             now + round_s + proof_s,
             self.session.address,

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from web3.logs import DISCARD
 
+from tests.offchain.bench.lm_fixture import VOCAB, small_decoder
 from zkai.circuits.validity import ValidityArtifacts, load_validity_artifacts, prove_validity
 from zkai.crypto.field import encode_signed_vector
 from zkai.errors import ContractRevertError, ProofError
 from zkai.localnet_state import anvil_account
+from zkai.models.decoder import token_inputs
 from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
 from zkai.models.rule import rule_for
@@ -45,11 +47,19 @@ class Model:
     validity: ValidityArtifacts
     nodes: tuple[UnlockedNode, UnlockedNode]
 
+    @property
+    def later_parts(self) -> list[list[str]]:
+        """The same nodes for the parts after part 0 (a request names nodes for every part)."""
+        return [[n.address for n in self.nodes] for _ in self.manifest.parts[1:]]
 
-def _register(network: Network, name: str) -> Model:
-    manifest = load_demo_manifest(name)
+
+def _register(network: Network, name: str | Manifest) -> Model:
+    manifest = load_demo_manifest(name) if isinstance(name, str) else name
     model_id, _ = register_model(
-        network.chain, anvil_account(0), manifest, [PartPricing(PRICE, SHARES)]
+        network.chain,
+        anvil_account(0),
+        manifest,
+        [PartPricing(PRICE, SHARES)] * len(manifest.parts),
     )
     ManifestStore(network.data_dir / "manifests").put(manifest)
     artifacts = load_validity_artifacts(rule_for(manifest, SHARES))
@@ -58,7 +68,11 @@ def _register(network: Network, name: str) -> Model:
     assert terms.validity.required
     assert terms.validity.rule_hash == artifacts.rule.hash
     assert terms.validity.key_hash == artifacts.key_hash
-    nodes = (network.new_node(model_id=model_id), network.new_node(model_id=model_id))
+    parts = tuple(range(len(manifest.parts)))
+    nodes = (
+        network.new_node(model_id=model_id, parts=parts),
+        network.new_node(model_id=model_id, parts=parts),
+    )
     return Model(model_id, manifest, artifacts, nodes)
 
 
@@ -70,6 +84,20 @@ def digits(network: Network) -> Model:
 @pytest.fixture(scope="module")
 def breast_cancer(network: Network) -> Model:
     return _register(network, "breast-cancer")
+
+
+LM_FORBIDDEN = "h."
+
+
+@pytest.fixture(scope="module")
+def micro_lm(network: Network) -> Model:
+    """A language model whose owner forbids "h" and "." in prompts (its usage policy)."""
+    return _register(
+        network,
+        small_decoder(
+            d=4, heads=1, hidden=8, context=6, forbidden=LM_FORBIDDEN, name="micro-lm-policy"
+        ),
+    )
 
 
 def _query(network: Network, model: Model) -> UserQuery:
@@ -233,3 +261,41 @@ def test_a_rule_its_manifest_does_not_give_is_refused_by_nodes_and_clients(
     served = service.parts.get(model_id, 1, 0)
     assert served.limits_mismatch is not None
     assert "input rule" in served.limits_mismatch
+
+
+def _token(manifest: Manifest, character: str) -> list[int]:
+    """Round 1's input for `character` as the first token (position 0)."""
+    return encode_signed_vector(token_inputs(manifest)[0][VOCAB.index(character)])
+
+
+def test_a_language_models_first_token_is_proven_and_escrowed(
+    network: Network, micro_lm: Model
+) -> None:
+    assert micro_lm.validity.rule.kind == "tokens"
+    user = _query(network, micro_lm)
+    sent = user.deal(1, _token(micro_lm.manifest, "a"), _keys(network, micro_lm))
+    before = _balances(network, user)
+    proof = _proof(micro_lm, user, sent)
+    assert user.request(proof=proof, later_parts=micro_lm.later_parts)["status"] == 1
+    assert _balances(network, user)[1] > before[1]
+
+
+@pytest.mark.parametrize("case", ["forbidden", "no_token"])
+def test_a_forbidden_or_non_token_first_position_is_refused(
+    network: Network, micro_lm: Model, case: str
+) -> None:
+    """The nodes would get shares of a forbidden token's embedding (or of a vector that is no
+    token's): the client cannot prove it, and an allowed token's proof posted beside its
+    commitments is refused on-chain with nothing escrowed."""
+    x = _token(micro_lm.manifest, "h")
+    if case == "no_token":
+        x = _token(micro_lm.manifest, "a")
+        x[0] += 1
+    user = _query(network, micro_lm)
+    keys = _keys(network, micro_lm)
+    sent = user.deal(1, x, keys)
+    with pytest.raises(ProofError, match="does not satisfy the validity rule"):
+        _proof(micro_lm, user, sent)
+    proof = _proof(micro_lm, user, user.deal(1, _token(micro_lm.manifest, "b"), keys))
+    first = [s.commitment for s in sent]
+    _refused(network, user, proof=proof, first=first, later_parts=micro_lm.later_parts)

@@ -143,10 +143,16 @@ def validity_terms(
 
 def validity_mismatch(manifest: Manifest, terms: ModelTerms) -> str | None:
     """Why a version's registered input rule is not its manifest's, or None (also None for a
-    version without a rule). The registry ties the rule and circuit hashes to nothing; users
+    version without a rule, unless its manifest sets a usage policy). The registry ties the rule and circuit hashes to nothing; users
     and nodes derive the rule from the manifest and require the registered circuit to be that
     rule's own generated source, so an owner cannot register a circuit that checks less."""
     if not terms.validity.required:
+        if manifest.decoder is not None and manifest.decoder.forbidden:
+            # the manifest's policy would be shown but never proven
+            return (
+                "its manifest sets a usage policy (forbidden tokens) but the version registers "
+                "no input rule, so nothing enforces it"
+            )
         return None
     try:
         rule = rule_for(manifest, terms.parts[0].shares)

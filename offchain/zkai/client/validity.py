@@ -21,8 +21,6 @@ def validity_keys(manifest: Manifest, terms: ModelTerms) -> ValidityArtifacts | 
     """The registered validity circuit of the version (None if it has no input rule), checked
     before paying: the registered rule and circuit are the ones the manifest gives
     (`validity_mismatch`), and this machine holds the key whose hash the registry records."""
-    if not terms.validity.required:
-        return None
     where = f"model {terms.model_id} v{terms.version}"
     mismatch = validity_mismatch(manifest, terms)
     if mismatch is not None:
@@ -30,6 +28,8 @@ def validity_keys(manifest: Manifest, terms: ModelTerms) -> ValidityArtifacts | 
             f"{where}: {mismatch}; the rule would not be enforced or requests would be "
             "refused, so nothing is paid"
         )
+    if not terms.validity.required:
+        return None
     artifacts = load_validity_artifacts(rule_for(manifest, terms.parts[0].shares))
     if (
         artifacts is None

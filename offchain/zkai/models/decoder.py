@@ -137,7 +137,7 @@ class Decoder:
             raise InvalidInputError(
                 "the prompt uses tokens the model's usage policy forbids: "
                 + ", ".join(repr(self.vocab[t]) for t in banned)
-                + "; the user's validity proof could not be made, so nothing is paid"
+                + "; refused before paying (remove them from the prompt)"
             )
         passes = self.passes(len(tokens), new_tokens)
         if self.max_passes is not None and passes > self.max_passes:
@@ -402,6 +402,15 @@ def _round_vector(value: npt.ArrayLike, bits: int) -> list[int]:
     return [int(v) for v in np.rint(np.asarray(value, dtype=np.float64) * float(1 << bits))]
 
 
+def _token_ids(vocab: str, characters: Sequence[str]) -> tuple[int, ...]:
+    unknown = sorted({c for c in characters if c not in vocab})
+    if unknown:
+        raise ModelFormatError(
+            f"the usage policy forbids characters that are not in the vocabulary: {unknown!r}"
+        )
+    return tuple(sorted({vocab.index(c) for c in characters}))
+
+
 def build_manifest(
     *,
     name: str,
@@ -478,7 +487,7 @@ def build_manifest(
             for norm, (g, beta) in layer_norms.items()
         ),
         blocks=tuple((role, b) for b, role in enumerate(DECODER_ROLES)),
-        forbidden=tuple(sorted({vocab.index(c) for c in forbidden})),
+        forbidden=_token_ids(vocab, forbidden),
     )
     b0 = bound("qkv")
     return Manifest(

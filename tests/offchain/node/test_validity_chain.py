@@ -299,3 +299,26 @@ def test_a_forbidden_or_non_token_first_position_is_refused(
     proof = _proof(micro_lm, user, user.deal(1, _token(micro_lm.manifest, "b"), keys))
     first = [s.commitment for s in sent]
     _refused(network, user, proof=proof, first=first, later_parts=micro_lm.later_parts)
+
+
+def test_a_usage_policy_without_a_registered_rule_is_refused(
+    network: Network, micro_lm: Model, tmp_path: Path
+) -> None:
+    """An owner publishes a manifest with a policy but registers no input rule: the policy
+    would be shown and never proven, so nodes and clients refuse the version."""
+    manifest = micro_lm.manifest
+    pricing = [PartPricing(PRICE, SHARES)] * len(manifest.parts)
+    model_id, _ = register_model(network.chain, anvil_account(0), manifest, pricing, validity=False)
+    terms = read_model(network.chain, model_id)
+    assert terms.validity == ValidityTerms.NONE
+    reason = validity_mismatch(manifest, terms)
+    assert reason is not None
+    assert "usage policy" in reason
+    node = network.new_node(model_id=model_id)
+    served = network.service(node, tmp_path / "rounds.sqlite3").parts.get(model_id, 1, 0)
+    assert served.limits_mismatch is not None
+    assert "usage policy" in served.limits_mismatch
+    # a language model without a policy may go without a rule (nothing is claimed for it)
+    plain = small_decoder(d=4, heads=1, hidden=8, context=6, name="micro-lm-plain")
+    plain_id, _ = register_model(network.chain, anvil_account(0), plain, pricing, validity=False)
+    assert validity_mismatch(plain, read_model(network.chain, plain_id)) is None

@@ -143,9 +143,10 @@ def validity_terms(
 
 def validity_mismatch(manifest: Manifest, terms: ModelTerms) -> str | None:
     """Why a version's registered input rule is not its manifest's, or None (also None for a
-    version without a rule, unless its manifest sets a usage policy). The registry ties the rule and circuit hashes to nothing; users
-    and nodes derive the rule from the manifest and require the registered circuit to be that
-    rule's own generated source, so an owner cannot register a circuit that checks less."""
+    version without a rule, unless its manifest sets a usage policy). The registry ties the
+    rule and circuit hashes to nothing; users and nodes derive the rule from the manifest and
+    require the registered circuit to be that rule's own generated source, so an owner cannot
+    register a circuit that checks less."""
     if not terms.validity.required:
         if manifest.decoder is not None and manifest.decoder.forbidden:
             # the manifest's policy would be shown but never proven

@@ -178,14 +178,33 @@ class ValidityRule:
 
 def rule_for(manifest: Manifest, shares: int) -> ValidityRule:
     """The input rule of a manifest whose part 0 is dealt to `shares` nodes."""
-    if manifest.decoder is not None:
-        return _tokens_rule(manifest, shares)
     first = manifest.part(0)
     block = manifest.block(first.block_for_round(1))
     if block.index != 0:
         raise ModelFormatError(
             f"{manifest.name}: part 0's round 1 evaluates block {block.index}, not block 0 (the "
-            "model's input): a validity rule proves round 1's input"
+            "model's input or a token's embedding): a validity rule proves round 1's input"
+        )
+    common: dict[str, Any] = {
+        "model": manifest.name,
+        "version": manifest.version,
+        "manifest_hash": manifest.hash_hex,
+        "shares": shares,
+        "block": block.index,
+        "input_size": block.input_size,
+        "mask_size": block.output_size,
+    }
+    spec = manifest.decoder
+    if spec is not None:
+        # a language model: the tokens its policy allows, at positions within the context
+        allowed = tuple(x for x in range(len(spec.vocab)) if x not in set(spec.forbidden))
+        return ValidityRule(
+            **common,
+            kind="tokens",
+            vocab_size=len(spec.vocab),
+            tokens=allowed,
+            round_stride=manifest.rounds_per_pass(0),
+            table=tuple(tuple(row[x] for x in allowed) for row in token_inputs(manifest)),
         )
     if first.max_budget > manifest.rounds_per_pass(0):
         raise ModelFormatError(
@@ -194,43 +213,8 @@ def rule_for(manifest: Manifest, shares: int) -> ValidityRule:
             "input only, so later inputs of block 0 would go unproven"
         )
     return ValidityRule(
-        model=manifest.name,
-        version=manifest.version,
-        manifest_hash=manifest.hash_hex,
-        shares=shares,
-        block=block.index,
-        input_size=block.input_size,
-        mask_size=block.output_size,
+        **common,
         kind="ranges",
         minimum=tuple(manifest.input_min),
         maximum=tuple(manifest.input_max),
-    )
-
-
-def _tokens_rule(manifest: Manifest, shares: int) -> ValidityRule:
-    """A language model's rule: tokens the policy allows, positions within the context."""
-    spec = manifest.decoder
-    assert spec is not None
-    first = manifest.part(0)
-    block = manifest.block(first.block_for_round(1))
-    if block.index != 0:
-        raise ModelFormatError(
-            f"{manifest.name}: part 0's round 1 evaluates block {block.index}, not block 0 (the "
-            "token's embedding): a validity rule proves a token round's input"
-        )
-    allowed = tuple(x for x in range(len(spec.vocab)) if x not in set(spec.forbidden))
-    table = token_inputs(manifest)
-    return ValidityRule(
-        model=manifest.name,
-        version=manifest.version,
-        manifest_hash=manifest.hash_hex,
-        shares=shares,
-        block=block.index,
-        input_size=block.input_size,
-        mask_size=block.output_size,
-        kind="tokens",
-        vocab_size=len(spec.vocab),
-        tokens=allowed,
-        round_stride=manifest.rounds_per_pass(0),
-        table=tuple(tuple(row[x] for x in allowed) for row in table),
     )

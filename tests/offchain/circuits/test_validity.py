@@ -7,11 +7,11 @@ demo models' rules are built and used on anvil in tests/offchain/node/test_valid
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from tests.offchain.circuits.validity_openings import Opening, deal_openings, fresh_tags
 from zkai.circuits.validity import (
     ValidityArtifacts,
     ValidityProof,
@@ -22,8 +22,8 @@ from zkai.circuits.validity import (
     verify_validity,
 )
 from zkai.circuits.validity_source import public_input_names, validity_source
-from zkai.crypto.field import BN254_R, encode_signed_vector
-from zkai.crypto.sharing import random_field_element, random_vector, split
+from zkai.crypto.field import BN254_R
+from zkai.crypto.sharing import random_field_element
 from zkai.errors import InputRangeError, ProofError
 from zkai.models.demo import load_demo_manifest
 from zkai.models.rule import ValidityRule, rule_for
@@ -42,20 +42,8 @@ RULE = ValidityRule(
 )
 
 
-@dataclass(frozen=True)
-class Opening:
-    share: tuple[int, ...]
-    mask: tuple[int, ...]
-    salt: int
-
-
 def deal(x: list[int], k: int = 2) -> list[Opening]:
-    """Round 1's openings of x for k nodes, as the client deals them."""
-    shares = split(encode_signed_vector(x), k)
-    return [
-        Opening(tuple(s), tuple(random_vector(RULE.mask_size)), random_field_element())
-        for s in shares
-    ]
+    return deal_openings(RULE, x, k)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +53,7 @@ def artifacts() -> ValidityArtifacts:
 
 @pytest.fixture
 def tags() -> list[int]:
-    return [random_field_element(), random_field_element()]
+    return fresh_tags()
 
 
 def test_rule_hash_is_the_rules_and_not_the_versions() -> None:

@@ -8,11 +8,12 @@ keeps the build short; tiny-lm's rule is built by `zkai up` and measured by `zka
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 
 from tests.offchain.bench.lm_fixture import VOCAB, small_decoder
+from tests.offchain.circuits.validity_openings import Opening, deal_openings, fresh_tags
 from zkai.circuits.prove import proof_words, prove_inputs
 from zkai.circuits.validity import (
     ValidityArtifacts,
@@ -25,8 +26,7 @@ from zkai.circuits.validity import (
     verify_validity,
 )
 from zkai.circuits.validity_source import public_input_names
-from zkai.crypto.field import BN254_R, encode_signed_vector
-from zkai.crypto.sharing import random_field_element, random_vector, split
+from zkai.crypto.field import BN254_R
 from zkai.crypto.transcript import round_commitment
 from zkai.errors import InputRangeError, InvalidInputError, ProofError
 from zkai.models.decoder import Decoder, token_inputs
@@ -39,18 +39,8 @@ RULE = rule_for(MANIFEST, 2)
 TABLE = token_inputs(MANIFEST)  # every token's input, forbidden ones included
 
 
-@dataclass(frozen=True)
-class Opening:
-    share: tuple[int, ...]
-    mask: tuple[int, ...]
-    salt: int
-
-
 def deal(x: tuple[int, ...], k: int = 2) -> list[Opening]:
-    return [
-        Opening(tuple(s), tuple(random_vector(RULE.mask_size)), random_field_element())
-        for s in split(encode_signed_vector(x), k)
-    ]
+    return deal_openings(RULE, x, k)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +50,7 @@ def artifacts() -> ValidityArtifacts:
 
 @pytest.fixture
 def tags() -> list[int]:
-    return [random_field_element(), random_field_element()]
+    return fresh_tags()
 
 
 def test_the_rule_is_the_manifests_tokens_and_policy() -> None:

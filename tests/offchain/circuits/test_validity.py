@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.offchain.circuits.validity_openings import Opening, deal_openings, fresh_tags
+from tests.offchain.circuits.validity_openings import Opening, deal_openings
 from zkai.circuits.validity import (
     ValidityArtifacts,
     ValidityProof,
@@ -49,11 +49,6 @@ def deal(x: list[int], k: int = 2) -> list[Opening]:
 @pytest.fixture(scope="module")
 def artifacts() -> ValidityArtifacts:
     return validity_artifacts(RULE)
-
-
-@pytest.fixture
-def tags() -> list[int]:
-    return fresh_tags()
 
 
 def test_rule_hash_is_the_rules_and_not_the_versions() -> None:

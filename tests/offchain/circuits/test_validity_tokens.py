@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from tests.offchain.bench.lm_fixture import VOCAB, small_decoder
-from tests.offchain.circuits.validity_openings import Opening, deal_openings, fresh_tags
+from tests.offchain.circuits.validity_openings import Opening, deal_openings
 from zkai.circuits.prove import proof_words, prove_inputs
 from zkai.circuits.validity import (
     ValidityArtifacts,
@@ -46,11 +46,6 @@ def deal(x: tuple[int, ...], k: int = 2) -> list[Opening]:
 @pytest.fixture(scope="module")
 def artifacts() -> ValidityArtifacts:
     return validity_artifacts(RULE)
-
-
-@pytest.fixture
-def tags() -> list[int]:
-    return fresh_tags()
 
 
 def test_the_rule_is_the_manifests_tokens_and_policy() -> None:

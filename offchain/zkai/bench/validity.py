@@ -44,6 +44,7 @@ from zkai.bench.circuits import verify_gas_floor_formula
 from zkai.bench.common import JSONDict, Progress, SampleStats, ms, ratio, sample_input, stats_ms
 from zkai.chain.client import ChainClient, load_abi
 from zkai.circuits.validity import (
+    PromptSalts,
     ValidityArtifacts,
     ValidityProof,
     load_validity_artifacts,
@@ -59,6 +60,7 @@ from zkai.errors import BenchmarkError
 from zkai.models.demo import load_demo_manifest
 from zkai.models.manifest import Manifest
 from zkai.models.rule import ValidityRule, rule_for
+from zkai.protocol.prompt import first_round_salt
 
 __all__ = [
     "GROWTH_SIZES",
@@ -189,16 +191,24 @@ def synthetic_case(
     return ValidityCase(rule.model, rule, tuple(rng.randint(lo, hi) for _ in range(input_size)))
 
 
-def _deal(case: ValidityCase) -> tuple[list[int], list[Opening]]:
-    """Fresh tags and round-1 openings of the case's input, as the client deals them."""
+def _deal(case: ValidityCase) -> tuple[list[int], list[Opening], PromptSalts | None]:
+    """Fresh tags and round-1 openings of the case's input, as the client deals them (a
+    language model's round-1 salts derive from a prompt digest: `first_round_salt`)."""
     rule = case.rule
     rule.check(case.x)
     shares = split(encode_signed_vector(case.x), rule.shares)
+    rhos = [random_field_element() for _ in shares]
+    digest = random_field_element()
     openings = [
-        Opening(tuple(s), tuple(random_vector(rule.mask_size)), random_field_element())
-        for s in shares
+        Opening(
+            tuple(s),
+            tuple(random_vector(rule.mask_size)),
+            first_round_salt(digest, rho) if rule.kind == "tokens" else rho,
+        )
+        for s, rho in zip(shares, rhos, strict=True)
     ]
-    return [random_field_element() for _ in range(rule.shares)], openings
+    prompt = (digest, rhos) if rule.kind == "tokens" else None
+    return [random_field_element() for _ in range(rule.shares)], openings, prompt
 
 
 @dataclass(frozen=True)
@@ -434,9 +444,9 @@ def _measure(
     proofs: list[ValidityProof] = []
     python_s: list[float] = []
     for i in range(repeats + 1):
-        tags, openings = _deal(case)
+        tags, openings, prompt = _deal(case)
         t0 = time.perf_counter()
-        proof = prove_validity(artifacts, tags, openings)
+        proof = prove_validity(artifacts, tags, openings, prompt=prompt)
         elapsed = time.perf_counter() - t0
         if i > 0:  # the first call is a warm-up (keys loaded, witness calculator started)
             python_s.append(elapsed)
@@ -452,9 +462,9 @@ def _measure(
     wall_s: list[float] = []
     browser: ValidityProof | None = None
     for _ in range(snarkjs_repeats):
-        tags, openings = _deal(case)
+        tags, openings, prompt = _deal(case)
         t0 = time.perf_counter()
-        browser, seconds = prove_validity_snarkjs(artifacts, tags, openings)
+        browser, seconds = prove_validity_snarkjs(artifacts, tags, openings, prompt)
         wall_s.append(time.perf_counter() - t0)
         full_s.append(seconds)
         verified = verified and verify_validity(artifacts, browser)

@@ -70,10 +70,12 @@ from .statement import Opening
 from .validity_source import public_input_names, validity_source
 
 __all__ = [
+    "PromptSalts",
     "ValidityArtifacts",
     "ValidityProof",
     "prove_validity",
     "prove_validity_snarkjs",
+    "proven_round",
     "validity_artifacts",
     "validity_constraints",
     "validity_inputs",
@@ -140,23 +142,46 @@ class ValidityArtifacts(BuiltCircuit):
 # ------------------------------------------------------------------ statement
 
 
+def proven_round(rule: ValidityRule, position: int) -> int:
+    """The round whose commitments a proof of `position` opens: 1 for position 0, and for a
+    tokens rule the round of the prompt's token at `position` (round_stride * position + 1)."""
+    if position == 0:
+        return 1
+    if rule.kind != "tokens" or not 0 < position < rule.positions:
+        raise ProofError(
+            f"the validity rule of {rule.model} v{rule.version} proves no position {position}"
+        )
+    return rule.round_stride * position + 1
+
+
 def validity_public_inputs(
-    rule: ValidityRule, tags: Sequence[int], openings: Sequence[Opening]
+    rule: ValidityRule, tags: Sequence[int], openings: Sequence[Opening], position: int = 0
 ) -> tuple[int, ...]:
-    """(ruleHash, tag_0, c_0, ...) of round 1 of part 0 dealt with these openings."""
+    """(ruleHash, tag_0, c_0, ...) of part 0's round 1 (or of a prompt's token at `position`)
+    dealt with these openings."""
     _check_statement(rule, tags, openings)
+    i = proven_round(rule, position)
     public = [rule.hash]
     for tag, opening in zip(tags, openings, strict=True):
-        commitment = round_commitment(tag, 1, rule.block, opening.share, opening.mask, opening.salt)
+        commitment = round_commitment(tag, i, rule.block, opening.share, opening.mask, opening.salt)
         public += [tag, commitment]
     return tuple(public)
 
 
+PromptSalts = tuple[int, Sequence[int]]
+"""(D, (rho_0, ..., rho_{k-1})): round 1's salts of a language model are Poseidon(D, rho_a)."""
+
+
 def validity_inputs(
-    rule: ValidityRule, public: Sequence[int], openings: Sequence[Opening]
+    rule: ValidityRule,
+    public: Sequence[int],
+    openings: Sequence[Opening],
+    position: int = 0,
+    prompt: PromptSalts | None = None,
 ) -> dict[str, Any]:
-    """The circuit's input signals (for a tokens rule, the one-hots of round 1's position 0 and
-    of the token whose embedding the shares reconstruct)."""
+    """The circuit's input signals (for a tokens rule, the one-hots of the position, 0 for
+    round 1, and of the token whose embedding the shares reconstruct, and round 1's `prompt`
+    salts; a later position's salts are free and these inputs unused)."""
     inputs: dict[str, Any] = dict(zip(public_input_names(rule.shares), public, strict=True))
     for a, opening in enumerate(openings):
         inputs[f"share{a}"] = list(opening.share)
@@ -165,14 +190,20 @@ def validity_inputs(
     if rule.kind == "tokens":
         total = [sum(column) % BN254_R for column in zip(*(o.share for o in openings), strict=True)]
         try:
-            u = rule.locate(decode_signed_vector(total), 0)
+            u = rule.locate(decode_signed_vector(total), position)
         except (InputRangeError, InvalidInputError) as exc:
             raise ProofError(
                 f"the input does not satisfy the validity rule of {rule.model} "
                 f"v{rule.version}: {exc}"
             ) from exc
-        inputs["position"] = [int(t == 0) for t in range(rule.positions)]
+        inputs["position"] = [int(t == position) for t in range(rule.positions)]
         inputs["token"] = [int(x == u) for x in range(len(rule.tokens))]
+        digest, rhos = prompt if prompt is not None else (0, [0] * rule.shares)
+        if len(rhos) != rule.shares:
+            raise ProofError(f"round 1's salts need {rule.shares} rho values, got {len(rhos)}")
+        inputs["digest"] = digest
+        for a, rho in enumerate(rhos):
+            inputs[f"rho{a}"] = rho
     return inputs
 
 
@@ -439,15 +470,20 @@ def _require_rule(artifacts: ValidityArtifacts, rule: ValidityRule) -> None:
 
 
 def prove_validity(
-    artifacts: ValidityArtifacts, tags: Sequence[int], openings: Sequence[Opening]
+    artifacts: ValidityArtifacts,
+    tags: Sequence[int],
+    openings: Sequence[Opening],
+    position: int = 0,
+    prompt: PromptSalts | None = None,
 ) -> ValidityProof:
     """The user's validity proof for round 1 of part 0 dealt with `openings` to the nodes
-    with these tags (in the request's node order). `ProofError` if the input the shares
-    reconstruct breaks the rule (the circuit's witness calculator refuses it) or the proof
-    does not verify."""
+    with these tags (in the request's node order), or for a prompt's token at `position`
+    (`proven_round`); a language model's round 1 needs its `prompt` salts. `ProofError` if
+    the input the shares reconstruct breaks the rule (the circuit's witness calculator refuses
+    it) or the proof does not verify."""
     rule = artifacts.rule
-    public = validity_public_inputs(rule, tags, openings)
-    inputs = validity_inputs(rule, public, openings)
+    public = validity_public_inputs(rule, tags, openings, position)
+    inputs = validity_inputs(rule, public, openings, position, prompt)
     try:
         words = proof_words(prove_inputs(artifacts, inputs, witness="node"))
     except ProofError as exc:
@@ -461,13 +497,16 @@ def prove_validity(
 
 
 def prove_validity_snarkjs(
-    artifacts: ValidityArtifacts, tags: Sequence[int], openings: Sequence[Opening]
+    artifacts: ValidityArtifacts,
+    tags: Sequence[int],
+    openings: Sequence[Opening],
+    prompt: PromptSalts | None = None,
 ) -> tuple[ValidityProof, float]:
     """The same proof made by snarkjs (`groth16.fullProve` with the circuit's wasm and zkey,
     as a browser makes it) under Node; returns the proof and snarkjs's own proving time (s)."""
     rule = artifacts.rule
     public = validity_public_inputs(rule, tags, openings)
-    inputs = validity_inputs(rule, public, openings)
+    inputs = validity_inputs(rule, public, openings, 0, prompt)
     with tempfile.TemporaryDirectory(prefix="zkai-snarkjs-") as tmp:
         request = Path(tmp) / "input.json"
         request.write_text(json.dumps(_strings(inputs)))

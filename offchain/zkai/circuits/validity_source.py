@@ -24,7 +24,11 @@ salt_a. The circuit proves
                     v = table[t][u], selected as sum_outer outer[a] * (sum_inner inner[b] *
                     table(a, b)) with the smaller one-hot outside (min(P, U) * n products;
                     the inner sums are linear), so v is a vocabulary token's embedding at a
-                    position within the context, of a token the policy does not forbid
+                    position within the context, of a token the policy does not forbid;
+                    and at position 0, salt_a == Poseidon(digest, rho_a) for every a, with one
+                    private digest: round 1's salts derive from the digest of the prompt's later
+                    commitments (`zkai.protocol.prompt`), so this proof, checked on-chain, makes
+                    every node of part 0 hold the same ones
 
 so the commitments the nodes check at round 1 (PROTOCOL step 2d) open to shares of an input the
 rule allows, for exactly these assignments (the tags are the market's, per query and node).
@@ -145,11 +149,22 @@ def validity_source(rule: ValidityRule) -> str:
         lines += [
             f"    signal input position[{rule.positions}];",
             f"    signal input token[{len(rule.tokens)}];",
+            "    signal input digest;",
+            *(f"    signal input rho{a};" for a in range(k)),
         ]
     lines += ["", "    // the rule is this circuit's", f"    ruleHash === {rule.hash};", ""]
     if tokens:
         # the one-hots first: the commitments hash `round`
         lines += _tokens_lines_head(rule)
+        lines.append("    // round 1: every salt is Poseidon(digest, rho_a), for one prompt digest")
+        for a in range(k):
+            lines += [
+                f"    component first{a} = Poseidon(2);",
+                f"    first{a}.inputs[0] <== digest;",
+                f"    first{a}.inputs[1] <== rho{a};",
+                f"    position[0] * (salt{a} - first{a}.out) === 0;",
+            ]
+        lines.append("")
     for a in range(k):
         committed = (
             [f"tag{a}", round_index, str(b)]

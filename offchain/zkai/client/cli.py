@@ -373,7 +373,12 @@ def generate(
             nonlocal streaming
             if as_json:
                 return
-            if event == "proving_validity":
+            if event == "proving_prompt":
+                status.update(
+                    f"proving prompt token {detail['token']} of {detail['of']} valid "
+                    f"({detail['constraints']:,} constraints)"
+                )
+            elif event == "proving_validity":
                 status.update(
                     f"proving the prompt's first token valid ({detail['constraints']:,} "
                     "constraints"

@@ -34,6 +34,7 @@ from zkai.client.query import (
     QueryOutcome,
     part_max_budget,
 )
+from zkai.client.validity import prove_prompt
 from zkai.errors import ModelFormatError, QueryError
 from zkai.models.decoder import Decoder
 from zkai.models.decoder import generate as decoder_generate
@@ -294,6 +295,8 @@ class GenerationClient(QueryClient):
         fee_cap = self.fee_cap(plan, max_fee)
         self.check_funds(plan.escrow)
         session = self.open_session(plan)
+        if plan.validity is not None and plan.validity.rule.kind == "tokens":
+            prove_prompt(plan.validity, session, manifest, checked.prompt_tokens, progress)
         outcome = GenerationOutcome(
             prompt, checked.prompt_tokens, temperature=temperature, seed=seed
         )

@@ -31,10 +31,11 @@ from zkai.errors import SignatureError
 from zkai.models.manifest import Manifest
 from zkai.protocol.ids import assignment_tag, new_salt, query_id
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
-from zkai.protocol.payload import RoundHeader, RoundOpening, deal_round
+from zkai.protocol.payload import RoundHeader, RoundOpening, RoundPayload, deal_round
+from zkai.protocol.prompt import first_round_salt, prompt_digest, prompt_round
 from zkai.protocol.wire import RoundAnswer, RoundRequest
 
-__all__ = ["AckError", "AssignmentState", "PreparedRound", "QuerySession"]
+__all__ = ["AckError", "AssignmentState", "PreparedRound", "PromptDealing", "QuerySession"]
 
 
 class AckError(SignatureError):
@@ -79,6 +80,25 @@ class AssignmentState:
         return self.state.rounds
 
 
+@dataclass
+class PromptDealing:
+    """The prompt's later token rounds of part 0, dealt before paying (`zkai.protocol.prompt`):
+    the payloads per (node, round), the rounds' inputs, the commitment rows (the request's node
+    order) and their digest, round 1's salt; the one-position proofs once made."""
+
+    stride: int
+    secrets: dict[int, tuple[int, ...]]
+    payloads: dict[tuple[str, int], RoundPayload]
+    rows: tuple[tuple[int, ...], ...]
+    digest: int
+    proofs: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    rhos: dict[str, int] = field(default_factory=dict)
+    """Round 1's rho per node (its seed's salt; its salt is Poseidon(digest, rho))."""
+
+    def opening(self, node: str, round_index: int) -> RoundOpening:
+        return self.payloads[(to_checksum_address(node), round_index)].opening()
+
+
 class QuerySession:
     """The secrets and the transcript state of one query, on the user's device only."""
 
@@ -99,6 +119,7 @@ class QuerySession:
         self.query_id = query_id(chain_id, self.market, self.user, self.salt)
         self.domain = Domain(chain_id, self.market)
         self.assignments: dict[tuple[int, str], AssignmentState] = {}
+        self.prompt: PromptDealing | None = None
 
     def add_assignment(
         self,
@@ -131,6 +152,77 @@ class QuerySession:
     def nodes_of(self, part: int) -> list[str]:
         return [node for (p, node) in self.assignments if p == part]
 
+    def deal_prompt(
+        self, block: int, stride: int, secrets: Sequence[Sequence[int]], output_size: int
+    ) -> PromptDealing:
+        """Deal part 0's rounds of the prompt's tokens 1..L-1 (`secrets[t-1]` is token t's input
+        to `block`, field elements) before round 1: their commitments fix round 1's salt."""
+        if any(s.rounds for s in self.assignments.values()):
+            raise AckError("the prompt's rounds are dealt before round 1")
+        states = [self.assignment(0, node) for node in self.nodes_of(0)]
+        payloads: dict[tuple[str, int], RoundPayload] = {}
+        by_round: dict[int, tuple[int, ...]] = {}
+        for t, secret in enumerate(secrets, start=1):
+            i = prompt_round(stride, t)
+            by_round[i] = tuple(secret)
+            headers = [self._header(0, s.node, i, block, len(secret), output_size) for s in states]
+            for s, payload in zip(states, deal_round(secret, headers), strict=True):
+                payloads[(s.node, i)] = payload
+        rows = tuple(
+            tuple(
+                payloads[(s.node, i)].opening().commitment(s.tag, payloads[(s.node, i)].header)
+                for i in sorted(by_round)
+            )
+            for s in states
+        )
+        self.prompt = PromptDealing(stride, by_round, payloads, rows, prompt_digest(rows))
+        return self.prompt
+
+    def _header(
+        self, part: int, node: str, round_index: int, block: int, n: int, m: int
+    ) -> RoundHeader:
+        return RoundHeader(
+            chain_id=self.chain_id,
+            market=self.market,
+            query_id=self.query_id,
+            part=part,
+            node=node,
+            round=round_index,
+            block=block,
+            input_size=n,
+            output_size=m,
+        )
+
+    def _dealt(
+        self,
+        part: int,
+        states: Sequence[AssignmentState],
+        block: int,
+        secret: Sequence[int],
+        m: int,
+    ) -> list[tuple[RoundPayload, RoundOpening]]:
+        """This round's payloads and openings: fresh shares, or the prompt's dealt ones; round 1
+        of part 0 takes the prompt's digest as its salt."""
+        i = states[0].rounds + 1
+        prompt = self.prompt if part == 0 else None
+        if prompt is not None and i in prompt.secrets:
+            if tuple(secret) != prompt.secrets[i]:
+                raise AckError(
+                    f"round {i}'s input is not the prompt token's input dealt before paying"
+                )
+            payloads = [prompt.payloads[(s.node, i)] for s in states]
+        else:
+            headers = [self._header(part, s.node, i, block, len(secret), m) for s in states]
+            payloads = deal_round(secret, headers)
+        dealt = [(p, p.opening()) for p in payloads]
+        if prompt is not None and i == 1:
+            prompt.rhos = {s.node: o.salt for s, (_, o) in zip(states, dealt, strict=True)}
+            dealt = [
+                (p, dataclasses.replace(o, salt=first_round_salt(prompt.digest, o.salt)))
+                for p, o in dealt
+            ]
+        return dealt
+
     def prepare_block(
         self, part: int, block: int, secret: Sequence[int], output_size: int
     ) -> list[PreparedRound]:
@@ -142,24 +234,14 @@ class QuerySession:
                 raise AckError(
                     f"part {part}'s budget of {s.budget} rounds is used up for node {s.node}"
                 )
-        headers = [
-            RoundHeader(
-                chain_id=self.chain_id,
-                market=self.market,
-                query_id=self.query_id,
-                part=part,
-                node=s.node,
-                round=s.rounds + 1,
-                block=block,
-                input_size=len(secret),
-                output_size=output_size,
-            )
-            for s in states
-        ]
+        if len({s.rounds for s in states}) != 1:
+            raise AckError(f"part {part}'s nodes are at different rounds")
+        prompt = self.prompt if part == 0 else None
         prepared = []
-        for s, payload in zip(states, deal_round(secret, headers), strict=True):
+        for s, (payload, opening) in zip(
+            states, self._dealt(part, states, block, secret, output_size), strict=True
+        ):
             header = payload.header
-            opening = payload.opening()
             commitment = opening.commitment(s.tag, header)
             message = RoundMessage(
                 query_id=self.query_id,
@@ -174,6 +256,8 @@ class QuerySession:
                 message=message,
                 signature=message.sign(self.domain, self.session_key),
                 sealed=seal(s.encryption_key, payload.to_bytes()),
+                prompt=prompt.rows if prompt is not None and header.round == 1 else None,
+                validity=None if prompt is None else prompt.proofs.get(header.round),
             )
             prepared.append(
                 PreparedRound(
@@ -200,8 +284,9 @@ class QuerySession:
         """The same round sealed to the assignment's current (recorded) encryption key."""
         s = self.assignment(prepared.part, prepared.node)
         sealed = seal(s.encryption_key, prepared.payload)
-        request = RoundRequest(prepared.request.message, prepared.request.signature, sealed)
-        return dataclasses.replace(prepared, request=request)
+        return dataclasses.replace(
+            prepared, request=dataclasses.replace(prepared.request, sealed=sealed)
+        )
 
     def accept(self, prepared: PreparedRound, answer: RoundAnswer) -> None:
         """Check a node's answer to `prepared` and advance its assignment (AckError if wrong)."""

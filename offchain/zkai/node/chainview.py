@@ -8,13 +8,14 @@ the block the node reads at and the node's own view of the records.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_utils.address import to_checksum_address
 from web3.types import BlockIdentifier
 
-from zkai.chain.client import ChainClient, with_retries
-from zkai.errors import NodeError
+from zkai.chain.client import ChainClient, load_abi, with_retries
+from zkai.errors import ContractRevertError, NodeError
 from zkai.protocol.market import (
     ModelTerms,
     PartTerms,
@@ -154,6 +155,22 @@ class ChainView:
             if int(event["args"]["part"]) == 0:
                 return int(event["args"]["firstCommitment"])
         return None
+
+    def query_nodes(self, query: bytes, part: int, block: BlockIdentifier) -> list[str]:
+        """The nodes the request named for `part`, in its order (`getQueryNodes`)."""
+        fn = self.chain.contract("QueryMarket").functions.getQueryNodes(query, part)
+        return [to_checksum_address(n) for n in self.chain.call_at(fn, block)]
+
+    def validity_verified(self, verifier: str, proof: Sequence[int], inputs: Sequence[int]) -> bool:
+        """The registered validity verifier's answer for (proof, inputs), as an eth_call (a
+        revert, for words that are no curve points, is a refusal)."""
+        contract = self.chain.w3.eth.contract(
+            address=to_checksum_address(verifier), abi=load_abi("Groth16Verifier")
+        )
+        try:
+            return bool(self.chain.call(contract.functions.verifyProof(list(proof), list(inputs))))
+        except ContractRevertError:
+            return False
 
     def model(self, model_id: int, version: int | None = None) -> ModelTerms:
         return read_model(self.chain, model_id, version)

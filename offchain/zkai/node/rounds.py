@@ -24,6 +24,10 @@
     commitment-mismatch       the opening does not hash to c_i                             (d)
     commitment-reused         this node served c_i before (never serve one twice)
     first-commitment-mismatch round 1 of part 0: c_1 is not the request's                  (d)
+    prompt-*, validity-missing, invalid-validity-proof
+                              part 0 of a language model with an input rule: the prompt's
+                              commitments at round 1, a prompt token's proof later
+                              (`zkai.node.prompt`)                                          (d)
     unprovable                the part circuit's statement over round i's chunk fails      (e)
     no-capacity               the prover could not finish every owed proof in time         (f)
 
@@ -60,6 +64,7 @@ from zkai.node.capacity import ProofJob, first_late_job
 from zkai.node.chainview import ChainView, QueryRecord
 from zkai.node.keys import UnlockedNode
 from zkai.node.parts import PartUnavailableError, ServedPart, ServedParts
+from zkai.node.prompt import PromptChecks, PromptRefusedError, PromptRows
 from zkai.node.settings import NodeSettings
 from zkai.node.store import (
     CLAIMING,
@@ -72,6 +77,7 @@ from zkai.node.store import (
 from zkai.protocol.ids import assignment_tag
 from zkai.protocol.messages import AckMessage, Domain, RoundMessage
 from zkai.protocol.payload import KIND_EXPLICIT, SEED_BYTES, RoundOpening, RoundPayload
+from zkai.protocol.prompt import first_round_salt
 from zkai.protocol.wire import RoundAnswer, RoundRefusal, RoundRequest, WireError
 
 __all__ = ["STATUS", "RoundAnswer", "RoundRefusedError", "RoundRequest", "RoundService"]
@@ -85,6 +91,11 @@ STATUS: dict[str, int] = {
     "not-in-field": 400,
     "commitment-mismatch": 400,
     "first-commitment-mismatch": 400,
+    "prompt-missing": 400,
+    "prompt-malformed": 400,
+    "prompt-commitment-mismatch": 400,
+    "validity-missing": 400,
+    "invalid-validity-proof": 400,
     "query-unknown": 404,
     "not-assigned": 404,
     "session-mismatch": 403,
@@ -147,6 +158,7 @@ class _Round:
     prev_output_transcript: int
     signature: bytes
     payload: bytes
+    wire: RoundRequest
 
     @classmethod
     def of(cls, request: RoundRequest) -> _Round:
@@ -161,6 +173,7 @@ class _Round:
             m.prev_output_transcript,
             request.signature,
             request.sealed,
+            request,
         )
 
     def message(self) -> RoundMessage:
@@ -196,6 +209,7 @@ class RoundService:
         self.parts = parts
         self.settings = settings
         self.domain = Domain(view.chain_id, view.market)
+        self.prompts = PromptChecks(view, store, node.address)
         self._locks: dict[tuple[bytes, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._capacity_guard = threading.Lock()
@@ -348,7 +362,17 @@ class RoundService:
                 "key-unavailable",
                 "this node no longer holds the ack or encryption key the market recorded",
             )
-        opening = self._open(request, assignment, part, block, box_key.encryption_secret)
+        prompt: PromptRows | None = None
+        salt: int | None = None
+        try:
+            if self.prompts.applies(part, assignment):
+                if request.round == 1:
+                    salt, prompt = self.prompts.first_round(request.wire, part)
+                else:
+                    self.prompts.later_round(request.wire, part, assignment)
+        except PromptRefusedError as exc:
+            raise RoundRefusedError(exc.reason, exc.detail) from None
+        opening = self._open(request, assignment, part, block, box_key.encryption_secret, salt)
         if self.store.commitment_served(message.commitment):
             raise RoundRefusedError("commitment-reused", "this node served this commitment before")
         if request.part == 0 and request.round == 1:
@@ -391,6 +415,7 @@ class RoundService:
                     outputs=outputs,
                     ack=ack,
                 ),
+                None if prompt is None else (prompt.nodes, prompt.rows),
             )
         except StoreConflictError as exc:
             reason = "claimed" if "being claimed" in str(exc) else "round-out-of-order"
@@ -409,6 +434,7 @@ class RoundService:
         part: ServedPart,
         block: int,
         secret: bytes,
+        salt: int | None = None,
     ) -> RoundOpening:
         try:
             plain = open_sealed(secret, request.payload)
@@ -449,8 +475,14 @@ class RoundService:
                 f"{h.input_size} and {h.output_size}",
             )
         opening = payload.opening()
+        if salt is not None:  # round 1 under a prompt: Poseidon(the rows' digest, the seed's)
+            opening = dataclasses.replace(opening, salt=first_round_salt(salt, opening.salt))
         if opening.commitment(assignment.tag, h) != request.commitment:
-            raise RoundRefusedError("commitment-mismatch", "the payload does not open c_i")
+            raise RoundRefusedError(
+                "commitment-mismatch",
+                "the payload does not open c_i"
+                + ("" if salt is None else " with the salt of the prompt rows sent"),
+            )
         return opening
 
     # -- e: the new slot's witness ----------------------------------------------------------

@@ -11,6 +11,8 @@ Tables:
                  the opening (share, mask, salt), the outputs, T_i, O_i and the Ack
     commitments  every commitment the node ever served (primary key): never serve one twice
     prove_times  the measured proving time per (model, version, part), for the capacity check
+    prompts      (query, part, node) -> part 0's nodes and the prompt's later commitments that
+                 round 1 carried (`zkai.protocol.prompt`), stored with round 1
 
 A round is stored in one transaction before its answer leaves the node (`record_round`); the
 transaction fails if the round, or its commitment, was stored before, so two concurrent requests
@@ -55,6 +57,11 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS commitments (
     commitment TEXT PRIMARY KEY,
     query TEXT NOT NULL, part INTEGER NOT NULL, node TEXT NOT NULL, round INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prompts (
+    query TEXT NOT NULL, part INTEGER NOT NULL, node TEXT NOT NULL,
+    nodes TEXT NOT NULL, rows TEXT NOT NULL,
+    PRIMARY KEY (query, part, node)
 );
 CREATE TABLE IF NOT EXISTS prove_times (
     model_id INTEGER NOT NULL, version INTEGER NOT NULL, part INTEGER NOT NULL,
@@ -285,9 +292,31 @@ class RoundStore:
             ).fetchone()
         return found is not None
 
-    def record_round(self, query: bytes, part: int, node: str, row: RoundRow) -> None:
+    def prompt(
+        self, query: bytes, part: int, node: str
+    ) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]] | None:
+        """(part 0's nodes, the prompt's commitment rows) stored with round 1, or None."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT nodes, rows FROM prompts WHERE query=? AND part=? AND node=?",
+                (query.hex(), part, node.lower()),
+            ).fetchone()
+        if found is None:
+            return None
+        rows = tuple(tuple(int(c, 16) for c in row) for row in json.loads(found[1]))
+        return tuple(json.loads(found[0])), rows
+
+    def record_round(
+        self,
+        query: bytes,
+        part: int,
+        node: str,
+        row: RoundRow,
+        prompt: tuple[Sequence[str], Sequence[Sequence[int]]] | None = None,
+    ) -> None:
         """Store a served round and its commitment in one transaction (`StoreConflictError` if
-        either is there already, or the round is not the next one)."""
+        either is there already, or the round is not the next one), with round 1's prompt
+        commitments if it carried them."""
         node = node.lower()
         with self._write() as db:
             state = db.execute(
@@ -333,6 +362,18 @@ class RoundStore:
                         time.time(),
                     ),
                 )
+                if prompt is not None:
+                    nodes, rows = prompt
+                    db.execute(
+                        "INSERT INTO prompts VALUES (?,?,?,?,?)",
+                        (
+                            query.hex(),
+                            part,
+                            node,
+                            json.dumps(list(nodes)),
+                            json.dumps([[_hex(c) for c in r] for r in rows]),
+                        ),
+                    )
             except sqlite3.IntegrityError as exc:
                 raise StoreConflictError(f"round or commitment stored before: {exc}") from exc
 

@@ -3,14 +3,19 @@
     POST /v2/rounds
       {"query": "0x<32 bytes>", "part": int, "node": "0x<address>", "round": int,
        "commitment": "0x..", "input_transcript": "0x..", "prev_output_transcript": "0x..",
-       "signature": "0x<65 bytes>", "payload": "<base64 sealed box>"}
+       "signature": "0x<65 bytes>", "payload": "<base64 sealed box>",
+       "prompt": [["0x.."]],     (part 0's round 1 under a tokens rule only: k rows of commitments)
+       "validity": ["0x.."]}     (a prompt token's round only: 8 proof words)
     200 {"outputs": ["0x.."], "output_transcript": "0x..", "ack": "0x<65 bytes>"}
     4xx / 503 {"reason": "<code>", "detail": "<sentence>"}   (a refusal: nothing is signed)
 
     GET /v2/health -> {"node": "0x..", "chain_id": int, "market": "0x..", "parts": [[model, part]]}
 
-Field elements travel as 0x-prefixed hex. Parsing is strict (`WireError` with the field's name):
-whatever a node signs is computed from values it parsed here, never from the raw JSON.
+`prompt` and `validity` are the prompt's later tokens (`zkai.protocol.prompt`); the signature does
+not cover them, the commitments do (round 1's salt is the digest of `prompt`, and the proof is
+checked against the rows). Field elements travel as 0x-prefixed hex. Parsing is strict
+(`WireError` with the field's name): whatever a node signs is computed from values it parsed
+here, never from the raw JSON.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ ROUND_PATH = "/v2/rounds"
 HEALTH_PATH = "/v2/health"
 # A sealed payload of 65,535 explicit field elements is about 2 MiB; nothing larger is read.
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+MAX_PROMPT_COMMITMENTS = 65_536
+PROOF_WORDS = 8
 
 
 class WireError(ShareError):
@@ -91,10 +98,14 @@ class RoundRequest:
     message: RoundMessage
     signature: bytes
     sealed: bytes
+    prompt: tuple[tuple[int, ...], ...] | None = None
+    """Part 0's round 1 under a tokens rule: the prompt's later commitments, one row per node."""
+    validity: tuple[int, ...] | None = None
+    """A prompt token's round: the proof words of its one-position validity proof."""
 
     def to_json(self) -> dict[str, Any]:
         m = self.message
-        return {
+        body: dict[str, Any] = {
             "query": "0x" + m.query_id.hex(),
             "part": m.part,
             "node": to_checksum_address(m.node),
@@ -105,6 +116,11 @@ class RoundRequest:
             "signature": "0x" + self.signature.hex(),
             "payload": base64.b64encode(self.sealed).decode(),
         }
+        if self.prompt is not None:
+            body["prompt"] = [[field_hex(c) for c in row] for row in self.prompt]
+        if self.validity is not None:
+            body["validity"] = [field_hex(w) for w in self.validity]
+        return body
 
     @classmethod
     def from_json(cls, data: object) -> RoundRequest:
@@ -131,7 +147,41 @@ class RoundRequest:
                 data.get("prev_output_transcript"), "prev_output_transcript"
             ),
         )
-        return cls(message, _hex_bytes(data, "signature", SIGNATURE_BYTES), sealed)
+        return cls(
+            message,
+            _hex_bytes(data, "signature", SIGNATURE_BYTES),
+            sealed,
+            _prompt(data.get("prompt")),
+            _proof(data.get("validity")),
+        )
+
+
+def _prompt(value: object) -> tuple[tuple[int, ...], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+        raise WireError("'prompt' must be a non-empty list of lists of commitments")
+    if sum(len(row) for row in value) > MAX_PROMPT_COMMITMENTS:
+        raise WireError(f"'prompt' holds more than {MAX_PROMPT_COMMITMENTS} commitments")
+    if len({len(row) for row in value}) != 1:
+        raise WireError("'prompt' rows must all have the same length")
+    return tuple(tuple(_field(c, "prompt") for c in row) for row in value)
+
+
+def _proof(value: object) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != PROOF_WORDS:
+        raise WireError(f"'validity' must be a list of {PROOF_WORDS} proof words")
+    words = []
+    for w in value:  # base-field coordinates (below q, not r): the verifier checks them
+        if not isinstance(w, str) or not w.startswith("0x") or not 2 < len(w) <= 66:
+            raise WireError("'validity' words must be 0x-prefixed hex of at most 32 bytes")
+        try:
+            words.append(int(w, 16))
+        except ValueError:
+            raise WireError("'validity' is not valid hex") from None
+    return tuple(words)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from tests.offchain.bench.lm_fixture import VOCAB, small_decoder
 from tests.offchain.circuits.validity_openings import Opening, deal_openings
 from zkai.circuits.prove import proof_words, prove_inputs
 from zkai.circuits.validity import (
+    PromptSalts,
     ValidityArtifacts,
     ValidityProof,
     prove_validity,
@@ -27,11 +28,13 @@ from zkai.circuits.validity import (
 )
 from zkai.circuits.validity_source import public_input_names
 from zkai.crypto.field import BN254_R
+from zkai.crypto.sharing import random_field_element
 from zkai.crypto.transcript import round_commitment
 from zkai.errors import InputRangeError, InvalidInputError, ProofError
 from zkai.models.decoder import Decoder, token_inputs
 from zkai.models.manifest import Manifest
 from zkai.models.rule import rule_for
+from zkai.protocol.prompt import first_round_salt
 
 FORBIDDEN = "h."
 MANIFEST = small_decoder(d=4, heads=1, hidden=8, context=6, forbidden=FORBIDDEN, name="micro-lm")
@@ -39,8 +42,19 @@ RULE = rule_for(MANIFEST, 2)
 TABLE = token_inputs(MANIFEST)  # every token's input, forbidden ones included
 
 
-def deal(x: tuple[int, ...], k: int = 2) -> list[Opening]:
-    return deal_openings(RULE, x, k)
+def deal(x: tuple[int, ...], k: int = 2) -> tuple[list[Opening], PromptSalts]:
+    """Round 1's openings, whose salts are Poseidon(D, rho_a) for a prompt digest D, and
+    (D, the rhos)."""
+    digest = random_field_element()
+    openings = deal_openings(RULE, x, k)
+    rhos = [o.salt for o in openings]
+    salted = [replace(o, salt=first_round_salt(digest, o.salt)) for o in openings]
+    return salted, (digest, rhos)
+
+
+def prove(artifacts: ValidityArtifacts, tags: list[int], x: tuple[int, ...]) -> ValidityProof:
+    openings, prompt = deal(x)
+    return prove_validity(artifacts, tags, openings, prompt=prompt)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +99,7 @@ def test_allowed_tokens_prove_and_verify_with_every_input_bound(
 ) -> None:
     assert artifacts.development_only
     for c in ("a", "\n", "g"):
-        proof = prove_validity(artifacts, tags, deal(TABLE[0][VOCAB.index(c)]))
+        proof = prove(artifacts, tags, TABLE[0][VOCAB.index(c)])
         assert verify_validity(artifacts, proof)
     public = list(proof.public_inputs)
     assert public[0] == RULE.hash
@@ -109,7 +123,7 @@ def test_what_the_rule_does_not_allow_cannot_be_proven(
     }[case]
     assert all(TABLE[0][y] != x for y in RULE.tokens)  # no allowed token shares it
     with pytest.raises(ProofError, match="does not satisfy the validity rule"):
-        prove_validity(artifacts, tags, deal(x))
+        prove(artifacts, tags, x)
 
 
 def test_the_witness_calculator_refuses_a_forged_selection(
@@ -117,9 +131,9 @@ def test_the_witness_calculator_refuses_a_forged_selection(
 ) -> None:
     """The one-hots are checked by the circuit, not by the Python client: two tokens at once, a
     forbidden token's input presented as an allowed token's, or no position at all fail."""
-    openings = deal(TABLE[0][VOCAB.index("a")])
+    openings, prompt = deal(TABLE[0][VOCAB.index("a")])
     public = validity_public_inputs(RULE, tags, openings)
-    good = validity_inputs(RULE, public, openings)
+    good = validity_inputs(RULE, public, openings, 0, prompt)
     assert proof_words(prove_inputs(artifacts, good, witness="node"))
     two = [*good["token"]]
     two[0] = 1 - two[0]
@@ -137,7 +151,7 @@ def test_the_committed_round_pins_the_position(
 ) -> None:
     """A proof of position 1 exists, but for commitments of round 3 (= 2 * 1 + 1): a node
     checking round 1's commitment refuses them, so the request's proof is of the first token."""
-    openings = deal(TABLE[1][VOCAB.index("b")])
+    openings = deal_openings(RULE, TABLE[1][VOCAB.index("b")])  # fresh salts, as later rounds
     third = [RULE.hash]
     for tag, o in zip(tags, openings, strict=True):
         third += [tag, round_commitment(tag, 3, RULE.block, o.share, o.mask, o.salt)]
@@ -146,17 +160,51 @@ def test_the_committed_round_pins_the_position(
         inputs |= {f"share{a}": list(o.share), f"mask{a}": list(o.mask), f"salt{a}": o.salt}
     inputs["position"] = [int(t == 1) for t in range(RULE.positions)]
     inputs["token"] = [int(y == VOCAB.index("b")) for y in RULE.tokens]
+    inputs |= {"digest": 0, "rho0": 0, "rho1": 0}  # unused away from round 1
     words = proof_words(prove_inputs(artifacts, inputs, witness="node"))
     assert verify_validity(artifacts, ValidityProof(words, tuple(third)))
     first = validity_public_inputs(RULE, tags, openings)  # the same shares as round 1's
     assert not verify_validity(artifacts, ValidityProof(words, first))
 
 
+def test_round_1s_salts_are_equal_and_a_later_tokens_need_not_be(
+    artifacts: ValidityArtifacts, tags: list[int]
+) -> None:
+    """Round 1's proof makes every salt Poseidon(D, rho_a) for one D (each node checks its salt
+    against the digest of the prompt rows it received and its own rho, so all hold the same
+    rows); a later prompt token's round has fresh salts per node and proves at its position."""
+    x = TABLE[0][VOCAB.index("a")]
+    openings, (digest, rhos) = deal(x)
+    assert verify_validity(artifacts, prove_validity(artifacts, tags, openings, 0, (digest, rhos)))
+    for wrong in (
+        (digest, rhos[::-1]),  # another node's rho
+        ((digest + 1) % BN254_R, rhos),  # another digest
+        None,  # none
+    ):
+        with pytest.raises(ProofError, match="does not satisfy the validity rule"):
+            prove_validity(artifacts, tags, openings, 0, wrong)
+    # two digests, one per node: no proof (the rows the nodes hold would differ)
+    other = replace(openings[1], salt=first_round_salt((digest + 1) % BN254_R, rhos[1]))
+    for prompt in ((digest, rhos), ((digest + 1) % BN254_R, rhos)):
+        with pytest.raises(ProofError, match="does not satisfy the validity rule"):
+            prove_validity(artifacts, tags, [openings[0], other], 0, prompt)
+    later = deal_openings(RULE, TABLE[1][VOCAB.index("b")])
+    proof = prove_validity(artifacts, tags, later, position=1)
+    assert verify_validity(artifacts, proof)
+    assert proof.public_inputs[2] == round_commitment(
+        tags[0], 3, RULE.block, later[0].share, later[0].mask, later[0].salt
+    )
+    with pytest.raises(ProofError, match="does not satisfy the validity rule"):
+        prove_validity(artifacts, tags, deal_openings(RULE, TABLE[1][VOCAB.index("h")]), position=1)
+    with pytest.raises(ProofError, match="proves no position 6"):
+        prove_validity(artifacts, tags, later, position=6)
+
+
 def test_snarkjs_proves_a_token_as_the_python_client_does(
     artifacts: ValidityArtifacts, tags: list[int]
 ) -> None:
-    openings = deal(TABLE[0][VOCAB.index("c")])
-    proof, seconds = prove_validity_snarkjs(artifacts, tags, openings)
+    openings, prompt = deal(TABLE[0][VOCAB.index("c")])
+    proof, seconds = prove_validity_snarkjs(artifacts, tags, openings, prompt)
     assert seconds > 0
     assert verify_validity(artifacts, proof)
     assert proof.public_inputs == validity_public_inputs(RULE, tags, openings)

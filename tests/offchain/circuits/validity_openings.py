@@ -17,10 +17,17 @@ class Opening:
     salt: int
 
 
-def deal_openings(rule: ValidityRule, x: Sequence[int], k: int = 2) -> list[Opening]:
-    """Shares of the signed input x for k nodes, each with a fresh mask and salt."""
+def deal_openings(
+    rule: ValidityRule, x: Sequence[int], k: int = 2, salt: int | None = None
+) -> list[Opening]:
+    """Shares of the signed input x for k nodes, each with a fresh mask and salt (or all with
+    `salt`: a language model's round 1, whose salt is the prompt's digest)."""
     return [
-        Opening(tuple(s), tuple(random_vector(rule.mask_size)), random_field_element())
+        Opening(
+            tuple(s),
+            tuple(random_vector(rule.mask_size)),
+            random_field_element() if salt is None else salt,
+        )
         for s in split(encode_signed_vector(list(x)), k)
     ]
 

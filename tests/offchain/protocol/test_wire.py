@@ -21,6 +21,17 @@ def test_wire_request_round_trip() -> None:
     assert RoundRequest.from_json(r.to_json()) == r
 
 
+def test_wire_request_with_prompt_and_proof_round_trips() -> None:
+    r = request()
+    full = RoundRequest(r.message, r.signature, r.sealed, ((1, 2), (3, BN254_R - 1)), (5,) * 8)
+    body = full.to_json()
+    assert RoundRequest.from_json(body) == full
+    assert "prompt" not in r.to_json()
+    assert "validity" not in r.to_json()
+    empty = RoundRequest(r.message, r.signature, r.sealed, ((), ()))  # a one-token prompt
+    assert RoundRequest.from_json(empty.to_json()) == empty
+
+
 def test_wire_answer_round_trip() -> None:
     a = RoundAnswer((1, BN254_R - 1), 9, b"\x02" * 65)
     assert RoundAnswer.from_json(a.to_json()) == a
@@ -39,6 +50,11 @@ def test_wire_answer_round_trip() -> None:
         ("commitment", "0x" + "f" * 65, "hex field element"),
         ("signature", "0x" + "00" * 64, "65 bytes"),
         ("payload", "***", "base64"),
+        ("prompt", [], "non-empty list of lists"),
+        ("prompt", [["0x1"], []], "same length"),
+        ("prompt", [[hex(BN254_R)]], "below the field order"),
+        ("validity", ["0x1"] * 7, "8 proof words"),
+        ("validity", ["0x" + "f" * 65] * 8, "at most 32 bytes"),
     ],
 )
 def test_wire_request_malformed_field_refused(field: str, value: object, match: str) -> None:

@@ -1,7 +1,9 @@
 """Validity circuits: build with snarkjs-compatible keys, prove in Python or in snarkjs, verify.
 
     artifacts = validity_artifacts(rule)                  # built once, cached by content hash
-    proof = prove_validity(artifacts, tags, openings)     # the user's client (Python)
+    proof = prove_validity(artifacts, tags, openings)     # the user's client (Python); a
+                                                          # language model's round 1 also takes
+                                                          # prompt=(D, rhos), its salts' inputs
     proof = prove_validity_snarkjs(artifacts, tags, openings)   # the same proof as a browser
                                                           # makes it (snarkjs under Node)
     proof.proof           # 8 words, Groth16Verifier.verifyProof's order

@@ -86,7 +86,6 @@ class PromptDealing:
     the payloads per (node, round), the rounds' inputs, the commitment rows (the request's node
     order) and their digest, round 1's salt; the one-position proofs once made."""
 
-    stride: int
     secrets: dict[int, tuple[int, ...]]
     payloads: dict[tuple[str, int], RoundPayload]
     rows: tuple[tuple[int, ...], ...]
@@ -175,7 +174,7 @@ class QuerySession:
             )
             for s in states
         )
-        self.prompt = PromptDealing(stride, by_round, payloads, rows, prompt_digest(rows))
+        self.prompt = PromptDealing(by_round, payloads, rows, prompt_digest(rows))
         return self.prompt
 
     def _header(

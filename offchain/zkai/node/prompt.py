@@ -10,10 +10,10 @@ language model whose version registers a validity rule.
 
 Round 1: the payload must open c_1 with salt = Poseidon(prompt_digest(rows), the seed's salt) (the
 request's on-chain proof made every salt derive from one digest, so every node of part 0 checks
-the same rows). The rows and part 0's nodes
-(in the request's order, `getQueryNodes`) are stored with round 1. A round
-R t + 1 with 0 < t < L must then commit to rows[a][t-1] and carry a proof of position t whose
-public inputs the node builds itself: (ruleHash, tag_j, rows[j][t-1]) for part 0's nodes j.
+the same rows). The rows and part 0's nodes (in the request's order, `getQueryNodes`) are stored
+with round 1. A round R t + 1 with 0 < t < L must then commit to rows[a][t-1] and carry a proof
+of position t whose public inputs the node builds itself: (ruleHash, tag_j, rows[j][t-1]) for
+part 0's nodes j.
 """
 
 from __future__ import annotations

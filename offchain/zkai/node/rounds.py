@@ -363,16 +363,16 @@ class RoundService:
                 "this node no longer holds the ack or encryption key the market recorded",
             )
         prompt: PromptRows | None = None
-        salt: int | None = None
+        digest: int | None = None
         try:
             if self.prompts.applies(part, assignment):
                 if request.round == 1:
-                    salt, prompt = self.prompts.first_round(request.wire, part)
+                    digest, prompt = self.prompts.first_round(request.wire, part)
                 else:
                     self.prompts.later_round(request.wire, part, assignment)
         except PromptRefusedError as exc:
             raise RoundRefusedError(exc.reason, exc.detail) from None
-        opening = self._open(request, assignment, part, block, box_key.encryption_secret, salt)
+        opening = self._open(request, assignment, part, block, box_key.encryption_secret, digest)
         if self.store.commitment_served(message.commitment):
             raise RoundRefusedError("commitment-reused", "this node served this commitment before")
         if request.part == 0 and request.round == 1:
@@ -434,7 +434,7 @@ class RoundService:
         part: ServedPart,
         block: int,
         secret: bytes,
-        salt: int | None = None,
+        digest: int | None = None,
     ) -> RoundOpening:
         try:
             plain = open_sealed(secret, request.payload)
@@ -475,13 +475,13 @@ class RoundService:
                 f"{h.input_size} and {h.output_size}",
             )
         opening = payload.opening()
-        if salt is not None:  # round 1 under a prompt: Poseidon(the rows' digest, the seed's)
-            opening = dataclasses.replace(opening, salt=first_round_salt(salt, opening.salt))
+        if digest is not None:  # round 1 under a prompt: Poseidon(the rows' digest, the seed's)
+            opening = dataclasses.replace(opening, salt=first_round_salt(digest, opening.salt))
         if opening.commitment(assignment.tag, h) != request.commitment:
             raise RoundRefusedError(
                 "commitment-mismatch",
                 "the payload does not open c_i"
-                + ("" if salt is None else " with the salt of the prompt rows sent"),
+                + ("" if digest is None else " with the salt of the prompt rows sent"),
             )
         return opening
 

@@ -95,6 +95,11 @@ class BenchmarkError(ZKAIError):
     """A benchmark or baseline run failed (a proving-system stage, its verifier, or its chain)."""
 
 
+class KeyCheckError(ProofError):
+    """A circuit key fails the user's check against the manifest's circuit (a malformed key
+    could leak the witness, so nothing is proven with it)."""
+
+
 class WitnessUnavailableError(ProofError):
     """The fast witness path (the circuit's wasm under Node) cannot be used here."""
 

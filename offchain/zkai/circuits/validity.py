@@ -39,7 +39,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -60,15 +59,23 @@ from zkai.errors import (
     InputRangeError,
     InvalidInputError,
     ProofError,
-    ToolchainError,
 )
 from zkai.models.rule import ValidityRule
 from zkai.toolchain import REPO_ROOT
 
 from .artifacts import BuiltCircuit, SetupKind
-from .build import build_atomically, exclusive
+from .build import build_atomically
 from .prove import proof_from_snarkjs, proof_words, prove_inputs, verify_words
+from .snarkjs_cli import (
+    compile_circom,
+    dev_ptau,
+    node_binary,
+    ptau_power,
+    snarkjs,
+    tool_versions,
+)
 from .statement import Opening
+from .validity_check import record_made_here
 from .validity_source import public_input_names, validity_source
 
 __all__ = [
@@ -87,17 +94,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_CONSTRAINTS = re.compile(r"(non-linear|linear) constraints:\s*(\d+)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_MIN_POWER = 8
-_MAX_POWER = 20
 _SNARKJS_PROVE = Path(__file__).resolve().parent / "snarkjs_prove.js"
-SHIPPED_PTAU_POWER = 14
-SHIPPED_PTAU = Path(__file__).resolve().parent / "ptau" / f"dev-bn128-{SHIPPED_PTAU_POWER}.ptau"
-"""A prepared phase-1 file shipped with the package, for circuits of up to 2^14 constraints
-(snarkjs's `prepare phase2` takes over ten minutes for 2^14 here). Made with `snarkjs powersoftau
-new bn128 14`, one `contribute` with 32 random bytes that were not kept, and `prepare phase2`:
-one contribution, so DEVELOPMENT ONLY, like every key made from it."""
 
 
 @dataclass(frozen=True)
@@ -229,64 +226,13 @@ def _check_statement(rule: ValidityRule, tags: Sequence[int], openings: Sequence
 # ------------------------------------------------------------------ build
 
 
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        raise ToolchainError("node is not on PATH (validity circuits need circom2 and snarkjs)")
-    return node
-
-
-def _npm_tool(package: str, script: str) -> Path:
-    path = REPO_ROOT / "node_modules" / package / script
-    if not path.exists():
-        raise ToolchainError(
-            f"{package} is not installed in {REPO_ROOT / 'node_modules'}: run `make setup`"
-        )
-    return path
-
-
-def _run(
-    args: Sequence[str], cwd: Path, what: str, timeout: float = 3600, stdin: str | None = None
-) -> str:
-    try:
-        done = subprocess.run(
-            [_node(), *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise CircuitBuildError(f"{what} failed: {exc}") from exc
-    output = _ANSI.sub("", done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise CircuitBuildError(f"{what} failed (exit {done.returncode}):\n{output[-2000:]}")
-    return output
-
-
-def _snarkjs(args: Sequence[str], cwd: Path, what: str, entropy: str | None = None) -> str:
-    """snarkjs's CLI; `entropy` goes to its prompt on stdin (never on the command line, which
-    other local users can read), and snarkjs mixes it with 64 bytes of its own randomness."""
-    stdin = entropy + "\n" if entropy is not None else None
-    return _run([str(_npm_tool("snarkjs", "build/cli.cjs")), *args], cwd, what, stdin=stdin)
-
-
-def _tool_versions() -> bytes:
-    versions = []
-    for package in ("snarkjs", "circom2"):
-        meta = REPO_ROOT / "node_modules" / package / "package.json"
-        versions.append(json.loads(meta.read_text())["version"] if meta.exists() else "missing")
-    return ("|".join(versions) + "|" + groth16py.__version__).encode()
-
-
 def _root(artifacts_root: Path | None) -> Path:
     return artifacts_root if artifacts_root is not None else get_settings().artifacts_path
 
 
 def _key(source: str, setup_kind: SetupKind) -> str:
     digest = hashlib.sha256()
-    for item in (source.encode(), _tool_versions(), setup_kind.encode()):
+    for item in (source.encode(), tool_versions(), setup_kind.encode()):
         digest.update(len(item).to_bytes(8, "big") + item)
     return digest.hexdigest()
 
@@ -332,69 +278,8 @@ def validity_artifacts(
     return _read(final, rule)
 
 
-def dev_ptau(power: int, root: Path) -> Path:
-    """A prepared phase-1 file for circuits of up to 2^power constraints, made once per data
-    directory with fresh randomness (one contribution: DEVELOPMENT ONLY)."""
-    if not _MIN_POWER <= power <= _MAX_POWER:
-        raise CircuitBuildError(
-            f"powers of tau 2^{power} is outside 2^{_MIN_POWER}..2^{_MAX_POWER}"
-        )
-    if power <= SHIPPED_PTAU_POWER and SHIPPED_PTAU.exists():
-        return SHIPPED_PTAU
-    directory = root / "ptau"
-    final = directory / f"dev-bn128-{power}.ptau"
-    if final.exists():
-        return final
-    directory.mkdir(parents=True, exist_ok=True)
-    with exclusive(directory / f"dev-bn128-{power}.lock"):
-        if final.exists():
-            return final
-        log.warning(
-            "making a development powers of tau (2^%d, one contribution): DEVELOPMENT ONLY; "
-            "this takes a few minutes once per data directory",
-            power,
-        )
-        with tempfile.TemporaryDirectory(prefix=".ptau-", dir=directory) as tmp:
-            work = Path(tmp)
-            _snarkjs(["powersoftau", "new", "bn128", str(power), "p0.ptau"], work, "ptau new")
-            _snarkjs(
-                ["powersoftau", "contribute", "p0.ptau", "p1.ptau"],
-                work,
-                "ptau contribution",
-                entropy=secrets.token_hex(32),
-            )
-            _snarkjs(
-                ["powersoftau", "prepare", "phase2", "p1.ptau", "final.ptau"], work, "ptau prepare"
-            )
-            os.rename(work / "final.ptau", final)
-    return final
-
-
 def _compile(directory: Path, rule: ValidityRule, source: str) -> int:
-    """circom2 on the source in `directory` (circuit.r1cs, circuit_js/): the constraint count."""
-    (directory / "circuit.circom").write_text(source)
-    # circom2 runs under WASI with the working directory as its file system: circomlib goes in.
-    shutil.copytree(groth16py.circomlib_path(2), directory / "lib")
-    compiled = _run(
-        [
-            str(_npm_tool("circom2", "cli.js")),
-            "circuit.circom",
-            "--r1cs",
-            "--wasm",
-            "--O2",
-            "-l",
-            "lib",
-            "-o",
-            ".",
-        ],
-        directory,
-        f"compiling the validity circuit of {rule.model}",
-    )
-    shutil.rmtree(directory / "lib")
-    counts = {kind: int(n) for kind, n in _CONSTRAINTS.findall(compiled)}
-    if "non-linear" not in counts:
-        raise CircuitBuildError(f"circom2 reported no constraint counts:\n{compiled[-2000:]}")
-    return counts["non-linear"] + counts.get("linear", 0)
+    return compile_circom(directory, source, f"compiling the validity circuit of {rule.model}")
 
 
 def validity_constraints(rule: ValidityRule) -> int:
@@ -415,17 +300,17 @@ def _build_into(directory: Path, rule: ValidityRule, source: str, key: str, root
     constraints = _compile(directory, rule, source)
     os.rename(directory / "circuit_js" / "circuit.wasm", directory / "circuit.wasm")
     shutil.rmtree(directory / "circuit_js")
-    power = max(_MIN_POWER, (constraints + 2 * rule.shares + 2).bit_length())
+    power = ptau_power(constraints, 1 + 2 * rule.shares)
     ptau = dev_ptau(power, root)
-    _snarkjs(["groth16", "setup", "circuit.r1cs", str(ptau), "c0.zkey"], directory, "groth16 setup")
-    _snarkjs(
+    snarkjs(["groth16", "setup", "circuit.r1cs", str(ptau), "c0.zkey"], directory, "groth16 setup")
+    snarkjs(
         ["zkey", "contribute", "c0.zkey", "circuit.zkey"],
         directory,
         "phase-2 contribution",
         entropy=secrets.token_hex(32),
     )
     (directory / "c0.zkey").unlink()
-    _snarkjs(
+    snarkjs(
         ["zkey", "export", "verificationkey", "circuit.zkey", "verification_key.json"],
         directory,
         "verification key export",
@@ -461,6 +346,7 @@ def _build_into(directory: Path, rule: ValidityRule, source: str, key: str, root
     meta["circuit_hash"] = "0x" + artifacts.circuit_hash.hex()
     meta["key_hash"] = "0x" + artifacts.key_hash.hex()
     (directory / "artifacts.json").write_text(json.dumps(meta, indent=1))
+    record_made_here(directory, source, ptau)
 
 
 # ------------------------------------------------------------------ prove and verify
@@ -516,7 +402,7 @@ def prove_validity_snarkjs(
         try:
             done = subprocess.run(
                 [
-                    _node(),
+                    node_binary(),
                     str(_SNARKJS_PROVE),
                     str(artifacts.wasm_path),
                     str(artifacts.zkey_path),

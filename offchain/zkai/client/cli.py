@@ -31,6 +31,8 @@ wallet_app = typer.Typer(
     help="Encrypted wallets: create, import, list, balances.", no_args_is_help=True
 )
 
+_CHECKING_KEY = "checking the model's validity key against its circuit (once per key)"
+
 
 def chain_client() -> ChainClient:
     return connect()
@@ -237,7 +239,9 @@ def query(
             claims = progress.add_task("nodes proving and claiming", total=None)
 
             def on_progress(event: str, detail: dict[str, Any]) -> None:
-                if event == "proving_validity":
+                if event == "checking_validity_key":
+                    progress.update(rounds, description=_CHECKING_KEY)
+                elif event == "proving_validity":
                     progress.update(
                         rounds,
                         description=f"proving the input valid ({detail['constraints']:,} "
@@ -373,7 +377,9 @@ def generate(
             nonlocal streaming
             if as_json:
                 return
-            if event == "proving_prompt":
+            if event == "checking_validity_key":
+                status.update(_CHECKING_KEY)
+            elif event == "proving_prompt":
                 status.update(
                     f"proving prompt token {detail['token']} of {detail['of']} valid "
                     f"({detail['constraints']:,} constraints)"

@@ -291,6 +291,7 @@ class GenerationClient(QueryClient):
             terms=terms,
             nodes=nodes,
             round_window_s=round_window_s,
+            on_progress=progress,
         )
         fee_cap = self.fee_cap(plan, max_fee)
         self.check_funds(plan.escrow)

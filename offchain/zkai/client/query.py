@@ -211,6 +211,7 @@ class QueryClient:
         nodes: Sequence[Sequence[str]] | None = None,
         round_window_s: int = DEFAULT_ROUND_WINDOW_S,
         exclude: Sequence[str] = (),
+        on_progress: Progress | None = None,
     ) -> QueryPlan:
         """Everything decided before paying; nothing is signed or sent. `budgets` are the rounds
         per assignment of each part (default: one forward pass); each must be within the part's
@@ -242,7 +243,7 @@ class QueryClient:
                 "the deadlines would outlast the nodes' unbonding period; "
                 "use a shorter round window"
             )
-        validity = validity_keys(manifest, terms)
+        validity = validity_keys(manifest, terms, on_progress)
         return QueryPlan(terms, chosen, budgets, escrow, round_deadline, proof_deadline, validity)
 
     def _choose(
@@ -387,7 +388,9 @@ class QueryClient:
         progress = on_progress or _noop
         started = time.monotonic()
         values = manifest.quantise_input(x, check_range=True)
-        plan = self.plan(manifest, model_id, nodes=nodes, round_window_s=round_window_s)
+        plan = self.plan(
+            manifest, model_id, nodes=nodes, round_window_s=round_window_s, on_progress=progress
+        )
         fee_cap = self.fee_cap(plan, max_fee)
         self.check_funds(plan.escrow)
         # Part 0's first round is dealt before paying: the request carries its commitments.

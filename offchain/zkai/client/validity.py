@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from zkai.circuits.validity import ValidityArtifacts, load_validity_artifacts, prove_validity
+from zkai.circuits.validity_check import check_validity_key
+from zkai.circuits.validity_source import validity_source
 from zkai.client.session import PreparedRound, QuerySession
 from zkai.config import get_settings
 from zkai.crypto.field import encode_signed_vector
-from zkai.errors import ProofError, QueryError
+from zkai.errors import KeyCheckError, ProofError, QueryError
 from zkai.models.manifest import Manifest
 from zkai.models.rule import rule_for
 from zkai.protocol.market import ModelTerms
@@ -22,10 +24,16 @@ from zkai.registration import validity_mismatch
 __all__ = ["prove_prompt", "validity_keys", "validity_proof"]
 
 
-def validity_keys(manifest: Manifest, terms: ModelTerms) -> ValidityArtifacts | None:
+def validity_keys(
+    manifest: Manifest,
+    terms: ModelTerms,
+    on_progress: Callable[[str, dict[str, Any]], None] | None = None,
+) -> ValidityArtifacts | None:
     """The registered validity circuit of the version (None if it has no input rule), checked
     before paying: the registered rule and circuit are the ones the manifest gives
-    (`validity_mismatch`), and this machine holds the key whose hash the registry records."""
+    (`validity_mismatch`), this machine holds the key whose hash the registry records, and the
+    key is well formed for the manifest's circuit and the published powers of tau
+    (`check_validity_key`, once per key: event "checking_validity_key")."""
     where = f"model {terms.model_id} v{terms.version}"
     mismatch = validity_mismatch(manifest, terms)
     if mismatch is not None:
@@ -46,6 +54,12 @@ def validity_keys(manifest: Manifest, terms: ModelTerms) -> ValidityArtifacts | 
             f"(0x{terms.validity.key_hash.hex()}) is not in {get_settings().artifacts_path}: "
             "copy the model owner's validity-<key> directory there (zkai up builds it)"
         )
+    if on_progress is not None:
+        on_progress("checking_validity_key", {"constraints": artifacts.constraints})
+    try:
+        check_validity_key(artifacts.directory, validity_source(artifacts.rule), artifacts.n_public)
+    except KeyCheckError as exc:
+        raise QueryError(f"{where}: {exc}; nothing was paid") from exc
     return artifacts
 
 

@@ -10,8 +10,10 @@ key comes from the model owner. So before the first proof with a key, the client
    the verified `.zkey`) and `verification_key.json` (snarkjs's export of it, whose words the
    registry's key hash covers).
 
-The result is remembered in `<data_dir>/verified-keys/<digest>.json`, the digest covering
-every file checked, the ptau and the tool versions, so a key is checked once per machine. A
+The result is remembered beside the keys, in `<artifacts_path>/verified-keys/<digest>.json`
+(the digest covers every file checked, the source and the tool versions; the record names the
+ptau and its hash), so a key is checked once per machine. That directory is this machine's own:
+take only `validity-<key>` directories from a model owner, never `verified-keys`. A
 key built on this machine (`validity_artifacts`) is recorded as made here: its r1cs and ptau
 are this machine's own.
 """
@@ -28,7 +30,6 @@ from pathlib import Path
 
 import groth16py
 
-from zkai.config import get_settings
 from zkai.errors import CircuitBuildError, KeyCheckError
 
 from .artifacts import vk_words_from_snarkjs
@@ -52,8 +53,8 @@ class KeyCheck:
     seconds: float
 
 
-def _records(record_dir: Path | None) -> Path:
-    return record_dir if record_dir is not None else get_settings().data_dir / "verified-keys"
+def _records(directory: Path, record_dir: Path | None) -> Path:
+    return record_dir if record_dir is not None else directory.parent / "verified-keys"
 
 
 def _sha256(path: Path) -> bytes:
@@ -91,7 +92,7 @@ def _ptau(directory: Path, constraints: int, public_inputs: int) -> Path:
 def record_made_here(directory: Path, source: str, ptau: Path) -> None:
     """Record a key this machine set up itself, from its own compilation of `source` and the
     phase-1 file `ptau`, as checked."""
-    _write(_records(None), _digest(directory, source), "made-here", ptau, 0.0)
+    _write(_records(directory, None), _digest(directory, source), "made-here", ptau, 0.0)
 
 
 def _write(records: Path, digest: str, how: str, ptau: Path, seconds: float) -> None:
@@ -115,7 +116,7 @@ def check_validity_key(
     rule's generated source, `validity_source(rule)`, never the directory's own copy) with
     `public_inputs` public inputs; see the module docstring. `KeyCheckError` says which file
     fails; nothing is recorded then."""
-    records = _records(record_dir)
+    records = _records(directory, record_dir)
     digest = _digest(directory, source)
     found = _recorded(records / f"{digest}.json")
     if found is not None:
